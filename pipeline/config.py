@@ -1,0 +1,100 @@
+"""Typed settings for every stage, grouped the way the data flows.
+
+One pydantic model per stage keeps constructors short and gives the CLI, the Prefect
+deployment form and the MLflow parameter log the same source of truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Where the real rows come from and which column is the label."""
+
+    source: str = Field(description="Parquet file or folder, image folder, or a built-in name (digits, mnist, iris, wine, breast_cancer, penguins)")
+    label: str | None = Field(None, description="label column; built-in sets know theirs")
+    columns: list[str] | None = Field(None, description="feature columns to use (default: all but the label)")
+    real_per_class: int | None = Field(
+        None, ge=2, description="keep only this many real rows per class (low-resource experiments)"
+    )
+
+
+class ModelConfig(_Strict):
+    """The CVAE's shape, prior and loss weights."""
+
+    arch: Literal["auto", "mlp", "conv"] = "auto"  # auto: conv for images >= 16 px, else MLP
+    latent_dim: int = Field(16, ge=1, le=512)
+    hidden: list[int] = Field(default_factory=lambda: [256, 128])  # MLP widths, encoder order
+    conv_channels: list[int] = Field(default_factory=lambda: [32, 64])
+    prior: Literal["standard", "learned"] = "learned"  # learned: p(z|y) = N(mu_y, I)
+    prior_spread: float = Field(3.0, ge=0.0)  # initial distance of class means from 0
+    beta: float = Field(1.0, ge=0.0)
+    free_bits: float = Field(0.0, ge=0.0)  # nats per latent unit below which KL is not penalised
+    label_loss_weight: float = Field(1.0, ge=0.0)  # auxiliary classifier loss on prior samples
+
+
+class TrainConfig(_Strict):
+    """Optimisation, early stopping and the training device."""
+
+    epochs: int | None = Field(None, ge=1, description="default: enough epochs for target_steps")
+    target_steps: int = Field(3000, ge=1)
+    min_epochs: int = Field(10, ge=1)
+    max_epochs: int = Field(2000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    kl_warmup_fraction: float = Field(0.2, ge=0, le=1)  # of all steps; beta ramps 0 -> beta
+    val_fraction: float = Field(0.1, ge=0, lt=0.5)
+    patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
+    classic_augment: bool = True  # random small affine transforms of real images per batch
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 (fastest on a loaded 2-core box)")
+
+
+class SampleConfig(_Strict):
+    """How many synthetic rows of which classes, and how they are drawn."""
+
+    per_class: int | None = Field(None, ge=1)
+    balance_to: int | None = Field(None, ge=1)
+    classes: list[str] | None = None  # class names as text; default: every class
+    temperature: float = Field(1.0, gt=0)
+    batch_rows: int = Field(4096, ge=1)  # rows per generated batch and Parquet row group
+
+    @model_validator(mode="after")
+    def _one_count(self) -> "SampleConfig":
+        if (self.per_class is None) == (self.balance_to is None):
+            raise ConfigError(
+                "say how many synthetic rows to make",
+                "pass exactly one of --per-class N or --balance-to N",
+            )
+        return self
+
+
+class RunConfig(_Strict):
+    """Everything one `augment run` needs."""
+
+    data: DataSpec
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    sample: SampleConfig
+    seed: int = 0
+    out_dir: str | None = None
+    model_name: str | None = None  # registry name; default: augment-<dataset>
+    experiment: str = "augment"
+
+    def flat_params(self) -> dict[str, Any]:
+        """Dotted key -> value, for MLflow parameters."""
+        out: dict[str, Any] = {"seed": self.seed}
+        for section in ("data", "model", "train", "sample"):
+            for key, value in getattr(self, section).model_dump().items():
+                out[f"{section}.{key}"] = value
+        return out

@@ -1,0 +1,71 @@
+"""PNG <-> array conversion for image columns stored as {bytes, path} structs.
+
+The struct is the Hugging Face `datasets` Image convention, so the Parquet we write loads
+in `datasets`, pandas and pyarrow without a custom reader.
+"""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pipeline.errors import DataError
+
+IMAGE_STRUCT_FIELDS = ("bytes", "path")
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """One uint8 image (H, W) or (H, W, C) to PNG bytes."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def encode_pngs(images: np.ndarray, workers: int = 1) -> list[bytes]:
+    """A batch of uint8 images (N, H, W[, C]) to PNG bytes; zlib releases the GIL, so threads help."""
+    if workers <= 1 or len(images) < 256:
+        return [encode_png(image) for image in images]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(encode_png, images, chunksize=64))
+
+
+def decode_image(value: Any, where: str) -> np.ndarray:
+    """A {bytes, path} struct (or raw bytes) to a uint8 array (H, W) or (H, W, 3)."""
+    raw = value.get("bytes") if isinstance(value, dict) else value
+    path = value.get("path") if isinstance(value, dict) else None
+    if raw is None and path:
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            raise DataError(f"{where}: cannot read image file {path!r}: {exc}", "store the image bytes in the column or fix the path") from exc
+    if raw is None:
+        raise DataError(f"{where}: image is missing", "drop rows without an image")
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            return to_array(image)
+    except DataError:
+        raise
+    except Exception as exc:  # PIL raises many kinds
+        raise DataError(f"{where}: not a readable image ({exc})", "re-encode the image as PNG or JPEG") from exc
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """Grey stays grey (H, W); anything with colour becomes RGB (H, W, 3); alpha is dropped."""
+    if image.mode in ("L", "1", "LA"):
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    if image.mode in ("I;16", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = array.max() or 1.0
+        return np.round(array / top * 255).astype(np.uint8)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def image_struct(png: bytes, path: str | None = None) -> dict[str, Any]:
+    return {"bytes": png, "path": path}

@@ -1,0 +1,154 @@
+"""Read the user's real rows from a Parquet file or folder, an image folder or a built-in set.
+
+Every source ends as one pandas frame in the user's own schema (images as PNG structs),
+so validation, encoding and writing never need to know where the rows came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.config import DataSpec
+from pipeline.data.builtin import BUILTINS
+from pipeline.data.images import IMAGE_STRUCT_FIELDS, image_struct
+from pipeline.data.validate import validate_frame
+from pipeline.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class RealData:
+    """The validated real rows and what the rest of the pipeline needs to know about them."""
+
+    frame: pd.DataFrame  # user's schema: features + label, original dtypes
+    label: str
+    features: list[str]
+    image_column: str | None  # set when the features are one image column
+    name: str  # short data set name, used for run and model names
+
+    @property
+    def modality(self) -> str:
+        return "image" if self.image_column else "table"
+
+
+def load_real(spec: DataSpec, seed: int = 0) -> RealData:
+    """Load, select columns, validate and (optionally) subsample the real rows."""
+    frame, default_label, name = _read_source(spec.source)
+    label = spec.label or default_label
+    if label is None:
+        raise DataError(
+            f"no label column given for {spec.source!r}",
+            f"pass --label with one of: {', '.join(map(str, frame.columns))}",
+        )
+    image_column = _find_image_column(frame)
+    features = _select_features(frame, label, spec.columns, image_column)
+    if image_column is not None and image_column in features and len(features) > 1:
+        extra = [c for c in features if c != image_column]
+        raise DataError(
+            f"image data has extra feature columns {extra}",
+            f"pass --columns {image_column} to generate images only",
+        )
+    frame = frame[features + [label]]
+    validate_frame(frame, label, where=spec.source)
+    if spec.real_per_class is not None:
+        frame = subsample_per_class(frame, label, spec.real_per_class, seed)
+        validate_frame(frame, label, where=spec.source)
+    return RealData(
+        frame=frame.reset_index(drop=True),
+        label=label,
+        features=features,
+        image_column=image_column if image_column in features else None,
+        name=name,
+    )
+
+
+def subsample_per_class(frame: pd.DataFrame, label: str, k: int, seed: int) -> pd.DataFrame:
+    """At most k rows of each class, drawn with the seed, in the original row order."""
+    parts = [
+        group.sample(n=min(k, len(group)), random_state=seed)
+        for _, group in frame.groupby(label, sort=True, observed=True)
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
+    if source in BUILTINS:
+        frame, label = BUILTINS[source]()
+        return frame, label, source
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data source {source!r} is neither a file, a folder nor a built-in set",
+            f"give a Parquet file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
+        )
+    name = path.stem if path.is_file() else path.name
+    if path.is_dir() and not any(path.rglob("*.parquet")):
+        return _read_image_folder(path), "label", name
+    return _read_parquet(path), None, name
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"cannot read {str(path)!r} as Parquet: {exc}",
+            "check that the file is a complete Parquet file (e.g. pandas.read_parquet opens it)",
+        ) from exc
+    return table.to_pandas()
+
+
+def _read_image_folder(root: Path) -> pd.DataFrame:
+    rows: list[dict] = []
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(
+            f"folder {str(root)!r} has neither Parquet files nor class sub-folders",
+            "arrange images as <folder>/<class name>/<image file>, or give a Parquet file",
+        )
+    for class_dir in class_dirs:
+        for file in sorted(class_dir.rglob("*")):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            rows.append({"image": image_struct(file.read_bytes(), str(file.relative_to(root))), "label": class_dir.name})
+    if not rows:
+        raise DataError(f"no image files under {str(root)!r}", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files in the class folders")
+    frame = pd.DataFrame(rows)
+    frame["label"] = frame["label"].astype("str")
+    return frame
+
+
+def _find_image_column(frame: pd.DataFrame) -> str | None:
+    """An image column is a struct column with `bytes` and `path`, as Hugging Face writes it."""
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if len(values) and isinstance(values.iloc[0], dict) and set(IMAGE_STRUCT_FIELDS) <= set(values.iloc[0]):
+            return column
+    return None
+
+
+def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None, image_column: str | None) -> list[str]:
+    present = [str(c) for c in frame.columns]
+    if label not in present:
+        raise DataError(
+            f"label column {label!r} not found",
+            f"pass --label with one of: {', '.join(present)}",
+        )
+    if columns is None:
+        features = [c for c in present if c != label]
+        if image_column is not None:
+            features = [image_column] + [c for c in features if c != image_column]
+    else:
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise DataError(f"columns {missing} not found", f"choose --columns from: {', '.join(present)}")
+        features = [c for c in columns if c != label]
+    if not features:
+        raise DataError("no feature columns besides the label", "the data needs at least one column to generate")
+    return features
