@@ -152,3 +152,14 @@ def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None,
     if not features:
         raise DataError("no feature columns besides the label", "the data needs at least one column to generate")
     return features
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """sha256 of the rows as an Arrow IPC stream: same data and schema, same hash."""
+    import hashlib
+
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as stream:
+        stream.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()

@@ -1,0 +1,236 @@
+"""The end-to-end augment flow: load -> train -> register -> generate + score -> write.
+
+Tasks hand each other paths and small records, never tensors or frames, so the same flow
+runs in one process (embedded) or on workers against a real stack.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from flows.settings import artifacts_root
+from pipeline import __version__
+from pipeline.bundle import GeneratorBundle
+from pipeline.config import RunConfig
+from pipeline.data.codec import ClassIndex, fit_codec
+from pipeline.data.sources import frame_hash, load_real
+from pipeline.generate import generate_frames, plan_counts
+from pipeline.io import write_augmented, write_frames
+from pipeline.quality.fidelity import LabelJudge, score_frames
+from pipeline.runtime import configure_threads
+from pipeline.tracking import Tracker, default_tracking_uri
+from pipeline.train import train_cvae
+from pipeline import plots
+
+
+def default_out_dir(name: str) -> Path:
+    return artifacts_root() / "runs" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def model_name_for(data_name: str) -> str:
+    return "augment-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", data_name).strip("-")
+
+
+@task(name="load-data")
+def load_data(config: RunConfig, work: str) -> dict[str, Any]:
+    """Validate the real rows and stage them as Parquet for the later tasks."""
+    real = load_real(config.data, seed=config.seed)
+    path = Path(work) / "real.parquet"
+    write_frames(path, [real.frame], {"stage": "real"})
+    return {
+        "path": str(path), "hash": frame_hash(real.frame), "name": real.name, "label": real.label,
+        "features": real.features, "image_column": real.image_column, "modality": real.modality,
+        "counts": {str(k): int(v) for k, v in real.frame[real.label].value_counts().sort_index().items()},
+    }
+
+
+def _encode(frame: pd.DataFrame, data: dict[str, Any], codec=None):
+    codec = codec or fit_codec(frame[data["features"]], data["image_column"])
+    classes = ClassIndex.fit(frame[data["label"]])
+    return codec, classes, codec.encode(frame[data["features"]]), classes.encode(frame[data["label"]])
+
+
+@task(name="train-cvae")
+def train(config: RunConfig, data: dict[str, Any], run_id: str, work: str, out: str, tracking_uri: str, progress: bool) -> dict[str, Any]:
+    """Fit the CVAE, logging every epoch to MLflow; resumes from the last checkpoint."""
+    logger = get_run_logger()
+    tracker = Tracker(tracking_uri, config.experiment)
+    tracker.run_id = run_id
+    frame = pd.read_parquet(data["path"])
+    codec, classes, encoded, y = _encode(frame, data)
+    logger.info("training on %d rows, %d classes, input %s", len(frame), len(classes), tuple(codec.input_shape))
+    result = train_cvae(
+        encoded, y, codec, len(classes), config.model, config.train, seed=config.seed,
+        on_epoch=lambda epoch, m: tracker.metrics(m, step=epoch),
+        checkpoint_path=Path(work) / f"checkpoint-{data['hash'][:16]}.pt", progress=progress,
+    )
+    tracker.metrics({"train_samples_per_s": result.samples_per_s, "train_seconds": result.seconds, "best_epoch": result.best_epoch})
+    tracker.flush()
+    bundle = GeneratorBundle(result.model, codec, classes, data["label"], data["counts"],
+                             {"data_hash": data["hash"], "data_name": data["name"], "seed": config.seed, "version": __version__})
+    bundle_path = bundle.save(Path(out) / "model" / "generator.pt")
+    tracker.log_artifact(bundle_path, "checkpoints")
+    curves = plots.loss_curves(result.history, Path(out) / "plots" / "loss_curves.png")
+    tracker.log_artifact(curves, "plots")
+    logger.info("trained %d epochs (best %d) at %.0f samples/s on %s", result.epochs_run, result.best_epoch + 1, result.samples_per_s, result.device)
+    return {"bundle": str(bundle_path), "epochs": result.epochs_run, "best_epoch": result.best_epoch + 1,
+            "stopped_early": result.stopped_early, "samples_per_s": result.samples_per_s,
+            "seconds": result.seconds, "device": result.device, "arch": result.model.shape.arch}
+
+
+@task(name="register-model")
+def register(bundle_path: str, run_id: str, name: str, experiment: str, tracking_uri: str) -> dict[str, str]:
+    tracker = Tracker(tracking_uri, experiment)
+    tracker.run_id = run_id
+    version, uri = tracker.register_bundle(bundle_path, name, aliases=("candidate",))
+    return {"name": name, "version": version, "uri": uri, "alias_uri": f"models:/{name}@candidate"}
+
+
+def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, int], config_seed: int,
+               temperature: float, batch_rows: int, out: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Generate, score against a judge fit on the real rows, write synthetic.parquet."""
+    features = [c for c in real.columns if c != bundle.label]
+    codec, classes = bundle.codec, bundle.classes
+    judge = LabelJudge.fit(codec.encode(real[features]).x, classes.encode(real[bundle.label]), classes.names, seed=config_seed)
+    per_class: dict[str, dict[str, float]] = {c: {"rows": 0, "follows": 0, "fidelity": 0.0} for c in counts}
+    image_columns = [codec.column] if codec.modality == "image" else []
+
+    def tally(frames):
+        for frame in frames:
+            for cls, group in frame.groupby(frame[bundle.label].astype(str), sort=False):
+                stats = per_class[cls]
+                stats["rows"] += len(group)
+                stats["follows"] += int(group["follows_label"].sum())
+                stats["fidelity"] += float(group["label_fidelity"].sum())
+            yield frame
+
+    frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows)
+    path = out / "synthetic.parquet"
+    rows = write_frames(path, tally(score_frames(frames, codec, classes, bundle.label, judge)), provenance, image_columns)
+    shares = {c: (s["follows"] / s["rows"] if s["rows"] else float("nan")) for c, s in per_class.items()}
+    return {"path": str(path), "rows": rows, "judge_real_accuracy": judge.real_accuracy,
+            "per_class": {c: {"rows": int(s["rows"]), "follows_label": shares[c],
+                              "mean_fidelity": s["fidelity"] / s["rows"] if s["rows"] else float("nan")} for c, s in per_class.items()},
+            "follows_label": sum(s["follows"] for s in per_class.values()) / max(rows, 1)}
+
+
+@task(name="generate-and-score")
+def generate_and_score(bundle_path: str, data: dict[str, Any], config: RunConfig, out: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    bundle = GeneratorBundle.load(bundle_path)
+    real = pd.read_parquet(data["path"])
+    counts = plan_counts(bundle, config.sample)
+    return synthesize(bundle, real, counts, config.seed, config.sample.temperature, config.sample.batch_rows, Path(out), provenance)
+
+
+@task(name="write-augmented")
+def augmented(data: dict[str, Any], synthetic_path: str, out: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    real = pd.read_parquet(data["path"])
+    image_columns = [data["image_column"]] if data["image_column"] else []
+    counts = write_augmented(Path(out) / "augmented.parquet", real, synthetic_path, provenance, image_columns)
+    return {"path": str(Path(out) / "augmented.parquet"), **counts}
+
+
+@task(name="plots")
+def make_plots(data: dict[str, Any], synthetic_path: str, out: str, run_id: str, experiment: str, tracking_uri: str) -> list[str]:
+    """Sample grids (images) or per-column distributions (tables), logged to the run."""
+    real = pd.read_parquet(data["path"])
+    synthetic = pd.read_parquet(synthetic_path)
+    label, folder = data["label"], Path(out) / "plots"
+    made: list[Path] = []
+    if data["image_column"]:
+        made.append(plots.image_grid(real, synthetic, data["image_column"], label, folder / "samples_grid.png"))
+        for cls, group in synthetic.groupby(synthetic[label].astype(str), sort=True):
+            made.append(plots.class_samples(group, data["image_column"], folder / f"samples_class_{_slug(cls)}.png"))
+    else:
+        made.append(plots.column_distributions(real, synthetic, data["features"], folder / "columns.png"))
+    tracker = Tracker(tracking_uri, experiment)
+    tracker.run_id = run_id
+    for path in made:
+        tracker.log_artifact(path, "plots")
+    return [str(p) for p in made]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40]
+
+
+@flow(name="augment", log_prints=True)
+def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
+    """Train a CVAE on the real rows and write scored synthetic and augmented Parquet."""
+    started = time.perf_counter()
+    configure_threads(config.train.threads)
+    root = artifacts_root()
+    tracking_uri = default_tracking_uri(root)
+    work = _work_dir(config)
+    data = load_data(config, work)
+    out = Path(config.out_dir) if config.out_dir else default_out_dir(data["name"])
+    out.mkdir(parents=True, exist_ok=True)
+    name = config.model_name or model_name_for(data["name"])
+    tracker = Tracker(tracking_uri, config.experiment, artifact_root=root / "mlflow-artifacts")
+    run_id = tracker.start(f"{data['name']}-seed{config.seed}", tags={"data_hash": data["hash"], "modality": data["modality"], "prefect_flow_run_id": str(flow_run.id or "")})
+    try:
+        tracker.log_params(config.flat_params() | {"data.name": data["name"], "data.rows": sum(data["counts"].values())})
+        trained = train(config, data, run_id, work, str(out), tracking_uri, progress)
+        model = register(trained["bundle"], run_id, name, config.experiment, tracking_uri)
+        provenance = {
+            "mlflow_run_id": run_id, "mlflow_tracking_uri": tracking_uri, "model_uri": model["uri"],
+            "model_name": name, "model_version": model["version"], "prefect_flow_run_id": str(flow_run.id or ""),
+            "seed": config.seed, "config": config.model_dump(mode="json"), "source_data_hash": data["hash"],
+            "class_names": list(data["counts"]), "label": data["label"], "package_version": __version__,
+        }
+        synth = generate_and_score(trained["bundle"], data, config, str(out), provenance)
+        aug = augmented(data, synth["path"], str(out), provenance)
+        made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri)
+        tracker.metrics({"label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"]}
+                        | {f"label_follow_share.{_slug(c)}": v["follows_label"] for c, v in synth["per_class"].items()})
+        summary = {
+            "out_dir": str(out), "synthetic": synth["path"], "augmented": aug["path"], "plots": made,
+            "mlflow": {"tracking_uri": tracking_uri, "run_id": run_id, "experiment": config.experiment},
+            "model": model, "train": trained, "real_counts": data["counts"],
+            "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
+            "label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"],
+            "per_class": synth["per_class"], "seconds": time.perf_counter() - started,
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        tracker.log_artifact(out / "summary.json")
+        create_markdown_artifact(markdown=summary_markdown(summary), key="augment-summary", description="augment run summary")
+        tracker.finish("FINISHED")
+        shutil.rmtree(work, ignore_errors=True)
+        return summary
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+
+
+def _work_dir(config: RunConfig) -> str:
+    """Scratch space (staged data, training checkpoint) keyed by data spec + seed, so a retry resumes."""
+    import hashlib
+
+    key = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+    path = artifacts_root() / "work" / key
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# augment run: {Path(summary['out_dir']).name}",
+        f"- model `{summary['model']['alias_uri']}` (version {summary['model']['version']})",
+        f"- MLflow run `{summary['mlflow']['run_id']}`",
+        f"- label-following share {summary['label_follow_share']:.1%} (judge accuracy on held-out real rows {summary['judge_real_accuracy']:.1%})",
+        "", "| class | real rows | synthetic rows | follows label | mean fidelity |", "|---|---|---|---|---|",
+    ]
+    for cls, stats in summary["per_class"].items():
+        lines.append(f"| {cls} | {summary['real_counts'].get(cls, 0)} | {stats['rows']} | {stats['follows_label']:.1%} | {stats['mean_fidelity']:.2f} |")
+    return "\n".join(lines)

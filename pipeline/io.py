@@ -1,0 +1,127 @@
+"""Parquet out: streamed in row groups, written atomically, provenance in the schema.
+
+A writer opens a hidden temp file beside the target and renames it over the target only
+when every row group is written, so a crash or a bad batch never leaves a half file and a
+rerun simply replaces the old output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PROVENANCE_KEY = b"augment"
+HF_KEY = b"huggingface"
+
+
+class ParquetStreamWriter:
+    """Write frames one row group at a time; commit with an atomic rename on clean exit."""
+
+    def __init__(self, path: str | Path, provenance: dict[str, Any], image_columns: Iterable[str] = ()) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.provenance = provenance
+        self.image_columns = list(image_columns)
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+
+    def __enter__(self) -> "ParquetStreamWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.schema = self._with_metadata(table.schema)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        self.writer.write_table(table.cast(self.schema), row_group_size=max(len(frame), 1))
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        if self.writer is None:
+            raise ValueError(f"nothing to write to {self.path}: no rows were produced")
+        os.replace(self.tmp, self.path)
+
+    def _with_metadata(self, schema: pa.Schema) -> pa.Schema:
+        meta = dict(schema.metadata or {})
+        meta[PROVENANCE_KEY] = json.dumps(self.provenance, default=str).encode()
+        features = hf_features(schema, self.image_columns)
+        if features is not None:
+            meta[HF_KEY] = json.dumps({"info": {"features": features}}).encode()
+        return schema.with_metadata(meta)
+
+
+def write_frames(path: str | Path, frames: Iterable[pd.DataFrame], provenance: dict[str, Any], image_columns: Iterable[str] = ()) -> int:
+    """Stream frames into one Parquet file; returns the number of rows written."""
+    with ParquetStreamWriter(path, provenance, image_columns) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.rows
+
+
+def read_provenance(path: str | Path) -> dict[str, Any]:
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(PROVENANCE_KEY, b"{}"))
+
+
+def iter_row_groups(path: str | Path, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Read a Parquet file back one row group at a time (pandas dtypes restored)."""
+    file = pq.ParquetFile(path)
+    for i in range(file.num_row_groups):
+        yield file.read_row_group(i, columns=columns).to_pandas()
+
+
+_HF_VALUE_TYPES = {
+    pa.int8(): "int8", pa.int16(): "int16", pa.int32(): "int32", pa.int64(): "int64",
+    pa.float32(): "float32", pa.float64(): "float64", pa.bool_(): "bool",
+    pa.string(): "string", pa.large_string(): "large_string",
+}
+
+
+def hf_features(schema: pa.Schema, image_columns: list[str]) -> dict[str, Any] | None:
+    """Hugging Face `datasets` feature spec, so it decodes image columns as images.
+
+    Only written when every column maps to a plain feature; otherwise `datasets` infers
+    the features from the Arrow schema itself.
+    """
+    if not image_columns:
+        return None
+    features: dict[str, Any] = {}
+    for f in schema:
+        if f.name in image_columns:
+            features[f.name] = {"_type": "Image"}
+        elif f.type in _HF_VALUE_TYPES:
+            features[f.name] = {"dtype": _HF_VALUE_TYPES[f.type], "_type": "Value"}
+        else:
+            return None
+    return features
+
+
+def write_augmented(path: str | Path, real: pd.DataFrame, synthetic_path: str | Path, provenance: dict[str, Any],
+                    image_columns: Iterable[str] = ()) -> dict[str, int]:
+    """Real rows, then the accepted synthetic rows (streamed back), with is_synthetic."""
+    columns = list(real.columns)
+    counts = {"real": len(real), "synthetic": 0}
+
+    def frames() -> Iterator[pd.DataFrame]:
+        yield real.assign(is_synthetic=False)
+        for part in iter_row_groups(synthetic_path, columns=columns + ["accepted"]):
+            kept = part.loc[part["accepted"], columns]
+            counts["synthetic"] += len(kept)
+            if len(kept):
+                yield kept.assign(is_synthetic=True)
+
+    write_frames(path, frames(), provenance, image_columns)
+    return counts

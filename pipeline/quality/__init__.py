@@ -1,0 +1,1 @@
+"""Scoring synthetic rows against the real ones."""

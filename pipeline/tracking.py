@@ -1,0 +1,182 @@
+"""The MLflow adapter: the one module that talks to MLflow.
+
+Runs are addressed by explicit run id through MlflowClient (the fluent "active run" is
+thread-local and Prefect may run tasks in worker threads). The registered model is a
+pyfunc wrapping the generator bundle, so `models:/<name>@<alias>` is all a new process
+needs to generate rows in the user's schema.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+from pipeline import __version__
+from pipeline.bundle import GeneratorBundle
+from pipeline.errors import ModelLoadError
+
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+BATCH = 900  # MLflow accepts up to 1000 metrics per log_batch call
+
+
+def default_tracking_uri(root: str | Path) -> str:
+    """SQLite under the artifacts root unless MLFLOW_TRACKING_URI names a server."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+class Tracker:
+    """One MLflow run: parameters, batched metrics, artifacts, model registration."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | Path | None = None) -> None:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            location = None
+            if artifact_root is not None and tracking_uri.startswith("sqlite:"):
+                location = Path(artifact_root).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            self.experiment_id = found.experiment_id
+        self.run_id: str | None = None
+        self._pending: list[Metric] = []
+
+    def start(self, run_name: str, tags: dict[str, str] | None = None) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags or {})
+        self.run_id = run.info.run_id
+        return self.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for s in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[s : s + 100])
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def metrics(self, values: dict[str, float], step: int = 0) -> None:
+        """Queue metrics; they go out in batches (one call per ~900 values), see flush()."""
+        now = int(time.time() * 1000)
+        self._pending += [Metric(k, float(v), now, step) for k, v in values.items()]
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            chunk, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self.client.set_terminated(self.run_id, status)
+
+    def register_bundle(self, bundle_path: str | Path, name: str, aliases: Iterable[str] = ("candidate",)) -> tuple[str, str]:
+        """Log the bundle as a pyfunc model of this run, register it, set aliases.
+
+        Returns (model version, models:/ URI). Explicit pip requirements keep log_model
+        from resolving the environment (12-31 s otherwise).
+        """
+        bundle = GeneratorBundle.load(bundle_path)
+        with mlflow.start_run(run_id=self.run_id):
+            info = mlflow.pyfunc.log_model(
+                name="generator",
+                python_model=GeneratorPyfunc(),
+                artifacts={"bundle": str(bundle_path)},
+                signature=model_signature(bundle),
+                pip_requirements=pip_requirements(),
+                registered_model_name=name,
+                await_registration_for=60,
+            )
+        version = str(info.registered_model_version)
+        for alias in aliases:
+            self.client.set_registered_model_alias(name, alias, version)
+        return version, f"models:/{name}/{version}"
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+
+class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
+    """Input rows {class, count}; output generated rows in the user's schema.
+
+    Image columns come back as PNG bytes (the Parquet writer wraps them as
+    {bytes, path} structs). Params: seed, temperature.
+    """
+
+    def load_context(self, context) -> None:
+        self.bundle = GeneratorBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from pipeline.generate import generate_frames
+
+        params = params or {}
+        counts = {str(c): int(n) for c, n in zip(model_input["class"], model_input["count"])}
+        frames = list(generate_frames(self.bundle, counts, int(params.get("seed", 0)), float(params.get("temperature", 1.0))))
+        out = pd.concat(frames, ignore_index=True)
+        if self.bundle.codec.modality == "image":
+            column = self.bundle.codec.column
+            out[column] = [v["bytes"] for v in out[column]]
+        return out
+
+
+def model_signature(bundle: GeneratorBundle) -> ModelSignature:
+    kinds = {"numeric": "double", "integer": "long", "boolean": "boolean", "categorical": "string"}
+    if bundle.codec.modality == "image":
+        outputs = [ColSpec("binary", bundle.codec.column)]
+    else:
+        outputs = [ColSpec(kinds[c.kind], c.name, required=not c.missing) for c in bundle.codec.columns]
+    outputs.append(ColSpec("string", bundle.label))
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "class"), ColSpec("long", "count")]),
+        outputs=Schema(outputs),
+        params=ParamSchema([ParamSpec("seed", "long", 0), ParamSpec("temperature", "double", 1.0)]),
+    )
+
+
+def pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    names = ["torch", "pandas", "pyarrow", "numpy", "pillow", "mlflow"]
+    return [f"{n}=={version(n).split('+')[0]}" for n in names] + [f"augment-pipeline=={__version__}"]
+
+
+def load_registered(uri: str, tracking_uri: str) -> tuple[GeneratorBundle, dict[str, str]]:
+    """Load a bundle from `models:/<name>@<alias>` (or /<version>) and say which version it was."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load {uri!r} from {tracking_uri}: {exc}",
+            "check the name and alias (`augment run` registers models:/augment-<data>@candidate) and MLFLOW_TRACKING_URI",
+        ) from exc
+    bundle = model.unwrap_python_model().bundle
+    info = {"model_uri": uri, "run_id": model.metadata.run_id or ""}
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    name, _, ref = uri.removeprefix("models:/").partition("@")
+    try:
+        version = client.get_model_version_by_alias(name, ref).version if ref else uri.rsplit("/", 1)[-1]
+        info["model_version"] = str(version)
+    except Exception:
+        info["model_version"] = ""
+    return bundle, info
