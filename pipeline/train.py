@@ -76,7 +76,7 @@ def evaluate(model: CVAE, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor |
         raw, mu, logvar = model(xb, yb)
         recon += model.recon_nll(raw, xb, mb).sum().item()
         kl += model.kl(mu, logvar, yb).sum().item() * len(xb)
-        mus.append(mu)
+        mus.append(mu - model.prior_mu[yb])  # spread around the class's own prior mean
     model.train()
     n = max(len(x), 1)
     mu_all = torch.cat(mus)

@@ -113,6 +113,16 @@ class ColumnInfo:
     lo: float = 0.0
     hi: float = 0.0
     categories: list[Any] = field(default_factory=list)
+    decimals: int | None = None  # numbers are written with the precision the real rows have
+
+
+def _decimals(values: np.ndarray, most: int = 6) -> int | None:
+    """Fewest decimal places that represent every value exactly (None: more than `most`)."""
+    scale = np.maximum(np.abs(values), 1.0)
+    for d in range(most + 1):
+        if np.all(np.abs(values - np.round(values, d)) <= 1e-9 * scale):
+            return d
+    return None
 
 
 def _column_info(series: pd.Series) -> ColumnInfo:
@@ -129,7 +139,10 @@ def _column_info(series: pd.Series) -> ColumnInfo:
         values = observed.to_numpy(dtype=np.float64)
         kind = "integer" if pd.api.types.is_integer_dtype(dtype) else "numeric"
         std = float(values.std()) or 1.0
-        return ColumnInfo(name, kind, dtype_info(series), missing, float(values.mean()), std, float(values.min()), float(values.max()))
+        info = ColumnInfo(name, kind, dtype_info(series), missing, float(values.mean()), std, float(values.min()), float(values.max()))
+        if kind == "numeric":
+            info.decimals = _decimals(values)
+        return info
     if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         levels = sorted({_py(v) for v in observed}, key=lambda v: (str(type(v)), v))
         if any(isinstance(v, (dict, list, bytes)) for v in levels[:5]):
@@ -214,6 +227,8 @@ class TableCodec:
                 values = (part[:, 0].double() * col.std + col.mean).clamp(col.lo, col.hi).numpy()
                 if col.kind == "integer":
                     values = np.round(values)
+                elif col.decimals is not None:
+                    values = np.round(values, col.decimals)
                 isna = np.zeros(len(values), dtype=bool)
                 if col.missing:
                     flag = next(blocks)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import DataSpec
 from pipeline.data.builtin import BUILTINS
+from pipeline.data.codec import fit_codec
 from pipeline.data.images import IMAGE_STRUCT_FIELDS, image_struct
 from pipeline.data.validate import validate_frame
 from pipeline.errors import DataError
@@ -56,6 +57,8 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
         )
     frame = frame[features + [label]]
     validate_frame(frame, label, where=spec.source)
+    # encode once now so bad columns and mismatched images fail before anything is written
+    fit_codec(frame[features], image_column if image_column in features else None).encode(frame[features])
     if spec.real_per_class is not None:
         frame = subsample_per_class(frame, label, spec.real_per_class, seed)
         validate_frame(frame, label, where=spec.source)

@@ -1,0 +1,75 @@
+"""Test session setup: one thread, a private artifacts root, quiet offline Prefect/MLflow.
+
+The environment is set before anything imports Prefect, so the ephemeral Prefect server
+starts once for the whole session, in a temporary PREFECT_HOME.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+_ROOT = Path(tempfile.mkdtemp(prefix="augment-tests-"))
+os.environ["AUGMENT_HOME"] = str(_ROOT)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["PREFECT_HOME"] = str(_ROOT / "prefect")
+os.environ["AUGMENT_THREADS"] = "1"
+
+from flows.settings import configure_environment  # noqa: E402
+
+configure_environment(_ROOT)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def artifacts_root() -> Path:
+    return _ROOT
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def mixed_table() -> pd.DataFrame:
+    """Every column kind the codec supports, with missing values where they can occur."""
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame({
+        "height": rng.normal(170, 10, n).round(1),
+        "count": rng.integers(0, 50, n).astype("int64"),
+        "visits": pd.array(rng.integers(1, 9, n), dtype="Int64"),
+        "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n), categories=["blue", "green", "red"]),
+        "city": pd.Series(rng.choice(["Oslo", "Lima", "Pune"], n), dtype="str"),
+        "member": rng.random(n) > 0.5,
+        "label": pd.Series(np.repeat(["a", "b"], n // 2), dtype="str"),
+    })
+    frame.loc[[1, 5], "height"] = np.nan
+    frame.loc[[2], "visits"] = pd.NA
+    frame.loc[[3, 7], "colour"] = np.nan
+    return frame
+
+
+@pytest.fixture
+def image_frame() -> pd.DataFrame:
+    """Two classes of 16x16 grey images: a bright square top-left vs bottom-right."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for label, (r, c) in ((0, (2, 2)), (1, (9, 9))):
+        for _ in range(12):
+            img = rng.integers(0, 30, (16, 16))
+            img[r : r + 5, c : c + 5] = 220 + rng.integers(0, 30)
+            rows.append({"image": {"bytes": png(img), "path": None}, "label": label})
+    return pd.DataFrame(rows)
