@@ -78,7 +78,8 @@ def train(config: RunConfig, data: dict[str, Any], run_id: str, work: str, out: 
     tracker.metrics({"train_samples_per_s": result.samples_per_s, "train_seconds": result.seconds, "best_epoch": result.best_epoch})
     tracker.flush()
     bundle = GeneratorBundle(result.model, codec, classes, data["label"], data["counts"],
-                             {"data_hash": data["hash"], "data_name": data["name"], "seed": config.seed, "version": __version__})
+                             {"data_hash": data["hash"], "data_name": data["name"], "seed": config.seed, "version": __version__},
+                             columns=list(frame.columns))
     bundle_path = bundle.save(Path(out) / "model" / "generator.pt")
     tracker.log_artifact(bundle_path, "checkpoints")
     curves = plots.loss_curves(result.history, Path(out) / "plots" / "loss_curves.png")

@@ -30,6 +30,7 @@ class GeneratorBundle:
     label: str
     real_counts: dict[str, int]  # real rows per class name, for --balance-to
     meta: dict[str, Any] = field(default_factory=dict)  # data hash, seed, data set name...
+    columns: list[str] | None = None  # output column order (the user's); default features + label
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -46,6 +47,7 @@ class GeneratorBundle:
                 "label": self.label,
                 "real_counts": self.real_counts,
                 "meta": self.meta,
+                "columns": self.columns,
             },
             tmp,
         )
@@ -67,4 +69,4 @@ class GeneratorBundle:
         model.load_state_dict(state["state_dict"])
         model.to(device).eval()
         classes = ClassIndex(state["classes"]["values"], state["classes"]["dtype"])
-        return cls(model, codec, classes, state["label"], state["real_counts"], state["meta"])
+        return cls(model, codec, classes, state["label"], state["real_counts"], state["meta"], state.get("columns"))

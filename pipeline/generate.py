@@ -40,4 +40,6 @@ def generate_frames(
         raw = bundle.model.sample(y.to(device), temperature=temperature, generator=gen)
         frame = bundle.codec.decode(raw, generator=gen)
         frame[bundle.label] = bundle.classes.decode(y.numpy()).array
+        if bundle.columns:
+            frame = frame[bundle.columns]
         yield frame

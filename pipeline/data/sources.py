@@ -55,7 +55,8 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
             f"image data has extra feature columns {extra}",
             f"pass --columns {image_column} to generate images only",
         )
-    frame = frame[features + [label]]
+    keep = set(features) | {label}
+    frame = frame[[c for c in frame.columns if c in keep]]  # the user's column order
     validate_frame(frame, label, where=spec.source)
     # encode once now so bad columns and mismatched images fail before anything is written
     fit_codec(frame[features], image_column if image_column in features else None).encode(frame[features])

@@ -1,0 +1,130 @@
+"""The embedded job end to end: one Prefect ephemeral server and one MLflow SQLite per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import DataSpec, ModelConfig, RunConfig, SampleConfig, TrainConfig
+from pipeline.errors import DataError
+from pipeline.io import read_provenance
+
+pytestmark = pytest.mark.flow
+
+FAST = TrainConfig(epochs=4, batch_size=32)
+
+
+def _config(source: str, out: Path, **data) -> RunConfig:
+    return RunConfig(
+        data=DataSpec(source=source, **data), model=ModelConfig(latent_dim=4, hidden=[64, 32]), train=FAST,
+        sample=SampleConfig(per_class=6), seed=11, out_dir=str(out),
+    )
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One ephemeral Prefect server for the session, stopped cleanly at the end."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def flow(prefect_server):
+    from flows.augment import augment_flow
+
+    return augment_flow
+
+
+@pytest.fixture(scope="module")
+def digits_run(flow, tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits")
+    return flow(_config("digits", out, real_per_class=5)), out
+
+
+def test_image_run_writes_scored_pngs_and_augmented(digits_run):
+    summary, out = digits_run
+    synthetic = pd.read_parquet(out / "synthetic.parquet")
+    assert len(synthetic) == 60 and synthetic["label"].value_counts().tolist() == [6] * 10
+    assert synthetic["image"][0]["bytes"].startswith(b"\x89PNG")
+    assert {"label_fidelity", "follows_label", "accepted"} <= set(synthetic.columns)
+    assert synthetic["label_fidelity"].between(0, 1).all()
+    augmented = pd.read_parquet(out / "augmented.parquet")
+    assert (~augmented["is_synthetic"]).sum() == 50
+    assert augmented["is_synthetic"].sum() == synthetic["accepted"].sum() == summary["accepted_rows"]
+    assert 0 <= summary["label_follow_share"] <= 1 and set(summary["per_class"]) == {str(i) for i in range(10)}
+    for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png"):
+        assert (out / "plots" / plot).stat().st_size > 1000
+
+
+def test_provenance_and_registry(digits_run, artifacts_root):
+    summary, out = digits_run
+    meta = read_provenance(out / "synthetic.parquet")
+    assert meta["mlflow_run_id"] == summary["mlflow"]["run_id"] and meta["seed"] == 11
+    assert meta["class_names"] == [str(i) for i in range(10)] and len(meta["source_data_hash"]) == 64
+    assert meta["prefect_flow_run_id"] and meta["model_uri"].startswith("models:/augment-digits/")
+    from mlflow import MlflowClient
+
+    client = MlflowClient(summary["mlflow"]["tracking_uri"])
+    version = client.get_model_version_by_alias("augment-digits", "candidate")
+    assert str(version.version) == meta["model_version"] and version.run_id == meta["mlflow_run_id"]
+    run = client.get_run(meta["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and "active_units" in run.data.metrics and run.data.params["seed"] == "11"
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 4
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/samples_grid.png" in artifacts
+
+
+def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
+    first = flow(_config("penguins", tmp_path / "a", real_per_class=10))
+    again = flow(_config("penguins", tmp_path / "b", real_per_class=10))
+    real = pd.read_parquet(tmp_path / "a" / "augmented.parquet")
+    a = pd.read_parquet(first["synthetic"])
+    b = pd.read_parquet(again["synthetic"])
+    pd.testing.assert_frame_equal(a, b)
+    assert read_provenance(first["synthetic"])["mlflow_run_id"] != read_provenance(again["synthetic"])["mlflow_run_id"]
+    from palmerpenguins import load_penguins
+
+    source = load_penguins()
+    assert list(a.columns[: len(source.columns)]) == list(source.columns)
+    assert a["year"].dtype == "int64" and isinstance(a["island"].dtype, pd.CategoricalDtype)
+    assert set(a["island"].dropna()) <= set(source["island"].dropna())
+    assert real.dtypes.drop("is_synthetic").to_dict() == a.dtypes[real.columns.drop("is_synthetic")].to_dict()
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["model"]["version"] == first["model"]["version"]
+    assert int(again["model"]["version"]) == int(first["model"]["version"]) + 1
+
+
+def test_bad_input_fails_before_anything_is_written(flow, tmp_path, mixed_table):
+    source = tmp_path / "one_class.parquet"
+    mixed_table.assign(label="a").to_parquet(source)
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="only one class"):
+        flow(_config(str(source), out, label="label"))
+    assert not out.exists()
+
+
+def test_generate_from_the_registry_in_a_new_process(digits_run, tmp_path):
+    summary, _ = digits_run
+    env = dict(os.environ)
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "generate", "--model", "models:/augment-digits@candidate",
+         "--per-class", "3", "--classes", "1,7", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    frame = pd.read_parquet(tmp_path / "synthetic.parquet")
+    assert frame["label"].tolist() == [1, 1, 1, 7, 7, 7]
+    meta = json.loads(pq.read_schema(tmp_path / "synthetic.parquet").metadata[b"augment"])
+    assert meta["model_version"] == summary["model"]["version"]
+    # the registry model reproduces the run's own samples for the same seed and classes
+    run_rows = pd.read_parquet(summary["synthetic"])
+    same = run_rows[run_rows["label"] == 1]["image"].iloc[0]["bytes"]
+    assert isinstance(same, bytes)
