@@ -8,8 +8,11 @@ needs to generate rows in the user's schema.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -96,12 +99,14 @@ class Tracker:
         from resolving the environment (12-31 s otherwise).
         """
         bundle = GeneratorBundle.load(bundle_path)
-        with mlflow.start_run(run_id=self.run_id):
+        example = pd.DataFrame({"class": bundle.classes.names[:1], "count": [2]})
+        with mlflow.start_run(run_id=self.run_id), _quiet("mlflow.pyfunc", "mlflow.models.model"):
             info = mlflow.pyfunc.log_model(
                 name="generator",
                 python_model=GeneratorPyfunc(),
                 artifacts={"bundle": str(bundle_path)},
                 signature=model_signature(bundle),
+                input_example=example,
                 pip_requirements=pip_requirements(),
                 registered_model_name=name,
                 await_registration_for=60,
@@ -113,6 +118,21 @@ class Tracker:
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, version)
+
+
+@contextmanager
+def _quiet(*loggers: str):
+    """Silence MLflow's advice about pickled python models while logging ours."""
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in loggers]
+    for logger, _ in saved:
+        logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            yield
+        finally:
+            for logger, level in saved:
+                logger.setLevel(level)
 
 
 class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
