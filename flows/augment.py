@@ -27,7 +27,7 @@ from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import frame_hash, load_real
 from pipeline.generate import generate_frames, plan_counts
 from pipeline.io import write_augmented, write_frames
-from pipeline.quality.fidelity import LabelJudge, score_frames
+from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
 from pipeline.train import train_cvae
@@ -103,27 +103,35 @@ def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, in
     """Generate, score against a judge fit on the real rows, write synthetic.parquet."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
-    judge = LabelJudge.fit(codec.encode(real[features]).x, classes.encode(real[bundle.label]), classes.names, seed=config_seed)
-    per_class: dict[str, dict[str, float]] = {c: {"rows": 0, "follows": 0, "fidelity": 0.0} for c in counts}
+    real_x, real_y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
+    judge = LabelJudge.fit(real_x, real_y, classes.names, seed=config_seed)
+    scorer = SampleScorer(judge, real_x, real_y)
+    per_class = {c: {"rows": 0, "follows_label": 0, "accepted": 0, "label_fidelity": 0.0, "realism": 0.0, "authenticity": 0.0} for c in counts}
     image_columns = [codec.column] if codec.modality == "image" else []
+    thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity, "baseline_quantile": 0.05}
+    provenance = provenance | {"thresholds": thresholds}
 
     def tally(frames):
         for frame in frames:
             for cls, group in frame.groupby(frame[bundle.label].astype(str), sort=False):
                 stats = per_class[cls]
                 stats["rows"] += len(group)
-                stats["follows"] += int(group["follows_label"].sum())
-                stats["fidelity"] += float(group["label_fidelity"].sum())
+                for key in ("follows_label", "accepted", "label_fidelity", "realism", "authenticity"):
+                    stats[key] += float(group[key].sum())
             yield frame
 
     frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows)
     path = out / "synthetic.parquet"
-    rows = write_frames(path, tally(score_frames(frames, codec, classes, bundle.label, judge)), provenance, image_columns)
-    shares = {c: (s["follows"] / s["rows"] if s["rows"] else float("nan")) for c, s in per_class.items()}
-    return {"path": str(path), "rows": rows, "judge_real_accuracy": judge.real_accuracy,
-            "per_class": {c: {"rows": int(s["rows"]), "follows_label": shares[c],
-                              "mean_fidelity": s["fidelity"] / s["rows"] if s["rows"] else float("nan")} for c, s in per_class.items()},
-            "follows_label": sum(s["follows"] for s in per_class.values()) / max(rows, 1)}
+    rows = write_frames(path, tally(score_frames(frames, codec, classes, bundle.label, scorer)), provenance, image_columns)
+    report = {}
+    for cls, stats in per_class.items():
+        n = stats.pop("rows")
+        report[cls] = {"rows": n} | {k: (v / n if n else float("nan")) for k, v in stats.items()}
+    total = max(rows, 1)
+    return {"path": str(path), "rows": rows, "judge_real_accuracy": judge.real_accuracy, "thresholds": thresholds,
+            "per_class": report,
+            "follows_label": sum(r["follows_label"] * r["rows"] for r in report.values() if r["rows"]) / total,
+            "accepted_share": sum(r["accepted"] * r["rows"] for r in report.values() if r["rows"]) / total}
 
 
 @task(name="generate-and-score")
@@ -191,9 +199,11 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "class_names": list(data["counts"]), "label": data["label"], "package_version": __version__,
         }
         synth = generate_and_score(trained["bundle"], data, config, str(out), provenance)
+        provenance["thresholds"] = synth["thresholds"]
         aug = augmented(data, synth["path"], str(out), provenance)
         made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri)
-        tracker.metrics({"label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"]}
+        tracker.metrics({"label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"],
+                         "accepted_share": synth["accepted_share"]}
                         | {f"label_follow_share.{_slug(c)}": v["follows_label"] for c, v in synth["per_class"].items()})
         summary = {
             "out_dir": str(out), "synthetic": synth["path"], "augmented": aug["path"], "plots": made,
@@ -201,7 +211,7 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "model": model, "train": trained, "real_counts": data["counts"],
             "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
             "label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"],
-            "per_class": synth["per_class"], "seconds": time.perf_counter() - started,
+            "per_class": synth["per_class"], "thresholds": synth["thresholds"], "seconds": time.perf_counter() - started,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         tracker.log_artifact(out / "summary.json")
@@ -230,8 +240,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"- model `{summary['model']['alias_uri']}` (version {summary['model']['version']})",
         f"- MLflow run `{summary['mlflow']['run_id']}`",
         f"- label-following share {summary['label_follow_share']:.1%} (judge accuracy on held-out real rows {summary['judge_real_accuracy']:.1%})",
-        "", "| class | real rows | synthetic rows | follows label | mean fidelity |", "|---|---|---|---|---|",
+        f"- accepted {summary['accepted_rows']} of {summary['synthetic_rows']} synthetic rows",
+        "", "| class | real rows | synthetic rows | follows label | accepted | mean fidelity | mean realism | mean authenticity |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for cls, stats in summary["per_class"].items():
-        lines.append(f"| {cls} | {summary['real_counts'].get(cls, 0)} | {stats['rows']} | {stats['follows_label']:.1%} | {stats['mean_fidelity']:.2f} |")
+    for cls, st in summary["per_class"].items():
+        lines.append(f"| {cls} | {summary['real_counts'].get(cls, 0)} | {st['rows']} | {st['follows_label']:.1%} | {st['accepted']:.1%} "
+                     f"| {st['label_fidelity']:.2f} | {st['realism']:.2f} | {st['authenticity']:.2f} |")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from pipeline.quality.classifier import Classifier, fit_classifier
+from pipeline.quality.scores import ClassReference, baseline_thresholds
 from pipeline.train import stratified_split
 
 HOLDOUT_FRACTION = 0.25
@@ -43,17 +44,49 @@ class LabelJudge:
         return proba[np.arange(len(idx)), idx], proba.argmax(1) == idx
 
 
-def score_frames(frames, codec, classes, label: str, judge: LabelJudge):
-    """Add label_fidelity, follows_label and accepted to each generated frame.
+def judge_features(judge: LabelJudge, x: torch.Tensor) -> torch.Tensor:
+    """The space realism and authenticity are measured in: the CNN's embedding for images,
+    the encoded columns (standardised numbers, one-hot categories) for tables."""
+    net = getattr(judge.classifier, "net", None)
+    if net is None:
+        return x.flatten(1)
+    with torch.no_grad():
+        return torch.cat([net.embed(x[s : s + 2048]) for s in range(0, len(x), 2048)]) if len(x) else x.flatten(1)
 
-    The judge sees the rows as written (re-encoded from the user's schema, PNG round trip
-    included), not the decoder's raw output. A row is accepted when the judge's top guess
-    is its intended label.
+
+class SampleScorer:
+    """Scores generated rows: label fidelity (judge), realism and authenticity (k-NN in the
+    judge's feature space, per class), combined into quality_score and accepted."""
+
+    def __init__(self, judge: LabelJudge, real_x: torch.Tensor, real_y: torch.Tensor, quantile: float = 0.05) -> None:
+        self.judge = judge
+        feats = judge_features(judge, real_x)
+        self.refs = {int(c): ClassReference.fit(feats[real_y == c]) for c in torch.unique(real_y)}
+        self.thresholds = baseline_thresholds(self.refs, quantile)
+
+    def score(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+        fidelity, follows = self.judge.score(x, y)
+        feats = judge_features(self.judge, x)
+        realism = np.zeros(len(x))
+        authenticity = np.zeros(len(x))
+        for c, ref in self.refs.items():
+            rows = (y == c).numpy()
+            if rows.any():
+                realism[rows], authenticity[rows], _ = ref.score(feats[rows])
+        accepted = follows & (realism >= self.thresholds.realism) & (authenticity > self.thresholds.authenticity)
+        quality = (fidelity + np.minimum(realism, 1.0) + np.minimum(authenticity, 1.0)) / 3.0
+        return {"label_fidelity": fidelity, "follows_label": follows, "realism": realism,
+                "authenticity": authenticity, "quality_score": quality, "accepted": accepted}
+
+
+def score_frames(frames, codec, classes, label: str, scorer: SampleScorer):
+    """Add the per-row scores to each generated frame.
+
+    The scorer sees the rows as written (re-encoded from the user's schema, PNG round trip
+    included), not the decoder's raw output.
     """
     for frame in frames:
-        x = codec.encode(frame).x
-        fidelity, follows = judge.score(x, classes.encode(frame[label]))
-        frame["label_fidelity"] = fidelity.astype("float32")
-        frame["follows_label"] = follows
-        frame["accepted"] = follows
+        scores = scorer.score(codec.encode(frame).x, classes.encode(frame[label]))
+        for name, values in scores.items():
+            frame[name] = values.astype("float32") if values.dtype.kind == "f" else values
         yield frame

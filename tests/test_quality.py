@@ -1,0 +1,61 @@
+"""Per-row scores on constructed cases: copies, wrong labels, and rows drawn like the real ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.quality.fidelity import LabelJudge, SampleScorer
+from pipeline.quality.scores import ClassReference
+
+
+def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three well separated Gaussian classes in 6 dimensions."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[4.0] * 3 + [0.0] * 3, [0.0] * 3 + [4.0] * 3, [-4.0] * 6])
+    y = torch.arange(3).repeat_interleave(n)
+    return centres[y] + torch.randn(len(y), 6, generator=g), y
+
+
+@pytest.fixture(scope="module")
+def scorer() -> SampleScorer:
+    x, y = _blobs(40, seed=0)
+    judge = LabelJudge.fit(x, y, ["a", "b", "c"], seed=0)
+    return SampleScorer(judge, x, y)
+
+
+def test_exact_copies_of_real_rows_are_rejected(scorer):
+    copies_x, copies_y = scorer.refs[0].features[:10], torch.zeros(10, dtype=torch.long)
+    scores = scorer.score(copies_x, copies_y)
+    assert np.allclose(scores["authenticity"], 0.0)
+    assert not scores["accepted"].any()
+
+
+def test_wrong_label_rows_get_low_fidelity_and_are_rejected(scorer):
+    x, y = _blobs(20, seed=5)
+    wrong = (y + 1) % 3
+    right_scores, wrong_scores = scorer.score(x, y), scorer.score(x, wrong)
+    assert wrong_scores["label_fidelity"].mean() < 0.1 < 0.9 < right_scores["label_fidelity"].mean()
+    assert not wrong_scores["accepted"].any()
+
+
+def test_rows_from_the_real_distribution_score_like_real_rows(scorer):
+    x, y = _blobs(40, seed=7)  # fresh draws from the same distribution
+    scores = scorer.score(x, y)
+    assert scores["accepted"].mean() > 0.85
+    assert 0.5 < np.median(scores["realism"]) < 2.0
+    assert 0.5 < np.median(scores["authenticity"]) < 2.5
+
+
+def test_off_manifold_rows_have_no_realism(scorer):
+    x = torch.full((5, 6), 30.0)
+    scores = scorer.score(x, torch.zeros(5, dtype=torch.long))
+    assert (scores["realism"] == 0).all() and not scores["accepted"].any()
+
+
+def test_reference_radii_and_scale_from_real_rows():
+    ref = ClassReference.fit(torch.tensor([[0.0], [1.0], [2.0], [3.0]]), k=1)
+    assert ref.radii.tolist() == [1.0, 1.0, 1.0, 1.0] and ref.nn_scale == 1.0
+    realism, authenticity, inside = ref.score(torch.tensor([[1.5], [10.0]]))
+    assert realism.tolist() == [2.0, 0.0] and authenticity.tolist() == [0.5, 7.0] and inside.tolist() == [True, False]
