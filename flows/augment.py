@@ -26,12 +26,14 @@ from pipeline.config import RunConfig
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import frame_hash, load_real
 from pipeline.generate import generate_frames, plan_counts
-from pipeline.io import write_augmented, write_frames
+from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
 from pipeline.train import train_cvae
 from pipeline import plots
+
+PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size
 
 
 def default_out_dir(name: str) -> Path:
@@ -154,8 +156,8 @@ def augmented(data: dict[str, Any], synthetic_path: str, out: str, provenance: d
 def make_plots(data: dict[str, Any], synthetic_path: str, out: str, run_id: str, experiment: str, tracking_uri: str) -> list[str]:
     """Sample grids (images) or per-column distributions (tables), logged to the run."""
     real = pd.read_parquet(data["path"])
-    synthetic = pd.read_parquet(synthetic_path)
     label, folder = data["label"], Path(out) / "plots"
+    synthetic = head_per_class(synthetic_path, label, PLOT_ROWS_PER_CLASS)
     made: list[Path] = []
     if data["image_column"]:
         made.append(plots.image_grid(real, synthetic, data["image_column"], label, folder / "samples_grid.png"))
@@ -168,6 +170,8 @@ def make_plots(data: dict[str, Any], synthetic_path: str, out: str, run_id: str,
     for path in made:
         tracker.log_artifact(path, "plots")
     return [str(p) for p in made]
+
+
 
 
 def _slug(text: str) -> str:

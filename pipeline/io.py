@@ -125,3 +125,15 @@ def write_augmented(path: str | Path, real: pd.DataFrame, synthetic_path: str | 
 
     write_frames(path, frames(), provenance, image_columns)
     return counts
+
+
+def head_per_class(path: str | Path, label: str, n: int) -> pd.DataFrame:
+    """The first n rows of each class, read row group by row group (never the whole file)."""
+    parts, seen = [], {}
+    for group in iter_row_groups(path):
+        for cls, rows in group.groupby(group[label].astype(str), sort=False):
+            room = n - seen.get(cls, 0)
+            if room > 0:
+                parts.append(rows.head(room))
+                seen[cls] = seen.get(cls, 0) + min(room, len(rows))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

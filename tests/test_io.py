@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.io import iter_row_groups, read_provenance, write_augmented, write_frames
+from pipeline.io import head_per_class, iter_row_groups, read_provenance, write_augmented, write_frames
 
 
 def _batches(frame: pd.DataFrame, size: int):
@@ -61,3 +61,9 @@ def test_augmented_has_real_then_accepted_synthetic(tmp_path, mixed_table):
     assert out["is_synthetic"].sum() == 30 and not out["is_synthetic"].iloc[:40].any()
     assert out.dtypes.drop("is_synthetic").to_dict() == mixed_table.dtypes.to_dict()
     assert sum(len(f) for f in iter_row_groups(tmp_path / "augmented.parquet")) == 70
+
+
+def test_plots_read_only_a_bounded_head_per_class(tmp_path, mixed_table):
+    write_frames(tmp_path / "s.parquet", _batches(mixed_table, 7), {})
+    head = head_per_class(str(tmp_path / "s.parquet"), "label", 4)
+    assert head["label"].value_counts().to_dict() == {"a": 4, "b": 4}
