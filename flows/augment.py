@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.settings import artifacts_root
@@ -28,6 +28,7 @@ from pipeline.data.sources import frame_hash, load_real
 from pipeline.generate import generate_frames, plan_counts
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
+from pipeline.quality.report import QualityAccumulator, build_report, report_markdown, write_report
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
 from pipeline.train import train_cvae
@@ -108,32 +109,18 @@ def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, in
     real_x, real_y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
     judge = LabelJudge.fit(real_x, real_y, classes.names, seed=config_seed)
     scorer = SampleScorer(judge, real_x, real_y)
-    per_class = {c: {"rows": 0, "follows_label": 0, "accepted": 0, "label_fidelity": 0.0, "realism": 0.0, "authenticity": 0.0} for c in counts}
     image_columns = [codec.column] if codec.modality == "image" else []
     thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity, "baseline_quantile": 0.05}
     provenance = provenance | {"thresholds": thresholds}
-
-    def tally(frames):
-        for frame in frames:
-            for cls, group in frame.groupby(frame[bundle.label].astype(str), sort=False):
-                stats = per_class[cls]
-                stats["rows"] += len(group)
-                for key in ("follows_label", "accepted", "label_fidelity", "realism", "authenticity"):
-                    stats[key] += float(group[key].sum())
-            yield frame
-
+    accumulator = QualityAccumulator(classes.names)
     frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows)
     path = out / "synthetic.parquet"
-    rows = write_frames(path, tally(score_frames(frames, codec, classes, bundle.label, scorer)), provenance, image_columns)
-    report = {}
-    for cls, stats in per_class.items():
-        n = stats.pop("rows")
-        report[cls] = {"rows": n} | {k: (v / n if n else float("nan")) for k, v in stats.items()}
-    total = max(rows, 1)
-    return {"path": str(path), "rows": rows, "judge_real_accuracy": judge.real_accuracy, "thresholds": thresholds,
-            "per_class": report,
-            "follows_label": sum(r["follows_label"] * r["rows"] for r in report.values() if r["rows"]) / total,
-            "accepted_share": sum(r["accepted"] * r["rows"] for r in report.values() if r["rows"]) / total}
+    rows = write_frames(path, score_frames(frames, codec, classes, bundle.label, scorer, accumulator), provenance, image_columns)
+    synth_head = None if image_columns else head_per_class(path, bundle.label, PLOT_ROWS_PER_CLASS)
+    report = build_report(accumulator, scorer.refs, thresholds, judge.real_accuracy, bool(image_columns),
+                          real, synth_head, features)
+    json_path, md_path = write_report(report, out)
+    return {"path": str(path), "rows": rows, "report": report, "report_files": [str(json_path), str(md_path)]}
 
 
 @task(name="generate-and-score")
@@ -203,23 +190,27 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "class_names": list(data["counts"]), "label": data["label"], "package_version": __version__,
         }
         synth = generate_and_score(trained["bundle"], data, config, str(out), provenance)
-        provenance["thresholds"] = synth["thresholds"]
+        provenance["thresholds"] = synth["report"]["thresholds"]
         aug = augmented(data, synth["path"], str(out), provenance)
         made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri)
-        tracker.metrics({"label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"],
-                         "accepted_share": synth["accepted_share"]}
-                        | {f"label_follow_share.{_slug(c)}": v["follows_label"] for c, v in synth["per_class"].items()})
+        overall = synth["report"]["overall"]
+        tracker.metrics({f"quality.{k}": v for k, v in overall.items() if isinstance(v, (int, float))}
+                        | {f"quality.follows_label.{_slug(c)}": v["follows_label"] for c, v in synth["report"]["per_class"].items()})
+        for path in synth["report_files"]:
+            tracker.log_artifact(path, "quality")
         summary = {
             "out_dir": str(out), "synthetic": synth["path"], "augmented": aug["path"], "plots": made,
+            "quality_report": synth["report_files"],
             "mlflow": {"tracking_uri": tracking_uri, "run_id": run_id, "experiment": config.experiment},
             "model": model, "train": trained, "real_counts": data["counts"],
             "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
-            "label_follow_share": synth["follows_label"], "judge_real_accuracy": synth["judge_real_accuracy"],
-            "per_class": synth["per_class"], "thresholds": synth["thresholds"], "seconds": time.perf_counter() - started,
+            "label_follow_share": overall["follows_label"], "judge_real_accuracy": overall["judge_real_accuracy"],
+            "per_class": synth["report"]["per_class"], "thresholds": synth["report"]["thresholds"],
+            "seconds": time.perf_counter() - started,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         tracker.log_artifact(out / "summary.json")
-        create_markdown_artifact(markdown=summary_markdown(summary), key="augment-summary", description="augment run summary")
+        publish_artifacts(summary, synth["report"])
         tracker.finish("FINISHED")
         shutil.rmtree(work, ignore_errors=True)
         return summary
@@ -238,17 +229,11 @@ def _work_dir(config: RunConfig) -> str:
     return str(path)
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
-    lines = [
-        f"# augment run: {Path(summary['out_dir']).name}",
-        f"- model `{summary['model']['alias_uri']}` (version {summary['model']['version']})",
-        f"- MLflow run `{summary['mlflow']['run_id']}`",
-        f"- label-following share {summary['label_follow_share']:.1%} (judge accuracy on held-out real rows {summary['judge_real_accuracy']:.1%})",
-        f"- accepted {summary['accepted_rows']} of {summary['synthetic_rows']} synthetic rows",
-        "", "| class | real rows | synthetic rows | follows label | accepted | mean fidelity | mean realism | mean authenticity |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for cls, st in summary["per_class"].items():
-        lines.append(f"| {cls} | {summary['real_counts'].get(cls, 0)} | {st['rows']} | {st['follows_label']:.1%} | {st['accepted']:.1%} "
-                     f"| {st['label_fidelity']:.2f} | {st['realism']:.2f} | {st['authenticity']:.2f} |")
-    return "\n".join(lines)
+def publish_artifacts(summary: dict[str, Any], report: dict[str, Any]) -> None:
+    """The run's summary and quality report as Prefect artifacts (markdown + a table)."""
+    head = [f"- outputs `{summary['out_dir']}`", f"- model `{summary['model']['alias_uri']}` (version {summary['model']['version']})",
+            f"- MLflow run `{summary['mlflow']['run_id']}`", ""]
+    create_markdown_artifact(markdown="\n".join(head) + report_markdown(report, "augment quality report"),
+                             key="augment-quality-report", description="per-class quality of the synthetic rows")
+    rows = [{"class": c} | {k: (round(v, 4) if isinstance(v, float) else v) for k, v in e.items()} for c, e in report["per_class"].items()]
+    create_table_artifact(table=rows, key="augment-quality-table", description="per-class quality scores")

@@ -94,17 +94,17 @@ def run(
 
 def _print_run_summary(s: dict) -> None:
     table = Table(title="synthetic rows per class")
-    for col in ("class", "real", "generated", "follow label", "accepted", "fidelity", "realism", "authenticity"):
+    for col in ("class", "real", "generated", "follows label", "accepted", "fidelity", "density", "DCR/NN"):
         table.add_column(col, justify="right" if col != "class" else "left")
     for cls, stats in s["per_class"].items():
-        table.add_row(cls, str(s["real_counts"].get(cls, 0)), str(stats["rows"]), f"{stats['follows_label']:.0%}", f"{stats['accepted']:.0%}",
-                      f"{stats['label_fidelity']:.2f}", f"{stats['realism']:.2f}", f"{stats['authenticity']:.2f}")
+        table.add_row(cls, str(s["real_counts"].get(cls, 0)), str(stats["rows"]), f"{stats['follows_label']:.0%}", f"{stats['accepted_share']:.0%}",
+                      f"{stats['label_fidelity']:.2f}", f"{stats['density']:.2f}", f"{stats['dcr_relative_median']:.2f}")
     console.print(table)
     console.print(f"label-following share [bold]{s['label_follow_share']:.1%}[/] (judge accuracy on held-out real rows {s['judge_real_accuracy']:.1%})")
     th = s["thresholds"]
     console.print(f"accepted synthetic rows: {s['accepted_rows']} of {s['synthetic_rows']} "
                   f"(follows label, realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}; thresholds from real-vs-real)")
-    console.print(f"outputs:   {s['out_dir']}\n  {s['synthetic']}\n  {s['augmented']}")
+    console.print(f"outputs:   {s['out_dir']}\n  {s['synthetic']}\n  {s['augmented']}\n  {s['quality_report'][1]}")
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {s['mlflow']['tracking_uri']}")
     console.print(f"model:     {s['model']['alias_uri']} (version {s['model']['version']})")
     t = s["train"]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from pipeline.quality.classifier import Classifier, fit_classifier
+from pipeline.quality.report import QualityAccumulator
 from pipeline.quality.scores import ClassReference, baseline_thresholds
 from pipeline.train import stratified_split
 
@@ -65,6 +66,9 @@ class SampleScorer:
         self.thresholds = baseline_thresholds(self.refs, quantile)
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+        return self.score_with_features(x, y)[0]
+
+    def score_with_features(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
         fidelity, follows = self.judge.score(x, y)
         feats = judge_features(self.judge, x)
         realism = np.zeros(len(x))
@@ -75,18 +79,22 @@ class SampleScorer:
                 realism[rows], authenticity[rows], _ = ref.score(feats[rows])
         accepted = follows & (realism >= self.thresholds.realism) & (authenticity > self.thresholds.authenticity)
         quality = (fidelity + np.minimum(realism, 1.0) + np.minimum(authenticity, 1.0)) / 3.0
-        return {"label_fidelity": fidelity, "follows_label": follows, "realism": realism,
-                "authenticity": authenticity, "quality_score": quality, "accepted": accepted}
+        scores = {"label_fidelity": fidelity, "follows_label": follows, "realism": realism,
+                  "authenticity": authenticity, "quality_score": quality, "accepted": accepted}
+        return scores, feats
 
 
-def score_frames(frames, codec, classes, label: str, scorer: SampleScorer):
+def score_frames(frames, codec, classes, label: str, scorer: SampleScorer, accumulator: QualityAccumulator | None = None):
     """Add the per-row scores to each generated frame.
 
     The scorer sees the rows as written (re-encoded from the user's schema, PNG round trip
     included), not the decoder's raw output.
     """
     for frame in frames:
-        scores = scorer.score(codec.encode(frame).x, classes.encode(frame[label]))
+        y = classes.encode(frame[label])
+        scores, feats = scorer.score_with_features(codec.encode(frame).x, y)
+        if accumulator is not None:
+            accumulator.add(feats, y, scores)
         for name, values in scores.items():
             frame[name] = values.astype("float32") if values.dtype.kind == "f" else values
         yield frame

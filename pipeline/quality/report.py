@@ -1,0 +1,171 @@
+"""Set-level quality: per class and overall, written as quality_report.json and .md.
+
+Precision / recall / density / coverage follow Kynkäänniemi et al. 2019 and Naeem et al.
+2020 in the scorer's feature space; images add a Fréchet distance in the judge CNN's
+embedding; tables add column-shape and column-pair similarity in the spirit of SDMetrics'
+quality report (1 - KS statistic or total variation distance per column; 1 - half the
+absolute correlation difference per numeric pair).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.quality.scores import EXACT, ClassReference
+
+MAX_ROWS_PER_CLASS = 2000  # set metrics use the first rows of each class: memory stays flat
+
+
+@dataclass
+class QualityAccumulator:
+    """Collects per-row scores and a bounded sample of features while rows stream past."""
+
+    class_names: list[str]
+    features: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+    kept: dict[int, int] = field(default_factory=dict)
+    scores: dict[int, dict[str, list[np.ndarray]]] = field(default_factory=dict)
+
+    def add(self, feats: torch.Tensor, y: torch.Tensor, scores: dict[str, np.ndarray]) -> None:
+        for c in torch.unique(y).tolist():
+            rows = (y == c).numpy()
+            room = MAX_ROWS_PER_CLASS - self.kept.get(c, 0)
+            if room > 0:
+                self.features.setdefault(c, []).append(feats[torch.from_numpy(rows)][:room])
+                self.kept[c] = self.kept.get(c, 0) + min(room, int(rows.sum()))
+            per = self.scores.setdefault(c, {})
+            for name, values in scores.items():
+                per.setdefault(name, []).append(np.asarray(values)[rows])
+
+
+def _knn_manifold_share(a: torch.Tensor, b: torch.Tensor, k: int) -> float:
+    """Share of rows of a inside the k-NN manifold of b (union of b's k-NN balls)."""
+    if len(b) < 2 or len(a) == 0:
+        return float("nan")
+    ref = ClassReference.fit(b, k)
+    _, _, inside = ref.score(a)
+    return float(inside.mean())
+
+
+def class_set_metrics(ref: ClassReference, synth: torch.Tensor) -> dict[str, float]:
+    if len(synth) == 0:
+        return {"precision": float("nan"), "recall": float("nan"), "density": float("nan"), "coverage": float("nan")}
+    realism, _, inside = ref.score(synth)
+    d = torch.cdist(ref.features, synth.flatten(1).float(), compute_mode=EXACT)
+    coverage = float((d.min(1).values <= ref.radii).float().mean())
+    return {"precision": float(inside.mean()), "recall": _knn_manifold_share(ref.features, synth, ref.k),
+            "density": float(realism.mean()), "coverage": coverage}
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fit to two feature sets (FID's formula)."""
+    from scipy import linalg
+
+    a, b = a.double().numpy(), b.double().numpy()
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    eps = 1e-6 * np.eye(a.shape[1])
+    cov_a, cov_b = np.cov(a, rowvar=False) + eps, np.cov(b, rowvar=False) + eps
+    covmean = linalg.sqrtm(cov_a @ cov_b)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    """Per column: 1 - KS statistic (numbers) or 1 - total variation distance (categories)."""
+    from scipy.stats import ks_2samp
+
+    out = {}
+    for col in columns:
+        r, s = real[col], synth[col]
+        if pd.api.types.is_numeric_dtype(r.dtype) and not pd.api.types.is_bool_dtype(r.dtype):
+            rv, sv = r.dropna().astype(float), s.dropna().astype(float)
+            out[col] = float(1 - ks_2samp(rv, sv).statistic) if len(rv) and len(sv) else float("nan")
+        else:
+            pr = r.astype(object).fillna("<missing>").value_counts(normalize=True)
+            ps = s.astype(object).fillna("<missing>").value_counts(normalize=True)
+            out[col] = float(1 - 0.5 * pr.subtract(ps, fill_value=0).abs().sum())
+    return out
+
+
+def column_pair_trends(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -> float:
+    """Mean over numeric column pairs of 1 - |corr_real - corr_synth| / 2 (nan: fewer than 2 numbers)."""
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(real[c].dtype) and not pd.api.types.is_bool_dtype(real[c].dtype)]
+    if len(numeric) < 2:
+        return float("nan")
+    cr = real[numeric].astype(float).corr().to_numpy()
+    cs = synth[numeric].astype(float).corr().to_numpy()
+    upper = np.triu_indices(len(numeric), 1)
+    return float(np.nanmean(1 - np.abs(cr[upper] - cs[upper]) / 2))
+
+
+def build_report(acc: QualityAccumulator, refs: dict[int, ClassReference], thresholds: dict[str, float],
+                 judge_accuracy: float, image: bool, real: pd.DataFrame | None = None,
+                 synth_head: pd.DataFrame | None = None, features: list[str] | None = None) -> dict[str, Any]:
+    per_class: dict[str, Any] = {}
+    for c, name in enumerate(acc.class_names):
+        scores = {k: np.concatenate(v) for k, v in acc.scores.get(c, {}).items()}
+        n = len(scores.get("accepted", []))
+        if n == 0:
+            continue
+        synth = torch.cat(acc.features.get(c, [torch.zeros(0)]))
+        entry = {"rows": n, "accepted_share": float(scores["accepted"].mean()),
+                 "label_fidelity": float(scores["label_fidelity"].mean()),
+                 "follows_label": float(scores["follows_label"].mean()),
+                 "dcr_relative_median": float(np.median(scores["authenticity"])),
+                 "dcr_relative_p05": float(np.quantile(scores["authenticity"], 0.05))}
+        entry |= class_set_metrics(refs[c], synth) if c in refs else {}
+        per_class[name] = entry
+    rows = sum(e["rows"] for e in per_class.values())
+    weighted = lambda key: float(sum(e[key] * e["rows"] for e in per_class.values() if not np.isnan(e.get(key, np.nan))) / max(rows, 1))  # noqa: E731
+    overall = {"rows": rows, "judge_real_accuracy": judge_accuracy}
+    for key in ("accepted_share", "label_fidelity", "follows_label", "precision", "recall", "density", "coverage", "dcr_relative_median"):
+        overall[key] = weighted(key)
+    if image and acc.features:
+        real_feats = torch.cat([r.features for r in refs.values()])
+        synth_feats = torch.cat([torch.cat(v) for v in acc.features.values()])
+        overall["frechet_distance"] = frechet_distance(real_feats, synth_feats)
+    if not image and real is not None and synth_head is not None and features:
+        shapes = column_shapes(real, synth_head, features)
+        overall["column_shapes"] = float(np.nanmean(list(shapes.values())))
+        overall["column_pair_trends"] = column_pair_trends(real, synth_head, features)
+        overall["column_shape_by_column"] = shapes
+    return {"overall": overall, "per_class": per_class, "thresholds": thresholds}
+
+
+def report_markdown(report: dict[str, Any], title: str = "Quality report") -> str:
+    o = report["overall"]
+    lines = [f"# {title}", "",
+             f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
+             f"- label fidelity {o['label_fidelity']:.2f}, follows label {o['follows_label']:.1%} "
+             f"(judge accuracy on held-out real rows {o['judge_real_accuracy']:.1%})",
+             f"- precision {o['precision']:.2f}, recall {o['recall']:.2f}, density {o['density']:.2f}, coverage {o['coverage']:.2f}",
+             f"- distance to closest real record, relative to real-to-real: median {o['dcr_relative_median']:.2f}"]
+    if "frechet_distance" in o:
+        lines.append(f"- Fréchet distance in the judge's feature space: {o['frechet_distance']:.2f}")
+    if "column_shapes" in o:
+        lines.append(f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f} (1 = identical)")
+    th = report["thresholds"]
+    lines += [f"- thresholds (from real-vs-real): realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}", "",
+              "| class | rows | accepted | follows label | fidelity | precision | recall | density | coverage | DCR median |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in report["per_class"].items():
+        lines.append(f"| {name} | {e['rows']} | {e['accepted_share']:.1%} | {e['follows_label']:.1%} | {e['label_fidelity']:.2f} "
+                     f"| {e.get('precision', float('nan')):.2f} | {e.get('recall', float('nan')):.2f} | {e.get('density', float('nan')):.2f} "
+                     f"| {e.get('coverage', float('nan')):.2f} | {e['dcr_relative_median']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], folder: Path, title: str = "Quality report") -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = folder / "quality_report.json", folder / "quality_report.md"
+    json_path.write_text(json.dumps(report, indent=2, default=float))
+    md_path.write_text(report_markdown(report, title))
+    return json_path, md_path
