@@ -110,7 +110,8 @@ def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, in
     judge = LabelJudge.fit(real_x, real_y, classes.names, seed=config_seed)
     scorer = SampleScorer(judge, real_x, real_y)
     image_columns = [codec.column] if codec.modality == "image" else []
-    thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity, "baseline_quantile": 0.05}
+    thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity,
+                  "baseline_quantiles": scorer.quantiles}
     provenance = provenance | {"thresholds": thresholds}
     accumulator = QualityAccumulator(classes.names)
     frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows)

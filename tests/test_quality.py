@@ -59,3 +59,26 @@ def test_reference_radii_and_scale_from_real_rows():
     assert ref.radii.tolist() == [1.0, 1.0, 1.0, 1.0] and ref.nn_scale == 1.0
     realism, authenticity, inside = ref.score(torch.tensor([[1.5], [10.0]]))
     assert realism.tolist() == [2.0, 0.0] and authenticity.tolist() == [0.5, 7.0] and inside.tolist() == [True, False]
+
+
+def test_set_metrics_are_perfect_for_the_real_rows_themselves_and_poor_far_away():
+    from pipeline.quality.report import class_set_metrics, frechet_distance
+
+    x, y = _blobs(30, seed=3)
+    ref = ClassReference.fit(x[y == 0])
+    same = class_set_metrics(ref, x[y == 0])
+    assert same["precision"] == 1.0 and same["coverage"] == 1.0 and same["recall"] == 1.0
+    far = class_set_metrics(ref, x[y == 0] + 50)
+    assert far["precision"] == 0.0 and far["coverage"] == 0.0 and far["density"] == 0.0
+    assert frechet_distance(x, x) < 1e-3 < 100 < frechet_distance(x, x + 10)
+
+
+def test_column_similarity_scores(mixed_table):
+    from pipeline.quality.report import column_pair_trends, column_shapes
+
+    columns = ["height", "count", "colour", "city"]
+    assert all(v == pytest.approx(1.0) for v in column_shapes(mixed_table, mixed_table, columns).values())
+    shifted = mixed_table.assign(height=mixed_table["height"] + 100, colour="red")
+    shapes = column_shapes(mixed_table, shifted, columns)
+    assert shapes["height"] == pytest.approx(0.0) and shapes["colour"] < 0.5 and shapes["count"] == pytest.approx(1.0)
+    assert column_pair_trends(mixed_table, mixed_table, columns) == pytest.approx(1.0)

@@ -59,11 +59,13 @@ class SampleScorer:
     """Scores generated rows: label fidelity (judge), realism and authenticity (k-NN in the
     judge's feature space, per class), combined into quality_score and accepted."""
 
-    def __init__(self, judge: LabelJudge, real_x: torch.Tensor, real_y: torch.Tensor, quantile: float = 0.05) -> None:
+    def __init__(self, judge: LabelJudge, real_x: torch.Tensor, real_y: torch.Tensor,
+                 realism_quantile: float = 0.05, copy_quantile: float = 0.01) -> None:
         self.judge = judge
         feats = judge_features(judge, real_x)
         self.refs = {int(c): ClassReference.fit(feats[real_y == c]) for c in torch.unique(real_y)}
-        self.thresholds = baseline_thresholds(self.refs, quantile)
+        self.thresholds = baseline_thresholds(self.refs, realism_quantile, copy_quantile)
+        self.quantiles = {"realism": realism_quantile, "copy": copy_quantile}
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
         return self.score_with_features(x, y)[0]

@@ -9,7 +9,7 @@ the codec's encoding for tables) and are calibrated on real rows, not magic numb
   nearest-neighbour distance of that class. Near 0: a near-copy of a training row.
 
 Thresholds come from a real-vs-real baseline: each real row scored against the other real
-rows of its class (leave-one-out), and a synthetic row must reach a low quantile of that.
+rows of its class (leave-one-out); see baseline_thresholds.
 """
 
 from __future__ import annotations
@@ -63,8 +63,13 @@ class Thresholds:
     authenticity: float
 
 
-def baseline_thresholds(refs: dict[int, ClassReference], quantile: float = 0.05) -> Thresholds:
-    """Score each real row against the other real rows of its class; take a low quantile."""
+def baseline_thresholds(refs: dict[int, ClassReference], realism_quantile: float = 0.05, copy_quantile: float = 0.01) -> Thresholds:
+    """Score each real row against the other real rows of its class (leave-one-out).
+
+    Realism must reach the `realism_quantile` of the real rows' own realism. A row is a
+    near-copy when it is closer to a real record than all but `copy_quantile` of real rows
+    are to their nearest other real row: closer than distinct real rows ever come.
+    """
     realism, authenticity = [], []
     for ref in refs.values():
         if len(ref.features) < 2:
@@ -74,4 +79,5 @@ def baseline_thresholds(refs: dict[int, ClassReference], quantile: float = 0.05)
         authenticity.append(a)
     if not realism:
         return Thresholds(0.0, 0.0)
-    return Thresholds(float(np.quantile(np.concatenate(realism), quantile)), float(np.quantile(np.concatenate(authenticity), quantile)))
+    return Thresholds(float(np.quantile(np.concatenate(realism), realism_quantile)),
+                      float(np.quantile(np.concatenate(authenticity), copy_quantile)))
