@@ -143,6 +143,30 @@ def generate(
 
 
 @app.command()
+def score(
+    real: str = typer.Option(..., "--real", help="Parquet file (or folder / built-in) with the real rows"),
+    synthetic: str = typer.Option(..., "--synthetic", help="Parquet file with synthetic rows (any tool's)"),
+    label: str = typer.Option(..., "--label", help="label column, present in both"),
+    out: Optional[str] = typer.Option(None, "--out", help="folder for scored.parquet and the report (default: beside --synthetic)"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Score every synthetic row against the real rows and write the quality report."""
+    from pathlib import Path
+
+    try:
+        from pipeline.quality.score_file import score_file
+
+        result = score_file(real, synthetic, label, out or str(Path(synthetic).parent / "scored"), seed=seed)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    o = result["report"]["overall"]
+    console.print(f"scored {o['rows']} rows: accepted {o['accepted_share']:.1%}, follows label {o['follows_label']:.1%}, "
+                  f"precision {o['precision']:.2f}, coverage {o['coverage']:.2f}")
+    console.print(f"wrote {result['scored']} and {Path(result['scored']).parent / 'quality_report.md'}")
+
+
+@app.command()
 def datasets() -> None:
     """List the built-in data sets (shipped inside installed packages, no download)."""
     from pipeline.data.builtin import BUILTINS

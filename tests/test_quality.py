@@ -82,3 +82,33 @@ def test_column_similarity_scores(mixed_table):
     shapes = column_shapes(mixed_table, shifted, columns)
     assert shapes["height"] == pytest.approx(0.0) and shapes["colour"] < 0.5 and shapes["count"] == pytest.approx(1.0)
     assert column_pair_trends(mixed_table, mixed_table, columns) == pytest.approx(1.0)
+
+
+def test_score_any_synthetic_file_from_the_cli(tmp_path, mixed_table):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    real = tmp_path / "real.parquet"
+    mixed_table.to_parquet(real)
+    copies = mixed_table.iloc[:10].assign(source="other-tool")  # exact copies, plus a foreign column
+    copies.to_parquet(tmp_path / "synthetic.parquet")
+    result = CliRunner().invoke(app, ["score", "--real", str(real), "--synthetic", str(tmp_path / "synthetic.parquet"),
+                                      "--label", "label", "--out", str(tmp_path / "scored")])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    scored = pd.read_parquet(tmp_path / "scored" / "scored.parquet")
+    assert (scored["authenticity"] == 0).all() and not scored["accepted"].any() and (scored["source"] == "other-tool").all()
+    assert "| a |" in (tmp_path / "scored" / "quality_report.md").read_text()
+
+
+def test_score_refuses_a_file_without_the_real_columns(tmp_path, mixed_table):
+    from pipeline.errors import DataError
+    from pipeline.quality.score_file import score_file
+
+    mixed_table.to_parquet(tmp_path / "real.parquet")
+    mixed_table.drop(columns=["height"]).to_parquet(tmp_path / "synthetic.parquet")
+    with pytest.raises(DataError, match=r"lacks columns \['height'\]"):
+        score_file(str(tmp_path / "real.parquet"), str(tmp_path / "synthetic.parquet"), "label", tmp_path / "out")
+    assert not (tmp_path / "out" / "scored.parquet").exists()
