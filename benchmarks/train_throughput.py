@@ -2,9 +2,9 @@
 
 What is compared (same process, same data, same network, same per-step work):
 
-- product: ``pipeline.train.train_cvae`` with the default ModelConfig/TrainConfig (so
-  ``classic_augment=True`` and ``label_loss_weight=1.0``, exactly as the augment flow uses
-  them), a fixed number of epochs and ``val_fraction=0``. Its own ``result.samples_per_s``
+- product: ``pipeline.train.train_cvae`` with the default ModelConfig/TrainConfig (the
+  label loss, free bits and classic augmentation exactly as the augment flow uses them), a
+  fixed number of epochs and ``val_fraction=0``. Its own ``result.samples_per_s``
   (samples seen / wall seconds of the epoch loop) is reported.
   Note: with ``val_fraction=0`` train_cvae does *not* skip evaluation; it evaluates on the
   whole training set after every epoch, inside the timed loop. For the overhead comparison
@@ -13,7 +13,8 @@ What is compared (same process, same data, same network, same per-step work):
   The row "product as shipped" keeps the real evaluation (one forward pass over all training
   rows per epoch) to show what it costs.
 - bare: the same CVAE built with ``pipeline.train.build_model`` and a minimal loop:
-  preloaded tensors, ``torch.randperm`` batches, ``random_affine`` on each image batch,
+  preloaded tensors, ``torch.randperm`` batches, ``random_affine`` on each image batch when
+  the config turns classic augmentation on,
   the same linear KL warm-up, ``model.loss(...)`` (label loss included), Adam step.
 
 Product and bare runs alternate (the order flips every repeat); the median samples/s of
@@ -152,8 +153,8 @@ def run_bare(encoded, y, codec, n_classes, model_cfg: ModelConfig, train_cfg: Tr
 
 def bench_dataset(name: str, epochs: int, repeats: int, shipped_repeats: int, limit: int | None, seed: int) -> dict:
     codec, classes, encoded, y = load_dataset(name, limit, seed)
-    model_cfg = ModelConfig()  # product defaults: learned prior, label_loss_weight=1.0
-    train_cfg = TrainConfig(epochs=epochs, val_fraction=0.0, threads=1)  # classic_augment=True (default)
+    model_cfg = ModelConfig()  # product defaults
+    train_cfg = TrainConfig(epochs=epochs, val_fraction=0.0, threads=1)
     k = len(classes)
     product, bare, shipped = [], [], []
     # untimed warm-up of both loops on a small slice, so the first timed run pays no one-off costs
