@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -22,7 +23,7 @@ from prefect.runtime import flow_run
 from flows.settings import artifacts_root
 from pipeline import __version__
 from pipeline.bundle import GeneratorBundle
-from pipeline.config import RunConfig
+from pipeline.config import QualityConfig, RunConfig
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import frame_hash, load_real
 from pipeline.generate import generate_frames, plan_counts
@@ -31,7 +32,8 @@ from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.quality.report import QualityAccumulator, build_report, report_markdown, write_report
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
-from pipeline.train import train_cvae
+from pipeline.train import stratified_split, train_cvae
+from pipeline.quality.downstream import GainResult, downstream_gain, gate
 from pipeline import plots
 
 PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size
@@ -101,14 +103,49 @@ def register(bundle_path: str, run_id: str, name: str, experiment: str, tracking
     return {"name": name, "version": version, "uri": uri, "alias_uri": f"models:/{name}@candidate"}
 
 
+@task(name="evaluate-gain")
+def evaluate_gain(config: RunConfig, data: dict[str, Any], bundle_path: str) -> dict[str, Any]:
+    """Train an evaluation generator without a held-out part of the real rows, then compare
+    classifiers on real-only vs real + accepted synthetic rows on that part."""
+    q = config.quality
+    if not q.evaluate:
+        return {"skipped": "evaluation turned off (quality.evaluate = false)"}
+    bundle = GeneratorBundle.load(bundle_path)
+    real = pd.read_parquet(data["path"])
+    features = [c for c in real.columns if c != bundle.label]
+    codec, classes = bundle.codec, bundle.classes
+    x, y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
+    fit_idx, eval_idx = stratified_split(y, q.eval_fraction, torch.Generator().manual_seed(config.seed))
+    lacking = [classes.names[c] for c in range(len(classes)) if not (y[eval_idx] == c).any()]
+    if lacking:
+        return {"skipped": f"class(es) {', '.join(lacking[:5])} have fewer than 4 real rows, none can be held out"}
+    result = train_cvae(codec.encode(real[features].iloc[fit_idx.numpy()]), y[fit_idx], codec, len(classes),
+                        config.model, config.train, seed=config.seed)
+    evaluator = GeneratorBundle(result.model, codec, classes, bundle.label, {}, {}, bundle.columns)
+    fit_counts = {classes.names[c]: int((y[fit_idx] == c).sum()) for c in range(len(classes))}
+    want = {c: int(round(max(q.ratios) * n)) for c, n in fit_counts.items()}
+    judge = LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=config.seed)
+    scorer = SampleScorer(judge, x[fit_idx], y[fit_idx], q.realism_quantile, q.copy_quantile)
+    syn_x, syn_y = [], []
+    for frame in generate_frames(evaluator, want, config.seed + 1, config.sample.temperature, config.sample.batch_rows):
+        fx, fy = codec.encode(frame).x, classes.encode(frame[bundle.label])
+        keep = torch.from_numpy(scorer.score(fx, fy)["accepted"])
+        syn_x.append(fx[keep])
+        syn_y.append(fy[keep])
+    gain = downstream_gain(x[fit_idx], y[fit_idx], torch.cat(syn_x), torch.cat(syn_y), x[eval_idx], y[eval_idx],
+                           classes.names, q, seed=config.seed)
+    return {"gain": gain.to_dict()}
+
+
 def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, int], config_seed: int,
-               temperature: float, batch_rows: int, out: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+               temperature: float, batch_rows: int, out: Path, provenance: dict[str, Any],
+               quality: QualityConfig = QualityConfig()) -> dict[str, Any]:
     """Generate, score against a judge fit on the real rows, write synthetic.parquet."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
     real_x, real_y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
     judge = LabelJudge.fit(real_x, real_y, classes.names, seed=config_seed)
-    scorer = SampleScorer(judge, real_x, real_y)
+    scorer = SampleScorer(judge, real_x, real_y, quality.realism_quantile, quality.copy_quantile)
     image_columns = [codec.column] if codec.modality == "image" else []
     thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity,
                   "baseline_quantiles": scorer.quantiles}
@@ -129,7 +166,8 @@ def generate_and_score(bundle_path: str, data: dict[str, Any], config: RunConfig
     bundle = GeneratorBundle.load(bundle_path)
     real = pd.read_parquet(data["path"])
     counts = plan_counts(bundle, config.sample)
-    return synthesize(bundle, real, counts, config.seed, config.sample.temperature, config.sample.batch_rows, Path(out), provenance)
+    return synthesize(bundle, real, counts, config.seed, config.sample.temperature, config.sample.batch_rows, Path(out),
+                      provenance, config.quality)
 
 
 @task(name="write-augmented")
@@ -190,7 +228,19 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "seed": config.seed, "config": config.model_dump(mode="json"), "source_data_hash": data["hash"],
             "class_names": list(data["counts"]), "label": data["label"], "package_version": __version__,
         }
+        evaluation = evaluate_gain(config, data, trained["bundle"])
         synth = generate_and_score(trained["bundle"], data, config, str(out), provenance)
+        gain = GainResult(**{k: evaluation["gain"][k] for k in GainResult.__dataclass_fields__}) if "gain" in evaluation else None
+        decision = gate(gain, synth["report"]["per_class"], evaluation.get("skipped"))
+        if decision["promoted"]:
+            tracker.set_alias(name, "champion", model["version"])
+        synth["report"] |= {"gate": decision} | ({"downstream": evaluation["gain"]} if gain else {})
+        write_report(synth["report"], out)
+        tracker.set_tags({"gate.decision": decision["decision"], "gate.reasons": " | ".join(decision["reasons"])[:5000]})
+        if gain:
+            tracker.metrics({"gate.gain": gain.mean_gain, "gate.noise": gain.noise,
+                             "gate.real_only_accuracy": evaluation["gain"]["real_only_mean"],
+                             "gate.augmented_accuracy": evaluation["gain"]["augmented_mean"], "gate.promoted": float(decision["promoted"])})
         provenance["thresholds"] = synth["report"]["thresholds"]
         aug = augmented(data, synth["path"], str(out), provenance)
         made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri)
@@ -207,7 +257,7 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
             "label_follow_share": overall["follows_label"], "judge_real_accuracy": overall["judge_real_accuracy"],
             "per_class": synth["report"]["per_class"], "thresholds": synth["report"]["thresholds"],
-            "seconds": time.perf_counter() - started,
+            "gate": decision, "downstream": evaluation.get("gain"), "seconds": time.perf_counter() - started,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         tracker.log_artifact(out / "summary.json")

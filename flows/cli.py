@@ -104,9 +104,16 @@ def _print_run_summary(s: dict) -> None:
     th = s["thresholds"]
     console.print(f"accepted synthetic rows: {s['accepted_rows']} of {s['synthetic_rows']} "
                   f"(follows label, realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}; thresholds from real-vs-real)")
+    g, d = s["gate"], s.get("downstream")
+    if d:
+        console.print(f"downstream: real only {d['real_only_mean']:.1%} -> real + synthetic {d['augmented_mean']:.1%} "
+                      f"({d['mean_gain']:+.1%} ± {d['noise']:.1%}) on {d['eval_rows']} held-out real rows")
+    colour = "green" if g["promoted"] else "yellow"
+    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + "; ".join(g["reasons"]))
     console.print(f"outputs:   {s['out_dir']}\n  {s['synthetic']}\n  {s['augmented']}\n  {s['quality_report'][1]}")
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {s['mlflow']['tracking_uri']}")
-    console.print(f"model:     {s['model']['alias_uri']} (version {s['model']['version']})")
+    console.print(f"model:     {s['model']['alias_uri']} (version {s['model']['version']})"
+                  + (f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""))
     t = s["train"]
     console.print(f"training:  {t['epochs']} epochs on {t['device']} ({t['arch']}), {t['samples_per_s']:.0f} samples/s; total {s['seconds']:.1f} s")
 

@@ -82,6 +82,19 @@ class SampleConfig(_Strict):
         return self
 
 
+class QualityConfig(_Strict):
+    """Per-row thresholds and the downstream check that decides promotion to `champion`."""
+
+    realism_quantile: float = Field(0.05, ge=0, le=1)  # of the real rows' own leave-one-out realism
+    copy_quantile: float = Field(0.01, ge=0, le=1)  # of real-to-real nearest-neighbour distances
+    evaluate: bool = True  # hold out real rows and measure the downstream gain
+    eval_fraction: float = Field(0.25, gt=0, lt=0.6)  # real rows per class the evaluation generator never sees
+    seeds: int = Field(3, ge=1, le=20)  # downstream classifier seeds; the spread is the noise
+    ratios: list[float] = Field(default_factory=lambda: [1.0, 3.0])  # synthetic rows per real row to try
+    weights: list[float] = Field(default_factory=lambda: [0.5, 1.0])  # sample weight of a synthetic row
+    classifier_steps: int = Field(300, ge=1)  # CNN steps of the downstream image classifier
+
+
 class RunConfig(_Strict):
     """Everything one `augment run` needs."""
 
@@ -89,6 +102,7 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     seed: int = 0
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>
@@ -97,7 +111,7 @@ class RunConfig(_Strict):
     def flat_params(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow parameters."""
         out: dict[str, Any] = {"seed": self.seed}
-        for section in ("data", "model", "train", "sample"):
+        for section in ("data", "model", "train", "sample", "quality"):
             for key, value in getattr(self, section).model_dump().items():
                 out[f"{section}.{key}"] = value
         return out

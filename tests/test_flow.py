@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import DataSpec, ModelConfig, RunConfig, SampleConfig, TrainConfig
+from pipeline.config import DataSpec, ModelConfig, QualityConfig, RunConfig, SampleConfig, TrainConfig
 from pipeline.errors import DataError
 from pipeline.io import read_provenance
 
@@ -24,7 +24,7 @@ FAST = TrainConfig(epochs=4, batch_size=32)
 def _config(source: str, out: Path, **data) -> RunConfig:
     return RunConfig(
         data=DataSpec(source=source, **data), model=ModelConfig(latent_dim=4, hidden=[64, 32]), train=FAST,
-        sample=SampleConfig(per_class=6), seed=11, out_dir=str(out),
+        sample=SampleConfig(per_class=6), quality=QualityConfig(seeds=2, classifier_steps=20), seed=11, out_dir=str(out),
     )
 
 
@@ -61,6 +61,10 @@ def test_image_run_writes_scored_pngs_and_augmented(digits_run):
     assert (~augmented["is_synthetic"]).sum() == 50
     assert augmented["is_synthetic"].sum() == synthetic["accepted"].sum() == summary["accepted_rows"]
     assert 0 <= summary["label_follow_share"] <= 1 and set(summary["per_class"]) == {str(i) for i in range(10)}
+    report = json.loads((out / "quality_report.json").read_text())
+    assert set(report["per_class"]) == {str(i) for i in range(10)} and "frechet_distance" in report["overall"]
+    assert report["downstream"]["eval_rows"] == 10 and len(report["downstream"]["diffs"]) == 2
+    assert report["gate"] == summary["gate"] and "Decision:" in (out / "quality_report.md").read_text()
     for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png"):
         assert (out / "plots" / plot).stat().st_size > 1000
 
@@ -81,6 +85,9 @@ def test_provenance_and_registry(digits_run, artifacts_root):
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 4
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/samples_grid.png" in artifacts
+    assert run.data.tags["gate.decision"] == summary["gate"]["decision"] and "gate.gain" in run.data.metrics
+    aliases = client.get_registered_model("augment-digits").aliases
+    assert ("champion" in aliases) == summary["gate"]["promoted"]
 
 
 def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):

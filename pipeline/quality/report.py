@@ -153,6 +153,14 @@ def report_markdown(report: dict[str, Any], title: str = "Quality report") -> st
     if "column_shapes" in o:
         lines.append(f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f} (1 = identical)")
     th = report["thresholds"]
+    gate, down = report.get("gate"), report.get("downstream")
+    if gate:
+        verdict = "promoted to `champion`" if gate["promoted"] else "not promoted: augmentation is not shown to help this data set"
+        lines[2:2] = [f"**Decision: {verdict}.**", ""] + [f"- {r}" for r in gate["reasons"]] + [""]
+    if down:
+        lines.append(f"- downstream accuracy on {down['eval_rows']} held-out real rows: real only {down['real_only_mean']:.1%}, "
+                     f"real + synthetic {down['augmented_mean']:.1%} (gain {down['mean_gain']:+.1%} ± {down['noise']:.1%} over "
+                     f"{len(down['diffs'])} seeds; {down['ratio']:g} synthetic per real row at weight {down['weight']:g}, chosen on validation)")
     lines += [f"- thresholds (from real-vs-real): realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}", "",
               "| class | rows | accepted | follows label | fidelity | precision | recall | density | coverage | DCR median |",
               "|---|---|---|---|---|---|---|---|---|---|"]
