@@ -27,3 +27,10 @@ def test_label_following_tiny(tmp_path):
     data = _run(["benchmarks/label_following.py", "--datasets", "digits", "--k", "4", "--per-class", "5", "--ref-steps", "20",
                  "--train-arg", "target_steps=20", "--train-arg", "min_epochs=1", "--no-ref-cache"], tmp_path / "lf.json")
     assert 0.0 <= data["datasets"][0]["follows_label_overall"] <= 1.0
+
+
+def test_downstream_tiny(tmp_path):
+    data = _run(["benchmarks/downstream.py", "--datasets", "iris", "--k", "4", "--seeds", "1", "--train-arg", "target_steps=20",
+                 "--quality-arg", "seeds=1"], tmp_path / "d.json")
+    row = data["rows"][0]
+    assert row["dataset"] == "iris" and 0 <= row["real_only"] <= 1 and 0 <= row["product"] <= 1

@@ -53,8 +53,8 @@ class CNNClassifier:
 
 
 def fit_cnn(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0, steps: int = 400, batch: int = 64,
-            weight: torch.Tensor | None = None) -> CNNClassifier:
-    """Adam on random affine views of the images; `weight` down-weights rows (e.g. synthetic)."""
+            weight: torch.Tensor | None = None, augment: bool = True) -> CNNClassifier:
+    """Adam on (random affine views of) the images; `weight` down-weights rows (e.g. synthetic)."""
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     net = SmallCNN(x.shape[1], n_classes)
@@ -63,7 +63,7 @@ def fit_cnn(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0, ste
     net.train()
     for _ in range(steps):
         idx = torch.randint(len(x), (min(batch, len(x)),), generator=gen)
-        logits = net(random_affine(x[idx], gen))
+        logits = net(random_affine(x[idx], gen) if augment else x[idx])
         loss = (F.cross_entropy(logits, y[idx], reduction="none") * w[idx]).sum() / w[idx].sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()

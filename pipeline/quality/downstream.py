@@ -24,9 +24,10 @@ from pipeline.train import stratified_split
 VALIDATION_FRACTION = 0.3
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, k: int, seed: int, steps: int, weight: torch.Tensor | None = None):
+def _fit(x: torch.Tensor, y: torch.Tensor, k: int, seed: int, steps: int, weight: torch.Tensor | None = None, classic: bool = True):
+    """The downstream classifier; for images `classic` trains it on random affine views."""
     if x.dim() == 4:
-        return fit_cnn(x, y, k, seed=seed, steps=steps, weight=weight)
+        return fit_cnn(x, y, k, seed=seed, steps=steps, weight=weight, augment=classic)
     return fit_table_classifier(x, y, k, seed=seed, weight=weight)
 
 
@@ -76,7 +77,8 @@ class GainResult:
 
 
 def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tensor, syn_y: torch.Tensor,
-                    eval_x: torch.Tensor, eval_y: torch.Tensor, class_names: list[str], cfg: QualityConfig, seed: int = 0) -> GainResult:
+                    eval_x: torch.Tensor, eval_y: torch.Tensor, class_names: list[str], cfg: QualityConfig, seed: int = 0,
+                    classic: bool = True) -> GainResult:
     k = len(class_names)
     counts = {int(c): int((fit_y == c).sum()) for c in torch.unique(fit_y)}
     steps = cfg.classifier_steps
@@ -85,13 +87,13 @@ def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tenso
     candidates = []
     best = (max(cfg.ratios), max(cfg.weights))
     if len(va):
-        base = float((_predict(_fit(fit_x[tr], fit_y[tr], k, seed, steps), fit_x[va]) == fit_y[va].numpy()).mean())
+        base = float((_predict(_fit(fit_x[tr], fit_y[tr], k, seed, steps, classic=classic), fit_x[va]) == fit_y[va].numpy()).mean())
         best_acc = -1.0
         for ratio in sorted(cfg.ratios):
             sx, sy = _take(syn_x, syn_y, {c: round(ratio * n) for c, n in counts.items()})
             for weight in sorted(cfg.weights):
                 x, y, w = _with_synthetic(fit_x[tr], fit_y[tr], sx, sy, weight)
-                acc = float((_predict(_fit(x, y, k, seed, steps, w), fit_x[va]) == fit_y[va].numpy()).mean())
+                acc = float((_predict(_fit(x, y, k, seed, steps, w, classic), fit_x[va]) == fit_y[va].numpy()).mean())
                 candidates.append({"ratio": ratio, "weight": weight, "validation_accuracy": acc, "real_only_validation_accuracy": base})
                 if acc > best_acc + 1e-9:
                     best_acc, best = acc, (ratio, weight)
@@ -101,9 +103,9 @@ def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tenso
     per_class = np.zeros(k)
     truth = eval_y.numpy()
     for s in range(cfg.seeds):
-        pred_r = _predict(_fit(fit_x, fit_y, k, seed + s, steps), eval_x)
+        pred_r = _predict(_fit(fit_x, fit_y, k, seed + s, steps, classic=classic), eval_x)
         x, y, w = _with_synthetic(fit_x, fit_y, sx, sy, weight)
-        pred_a = _predict(_fit(x, y, k, seed + s, steps, w), eval_x)
+        pred_a = _predict(_fit(x, y, k, seed + s, steps, w, classic), eval_x)
         real_only.append(float((pred_r == truth).mean()))
         augmented.append(float((pred_a == truth).mean()))
         for c in range(k):

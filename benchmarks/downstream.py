@@ -1,0 +1,150 @@
+"""Downstream usefulness: real-only vs classic augmentation vs this product, on a fixed real test set.
+
+For each data set, k (real rows per class) and seed: k rows per class are the training
+rows; every other real row of the built-in set (at most --test-rows, stratified) is the
+test set the generator never sees. The product trains its CVAE on the k rows, generates and
+scores synthetic rows against them, keeps the accepted ones, chooses the number of
+synthetic rows per real row and their weight on a validation split of the k rows, and
+trains the downstream classifier (small CNN for images, logistic regression for tables) on
+real + synthetic. Reported: test accuracy (mean over classifier seeds) of real-only,
+classic augmentation (random affine views, images only), product, product + classic, and
+the paired difference to real-only.
+
+    .venv/bin/python benchmarks/downstream.py                                   # tables + digits
+    .venv/bin/python benchmarks/downstream.py --datasets mnist --k 5 10 20      # slower (conv CVAE)
+
+Tiny settings (a test runs this):
+
+    .venv/bin/python benchmarks/downstream.py --datasets iris --k 4 --seeds 1 --train-arg target_steps=20 --json /tmp/d.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pipeline.bundle import GeneratorBundle  # noqa: E402
+from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
+from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
+from pipeline.data.sources import load_real, subsample_per_class  # noqa: E402
+from pipeline.generate import generate_frames  # noqa: E402
+from pipeline.quality.downstream import downstream_gain  # noqa: E402
+from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
+from pipeline.runtime import configure_threads  # noqa: E402
+from pipeline.train import train_cvae  # noqa: E402
+
+TABLES = ["iris", "wine", "breast_cancer", "penguins"]
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quality: QualityConfig) -> dict:
+    full = load_real(DataSpec(source=dataset))
+    codec = fit_codec(full.frame[full.features], full.image_column)
+    classes = ClassIndex.fit(full.frame[full.label])
+    train = subsample_per_class(full.frame, full.label, k, seed)
+    rest = full.frame.drop(index=train.index)
+    test = subsample_per_class(rest, full.label, max(1, args.test_rows // len(classes)), seed)
+    x, y = codec.encode(train[full.features]).x, classes.encode(train[full.label])
+    tx, ty = codec.encode(test[full.features]).x, classes.encode(test[full.label])
+    t0 = time.perf_counter()
+    result = train_cvae(codec.encode(train[full.features]), y, codec, len(classes), ModelConfig(), train_cfg, seed=seed)
+    bundle = GeneratorBundle(result.model, codec, classes, full.label, {}, {}, list(train.columns))
+    scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
+    want = {c: int(round(max(quality.ratios) * k)) for c in classes.names}
+    sx, sy, generated = [], [], 0
+    for frame in generate_frames(bundle, want, seed + 1):
+        fx, fy = codec.encode(frame).x, classes.encode(frame[full.label])
+        keep = torch.from_numpy(scorer.score(fx, fy)["accepted"])
+        generated += len(fx)
+        sx.append(fx[keep])
+        sy.append(fy[keep])
+    sx, sy = torch.cat(sx), torch.cat(sy)
+    generator_seconds = time.perf_counter() - t0
+    plain = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=False)
+    row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "accepted": len(sx), "generated": generated,
+           "generator_seconds": generator_seconds, "real_only": statistics.fmean(plain.real_only),
+           "product": statistics.fmean(plain.augmented), "ratio": plain.ratio, "weight": plain.weight}
+    if x.dim() == 4:
+        classic = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=True)
+        row |= {"classic": statistics.fmean(classic.real_only), "product_classic": statistics.fmean(classic.augmented)}
+    print(f"  {dataset} k={k} seed={seed}: real {row['real_only']:.3f} product {row['product']:.3f}"
+          + (f" classic {row['classic']:.3f} both {row['product_classic']:.3f}" if "classic" in row else "")
+          + f" (accepted {len(sx)}/{generated}, {generator_seconds:.0f} s)", file=sys.stderr, flush=True)
+    return row
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    out = []
+    for key in sorted({(r["dataset"], r["k"]) for r in rows}, key=lambda t: (t[0], t[1])):
+        group = [r for r in rows if (r["dataset"], r["k"]) == key]
+        entry = {"dataset": key[0], "k": key[1], "seeds": len(group)}
+        for method in ("real_only", "classic", "product", "product_classic"):
+            values = [r[method] for r in group if method in r]
+            if values:
+                entry[method] = statistics.fmean(values)
+                entry[f"{method}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+                entry[f"{method}_diff"] = statistics.fmean(r[method] - r["real_only"] for r in group if method in r)
+        out.append(entry)
+    return out
+
+
+def markdown(summary: list[dict]) -> str:
+    lines = ["| data set | k | seeds | real only | classic | product | product + classic | product - real |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda e, m: f"{e[m]:.3f} ± {e[m + '_std']:.3f}" if m in e else "-"  # noqa: E731
+    for e in summary:
+        lines.append(f"| {e['dataset']} | {e['k']} | {e['seeds']} | {fmt(e, 'real_only')} | {fmt(e, 'classic')} | {fmt(e, 'product')} "
+                     f"| {fmt(e, 'product_classic')} | {e['product_diff']:+.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["digits", *TABLES])
+    parser.add_argument("--k", nargs="+", type=int, default=None, help="default: 5 10 20 for images, 5 10 25 for tables")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--test-rows", type=int, default=1000)
+    parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--quality-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "downstream.json"))
+    args = parser.parse_args(argv)
+    configure_threads(1)
+    train_cfg = TrainConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.train_arg)})
+    quality = QualityConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.quality_arg)})
+    started, rows = time.perf_counter(), []
+    for dataset in args.datasets:
+        ks = args.k or ([5, 10, 20] if dataset in ("digits", "mnist") else [5, 10, 25])
+        for k in ks:
+            for seed in range(args.seeds):
+                rows.append(run_one(dataset, k, seed, args, train_cfg, quality))
+    summary = summarise(rows)
+    results = {"benchmark": "downstream", "command": " ".join(["python", "benchmarks/downstream.py", *(argv or sys.argv[1:])]),
+               "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
+               "quality_config": quality.model_dump(), "rows": rows, "summary": summary, "total_seconds": time.perf_counter() - started}
+    print(markdown(summary))
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nJSON: {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
