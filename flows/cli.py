@@ -80,7 +80,10 @@ def run(
                 sample=SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature),
                 seed=seed, out_dir=out, model_name=model_name,
             )
-        console.print(f"[bold]augment[/] {config.data.source}: starting Prefect (embedded) and MLflow ...")
+        from pipeline.data.sources import load_real
+
+        load_real(config.data, seed=config.seed)  # bad input fails here, in a second, before any server starts
+        console.print(f"[bold]augment[/] {config.data.source}: data ok; starting Prefect and MLflow ...")
         from flows.augment import augment_flow
 
         summary = augment_flow(config, progress=sys.stderr.isatty())

@@ -1,0 +1,26 @@
+"""The CLI turns bad input into a two-line message and exit code 2, before any server starts."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+
+def test_bad_input_prints_problem_and_fix(tmp_path, mixed_table):
+    source = tmp_path / "data.parquet"
+    mixed_table.to_parquet(source)
+    result = CliRunner().invoke(app, ["run", "--data", str(source), "--label", "nope", "--per-class", "3", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "error: label column 'nope' not found" in result.output and "fix: pass --label with one of" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_counts_are_required():
+    result = CliRunner().invoke(app, ["run", "--data", "iris"])
+    assert result.exit_code == 2 and "exactly one of --per-class N or --balance-to N" in result.output
+
+
+def test_datasets_lists_the_builtins():
+    result = CliRunner().invoke(app, ["datasets"])
+    assert result.exit_code == 0 and all(name in result.output for name in ("digits", "mnist", "penguins"))
