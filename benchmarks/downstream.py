@@ -38,8 +38,8 @@ from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
 from pipeline.data.sources import load_real, subsample_per_class  # noqa: E402
-from pipeline.generate import generate_frames  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
+from pipeline.quality.evaluate import accepted_samples  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.train import train_cvae  # noqa: E402
@@ -68,14 +68,7 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
     bundle = GeneratorBundle(result.model, codec, classes, full.label, {}, {}, list(train.columns))
     scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
     want = {c: int(round(max(quality.ratios) * k)) for c in classes.names}
-    sx, sy, generated = [], [], 0
-    for frame in generate_frames(bundle, want, seed + 1):
-        fx, fy = codec.encode(frame).x, classes.encode(frame[full.label])
-        keep = torch.from_numpy(scorer.score(fx, fy)["accepted"])
-        generated += len(fx)
-        sx.append(fx[keep])
-        sy.append(fy[keep])
-    sx, sy = torch.cat(sx), torch.cat(sy)
+    sx, sy, generated = accepted_samples(bundle, scorer, want, seed + 1)
     generator_seconds = time.perf_counter() - t0
     plain = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=False)
     row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "accepted": len(sx), "generated": generated,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -32,8 +31,9 @@ from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.quality.report import QualityAccumulator, build_report, report_markdown, write_report
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
-from pipeline.train import stratified_split, train_cvae
-from pipeline.quality.downstream import GainResult, downstream_gain, gate
+from pipeline.train import train_cvae
+from pipeline.quality.downstream import GainResult, gate
+from pipeline.quality.evaluate import holdout_gain
 from pipeline import plots
 
 PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size
@@ -107,34 +107,11 @@ def register(bundle_path: str, run_id: str, name: str, experiment: str, tracking
 def evaluate_gain(config: RunConfig, data: dict[str, Any], bundle_path: str) -> dict[str, Any]:
     """Train an evaluation generator without a held-out part of the real rows, then compare
     classifiers on real-only vs real + accepted synthetic rows on that part."""
-    q = config.quality
-    if not q.evaluate:
+    if not config.quality.evaluate:
         return {"skipped": "evaluation turned off (quality.evaluate = false)"}
-    bundle = GeneratorBundle.load(bundle_path)
-    real = pd.read_parquet(data["path"])
-    features = [c for c in real.columns if c != bundle.label]
-    codec, classes = bundle.codec, bundle.classes
-    x, y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
-    fit_idx, eval_idx = stratified_split(y, q.eval_fraction, torch.Generator().manual_seed(config.seed))
-    lacking = [classes.names[c] for c in range(len(classes)) if not (y[eval_idx] == c).any()]
-    if lacking:
-        return {"skipped": f"class(es) {', '.join(lacking[:5])} have fewer than 4 real rows, none can be held out"}
-    result = train_cvae(codec.encode(real[features].iloc[fit_idx.numpy()]), y[fit_idx], codec, len(classes),
-                        config.model, config.train, seed=config.seed)
-    evaluator = GeneratorBundle(result.model, codec, classes, bundle.label, {}, {}, bundle.columns)
-    fit_counts = {classes.names[c]: int((y[fit_idx] == c).sum()) for c in range(len(classes))}
-    want = {c: int(round(max(q.ratios) * n)) for c, n in fit_counts.items()}
-    judge = LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=config.seed)
-    scorer = SampleScorer(judge, x[fit_idx], y[fit_idx], q.realism_quantile, q.copy_quantile)
-    syn_x, syn_y = [], []
-    for frame in generate_frames(evaluator, want, config.seed + 1, config.sample.temperature, config.sample.batch_rows):
-        fx, fy = codec.encode(frame).x, classes.encode(frame[bundle.label])
-        keep = torch.from_numpy(scorer.score(fx, fy)["accepted"])
-        syn_x.append(fx[keep])
-        syn_y.append(fy[keep])
-    gain = downstream_gain(x[fit_idx], y[fit_idx], torch.cat(syn_x), torch.cat(syn_y), x[eval_idx], y[eval_idx],
-                           classes.names, q, seed=config.seed)
-    return {"gain": gain.to_dict()}
+    result = holdout_gain(GeneratorBundle.load(bundle_path), pd.read_parquet(data["path"]), config.model, config.train,
+                          config.quality, config.seed, config.sample.temperature)
+    return {"skipped": result} if isinstance(result, str) else {"gain": result.to_dict()}
 
 
 def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, int], config_seed: int,
