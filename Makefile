@@ -30,6 +30,7 @@ test-flow: venv
 bench: venv
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/label_following.py
+	$(BIN)/python benchmarks/downstream.py
 
 clean:
 	rm -rf artifacts/runs artifacts/work artifacts/generated
