@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from pipeline.config import DataSpec
 from pipeline.data.codec import ClassIndex, fit_codec
