@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from pipeline.config import DataSpec
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import load_real
