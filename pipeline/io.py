@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PROVENANCE_KEY = b"augment"
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # Hugging Face's Image layout
 HF_KEY = b"huggingface"
 
 
@@ -55,6 +56,8 @@ class ParquetStreamWriter:
         os.replace(self.tmp, self.path)
 
     def _with_metadata(self, schema: pa.Schema) -> pa.Schema:
+        for name in self.image_columns:  # all-None paths would otherwise be typed null
+            schema = schema.set(schema.get_field_index(name), pa.field(name, IMAGE_TYPE))
         meta = dict(schema.metadata or {})
         meta[PROVENANCE_KEY] = json.dumps(self.provenance, default=str).encode()
         features = hf_features(schema, self.image_columns)

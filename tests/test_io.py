@@ -47,8 +47,9 @@ def test_image_structs_read_back_as_png_with_hf_features(tmp_path, image_frame):
     back = pd.read_parquet(path)
     with Image.open(io.BytesIO(back["image"][0]["bytes"])) as img:
         assert img.format == "PNG" and img.size == (16, 16)
-    meta = pq.read_schema(path).metadata
-    assert b'"_type": "Image"' in meta[b"huggingface"]
+    schema = pq.read_schema(path)
+    assert b'"_type": "Image"' in schema.metadata[b"huggingface"]
+    assert str(schema.field("image").type) == "struct<bytes: binary, path: string>"  # what `datasets` expects
 
 
 def test_augmented_has_real_then_accepted_synthetic(tmp_path, mixed_table):
