@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import publish  # noqa: E402
+
 from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
@@ -131,12 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"benchmark": "downstream", "command": " ".join(["python", "benchmarks/downstream.py", *(argv or sys.argv[1:])]),
                "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
                "quality_config": quality.model_dump(), "rows": rows, "summary": summary, "total_seconds": time.perf_counter() - started}
-    print(markdown(summary))
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nJSON: {path}")
-    return results
+    return publish(results, markdown(summary), args.json)
 
 
 if __name__ == "__main__":

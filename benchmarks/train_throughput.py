@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
@@ -48,6 +47,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import publish  # noqa: E402
 
 import pipeline.train as ptrain  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, TrainConfig  # noqa: E402
@@ -252,12 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["datasets"].append(bench_dataset(name, epochs, args.repeats, args.shipped_repeats, args.limit, args.seed))
     results["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     results["total_seconds"] = time.perf_counter() - started
-    print(markdown(results))
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nJSON: {path}")
-    return results
+    return publish(results, markdown(results), args.json)
 
 
 if __name__ == "__main__":
