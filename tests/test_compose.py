@@ -55,6 +55,7 @@ WORKER_ENV = {
     "PREFECT_API_URL": "http://prefect-server:4200/api",
     "MLFLOW_TRACKING_URI": "http://mlflow:5000",
     "AUGMENT_HOME": "/data",
+    "AUGMENT_PROJECT_DIR": "/app",  # prefect.yaml: set_working_directory {{ $AUGMENT_PROJECT_DIR }}
     "DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
