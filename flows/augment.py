@@ -6,7 +6,9 @@ runs in one process (embedded) or on workers against a real stack.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -66,33 +68,111 @@ def _encode(frame: pd.DataFrame, data: dict[str, Any], codec=None):
     return codec, classes, codec.encode(frame[data["features"]]), classes.encode(frame[data["label"]])
 
 
-@task(name="train-cvae")
+TRAIN_KEY_TAG = "augment.train_key"        # data hash + model/train config + seed
+TRAINED_TAG = "augment.trained"            # "true" once the generator bundle is logged
+CHECKPOINT_TAG = "augment.checkpoint_epoch"
+RESUMED_BY_TAG = "augment.resumed_by"
+STATE_ARTIFACT = "checkpoints/train-state.pt"
+BUNDLE_ARTIFACT = "checkpoints/generator.pt"
+TRAIN_INFO_ARTIFACT = "checkpoints/train.json"
+
+
+def train_key(config: RunConfig, data_hash: str) -> str:
+    """What determines the trained weights: a finished run with this key can be reused."""
+    payload = {"data": data_hash, "seed": config.seed, "model": config.model.model_dump(mode="json"),
+               "train": config.train.model_dump(mode="json", exclude={"reuse", "threads", "checkpoint_every"})}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _reuse_finished(tracker: Tracker, key: str, run_id: str, out: str) -> dict[str, Any] | None:
+    """A finished training of the same data + config in MLflow: fetch its bundle instead of training."""
+    for run in tracker.runs_with_tag(TRAIN_KEY_TAG, key):
+        if run.info.run_id == run_id or run.data.tags.get(TRAINED_TAG) != "true":
+            continue
+        bundle = tracker.download(run.info.run_id, BUNDLE_ARTIFACT, Path(out) / "model")
+        info = json.loads(tracker.download(run.info.run_id, TRAIN_INFO_ARTIFACT, Path(out) / "model").read_text())
+        tracker.log_artifact(bundle, "checkpoints")
+        tracker.set_tags({TRAINED_TAG: "true", "augment.reused_from_run": run.info.run_id})
+        return info | {"bundle": str(bundle), "reused_from_run": run.info.run_id}
+    return None
+
+
+def _fetch_checkpoint(tracker: Tracker, key: str, run_id: str, path: Path) -> str:
+    """Resume point for a retried job: a local checkpoint, else the newest one shipped to MLflow
+    by an unfinished run of the same key (possibly on another worker). Returns "local", that
+    run's id, or "" if there is none. Runs whose checkpoint is taken over, and earlier attempts
+    of this same flow run, are closed as KILLED: their process is gone."""
+    flow_run_id = tracker.client.get_run(run_id).data.tags.get("prefect_flow_run_id", "")
+    source = "local" if path.exists() else ""
+    for run in tracker.runs_with_tag(TRAIN_KEY_TAG, key):
+        tags = run.data.tags
+        if run.info.run_id == run_id or CHECKPOINT_TAG not in tags or tags.get(TRAINED_TAG) == "true" \
+                or RESUMED_BY_TAG in tags:
+            continue
+        if not source:
+            fetched = tracker.download(run.info.run_id, STATE_ARTIFACT, path.parent / "download")
+            os.replace(fetched, path)
+            source = run.info.run_id
+        elif not (flow_run_id and tags.get("prefect_flow_run_id") == flow_run_id):
+            continue
+        tracker.client.set_tag(run.info.run_id, RESUMED_BY_TAG, run_id)  # one job takes each checkpoint over
+        if run.info.status == "RUNNING":
+            tracker.client.set_terminated(run.info.run_id, "KILLED")
+    return source
+
+
+@task(name="train-cvae", retries=2, retry_delay_seconds=5)
 def train(config: RunConfig, data: dict[str, Any], run_id: str, work: str, out: str, tracking_uri: str, progress: bool) -> dict[str, Any]:
-    """Fit the CVAE, logging every epoch to MLflow; resumes from the last checkpoint."""
+    """Fit the CVAE, logging every epoch to MLflow and shipping checkpoints there.
+
+    A rerun of an unchanged job reuses the finished generator; a retried one resumes from the
+    last checkpoint in MLflow, so any worker can pick it up.
+    """
     logger = get_run_logger()
     tracker = Tracker(tracking_uri, config.experiment)
     tracker.run_id = run_id
+    key = train_key(config, data["hash"])
+    if config.train.reuse and (reused := _reuse_finished(tracker, key, run_id, out)):
+        logger.info("reusing the generator trained in MLflow run %s (same data and config)", reused["reused_from_run"])
+        return reused
     frame = pd.read_parquet(data["path"])
     codec, classes, encoded, y = _encode(frame, data)
+    checkpoint = Path(work) / key / "train-state.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    resumed_from = _fetch_checkpoint(tracker, key, run_id, checkpoint)
+
+    def ship(path: Path, epoch: int) -> None:
+        tracker.flush()
+        tracker.log_artifact(path, "checkpoints")
+        tracker.set_tags({CHECKPOINT_TAG: epoch})
+
     logger.info("training on %d rows, %d classes, input %s", len(frame), len(classes), tuple(codec.input_shape))
     result = train_cvae(
         encoded, y, codec, len(classes), config.model, config.train, seed=config.seed,
         on_epoch=lambda epoch, m: tracker.metrics(m, step=epoch),
-        checkpoint_path=Path(work) / f"checkpoint-{data['hash'][:16]}.pt", progress=progress,
+        checkpoint_path=checkpoint, progress=progress, on_checkpoint=ship,
     )
+    if result.resumed_from_epoch:
+        logger.info("resumed from the checkpoint after epoch %d (%s)", result.resumed_from_epoch, resumed_from)
+        tracker.set_tags({"augment.resumed_from_epoch": result.resumed_from_epoch, "augment.resumed_from_run": resumed_from})
     tracker.metrics({"train_samples_per_s": result.samples_per_s, "train_seconds": result.seconds, "best_epoch": result.best_epoch})
     tracker.flush()
     bundle = GeneratorBundle(result.model, codec, classes, data["label"], data["counts"],
                              {"data_hash": data["hash"], "data_name": data["name"], "seed": config.seed, "version": __version__},
                              columns=list(frame.columns))
     bundle_path = bundle.save(Path(out) / "model" / "generator.pt")
-    tracker.log_artifact(bundle_path, "checkpoints")
     curves = plots.loss_curves(result.history, Path(out) / "plots" / "loss_curves.png")
     tracker.log_artifact(curves, "plots")
     logger.info("trained %d epochs (best %d) at %.0f samples/s on %s", result.epochs_run, result.best_epoch + 1, result.samples_per_s, result.device)
-    return {"bundle": str(bundle_path), "epochs": result.epochs_run, "best_epoch": result.best_epoch + 1,
-            "stopped_early": result.stopped_early, "samples_per_s": result.samples_per_s,
-            "seconds": result.seconds, "device": result.device, "arch": result.model.shape.arch}
+    info = {"epochs": result.epochs_run, "best_epoch": result.best_epoch + 1, "stopped_early": result.stopped_early,
+            "samples_per_s": result.samples_per_s, "seconds": result.seconds, "device": result.device,
+            "arch": result.model.shape.arch, "resumed_from_epoch": result.resumed_from_epoch}
+    info_path = Path(out) / "model" / "train.json"
+    info_path.write_text(json.dumps(info, indent=2))
+    tracker.log_artifact(bundle_path, "checkpoints")
+    tracker.log_artifact(info_path, "checkpoints")
+    tracker.set_tags({TRAINED_TAG: "true"})
+    return info | {"bundle": str(bundle_path)}
 
 
 @task(name="register-model")
@@ -194,7 +274,9 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     name = config.model_name or model_name_for(data["name"])
     tracker = Tracker(tracking_uri, config.experiment, artifact_root=root / "mlflow-artifacts")
-    run_id = tracker.start(f"{data['name']}-seed{config.seed}", tags={"data_hash": data["hash"], "modality": data["modality"], "prefect_flow_run_id": str(flow_run.id or "")})
+    run_id = tracker.start(f"{data['name']}-seed{config.seed}", tags={
+        "data_hash": data["hash"], "modality": data["modality"], "prefect_flow_run_id": str(flow_run.id or ""),
+        TRAIN_KEY_TAG: train_key(config, data["hash"])})
     try:
         tracker.log_params(config.flat_params() | {"data.name": data["name"], "data.rows": sum(data["counts"].values())})
         trained = train(config, data, run_id, work, str(out), tracking_uri, progress)
@@ -243,14 +325,15 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
         return summary
     except BaseException:
-        tracker.finish("FAILED")
+        try:
+            tracker.finish("FAILED")
+        except Exception:  # the tracking server may be what failed; keep the original error
+            pass
         raise
 
 
 def _work_dir(config: RunConfig) -> str:
-    """Scratch space (staged data, training checkpoint) keyed by data spec + seed, so a retry resumes."""
-    import hashlib
-
+    """Scratch space (staged data, training checkpoint) keyed by the config, so a retry resumes."""
     key = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
     path = artifacts_root() / "work" / key
     path.mkdir(parents=True, exist_ok=True)

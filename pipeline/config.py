@@ -61,6 +61,8 @@ class TrainConfig(_Strict):
     classic_augment: bool = False  # random small affine views of real images per batch; off: blurrier samples at k=10
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 (fastest on a loaded 2-core box)")
+    checkpoint_every: int = Field(25, ge=1, description="epochs between resumable checkpoints (also shipped to MLflow)")
+    reuse: bool = Field(True, description="reuse a finished training of the same data + config found in MLflow")
 
 
 class SampleConfig(_Strict):
@@ -114,4 +116,30 @@ class RunConfig(_Strict):
         for section in ("data", "model", "train", "sample", "quality"):
             for key, value in getattr(self, section).model_dump().items():
                 out[f"{section}.{key}"] = value
+        return out
+
+
+class SweepConfig(_Strict):
+    """One augment job per data set, fanned out as separate flow runs onto the work pools."""
+
+    datasets: list[DataSpec] = Field(min_length=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    sample: SampleConfig
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    seed: int = 0
+    out_root: str | None = Field(None, description="each data set writes to <out_root>/<name>; default: the worker's artifacts")
+    experiment: str = "augment"
+
+    def jobs(self) -> list[RunConfig]:
+        """The RunConfig of each data set, with its own output folder under out_root."""
+        from pathlib import Path
+
+        out: list[RunConfig] = []
+        for spec in self.datasets:
+            name = Path(spec.source).stem or spec.source
+            out.append(RunConfig(
+                data=spec, model=self.model, train=self.train, sample=self.sample, quality=self.quality, seed=self.seed,
+                experiment=self.experiment, out_dir=str(Path(self.out_root) / name) if self.out_root else None,
+            ))
         return out

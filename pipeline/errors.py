@@ -22,3 +22,7 @@ class ConfigError(AugmentError):
 
 class ModelLoadError(AugmentError):
     """A registered or saved model cannot be loaded."""
+
+
+class TrackingError(AugmentError):
+    """The MLflow tracking server cannot be reached or refused a call."""

@@ -25,7 +25,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from pipeline import __version__
 from pipeline.bundle import GeneratorBundle
-from pipeline.errors import ModelLoadError
+from pipeline.errors import ModelLoadError, TrackingError
 
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -42,13 +42,55 @@ def default_tracking_uri(root: str | Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+class _ReachableClient:
+    """MlflowClient whose connection failures become one clear TrackingError.
+
+    MLflow retries HTTP itself (MLFLOW_HTTP_REQUEST_MAX_RETRIES); what is left after that
+    is an outage, which a Prefect task retry may outlive and a user must be told about.
+    """
+
+    def __init__(self, tracking_uri: str) -> None:
+        self._client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        self._uri = tracking_uri
+
+    def __getattr__(self, name: str):
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                if _is_unreachable(exc):
+                    raise unreachable(self._uri, exc) from exc
+                raise
+        return call
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    import requests
+
+    text = str(exc)
+    return isinstance(exc, requests.exceptions.ConnectionError) or "Max retries exceeded" in text or "Connection refused" in text
+
+
+def unreachable(tracking_uri: str, exc: BaseException) -> TrackingError:
+    return TrackingError(
+        f"the MLflow tracking server at {tracking_uri} cannot be reached ({type(exc).__name__}: {str(exc)[:200]})",
+        "start it (make stack-up, or check `scripts/stack.sh status`) or point MLFLOW_TRACKING_URI at a running "
+        "server; then retry the run: training resumes from its last checkpoint",
+    )
+
+
 class Tracker:
     """One MLflow run: parameters, batched metrics, artifacts, model registration."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | Path | None = None) -> None:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
-        self.client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        self.tracking_uri = tracking_uri
+        self.client = _ReachableClient(tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
             location = None
@@ -118,6 +160,16 @@ class Tracker:
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, version)
+
+    def runs_with_tag(self, key: str, value: str) -> list[Any]:
+        """Runs of this experiment carrying tag key=value, newest first."""
+        return self.client.search_runs([self.experiment_id], filter_string=f"tags.`{key}` = '{value}'",
+                                       order_by=["attributes.start_time DESC"], max_results=50)
+
+    def download(self, run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
+        """Fetch one artifact of a run (from whichever store the server uses) to dst_dir."""
+        Path(dst_dir).mkdir(parents=True, exist_ok=True)
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst_dir)))
 
 
 @contextmanager

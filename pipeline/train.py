@@ -94,10 +94,17 @@ def train_cvae(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     checkpoint_path: str | Path | None = None,
-    checkpoint_every: int = 25,
+    checkpoint_every: int | None = None,
     progress: bool = False,
+    on_checkpoint: Callable[[Path, int], None] | None = None,
 ) -> TrainResult:
-    """Fit a CVAE; keeps the weights of the epoch with the best validation loss."""
+    """Fit a CVAE; keeps the weights of the epoch with the best validation loss.
+
+    With checkpoint_path, the full training state is saved every checkpoint_every epochs
+    (default: train_cfg.checkpoint_every) and on_checkpoint(path, epoch) is told, so the
+    caller can ship it elsewhere; an existing file there is resumed from exactly.
+    """
+    checkpoint_every = checkpoint_every or train_cfg.checkpoint_every
     configure_threads(train_cfg.threads)
     seed_everything(seed)
     device = pick_device(train_cfg.device)
@@ -172,6 +179,8 @@ def train_cvae(
             break
         if checkpoint_path and (epoch + 1) % checkpoint_every == 0:
             save_checkpoint(checkpoint_path, model, opt, gen, epoch, best_loss, best_state, since_best, result)
+            if on_checkpoint:
+                on_checkpoint(Path(checkpoint_path), epoch + 1)
     if bar:
         bar[0].stop()
     result.seconds = time.perf_counter() - t0

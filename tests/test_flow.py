@@ -92,7 +92,9 @@ def test_provenance_and_registry(digits_run, artifacts_root):
 
 def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     first = flow(_config("penguins", tmp_path / "a", real_per_class=10))
-    again = flow(_config("penguins", tmp_path / "b", real_per_class=10))
+    fresh = _config("penguins", tmp_path / "b", real_per_class=10)
+    again = flow(fresh.model_copy(update={"train": fresh.train.model_copy(update={"reuse": False})}))
+    assert "reused_from_run" not in again["train"]  # trained anew, and still the same rows
     real = pd.read_parquet(tmp_path / "a" / "augmented.parquet")
     a = pd.read_parquet(first["synthetic"])
     b = pd.read_parquet(again["synthetic"])
@@ -107,6 +109,10 @@ def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     assert real.dtypes.drop("is_synthetic").to_dict() == a.dtypes[real.columns.drop("is_synthetic")].to_dict()
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["model"]["version"] == first["model"]["version"]
     assert int(again["model"]["version"]) == int(first["model"]["version"]) + 1
+    # an unchanged job reruns cheaply: the generator comes from MLflow, the rows are the same
+    cached = flow(_config("penguins", tmp_path / "c", real_per_class=10))
+    assert cached["train"]["reused_from_run"] in {first["mlflow"]["run_id"], again["mlflow"]["run_id"]}
+    pd.testing.assert_frame_equal(pd.read_parquet(cached["synthetic"]), a)
 
 
 def test_bad_input_fails_before_anything_is_written(flow, tmp_path, mixed_table):
