@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run demo test test-unit test-flow bench clean
+.PHONY: venv run demo test test-unit test-flow test-stack stack-up stack-down stack-status deploy bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,23 @@ test-unit: venv
 
 test-flow: venv
 	$(BIN)/python -m pytest -q -m flow
+
+test-stack: venv
+	$(BIN)/python -m pytest -q -m stack
+
+# the real stack as local processes (scripts/stack.sh): PostgreSQL, Prefect, MLflow, workers
+stack-up: venv
+	scripts/stack.sh up
+
+stack-down:
+	scripts/stack.sh down
+
+stack-status:
+	scripts/stack.sh status
+
+# register prefect.yaml's deployments with the running stack's Prefect server
+deploy: venv
+	eval "$$(scripts/stack.sh env)" && AUGMENT_PROJECT_DIR=$(CURDIR) $(BIN)/prefect --no-prompt deploy --all
 
 bench: venv
 	$(BIN)/python benchmarks/train_throughput.py
