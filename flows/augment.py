@@ -236,18 +236,24 @@ def augmented(data: dict[str, Any], synthetic_path: str, out: str, provenance: d
 
 
 @task(name="plots")
-def make_plots(data: dict[str, Any], synthetic_path: str, out: str, run_id: str, experiment: str, tracking_uri: str) -> list[str]:
-    """Sample grids (images) or per-column distributions (tables), logged to the run."""
+def make_plots(data: dict[str, Any], synthetic_path: str, out: str, run_id: str, experiment: str, tracking_uri: str,
+               report: dict[str, Any]) -> list[str]:
+    """Sample grids and accepted/rejected rows (images) or per-column distributions (tables),
+    score histograms and per-class bars, logged to the run."""
     real = pd.read_parquet(data["path"])
     label, folder = data["label"], Path(out) / "plots"
     synthetic = head_per_class(synthetic_path, label, PLOT_ROWS_PER_CLASS)
     made: list[Path] = []
     if data["image_column"]:
         made.append(plots.image_grid(real, synthetic, data["image_column"], label, folder / "samples_grid.png"))
+        made.append(plots.accepted_rejected(synthetic, data["image_column"], label, folder / "accepted_rejected.png"))
         for cls, group in synthetic.groupby(synthetic[label].astype(str), sort=True):
             made.append(plots.class_samples(group, data["image_column"], folder / f"samples_class_{_slug(cls)}.png"))
     else:
         made.append(plots.column_distributions(real, synthetic, data["features"], folder / "columns.png"))
+    thresholds = {k: v for k, v in report["thresholds"].items() if isinstance(v, (int, float))}
+    made.append(plots.score_histograms(synthetic, thresholds, folder / "scores.png"))
+    made.append(plots.class_bars(report["per_class"], folder / "quality_per_class.png"))
     tracker = Tracker(tracking_uri, experiment)
     tracker.run_id = run_id
     for path in made:
@@ -302,7 +308,7 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
                              "gate.augmented_accuracy": evaluation["gain"]["augmented_mean"], "gate.promoted": float(decision["promoted"])})
         provenance["thresholds"] = synth["report"]["thresholds"]
         aug = augmented(data, synth["path"], str(out), provenance)
-        made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri)
+        made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri, synth["report"])
         overall = synth["report"]["overall"]
         tracker.metrics({f"quality.{k}": v for k, v in overall.items() if isinstance(v, (int, float))}
                         | {f"quality.follows_label.{_slug(c)}": v["follows_label"] for c, v in synth["report"]["per_class"].items()})

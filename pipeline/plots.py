@@ -46,36 +46,116 @@ def _pixels(values: pd.Series, n: int) -> list[np.ndarray]:
     return [decode_image(v, "plot") for v in values.iloc[:n]]
 
 
+def _montage(imgs: list[np.ndarray], cols: int, cell: tuple[int, ...] | None = None, pad: int = 1) -> np.ndarray:
+    """Tile images into one array (blank cells where there are fewer): one imshow instead of
+    one matplotlib axes per image, which is what made grids of hundreds of images slow."""
+    cell = cell or imgs[0].shape
+    h, w = cell[0], cell[1]
+    rows = max(1, int(np.ceil(max(len(imgs), 1) / cols)))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *cell[2:]), 255, dtype=np.uint8)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, cols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    return out
+
+
+def _side_by_side(groups: list[tuple[str, list[np.ndarray], list[np.ndarray]]], n_left: int, n_right: int,
+                  title: str, path: Path) -> Path:
+    """One row per group: up to n_left images, a gap, up to n_right images."""
+    sample = next((im for _, left, right in groups for im in left + right), None)
+    if sample is None:
+        return _empty(title, path)
+    blank = np.full(sample.shape, 255, dtype=np.uint8)
+    cols = n_left + 1 + n_right
+    cells: list[np.ndarray] = []
+    for _, left, right in groups:
+        cells += left[:n_left] + [blank] * (n_left - len(left[:n_left])) + [blank]
+        cells += right[:n_right] + [blank] * (n_right - len(right[:n_right]))
+    grid = _montage(cells, cols, sample.shape)
+    fig, ax = plt.subplots(figsize=(cols * 0.55 + 1, len(groups) * 0.6 + 0.8))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    step = sample.shape[0] + 1
+    ax.set_yticks([r * step + sample.shape[0] / 2 for r in range(len(groups))], [g[0] for g in groups], fontsize=8)
+    ax.set_xticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _empty(title: str, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(4, 1))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{title}: nothing to show", ha="center", va="center")
+    return _save(fig, path)
+
+
 def image_grid(real: pd.DataFrame, synthetic: pd.DataFrame, image: str, label: str, path: Path,
                n_real: int = 4, n_synth: int = 10) -> Path:
     """One row per class: a few real images, then synthetic ones (marked by a gap)."""
-    classes = list(pd.unique(synthetic[label]))
-    cols = n_real + 1 + n_synth
-    fig, axes = plt.subplots(len(classes), cols, figsize=(cols * 0.8, len(classes) * 0.85 + 0.6), squeeze=False)
-    for r, cls in enumerate(classes):
-        real_imgs = _pixels(real.loc[real[label] == cls, image], n_real)
-        synth_imgs = _pixels(synthetic.loc[synthetic[label] == cls, image], n_synth)
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.axis("off")
-            img = real_imgs[c] if c < len(real_imgs) and c < n_real else (
-                synth_imgs[c - n_real - 1] if n_real < c <= n_real + len(synth_imgs) else None)
-            if img is not None:
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
-        axes[r, 0].text(-0.6, 0.5, str(cls), transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
-    fig.suptitle(f"real (left {n_real}) | synthetic (right {n_synth})", fontsize=10)
-    return _save(fig, path)
+    groups = [(str(cls), _pixels(real.loc[real[label] == cls, image], n_real),
+               _pixels(synthetic.loc[synthetic[label] == cls, image], n_synth))
+              for cls in pd.unique(synthetic[label])]
+    return _side_by_side(groups, n_real, n_synth, f"real (left {n_real}) | synthetic (right {n_synth})", path)
+
+
+def accepted_rejected(synthetic: pd.DataFrame, image: str, label: str, path: Path, n: int = 8) -> Path:
+    """One row per class: accepted synthetic images, then rejected ones: what the filter keeps and drops."""
+    groups = []
+    for cls in pd.unique(synthetic[label]):
+        rows = synthetic[synthetic[label] == cls]
+        groups.append((f"{cls} ({rows['accepted'].mean():.0%} kept)", _pixels(rows.loc[rows["accepted"], image], n),
+                       _pixels(rows.loc[~rows["accepted"], image], n)))
+    return _side_by_side(groups, n, n, f"accepted (left {n}) | rejected (right {n})", path)
 
 
 def class_samples(synthetic: pd.DataFrame, image: str, path: Path, n: int = 64) -> Path:
     """An 8-wide grid of one class's synthetic images."""
     imgs = _pixels(synthetic[image], n)
-    rows = max(1, int(np.ceil(len(imgs) / 8)))
-    fig, axes = plt.subplots(rows, 8, figsize=(8, rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(imgs):
-            ax.imshow(imgs[i], cmap="gray" if imgs[i].ndim == 2 else None, vmin=0, vmax=255)
+    if not imgs:
+        return _empty("samples", path)
+    grid = _montage(imgs, 8)
+    rows = grid.shape[0] / (imgs[0].shape[0] + 1)
+    fig, ax = plt.subplots(figsize=(8, max(1.0, rows)))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
+    return _save(fig, path)
+
+
+SCORES = ("label_fidelity", "realism", "authenticity", "quality_score")
+
+
+def score_histograms(synthetic: pd.DataFrame, thresholds: dict[str, float], path: Path) -> Path:
+    """Distribution of each per-row score, accepted vs rejected, with the acceptance thresholds."""
+    fig, axes = plt.subplots(1, len(SCORES), figsize=(4 * len(SCORES), 3.2))
+    kept = synthetic["accepted"].to_numpy(bool)
+    for ax, name in zip(axes, SCORES):
+        values = synthetic[name].to_numpy(float)
+        finite = values[np.isfinite(values)]
+        bins = np.histogram_bin_edges(finite if len(finite) else [0, 1], bins=30)
+        ax.hist(np.clip(values[kept], bins[0], bins[-1]), bins=bins, alpha=0.6, label="accepted")
+        ax.hist(np.clip(values[~kept], bins[0], bins[-1]), bins=bins, alpha=0.6, label="rejected")
+        if name in thresholds:
+            ax.axvline(thresholds[name], color="k", ls="--", lw=1, label="threshold")
+        ax.set_title(name, fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"per-row scores of {len(synthetic)} synthetic rows ({kept.mean():.0%} accepted)")
+    return _save(fig, path)
+
+
+def class_bars(per_class: dict[str, dict[str, float]], path: Path) -> Path:
+    """Per class: share accepted, share following its label, precision and coverage."""
+    keys = [k for k in ("accepted_share", "follows_label", "precision", "coverage") if any(k in v for v in per_class.values())]
+    names = list(per_class)
+    x = np.arange(len(names))
+    width = 0.8 / max(1, len(keys))
+    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.7 + 2), 3.4))
+    for i, key in enumerate(keys):
+        ax.bar(x + (i - (len(keys) - 1) / 2) * width, [per_class[n].get(key, np.nan) for n in names], width, label=key)
+    ax.set_xticks(x, names, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, ncol=len(keys), loc="lower right")
+    ax.set_title("quality per class")
     return _save(fig, path)
 
 

@@ -65,7 +65,7 @@ def test_image_run_writes_scored_pngs_and_augmented(digits_run):
     assert set(report["per_class"]) == {str(i) for i in range(10)} and "frechet_distance" in report["overall"]
     assert report["downstream"]["eval_rows"] == 10 and len(report["downstream"]["diffs"]) == 2
     assert report["gate"] == summary["gate"] and "Decision:" in (out / "quality_report.md").read_text()
-    for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png"):
+    for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png", "accepted_rejected.png", "scores.png", "quality_per_class.png"):
         assert (out / "plots" / plot).stat().st_size > 1000
 
 
