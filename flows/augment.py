@@ -13,8 +13,9 @@ import re
 import shutil
 import time
 from datetime import datetime
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -275,26 +276,33 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
     root = artifacts_root()
     tracking_uri = default_tracking_uri(root)
     work = _work_dir(config)
-    data = load_data(config, work)
+    timings: dict[str, float] = {}
+    with _timed(timings, "load_data"):
+        data = load_data(config, work)
     out = Path(config.out_dir) if config.out_dir else default_out_dir(data["name"])
     out.mkdir(parents=True, exist_ok=True)
     name = config.model_name or model_name_for(data["name"])
-    tracker = Tracker(tracking_uri, config.experiment, artifact_root=root / "mlflow-artifacts")
-    run_id = tracker.start(f"{data['name']}-seed{config.seed}", tags={
-        "data_hash": data["hash"], "modality": data["modality"], "prefect_flow_run_id": str(flow_run.id or ""),
-        TRAIN_KEY_TAG: train_key(config, data["hash"])})
+    with _timed(timings, "mlflow_start"):
+        tracker = Tracker(tracking_uri, config.experiment, artifact_root=root / "mlflow-artifacts")
+        run_id = tracker.start(f"{data['name']}-seed{config.seed}", tags={
+            "data_hash": data["hash"], "modality": data["modality"], "prefect_flow_run_id": str(flow_run.id or ""),
+            TRAIN_KEY_TAG: train_key(config, data["hash"])})
     try:
         tracker.log_params(config.flat_params() | {"data.name": data["name"], "data.rows": sum(data["counts"].values())})
-        trained = train(config, data, run_id, work, str(out), tracking_uri, progress)
-        model = register(trained["bundle"], run_id, name, config.experiment, tracking_uri)
+        with _timed(timings, "train"):
+            trained = train(config, data, run_id, work, str(out), tracking_uri, progress)
+        with _timed(timings, "register"):
+            model = register(trained["bundle"], run_id, name, config.experiment, tracking_uri)
         provenance = {
             "mlflow_run_id": run_id, "mlflow_tracking_uri": tracking_uri, "model_uri": model["uri"],
             "model_name": name, "model_version": model["version"], "prefect_flow_run_id": str(flow_run.id or ""),
             "seed": config.seed, "config": config.model_dump(mode="json"), "source_data_hash": data["hash"],
             "class_names": list(data["counts"]), "label": data["label"], "package_version": __version__,
         }
-        evaluation = evaluate_gain(config, data, trained["bundle"])
-        synth = generate_and_score(trained["bundle"], data, config, str(out), provenance)
+        with _timed(timings, "evaluate_gain"):
+            evaluation = evaluate_gain(config, data, trained["bundle"])
+        with _timed(timings, "generate_and_score"):
+            synth = generate_and_score(trained["bundle"], data, config, str(out), provenance)
         gain = GainResult(**{k: evaluation["gain"][k] for k in GainResult.__dataclass_fields__}) if "gain" in evaluation else None
         decision = gate(gain, synth["report"]["per_class"], evaluation.get("skipped"))
         if decision["promoted"]:
@@ -307,8 +315,10 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
                              "gate.real_only_accuracy": evaluation["gain"]["real_only_mean"],
                              "gate.augmented_accuracy": evaluation["gain"]["augmented_mean"], "gate.promoted": float(decision["promoted"])})
         provenance["thresholds"] = synth["report"]["thresholds"]
-        aug = augmented(data, synth["path"], str(out), provenance)
-        made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri, synth["report"])
+        with _timed(timings, "write_augmented"):
+            aug = augmented(data, synth["path"], str(out), provenance)
+        with _timed(timings, "plots"):
+            made = make_plots(data, synth["path"], str(out), run_id, config.experiment, tracking_uri, synth["report"])
         overall = synth["report"]["overall"]
         tracker.metrics({f"quality.{k}": v for k, v in overall.items() if isinstance(v, (int, float))}
                         | {f"quality.follows_label.{_slug(c)}": v["follows_label"] for c, v in synth["report"]["per_class"].items()})
@@ -323,7 +333,9 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "label_follow_share": overall["follows_label"], "judge_real_accuracy": overall["judge_real_accuracy"],
             "per_class": synth["report"]["per_class"], "thresholds": synth["report"]["thresholds"],
             "gate": decision, "downstream": evaluation.get("gain"), "seconds": time.perf_counter() - started,
+            "timings": timings,
         }
+        tracker.metrics({f"time.{k}": v for k, v in timings.items()} | {"time.flow": summary["seconds"]})
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         tracker.log_artifact(out / "summary.json")
         publish_artifacts(summary, synth["report"])
@@ -336,6 +348,16 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
         raise
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Wall seconds of one stage, for summary.json and the run's time.* metrics."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - start, 3)
 
 
 def _work_dir(config: RunConfig) -> str:
