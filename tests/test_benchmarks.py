@@ -34,3 +34,21 @@ def test_downstream_tiny(tmp_path):
                  "--quality-arg", "seeds=1"], tmp_path / "d.json")
     row = data["rows"][0]
     assert row["dataset"] == "iris" and 0 <= row["real_only"] <= 1 and 0 <= row["product"] <= 1
+
+
+def test_generation_throughput_tiny(tmp_path):
+    data = _run(["benchmarks/generation_throughput.py", "--tiny", "--table-rows", "300", "--image-rows", "60"], tmp_path / "gt.json")
+    assert [d["modality"] for d in data["datasets"]] == ["table", "image"]
+    for d in data["datasets"]:
+        assert [r["stage"] for r in d["runs"]] == ["generate", "generate+score", "synthesize"]
+        for r in d["runs"]:
+            assert r["rows"] == r["rows_requested"] and r["rows_per_s"] > 0 and r["rss_peak_mib"] >= r["rss_before_mib"] > 0
+        assert d["runs"][-1]["write_s"] > 0 and d["runs"][-1]["file_mib"] > 0
+
+
+def test_end_to_end_tiny(tmp_path):
+    data = _run(["benchmarks/end_to_end.py", "--datasets", "iris", "--per-class", "5", "--arg", "train.target_steps=20",
+                 "--arg", "quality.evaluate=false"], tmp_path / "e2e.json")
+    median = data["rows"][0]["median"]
+    assert median["wall_s"] > median["flow_s"] > median["train"] > 0 and median["overhead_s"] > 0
+    assert median["plots"] > 0 and median["generate_and_score"] > 0
