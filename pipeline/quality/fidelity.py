@@ -40,9 +40,24 @@ class LabelJudge:
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(label_fidelity, follows_label) per row."""
-        proba = self.classifier.predict_proba(x)
-        idx = y.numpy()
-        return proba[np.arange(len(idx)), idx], proba.argmax(1) == idx
+        return _fidelity(self.classifier.predict_proba(x), y)
+
+    def score_with_features(self, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """score() plus judge_features(), running the CNN's convolutions once instead of twice
+        (they were 58 % of image scoring time)."""
+        net = getattr(self.classifier, "net", None)
+        if net is None:
+            return *self.score(x, y), judge_features(self, x)
+        feats = judge_features(self, x)
+        with torch.no_grad():
+            net.eval()
+            proba = torch.softmax(net.head(feats), 1).numpy() if len(feats) else np.zeros((0, len(self.class_names)))
+        return *_fidelity(proba, y), feats
+
+
+def _fidelity(proba: np.ndarray, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    idx = y.numpy()
+    return proba[np.arange(len(idx)), idx], proba.argmax(1) == idx
 
 
 def judge_features(judge: LabelJudge, x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +67,7 @@ def judge_features(judge: LabelJudge, x: torch.Tensor) -> torch.Tensor:
     if net is None:
         return x.flatten(1)
     with torch.no_grad():
+        net.eval()
         return torch.cat([net.embed(x[s : s + 2048]) for s in range(0, len(x), 2048)]) if len(x) else x.flatten(1)
 
 
@@ -71,8 +87,7 @@ class SampleScorer:
         return self.score_with_features(x, y)[0]
 
     def score_with_features(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
-        fidelity, follows = self.judge.score(x, y)
-        feats = judge_features(self.judge, x)
+        fidelity, follows, feats = self.judge.score_with_features(x, y)
         realism = np.zeros(len(x))
         authenticity = np.zeros(len(x))
         for c, ref in self.refs.items():
