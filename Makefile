@@ -48,6 +48,8 @@ bench: venv
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/label_following.py
 	$(BIN)/python benchmarks/downstream.py
+	$(BIN)/python benchmarks/generation_throughput.py
+	$(BIN)/python benchmarks/end_to_end.py
 
 clean:
 	rm -rf artifacts/runs artifacts/work artifacts/generated
