@@ -37,7 +37,8 @@ class QualityAccumulator:
             rows = (y == c).numpy()
             room = MAX_ROWS_PER_CLASS - self.kept.get(c, 0)
             if room > 0:
-                self.features.setdefault(c, []).append(feats[torch.from_numpy(rows)][:room])
+                # clone: keep only the rows kept, not the whole selection they were sliced from
+                self.features.setdefault(c, []).append(feats[torch.from_numpy(rows)][:room].clone())
                 self.kept[c] = self.kept.get(c, 0) + min(room, int(rows.sum()))
             per = self.scores.setdefault(c, {})
             for name, values in scores.items():
