@@ -70,7 +70,7 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
     bundle = GeneratorBundle(result.model, codec, classes, full.label, {}, {}, list(train.columns))
     scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
     want = {c: int(round(max(quality.ratios) * k)) for c in classes.names}
-    sx, sy, generated = accepted_samples(bundle, scorer, want, seed + 1)
+    sx, sy, generated = accepted_samples(bundle, scorer, want, seed + 1, args.temperature, mode=args.mode)
     generator_seconds = time.perf_counter() - t0
     plain = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=False)
     row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "accepted": len(sx), "generated": generated,
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--k", nargs="+", type=int, default=None, help="default: 5 10 20 for images, 5 10 25 for tables")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--test-rows", type=int, default=1000)
+    parser.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate"], help="sampling mode")
+    parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--quality-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "downstream.json"))
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary = summarise(rows)
     results = {"benchmark": "downstream", "command": " ".join(["python", "benchmarks/downstream.py", *(argv or sys.argv[1:])]),
                "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
-               "quality_config": quality.model_dump(), "rows": rows, "summary": summary, "total_seconds": time.perf_counter() - started}
+               "quality_config": quality.model_dump(),
+               "sample": {"mode": args.mode, "temperature": args.temperature}, "rows": rows, "summary": summary, "total_seconds": time.perf_counter() - started}
     return publish(results, markdown(summary), args.json)
 
 

@@ -191,13 +191,13 @@ def evaluate_gain(config: RunConfig, data: dict[str, Any], bundle_path: str) -> 
     if not config.quality.evaluate:
         return {"skipped": "evaluation turned off (quality.evaluate = false)"}
     result = holdout_gain(GeneratorBundle.load(bundle_path), pd.read_parquet(data["path"]), config.model, config.train,
-                          config.quality, config.seed, config.sample.temperature)
+                          config.quality, config.seed, config.sample.temperature, config.sample.mode)
     return {"skipped": result} if isinstance(result, str) else {"gain": result.to_dict()}
 
 
 def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, int], config_seed: int,
                temperature: float, batch_rows: int, out: Path, provenance: dict[str, Any],
-               quality: QualityConfig = QualityConfig()) -> dict[str, Any]:
+               quality: QualityConfig = QualityConfig(), mode: str = "prior") -> dict[str, Any]:
     """Generate, score against a judge fit on the real rows, write synthetic.parquet."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
@@ -209,7 +209,7 @@ def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, in
                   "baseline_quantiles": scorer.quantiles}
     provenance = provenance | {"thresholds": thresholds}
     accumulator = QualityAccumulator(classes.names)
-    frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows)
+    frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows, mode)
     path = out / "synthetic.parquet"
     rows = write_frames(path, score_frames(frames, codec, classes, bundle.label, scorer, accumulator), provenance, image_columns)
     synth_head = None if image_columns else head_per_class(path, bundle.label, PLOT_ROWS_PER_CLASS)
@@ -225,7 +225,7 @@ def generate_and_score(bundle_path: str, data: dict[str, Any], config: RunConfig
     real = pd.read_parquet(data["path"])
     counts = plan_counts(bundle, config.sample)
     return synthesize(bundle, real, counts, config.seed, config.sample.temperature, config.sample.batch_rows, Path(out),
-                      provenance, config.quality)
+                      provenance, config.quality, config.sample.mode)
 
 
 @task(name="write-augmented")

@@ -57,6 +57,7 @@ def run(
     beta: float = typer.Option(1.0, "--beta"),
     prior: str = typer.Option("learned", "--prior", help="learned (per-class mean) or standard"),
     temperature: float = typer.Option(1.0, "--temperature", help="latent noise scale when sampling"),
+    mode: str = typer.Option("prior", "--mode", help="prior (class prior), variations (near real rows) or interpolate (between two real rows)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default 1)"),
     model_name: Optional[str] = typer.Option(None, "--model-name", help="registry name (default augment-<data>)"),
@@ -77,7 +78,7 @@ def run(
                 data=DataSpec(source=data, label=label, columns=_split(columns), real_per_class=real_per_class),
                 model=ModelConfig(arch=arch, latent_dim=latent_dim, beta=beta, prior=prior),
                 train=TrainConfig(epochs=epochs, device=device, threads=threads),
-                sample=SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature),
+                sample=SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature, mode=mode),
                 seed=seed, out_dir=out, model_name=model_name,
             )
         from pipeline.data.sources import load_real
@@ -128,6 +129,7 @@ def generate(
     balance_to: Optional[int] = typer.Option(None, "--balance-to"),
     classes: Optional[str] = typer.Option(None, "--classes"),
     temperature: float = typer.Option(1.0, "--temperature"),
+    mode: str = typer.Option("prior", "--mode", help="prior, variations or interpolate (needs a model trained by this version)"),
     out: Optional[str] = typer.Option(None, "--out"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json"),
@@ -139,7 +141,7 @@ def generate(
     try:
         from pipeline.config import SampleConfig
 
-        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature)
+        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature, mode=mode)
         from flows.generate import generate_flow
 
         result = generate_flow(model, sample, seed=seed, out_dir=out)

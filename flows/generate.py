@@ -38,7 +38,7 @@ def generate_from_registry(model_uri: str, sample: SampleConfig, seed: int, out:
     image_columns = [bundle.codec.column] if bundle.codec.modality == "image" else []
     if data is None:
         path = Path(out) / "synthetic.parquet"
-        rows = write_frames(path, generate_frames(bundle, counts, seed, sample.temperature, sample.batch_rows), provenance, image_columns)
+        rows = write_frames(path, generate_frames(bundle, counts, seed, sample.temperature, sample.batch_rows, sample.mode), provenance, image_columns)
         return {"path": str(path), "rows": rows, "counts": counts, **info}
     from flows.augment import synthesize
 
@@ -46,7 +46,8 @@ def generate_from_registry(model_uri: str, sample: SampleConfig, seed: int, out:
     if bundle.columns and list(real.columns) != list(bundle.columns):
         raise DataError(f"the real rows' columns {list(real.columns)} differ from the model's {bundle.columns}",
                         "pass the data set (and --columns) the model was trained on")
-    synth = synthesize(bundle, real, counts, seed, sample.temperature, sample.batch_rows, Path(out), provenance, quality)
+    synth = synthesize(bundle, real, counts, seed, sample.temperature, sample.batch_rows, Path(out), provenance, quality,
+                       sample.mode)
     provenance = provenance | {"thresholds": synth["report"]["thresholds"]}
     kept = write_augmented(Path(out) / "augmented.parquet", real, synth["path"], provenance, image_columns)
     return {"path": synth["path"], "augmented": str(Path(out) / "augmented.parquet"), "rows": synth["rows"],

@@ -20,6 +20,10 @@ from pipeline.errors import ModelLoadError
 from pipeline.model import CVAE, ModelShape
 
 FORMAT_VERSION = 1
+# q(z|x,y) of the real rows, in the state dict (sized by the data, so resized on load); the
+# posterior sampling modes need them, and they mean the bundle carries an encoding of the
+# real rows: treat a bundle like the data it was trained on
+POSTERIOR_BUFFERS = ("post_mu", "post_logvar", "post_y")
 
 
 @dataclass
@@ -66,7 +70,11 @@ class GeneratorBundle:
         shape_d = state["shape"]
         shape = ModelShape(tuple(shape_d["input_shape"]), shape_d["n_classes"], shape_d["arch"])
         model = CVAE(shape, ModelConfig(**state["model_config"]), codec.layout)
-        model.load_state_dict(state["state_dict"])
+        weights = dict(state["state_dict"])
+        for name in POSTERIOR_BUFFERS:  # bundles from before stored posteriors: no rows to vary
+            weights.setdefault(name, getattr(model, name))
+            setattr(model, name, torch.empty_like(weights[name]))
+        model.load_state_dict(weights)
         model.to(device).eval()
         classes = ClassIndex(state["classes"]["values"], state["classes"]["dtype"])
         return cls(model, codec, classes, state["label"], state["real_counts"], state["meta"], state.get("columns"))

@@ -71,6 +71,13 @@ class SampleConfig(_Strict):
     per_class: int | None = Field(None, ge=1)
     balance_to: int | None = Field(None, ge=1)
     classes: list[str] | None = None  # class names as text; default: every class
+    # prior: z ~ p(z|y), new rows of the class (at 5-20 rows per class: close to class averages);
+    # variations: z near the posterior of a real row of the class, taken round-robin, so each
+    # synthetic row is a learned variation of one real row; interpolate: z between the
+    # posteriors of two real rows of the class (latent mixup). BENCHMARKS.md compares them.
+    mode: Literal["prior", "variations", "interpolate"] = "prior"
+    # scale of the latent noise: N(0, I) around the class mean (prior), or the row's
+    # posterior sigma around its mean (variations, interpolate)
     temperature: float = Field(1.0, gt=0)
     batch_rows: int = Field(4096, ge=1)  # rows per generated batch and Parquet row group
 

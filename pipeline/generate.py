@@ -2,6 +2,11 @@
 
 Generation is a stream of frames (one per batch) so a million rows never sit in memory;
 one CPU generator seeds everything, so the same seed gives the same rows.
+
+Three modes (SampleConfig.mode): `prior` draws z from the class prior; `variations` draws z
+near the stored posterior of a real row of the class, the rows taken round-robin in a
+seeded order so every real row gets the same number of variations; `interpolate` draws z
+between the posteriors of that row and another random row of the same class.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pipeline.bundle import GeneratorBundle
 from pipeline.config import SampleConfig
 from pipeline.errors import ConfigError
 
+MODES = ("prior", "variations", "interpolate")
+
 
 def plan_counts(bundle: GeneratorBundle, cfg: SampleConfig) -> dict[str, int]:
     """Synthetic rows per class name: --per-class N, or --balance-to N minus the real rows."""
@@ -25,19 +32,67 @@ def plan_counts(bundle: GeneratorBundle, cfg: SampleConfig) -> dict[str, int]:
     return {c: max(0, cfg.balance_to - bundle.real_counts.get(c, 0)) for c in chosen}
 
 
+class _Anchors:
+    """Which stored real rows each synthetic row starts from.
+
+    Per class, the stored rows in a seeded random order; synthetic row i of the class starts
+    from row i mod n of that order, so every real row gets the same number of variations."""
+
+    def __init__(self, bundle: GeneratorBundle, counts: dict[str, int], gen: torch.Generator) -> None:
+        post_y = bundle.model.post_y.cpu()
+        pools, pool_ids, positions = [], [], []
+        for i, (name, n) in enumerate(counts.items()):
+            rows = torch.nonzero(post_y == bundle.classes.index_of(name)).flatten()
+            if not len(rows):
+                raise ConfigError(f"the generator holds no real rows of class {name!r} to start from",
+                                  "retrain the model with this version, or sample with mode 'prior'")
+            pools.append(rows[torch.randperm(len(rows), generator=gen)])
+            pool_ids.append(torch.full((n,), i, dtype=torch.long))
+            positions.append(torch.arange(n) % len(rows))
+        self.sizes = torch.tensor([len(p) for p in pools], dtype=torch.long)
+        self.starts = torch.cumsum(self.sizes, 0) - self.sizes
+        self.flat = torch.cat(pools) if pools else torch.zeros(0, dtype=torch.long)
+        self.pool = torch.cat(pool_ids) if pool_ids else torch.zeros(0, dtype=torch.long)
+        self.position = torch.cat(positions) if positions else torch.zeros(0, dtype=torch.long)
+
+    def source(self, rows: slice) -> torch.Tensor:
+        return self.flat[self.starts[self.pool[rows]] + self.position[rows]]
+
+    def partner(self, rows: slice, gen: torch.Generator) -> torch.Tensor:
+        """Another stored row of the same class, uniformly (the row itself in a one-row class)."""
+        pool, pos = self.pool[rows], self.position[rows]
+        size = self.sizes[pool]
+        offset = 1 + (torch.rand(len(pool), generator=gen) * (size - 1)).long().clamp(max=(size - 2).clamp(min=0))
+        return self.flat[self.starts[pool] + (pos + offset) % size]
+
+
 @torch.no_grad()
 def generate_frames(
-    bundle: GeneratorBundle, counts: dict[str, int], seed: int, temperature: float = 1.0, batch_rows: int = 4096
+    bundle: GeneratorBundle, counts: dict[str, int], seed: int, temperature: float = 1.0, batch_rows: int = 4096,
+    mode: str = "prior",
 ) -> Iterator[pd.DataFrame]:
     """Yield frames of at most batch_rows rows: features + label column, class by class."""
     if batch_rows < 1:
         raise ConfigError("batch_rows must be at least 1", "pass a positive batch size")
+    if mode not in MODES:
+        raise ConfigError(f"unknown sampling mode {mode!r}", f"use one of {', '.join(MODES)}")
     gen = torch.Generator().manual_seed(seed)
-    labels = torch.cat([torch.full((n,), bundle.classes.index_of(c), dtype=torch.long) for c, n in counts.items() if n > 0] or [torch.zeros(0, dtype=torch.long)])
-    device = bundle.model.prior_mu.device
+    active = {c: n for c, n in counts.items() if n > 0}
+    labels = torch.cat([torch.full((n,), bundle.classes.index_of(c), dtype=torch.long) for c, n in active.items()] or [torch.zeros(0, dtype=torch.long)])
+    model = bundle.model
+    device = model.prior_mu.device
+    anchors = _Anchors(bundle, active, gen) if mode != "prior" else None
     for start in range(0, len(labels), batch_rows):
-        y = labels[start : start + batch_rows]
-        raw = bundle.model.sample(y.to(device), temperature=temperature, generator=gen)
+        rows = slice(start, start + batch_rows)
+        y = labels[rows]
+        if anchors is None:
+            raw = model.sample(y.to(device), temperature=temperature, generator=gen)
+        else:
+            partner = mix = None
+            if mode == "interpolate":
+                partner = anchors.partner(rows, gen).to(device)
+                mix = torch.rand(len(y), generator=gen)
+            raw = model.sample_posterior(anchors.source(rows).to(device), temperature, gen, partner, mix)
         frame = bundle.codec.decode(raw, generator=gen)
         frame[bundle.label] = bundle.classes.decode(y.numpy()).array
         if bundle.columns:

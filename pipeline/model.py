@@ -8,6 +8,10 @@ ignore y:
 - an auxiliary classifier fit on the real rows, whose cross-entropy on decoded prior
   samples (classifier weights frozen for that term) pushes the decoder to draw what the
   label says.
+
+After training the model also keeps the posterior q(z|x,y) (mean and log-variance) of every
+real row it was fit on, so it can draw variations of real rows (sample near a row's
+posterior) or latent interpolations between two rows of a class, not only prior samples.
 """
 
 from __future__ import annotations
@@ -112,6 +116,11 @@ class CVAE(nn.Module):
         gauss = [i for b in layout if b.kind == "gaussian" for i in range(b.start, b.stop)]
         self.register_buffer("gauss_idx", torch.tensor(gauss, dtype=torch.long))
         self.log_sigma = nn.Parameter(torch.zeros(len(gauss)))
+        # posteriors of the real rows (set by remember_posteriors after training); the
+        # "variations" and "interpolate" sampling modes start from these
+        self.register_buffer("post_mu", torch.zeros(0, zdim))
+        self.register_buffer("post_logvar", torch.zeros(0, zdim))
+        self.register_buffer("post_y", torch.zeros(0, dtype=torch.long))
 
     # --- the model ---------------------------------------------------------------------
     def onehot(self, y: torch.Tensor) -> torch.Tensor:
@@ -136,6 +145,36 @@ class CVAE(nn.Module):
         else:  # a CPU generator keeps sampling reproducible on any device
             eps = torch.randn(len(y), self.cfg.latent_dim, generator=generator).to(self.prior_mu.device)
         return self.decode(self.prior_mu[y] + temperature * eps, y)
+
+    @torch.no_grad()
+    def remember_posteriors(self, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> None:
+        """Store q(z|x,y) of the real rows (x, y) as buffers, so they travel with the weights."""
+        mus, logvars = [], []
+        for s in range(0, len(x), batch):
+            mu, logvar = self.encode(x[s : s + batch], y[s : s + batch])
+            mus.append(mu)
+            logvars.append(logvar)
+        zdim = self.cfg.latent_dim
+        self.post_mu = torch.cat(mus) if mus else x.new_zeros(0, zdim)
+        self.post_logvar = torch.cat(logvars) if logvars else x.new_zeros(0, zdim)
+        self.post_y = y.detach().clone().long()
+
+    def sample_posterior(self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                         partner: torch.Tensor | None = None, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode z drawn near stored real rows: z = mu + temperature * sigma * eps.
+
+        source indexes the stored posteriors; with partner and mix (in [0, 1]) the mean and
+        sigma are interpolated between the two rows first (latent mixup within a class)."""
+        mu, std = self.post_mu[source], (0.5 * self.post_logvar[source]).exp()
+        if partner is not None:
+            w = mix.to(mu.device, mu.dtype)[:, None]
+            mu = (1 - w) * mu + w * self.post_mu[partner]
+            std = (1 - w) * std + w * (0.5 * self.post_logvar[partner]).exp()
+        if generator is None:
+            eps = torch.randn(len(source), self.cfg.latent_dim, device=mu.device)
+        else:
+            eps = torch.randn(len(source), self.cfg.latent_dim, generator=generator).to(mu.device)
+        return self.decode(mu + temperature * std * eps, self.post_y[source])
 
     def mean_input(self, raw: torch.Tensor) -> torch.Tensor:
         """Decoder outputs as a point in input space (what the classifier sees)."""

@@ -191,7 +191,7 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
     """Input rows {class, count}; output generated rows in the user's schema.
 
     Image columns come back as PNG bytes (the Parquet writer wraps them as
-    {bytes, path} structs). Params: seed, temperature.
+    {bytes, path} structs). Params: seed, temperature, mode (prior, variations, interpolate).
     """
 
     def load_context(self, context) -> None:
@@ -202,7 +202,8 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
 
         params = params or {}
         counts = {str(c): int(n) for c, n in zip(model_input["class"], model_input["count"])}
-        frames = list(generate_frames(self.bundle, counts, int(params.get("seed", 0)), float(params.get("temperature", 1.0))))
+        frames = list(generate_frames(self.bundle, counts, int(params.get("seed", 0)), float(params.get("temperature", 1.0)),
+                                      mode=str(params.get("mode", "prior"))))
         out = pd.concat(frames, ignore_index=True)
         if self.bundle.codec.modality == "image":
             column = self.bundle.codec.column
@@ -220,7 +221,7 @@ def model_signature(bundle: GeneratorBundle) -> ModelSignature:
     return ModelSignature(
         inputs=Schema([ColSpec("string", "class"), ColSpec("long", "count")]),
         outputs=Schema(outputs),
-        params=ParamSchema([ParamSpec("seed", "long", 0), ParamSpec("temperature", "double", 1.0)]),
+        params=ParamSchema([ParamSpec("seed", "long", 0), ParamSpec("temperature", "double", 1.0), ParamSpec("mode", "string", "prior")]),
     )
 
 

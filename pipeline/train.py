@@ -188,6 +188,7 @@ def train_cvae(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    model.remember_posteriors(x_all, y_all)  # every real row, validation rows included
     return result
 
 

@@ -52,3 +52,15 @@ def test_end_to_end_tiny(tmp_path):
     median = data["rows"][0]["median"]
     assert median["wall_s"] > median["flow_s"] > median["train"] > 0 and median["overhead_s"] > 0
     assert median["plots"] > 0 and median["generate_and_score"] > 0
+
+
+def test_downstream_tiny_with_variations(tmp_path):
+    data = _run(["benchmarks/downstream.py", "--datasets", "iris", "--k", "4", "--seeds", "1", "--train-arg", "target_steps=20",
+                 "--quality-arg", "seeds=1", "--mode", "variations", "--temperature", "2"], tmp_path / "d.json")
+    assert data["sample"] == {"mode": "variations", "temperature": 2.0} and 0 <= data["rows"][0]["product"] <= 1
+
+
+def test_sampling_screen_tiny(tmp_path):
+    data = _run(["benchmarks/sampling_screen.py", "--dataset", "iris", "--k", "4", "--train-arg", "target_steps=20"], tmp_path / "s.json")
+    assert {(r["mode"], r["temperature"]) for r in data["rows"]} >= {("prior", 1.0), ("variations", 1.0), ("interpolate", 1.0)}
+    assert all(0 <= r["accepted"] <= r["generated"] == 36 for r in data["rows"])

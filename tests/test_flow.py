@@ -129,14 +129,14 @@ def test_generate_from_the_registry_in_a_new_process(digits_run, tmp_path):
     env = dict(os.environ)
     result = subprocess.run(
         [sys.executable, "-m", "flows.cli", "generate", "--model", "models:/augment-digits@candidate",
-         "--per-class", "3", "--classes", "1,7", "--out", str(tmp_path), "--json"],
+         "--per-class", "3", "--classes", "1,7", "--mode", "variations", "--out", str(tmp_path), "--json"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     frame = pd.read_parquet(tmp_path / "synthetic.parquet")
     assert frame["label"].tolist() == [1, 1, 1, 7, 7, 7]
     meta = json.loads(pq.read_schema(tmp_path / "synthetic.parquet").metadata[b"augment"])
-    assert meta["model_version"] == summary["model"]["version"]
+    assert meta["model_version"] == summary["model"]["version"] and meta["config"]["sample"]["mode"] == "variations"
     # the registry model reproduces the run's own samples for the same seed and classes
     run_rows = pd.read_parquet(summary["synthetic"])
     same = run_rows[run_rows["label"] == 1]["image"].iloc[0]["bytes"]

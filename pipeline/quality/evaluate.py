@@ -15,10 +15,10 @@ from pipeline.train import stratified_split, train_cvae
 
 
 def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer, counts: dict[str, int], seed: int,
-                     temperature: float = 1.0, batch_rows: int = 4096) -> tuple[torch.Tensor, torch.Tensor, int]:
+                     temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior") -> tuple[torch.Tensor, torch.Tensor, int]:
     """Encoded accepted samples (x, y) and how many were generated, without writing anything."""
     xs, ys, generated = [], [], 0
-    for frame in generate_frames(bundle, counts, seed, temperature, batch_rows):
+    for frame in generate_frames(bundle, counts, seed, temperature, batch_rows, mode):
         fx, fy = bundle.codec.encode(frame).x, bundle.classes.encode(frame[bundle.label])
         keep = torch.from_numpy(scorer.score(fx, fy)["accepted"])
         generated += len(fx)
@@ -30,7 +30,7 @@ def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer, counts: dict
 
 
 def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelConfig, train_cfg: TrainConfig,
-                 quality: QualityConfig, seed: int, temperature: float = 1.0) -> GainResult | str:
+                 quality: QualityConfig, seed: int, temperature: float = 1.0, mode: str = "prior") -> GainResult | str:
     """The gain of real + synthetic over real-only on held-out real rows, or why it cannot be measured."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
@@ -45,5 +45,5 @@ def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelCo
     scorer = SampleScorer(LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=seed), x[fit_idx], y[fit_idx],
                           quality.realism_quantile, quality.copy_quantile)
     want = {name: int(round(max(quality.ratios) * int((y[fit_idx] == c).sum()))) for c, name in enumerate(classes.names)}
-    syn_x, syn_y, _ = accepted_samples(evaluator, scorer, want, seed + 1, temperature)
+    syn_x, syn_y, _ = accepted_samples(evaluator, scorer, want, seed + 1, temperature, mode=mode)
     return downstream_gain(x[fit_idx], y[fit_idx], syn_x, syn_y, x[eval_idx], y[eval_idx], classes.names, quality, seed=seed)
