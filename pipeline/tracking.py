@@ -42,6 +42,22 @@ def default_tracking_uri(root: str | Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def _use_uri(tracking_uri: str) -> None:
+    """Point MLflow's fluent API (log_model, load_model) at tracking_uri, in this process only.
+
+    mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which default_tracking_uri reads
+    as the user's choice: every later run in the process (and its subprocesses) would go to
+    this server, a dead one included. The variable is put back as it was."""
+    before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class _ReachableClient:
     """MlflowClient whose connection failures become one clear TrackingError.
 
@@ -87,8 +103,7 @@ class Tracker:
     """One MLflow run: parameters, batched metrics, artifacts, model registration."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | Path | None = None) -> None:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
+        _use_uri(tracking_uri)
         self.tracking_uri = tracking_uri
         self.client = _ReachableClient(tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
@@ -234,8 +249,7 @@ def pip_requirements() -> list[str]:
 
 def load_registered(uri: str, tracking_uri: str) -> tuple[GeneratorBundle, dict[str, str]]:
     """Load a bundle from `models:/<name>@<alias>` (or /<version>) and say which version it was."""
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    _use_uri(tracking_uri)
     try:
         model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:

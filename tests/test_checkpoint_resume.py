@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from flows.augment import CHECKPOINT_TAG, TRAIN_KEY_TAG, _fetch_checkpoint
@@ -39,6 +41,9 @@ def test_unreachable_server_is_one_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     with pytest.raises(TrackingError) as err:
         Tracker("http://127.0.0.1:9", "x")  # nothing listens on the discard port
     assert "cannot be reached" in err.value.problem and "stack-up" in err.value.fix
+    # the dead server does not become the default of later runs in this process
+    assert os.environ.get("MLFLOW_TRACKING_URI") == before
