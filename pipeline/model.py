@@ -12,6 +12,10 @@ ignore y:
 After training the model also keeps the posterior q(z|x,y) (mean and log-variance) of every
 real row it was fit on, so it can draw variations of real rows (sample near a row's
 posterior) or latent interpolations between two rows of a class, not only prior samples.
+
+Unlabelled rows, when the user has them, train the same model semi-supervised (Kingma et
+al. 2014, M2): the classifier q(y|x) weighs each candidate label's ELBO, so the decoder
+learns the data's shape from every row while the labels come from the few labelled ones.
 """
 
 from __future__ import annotations
@@ -217,6 +221,25 @@ class CVAE(nn.Module):
         fake_ce = F.cross_entropy(torch.func.functional_call(self.classifier, frozen, (fake,)), y)
         return real_ce, fake_ce
 
+    def unlabelled_loss(self, x: torch.Tensor, mask: torch.Tensor | None, beta: float) -> dict[str, torch.Tensor]:
+        """M2's bound for rows without a label: sum_y q(y|x) * -ELBO(x, y) - H(q(y|x)).
+
+        The sum runs over the `unlabelled_classes` most likely labels (all of them for up to
+        that many classes), so a step costs that many decoder passes per row, not one per class."""
+        logits = self.classifier(x)
+        q = torch.softmax(logits, 1)
+        entropy = -(q * torch.log_softmax(logits, 1)).sum(1)
+        m = min(self.cfg.unlabelled_classes, self.shape.n_classes)
+        weight, labels = q.topk(m, 1)
+        xr = x.repeat_interleave(m, 0)
+        mr = None if mask is None else mask.repeat_interleave(m, 0)
+        raw, mu, logvar = self(xr, labels.flatten())
+        kl = 0.5 * (logvar.exp() + (mu - self.prior_mu[labels.flatten()]) ** 2 - 1.0 - logvar)
+        if self.cfg.free_bits > 0:  # the same floor per unit as the labelled term
+            kl = kl.clamp(min=self.cfg.free_bits)
+        bound = (self.recon_nll(raw, xr, mr) + beta * kl.sum(1)).view(len(x), m)
+        return {"unlabelled": ((weight * bound).sum(1) - entropy).mean(), "unlabelled_entropy": entropy.mean().detach()}
+
     def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float) -> dict[str, torch.Tensor]:
         raw, mu, logvar = self(x, y)
         recon = self.recon_nll(raw, x, mask).mean()
@@ -227,7 +250,8 @@ class CVAE(nn.Module):
         out = {"recon": recon, "kl": kl}
         if self.cfg.label_loss_weight > 0:
             real_ce, fake_ce = self.label_loss(x, y)
-            total = total + real_ce + self.cfg.label_loss_weight * fake_ce
+            weight = 1.0 if self.cfg.classifier_weight is None else self.cfg.classifier_weight
+            total = total + weight * real_ce + self.cfg.label_loss_weight * fake_ce
             out |= {"clf_real": real_ce, "clf_fake": fake_ce}
         out["loss"] = total
         return out

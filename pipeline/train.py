@@ -24,6 +24,7 @@ from pipeline.transforms import random_affine
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ACTIVE_UNIT_VARIANCE = 0.01  # Burda et al. 2016: a unit is active if Var_x E[z|x] > 0.01
+SEMI_SUPERVISED_CLASSIFIER_WEIGHT = 50.0  # ModelConfig.classifier_weight's default with unlabelled rows
 
 
 @dataclass
@@ -97,12 +98,16 @@ def train_cvae(
     checkpoint_every: int | None = None,
     progress: bool = False,
     on_checkpoint: Callable[[Path, int], None] | None = None,
+    unlabelled: Encoded | None = None,
 ) -> TrainResult:
     """Fit a CVAE; keeps the weights of the epoch with the best validation loss.
 
     With checkpoint_path, the full training state is saved every checkpoint_every epochs
     (default: train_cfg.checkpoint_every) and on_checkpoint(path, epoch) is told, so the
     caller can ship it elsewhere; an existing file there is resumed from exactly.
+
+    With unlabelled rows (same codec, no label), every step also takes a batch of them
+    through M2's bound (CVAE.unlabelled_loss); steps and epochs still count labelled rows.
     """
     checkpoint_every = checkpoint_every or train_cfg.checkpoint_every
     configure_threads(train_cfg.threads)
@@ -119,6 +124,10 @@ def train_cvae(
     x_ev, y_ev = x_all[eval_idx.to(device)], y_all[eval_idx.to(device)]
     m_ev = None if m_all is None else m_all[eval_idx.to(device)]
 
+    x_un = None if unlabelled is None or len(unlabelled.x) == 0 else unlabelled.x.to(device)
+    m_un = None if x_un is None or unlabelled.mask is None else unlabelled.mask.to(device)
+    if model_cfg.classifier_weight is None:
+        model_cfg = model_cfg.model_copy(update={"classifier_weight": SEMI_SUPERVISED_CLASSIFIER_WEIGHT if x_un is not None else 1.0})
     model = build_model(codec, n_classes, model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     epochs, patience = plan_epochs(train_cfg, len(train_idx))
@@ -144,6 +153,8 @@ def train_cvae(
     for epoch in range(start_epoch, epochs):
         sums: dict[str, torch.Tensor] = {}
         perm = torch.randperm(len(x_tr), generator=gen).to(device)
+        if x_un is not None:  # drawn at the epoch's start, so a resumed run draws the same rows
+            un_idx = torch.randint(len(x_un), (steps_per_epoch, train_cfg.batch_size), generator=gen).to(device)
         for s in range(0, len(perm), train_cfg.batch_size):
             idx = perm[s : s + train_cfg.batch_size]
             xb, yb = x_tr[idx], y_tr[idx]
@@ -151,6 +162,11 @@ def train_cvae(
                 xb = random_affine(xb, gen)
             beta = model_cfg.beta * min(1.0, step / warmup_steps)
             terms = model.loss(xb, yb, None if m_tr is None else m_tr[idx], beta)
+            if x_un is not None:
+                ui = un_idx[s // train_cfg.batch_size]
+                xu = random_affine(x_un[ui], gen) if augment_images else x_un[ui]
+                terms |= model.unlabelled_loss(xu, None if m_un is None else m_un[ui], beta)
+                terms["loss"] = terms["loss"] + terms["unlabelled"]
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
