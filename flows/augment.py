@@ -55,16 +55,30 @@ def load_data(config: RunConfig, work: str) -> dict[str, Any]:
     """Validate the real rows and stage them as Parquet for the later tasks."""
     real = load_real(config.data, seed=config.seed)
     path = Path(work) / "real.parquet"
-    write_frames(path, [real.frame], {"stage": "real"})
+    image_columns = [real.image_column] if real.image_column else []
+    write_frames(path, [real.frame], {"stage": "real"}, image_columns)
+    data_hash, unlabelled_path = frame_hash(real.frame), None
+    if real.unlabelled is not None:
+        unlabelled_path = Path(work) / "unlabelled.parquet"
+        write_frames(unlabelled_path, [real.unlabelled], {"stage": "unlabelled"}, image_columns)
+        data_hash = hashlib.sha256(f"{data_hash}+{frame_hash(real.unlabelled)}".encode()).hexdigest()
     return {
-        "path": str(path), "hash": frame_hash(real.frame), "name": real.name, "label": real.label,
+        "path": str(path), "hash": data_hash, "name": real.name, "label": real.label,
         "features": real.features, "image_column": real.image_column, "modality": real.modality,
         "counts": {str(k): int(v) for k, v in real.frame[real.label].value_counts().sort_index().items()},
+        "unlabelled_path": str(unlabelled_path) if unlabelled_path else None,
+        "unlabelled_rows": 0 if real.unlabelled is None else len(real.unlabelled),
     }
 
 
-def _encode(frame: pd.DataFrame, data: dict[str, Any], codec=None):
-    codec = codec or fit_codec(frame[data["features"]], data["image_column"])
+def _unlabelled(data: dict[str, Any]) -> pd.DataFrame | None:
+    return pd.read_parquet(data["unlabelled_path"]) if data.get("unlabelled_path") else None
+
+
+def _encode(frame: pd.DataFrame, data: dict[str, Any], unlabelled: pd.DataFrame | None = None):
+    """Codec (fit on labelled and unlabelled rows alike), classes, and the encoded rows."""
+    features = frame[data["features"]] if unlabelled is None else pd.concat([frame[data["features"]], unlabelled])
+    codec = fit_codec(features, data["image_column"])
     classes = ClassIndex.fit(frame[data["label"]])
     return codec, classes, codec.encode(frame[data["features"]]), classes.encode(frame[data["label"]])
 
@@ -136,8 +150,8 @@ def train(config: RunConfig, data: dict[str, Any], run_id: str, work: str, out: 
     if config.train.reuse and (reused := _reuse_finished(tracker, key, run_id, out)):
         logger.info("reusing the generator trained in MLflow run %s (same data and config)", reused["reused_from_run"])
         return reused
-    frame = pd.read_parquet(data["path"])
-    codec, classes, encoded, y = _encode(frame, data)
+    frame, unlabelled = pd.read_parquet(data["path"]), _unlabelled(data)
+    codec, classes, encoded, y = _encode(frame, data, unlabelled)
     checkpoint = Path(work) / key / "train-state.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     resumed_from = _fetch_checkpoint(tracker, key, run_id, checkpoint)
@@ -147,11 +161,13 @@ def train(config: RunConfig, data: dict[str, Any], run_id: str, work: str, out: 
         tracker.log_artifact(path, "checkpoints")
         tracker.set_tags({CHECKPOINT_TAG: epoch})
 
-    logger.info("training on %d rows, %d classes, input %s", len(frame), len(classes), tuple(codec.input_shape))
+    logger.info("training on %d rows (and %d unlabelled), %d classes, input %s", len(frame), data.get("unlabelled_rows", 0),
+                len(classes), tuple(codec.input_shape))
     result = train_cvae(
         encoded, y, codec, len(classes), config.model, config.train, seed=config.seed,
         on_epoch=lambda epoch, m: tracker.metrics(m, step=epoch),
         checkpoint_path=checkpoint, progress=progress, on_checkpoint=ship,
+        unlabelled=None if unlabelled is None else codec.encode(unlabelled),
     )
     if result.resumed_from_epoch:
         logger.info("resumed from the checkpoint after epoch %d (%s)", result.resumed_from_epoch, resumed_from)
@@ -191,7 +207,7 @@ def evaluate_gain(config: RunConfig, data: dict[str, Any], bundle_path: str) -> 
     if not config.quality.evaluate:
         return {"skipped": "evaluation turned off (quality.evaluate = false)"}
     result = holdout_gain(GeneratorBundle.load(bundle_path), pd.read_parquet(data["path"]), config.model, config.train,
-                          config.quality, config.seed, config.sample.temperature, config.sample.mode)
+                          config.quality, config.seed, config.sample.temperature, config.sample.mode, _unlabelled(data))
     return {"skipped": result} if isinstance(result, str) else {"gain": result.to_dict()}
 
 
@@ -288,7 +304,8 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "data_hash": data["hash"], "modality": data["modality"], "prefect_flow_run_id": str(flow_run.id or ""),
             TRAIN_KEY_TAG: train_key(config, data["hash"])})
     try:
-        tracker.log_params(config.flat_params() | {"data.name": data["name"], "data.rows": sum(data["counts"].values())})
+        tracker.log_params(config.flat_params() | {"data.name": data["name"], "data.rows": sum(data["counts"].values()),
+                                                    "data.unlabelled_rows": data["unlabelled_rows"]})
         with _timed(timings, "train"):
             trained = train(config, data, run_id, work, str(out), tracking_uri, progress)
         with _timed(timings, "register"):
@@ -328,7 +345,7 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "out_dir": str(out), "synthetic": synth["path"], "augmented": aug["path"], "plots": made,
             "quality_report": synth["report_files"],
             "mlflow": {"tracking_uri": tracking_uri, "run_id": run_id, "experiment": config.experiment},
-            "model": model, "train": trained, "real_counts": data["counts"],
+            "model": model, "train": trained, "real_counts": data["counts"], "unlabelled_rows": data["unlabelled_rows"],
             "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
             "label_follow_share": overall["follows_label"], "judge_real_accuracy": overall["judge_real_accuracy"],
             "per_class": synth["report"]["per_class"], "thresholds": synth["report"]["thresholds"],

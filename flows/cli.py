@@ -49,6 +49,8 @@ def run(
     classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated classes to generate (default: all)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated feature columns (default: all but the label)"),
     real_per_class: Optional[int] = typer.Option(None, "--real-per-class", help="use only K real rows per class (low-resource experiments)"),
+    unlabelled: str = typer.Option("error", "--unlabelled", help="rows without a label: error, drop, or use (train on them semi-supervised; "
+                                   "with --real-per-class the rows left out join them)"),
     out: Optional[str] = typer.Option(None, "--out", help="output folder (default: a new folder under artifacts/runs/)"),
     seed: int = typer.Option(0, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs (default: sized to the data)"),
@@ -75,7 +77,7 @@ def run(
             config = RunConfig.model_validate_json(open(config_file).read())
         else:
             config = RunConfig(
-                data=DataSpec(source=data, label=label, columns=_split(columns), real_per_class=real_per_class),
+                data=DataSpec(source=data, label=label, columns=_split(columns), real_per_class=real_per_class, unlabelled=unlabelled),
                 model=ModelConfig(arch=arch, latent_dim=latent_dim, beta=beta, prior=prior),
                 train=TrainConfig(epochs=epochs, device=device, threads=threads),
                 sample=SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature, mode=mode),
@@ -104,6 +106,8 @@ def _print_run_summary(s: dict) -> None:
         table.add_row(cls, str(s["real_counts"].get(cls, 0)), str(stats["rows"]), f"{stats['follows_label']:.0%}", f"{stats['accepted_share']:.0%}",
                       f"{stats['label_fidelity']:.2f}", f"{stats['density']:.2f}", f"{stats['dcr_relative_median']:.2f}")
     console.print(table)
+    if s.get("unlabelled_rows"):
+        console.print(f"the model also learned from {s['unlabelled_rows']} unlabelled rows (semi-supervised)")
     console.print(f"label-following share [bold]{s['label_follow_share']:.1%}[/] (judge accuracy on held-out real rows {s['judge_real_accuracy']:.1%})")
     th = s["thresholds"]
     console.print(f"accepted synthetic rows: {s['accepted_rows']} of {s['synthetic_rows']} "

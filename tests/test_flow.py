@@ -115,6 +115,28 @@ def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(cached["synthetic"]), a)
 
 
+def test_unlabelled_rows_train_the_model_but_stay_out_of_the_outputs(flow, tmp_path):
+    from palmerpenguins import load_penguins
+
+    source = load_penguins()
+    blank = source.index % 4 == 0
+    source.loc[blank, "species"] = None
+    path = tmp_path / "penguins.parquet"
+    source.to_parquet(path)
+    config = _config(str(path), tmp_path / "out", label="species", real_per_class=8, unlabelled="use")
+    summary = flow(config)
+    assert summary["unlabelled_rows"] == len(source) - 24  # blanked rows + labelled rows left out
+    augmented = pd.read_parquet(tmp_path / "out" / "augmented.parquet")
+    assert augmented["species"].notna().all() and (~augmented["is_synthetic"]).sum() == 24
+    assert summary["train"]["epochs"] == 4 and summary["downstream"]["eval_rows"] == 6
+    # the unlabelled rows are part of what the model was trained on: another pool, another training key
+    meta = read_provenance(summary["synthetic"])
+    fewer = flow(config.model_copy(update={"data": config.data.model_copy(update={"unlabelled": "drop"}),
+                                           "out_dir": str(tmp_path / "drop")}))
+    assert read_provenance(fewer["synthetic"])["source_data_hash"] != meta["source_data_hash"]
+    assert fewer["unlabelled_rows"] == 0 and "reused_from_run" not in fewer["train"]
+
+
 def test_bad_input_fails_before_anything_is_written(flow, tmp_path, mixed_table):
     source = tmp_path / "one_class.parquet"
     mixed_table.assign(label="a").to_parquet(source)

@@ -96,3 +96,25 @@ def test_unknown_source_lists_the_builtins():
 def test_unknown_feature_columns(tmp_path, mixed_table):
     with pytest.raises(DataError, match=r"columns \['weight'\] not found"):
         load_real(DataSpec(source=_parquet(tmp_path, mixed_table), label="label", columns=["weight"]))
+
+
+def test_rows_without_a_label_are_dropped_or_kept_as_unlabelled(tmp_path, mixed_table):
+    frame = mixed_table.assign(label=mixed_table["label"].mask(mixed_table.index.isin([4, 9, 30])))
+    source = _parquet(tmp_path, frame)
+    with pytest.raises(DataError, match=r"3 row\(s\) have no label.*\n.*--unlabelled use"):
+        load_real(DataSpec(source=source, label="label"))
+    dropped = load_real(DataSpec(source=source, label="label", unlabelled="drop"))
+    assert len(dropped.frame) == 37 and dropped.unlabelled is None
+    used = load_real(DataSpec(source=source, label="label", unlabelled="use"))
+    assert len(used.frame) == 37 and list(used.unlabelled.columns) == used.features
+    pd.testing.assert_frame_equal(used.unlabelled, frame.loc[[4, 9, 30], used.features].reset_index(drop=True))
+
+
+def test_rows_left_out_by_real_per_class_join_the_unlabelled_rows(tmp_path, mixed_table):
+    frame = mixed_table.assign(label=mixed_table["label"].mask(mixed_table.index == 4))
+    used = load_real(DataSpec(source=_parquet(tmp_path, frame), label="label", real_per_class=5, unlabelled="use"), seed=3)
+    assert used.frame["label"].value_counts().tolist() == [5, 5]
+    assert len(used.unlabelled) == 40 - 10  # 1 without a label + 29 left out
+    # every real row is either labelled or unlabelled, never both
+    seen = pd.concat([used.frame[used.features], used.unlabelled]).astype(str)
+    assert not seen.duplicated().any() and len(seen) == 40

@@ -32,6 +32,7 @@ class RealData:
     features: list[str]
     image_column: str | None  # set when the features are one image column
     name: str  # short data set name, used for run and model names
+    unlabelled: pd.DataFrame | None = None  # feature columns of rows without a label (DataSpec.unlabelled = use)
 
     @property
     def modality(self) -> str:
@@ -57,18 +58,35 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
         )
     keep = set(features) | {label}
     frame = frame[[c for c in frame.columns if c in keep]]  # the user's column order
+    unlabelled = None
+    if spec.unlabelled != "error":
+        missing = frame[label].isna()
+        if spec.unlabelled == "use" and missing.any():
+            unlabelled = frame.loc[missing, features]
+        frame = frame[~missing]
     validate_frame(frame, label, where=spec.source)
-    # encode once now so bad columns and mismatched images fail before anything is written
-    fit_codec(frame[features], image_column if image_column in features else None).encode(frame[features])
     if spec.real_per_class is not None:
-        frame = subsample_per_class(frame, label, spec.real_per_class, seed)
+        kept = subsample_per_class(frame, label, spec.real_per_class, seed)
+        if spec.unlabelled == "use":  # the rows left out still teach the model the data's shape
+            unlabelled = pd.concat([unlabelled, frame.drop(index=kept.index)[features]]) if unlabelled is not None \
+                else frame.drop(index=kept.index)[features]
+        frame = kept
         validate_frame(frame, label, where=spec.source)
+    if unlabelled is not None and len(unlabelled) == 0:
+        unlabelled = None
+    # encode once now so bad columns and mismatched images fail before anything is written
+    both = frame[features] if unlabelled is None else pd.concat([frame[features], unlabelled])
+    codec = fit_codec(both, image_column if image_column in features else None)
+    codec.encode(frame[features])
+    if unlabelled is not None:
+        codec.encode(unlabelled)
     return RealData(
         frame=frame.reset_index(drop=True),
         label=label,
         features=features,
         image_column=image_column if image_column in features else None,
         name=name,
+        unlabelled=None if unlabelled is None else unlabelled.reset_index(drop=True),
     )
 
 

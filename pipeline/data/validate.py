@@ -20,7 +20,8 @@ def validate_frame(frame: pd.DataFrame, label: str, where: str) -> None:
         shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
         raise DataError(
             f"{where}: {len(rows)} row(s) have no label in column {label!r} (rows {shown})",
-            "drop those rows or fill in their labels",
+            "fill in their labels, leave them out (--unlabelled drop), or let the model learn the data's "
+            "shape from them too (--unlabelled use)",
         )
     counts = labels.value_counts(sort=False)
     if len(counts) < 2:

@@ -30,8 +30,12 @@ def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer, counts: dict
 
 
 def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelConfig, train_cfg: TrainConfig,
-                 quality: QualityConfig, seed: int, temperature: float = 1.0, mode: str = "prior") -> GainResult | str:
-    """The gain of real + synthetic over real-only on held-out real rows, or why it cannot be measured."""
+                 quality: QualityConfig, seed: int, temperature: float = 1.0, mode: str = "prior",
+                 unlabelled: pd.DataFrame | None = None) -> GainResult | str:
+    """The gain of real + synthetic over real-only on held-out real rows, or why it cannot be measured.
+
+    Unlabelled rows (feature columns only) train the evaluation generator as they train the
+    production one; the held-out rows are labelled rows, so they stay unseen."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
     x, y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
@@ -40,7 +44,8 @@ def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelCo
     if lacking:
         return f"class(es) {', '.join(lacking[:5])} have fewer than 4 real rows, none can be held out"
     fit_rows = real.iloc[fit_idx.numpy()]
-    result = train_cvae(codec.encode(fit_rows[features]), y[fit_idx], codec, len(classes), model_cfg, train_cfg, seed=seed)
+    result = train_cvae(codec.encode(fit_rows[features]), y[fit_idx], codec, len(classes), model_cfg, train_cfg, seed=seed,
+                        unlabelled=None if unlabelled is None else codec.encode(unlabelled[features]))
     evaluator = GeneratorBundle(result.model, codec, classes, bundle.label, {}, {}, bundle.columns)
     scorer = SampleScorer(LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=seed), x[fit_idx], y[fit_idx],
                           quality.realism_quantile, quality.copy_quantile)
