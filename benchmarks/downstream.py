@@ -56,7 +56,8 @@ def _value(text: str):
         return text
 
 
-def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quality: QualityConfig) -> dict:
+def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quality: QualityConfig,
+            model_cfg: ModelConfig = ModelConfig()) -> dict:
     full = load_real(DataSpec(source=dataset))
     codec = fit_codec(full.frame[full.features], full.image_column)
     classes = ClassIndex.fit(full.frame[full.label])
@@ -66,14 +67,22 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
     x, y = codec.encode(train[full.features]).x, classes.encode(train[full.label])
     tx, ty = codec.encode(test[full.features]).x, classes.encode(test[full.label])
     t0 = time.perf_counter()
-    result = train_cvae(codec.encode(train[full.features]), y, codec, len(classes), ModelConfig(), train_cfg, seed=seed)
+    # --unlabelled N: up to N rows per class of the rest (not the test rows) join training without their labels (M2)
+    pool = rest.drop(index=test.index)
+    unlabelled = None
+    if args.unlabelled:
+        pool = subsample_per_class(pool, full.label, args.unlabelled, seed) if len(pool) else pool
+        unlabelled = codec.encode(pool[full.features])
+    result = train_cvae(codec.encode(train[full.features]), y, codec, len(classes), model_cfg, train_cfg, seed=seed,
+                        unlabelled=unlabelled)
     bundle = GeneratorBundle(result.model, codec, classes, full.label, {}, {}, list(train.columns))
     scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
     want = {c: int(round(max(quality.ratios) * k)) for c in classes.names}
     sx, sy, generated = accepted_samples(bundle, scorer, want, seed + 1, args.temperature, mode=args.mode)
     generator_seconds = time.perf_counter() - t0
     plain = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=False)
-    row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "accepted": len(sx), "generated": generated,
+    row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "unlabelled_rows": 0 if unlabelled is None else len(unlabelled.x),
+           "accepted": len(sx), "generated": generated,
            "generator_seconds": generator_seconds, "real_only": statistics.fmean(plain.real_only),
            "product": statistics.fmean(plain.augmented), "ratio": plain.ratio, "weight": plain.weight}
     if x.dim() == 4:
@@ -120,21 +129,25 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--quality-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--unlabelled", type=int, default=0, metavar="N",
+                        help="also train the CVAE on up to N unlabelled rows per class of the rows outside train and test (M2)")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "downstream.json"))
     args = parser.parse_args(argv)
     configure_threads(1)
     train_cfg = TrainConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.train_arg)})
     quality = QualityConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.quality_arg)})
+    model_cfg = ModelConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.model_arg)})
     started, rows = time.perf_counter(), []
     for dataset in args.datasets:
         ks = args.k or ([5, 10, 20] if dataset in ("digits", "mnist") else [5, 10, 25])
         for k in ks:
             for seed in range(args.seeds):
-                rows.append(run_one(dataset, k, seed, args, train_cfg, quality))
+                rows.append(run_one(dataset, k, seed, args, train_cfg, quality, model_cfg))
     summary = summarise(rows)
     results = {"benchmark": "downstream", "command": " ".join(["python", "benchmarks/downstream.py", *(argv or sys.argv[1:])]),
                "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
-               "quality_config": quality.model_dump(),
+               "quality_config": quality.model_dump(), "model_config": model_cfg.model_dump(), "unlabelled_per_class": args.unlabelled,
                "sample": {"mode": args.mode, "temperature": args.temperature}, "rows": rows, "summary": summary, "total_seconds": time.perf_counter() - started}
     return publish(results, markdown(summary), args.json)
 
