@@ -133,3 +133,32 @@ def test_downstream_gain_and_gate_on_constructed_synthetic_rows():
     empty = gate(helpful, ok | {"c": {"accepted_share": 0.0}})
     assert not empty["promoted"] and "class(es) c" in empty["reasons"][0]
     assert not gate(None, ok, "too few rows")["promoted"]
+
+
+def test_report_memory_is_flat_in_the_number_of_rows(monkeypatch):
+    """Shares and means stay exact; DCR quantiles come from a bounded uniform sample."""
+    from pipeline.quality import report
+
+    monkeypatch.setattr(report, "MAX_DCR_SAMPLE", 500)
+    acc = report.QualityAccumulator(["a", "b"])
+    rng = np.random.default_rng(0)
+    truth = {"accepted": [], "authenticity": []}
+    for _ in range(40):  # 40 batches of 1000 rows, classes mixed
+        y = torch.from_numpy(rng.integers(0, 2, 1000))
+        scores = {"accepted": rng.random(1000) > 0.3, "label_fidelity": rng.random(1000), "follows_label": rng.random(1000) > 0.1,
+                  "authenticity": rng.random(1000) * 2}
+        truth["accepted"].append(scores["accepted"][y.numpy() == 0])
+        truth["authenticity"].append(scores["authenticity"][y.numpy() == 0])
+        acc.add(torch.zeros(1000, 3), y, scores)
+    tally = acc.tallies[0]
+    assert len(tally.dcr) == 500 and tally.rows == sum(len(a) for a in truth["accepted"])
+    assert sum(len(f) for f in acc.features[0]) == report.MAX_ROWS_PER_CLASS
+    built = report.build_report(acc, {}, {}, 1.0, image=False)["per_class"]["a"]
+    assert built["accepted_share"] == pytest.approx(np.concatenate(truth["accepted"]).mean(), abs=1e-12)
+    assert built["dcr_relative_median"] == pytest.approx(np.median(np.concatenate(truth["authenticity"])), abs=0.1)
+    # below the cap the quantiles are exact
+    small = report.QualityAccumulator(["a"])
+    values = rng.random(300)
+    small.add(torch.zeros(300, 3), torch.zeros(300, dtype=torch.long),
+              {"accepted": values > 0.5, "label_fidelity": values, "follows_label": values > 0.2, "authenticity": values})
+    assert report.build_report(small, {}, {}, 1.0, image=False)["per_class"]["a"]["dcr_relative_median"] == np.median(values)

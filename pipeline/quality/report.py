@@ -21,16 +21,45 @@ import torch
 from pipeline.quality.scores import EXACT, ClassReference
 
 MAX_ROWS_PER_CLASS = 2000  # set metrics use the first rows of each class: memory stays flat
+MAX_DCR_SAMPLE = 50_000  # DCR quantiles of a class come from a uniform sample of this many rows
+MEAN_SCORES = ("accepted", "label_fidelity", "follows_label")
+
+
+@dataclass
+class _ClassTally:
+    """Running sums of the per-row scores and a reservoir of authenticity values (Vitter's
+    algorithm R), so a class's memory stops growing after MAX_DCR_SAMPLE rows."""
+
+    rows: int = 0
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MEAN_SCORES, 0.0))
+    dcr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def add(self, scores: dict[str, np.ndarray]) -> None:
+        for name in MEAN_SCORES:
+            self.sums[name] += float(np.asarray(scores[name], dtype=np.float64).sum())
+        values = np.asarray(scores["authenticity"], dtype=np.float64)
+        room = MAX_DCR_SAMPLE - len(self.dcr)
+        if room > 0:
+            self.dcr = np.concatenate([self.dcr, values[:room]])
+        rest = values[max(room, 0):]
+        if len(rest):  # row i of the stream replaces a random slot with probability cap / (i + 1)
+            seen = self.rows + max(room, 0) + np.arange(1, len(rest) + 1)
+            slots = self.rng.integers(0, seen)
+            keep = slots < MAX_DCR_SAMPLE
+            self.dcr[slots[keep]] = rest[keep]
+        self.rows += len(values)
 
 
 @dataclass
 class QualityAccumulator:
-    """Collects per-row scores and a bounded sample of features while rows stream past."""
+    """Collects per-class score tallies and a bounded sample of features while rows stream past;
+    its memory is flat in the number of rows."""
 
     class_names: list[str]
     features: dict[int, list[torch.Tensor]] = field(default_factory=dict)
     kept: dict[int, int] = field(default_factory=dict)
-    scores: dict[int, dict[str, list[np.ndarray]]] = field(default_factory=dict)
+    tallies: dict[int, _ClassTally] = field(default_factory=dict)
 
     def add(self, feats: torch.Tensor, y: torch.Tensor, scores: dict[str, np.ndarray]) -> None:
         for c in torch.unique(y).tolist():
@@ -40,9 +69,7 @@ class QualityAccumulator:
                 # clone: keep only the rows kept, not the whole selection they were sliced from
                 self.features.setdefault(c, []).append(feats[torch.from_numpy(rows)][:room].clone())
                 self.kept[c] = self.kept.get(c, 0) + min(room, int(rows.sum()))
-            per = self.scores.setdefault(c, {})
-            for name, values in scores.items():
-                per.setdefault(name, []).append(np.asarray(values)[rows])
+            self.tallies.setdefault(c, _ClassTally()).add({name: np.asarray(v)[rows] for name, v in scores.items()})
 
 
 def _knn_manifold_share(a: torch.Tensor, b: torch.Tensor, k: int) -> float:
@@ -112,16 +139,16 @@ def build_report(acc: QualityAccumulator, refs: dict[int, ClassReference], thres
                  synth_head: pd.DataFrame | None = None, features: list[str] | None = None) -> dict[str, Any]:
     per_class: dict[str, Any] = {}
     for c, name in enumerate(acc.class_names):
-        scores = {k: np.concatenate(v) for k, v in acc.scores.get(c, {}).items()}
-        n = len(scores.get("accepted", []))
-        if n == 0:
+        tally = acc.tallies.get(c)
+        if tally is None or tally.rows == 0:
             continue
+        n = tally.rows
         synth = torch.cat(acc.features.get(c, [torch.zeros(0)]))
-        entry = {"rows": n, "accepted_share": float(scores["accepted"].mean()),
-                 "label_fidelity": float(scores["label_fidelity"].mean()),
-                 "follows_label": float(scores["follows_label"].mean()),
-                 "dcr_relative_median": float(np.median(scores["authenticity"])),
-                 "dcr_relative_p05": float(np.quantile(scores["authenticity"], 0.05))}
+        entry = {"rows": n, "accepted_share": tally.sums["accepted"] / n,
+                 "label_fidelity": tally.sums["label_fidelity"] / n,
+                 "follows_label": tally.sums["follows_label"] / n,
+                 "dcr_relative_median": float(np.median(tally.dcr)),
+                 "dcr_relative_p05": float(np.quantile(tally.dcr, 0.05))}
         entry |= class_set_metrics(refs[c], synth) if c in refs else {}
         per_class[name] = entry
     rows = sum(e["rows"] for e in per_class.values())
