@@ -84,10 +84,12 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
     row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "unlabelled_rows": 0 if unlabelled is None else len(unlabelled.x),
            "accepted": len(sx), "generated": generated,
            "generator_seconds": generator_seconds, "real_only": statistics.fmean(plain.real_only),
-           "product": statistics.fmean(plain.augmented), "ratio": plain.ratio, "weight": plain.weight}
+           "product": statistics.fmean(plain.augmented), "ratio": plain.ratio, "weight": plain.weight,
+           "real_only_f1": statistics.fmean(plain.real_only_f1), "product_f1": statistics.fmean(plain.augmented_f1)}
     if x.dim() == 4:
         classic = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=True)
-        row |= {"classic": statistics.fmean(classic.real_only), "product_classic": statistics.fmean(classic.augmented)}
+        row |= {"classic": statistics.fmean(classic.real_only), "product_classic": statistics.fmean(classic.augmented),
+                "classic_f1": statistics.fmean(classic.real_only_f1), "product_classic_f1": statistics.fmean(classic.augmented_f1)}
     print(f"  {dataset} k={k} seed={seed}: real {row['real_only']:.3f} product {row['product']:.3f}"
           + (f" classic {row['classic']:.3f} both {row['product_classic']:.3f}" if "classic" in row else "")
           + f" (accepted {len(sx)}/{generated}, {generator_seconds:.0f} s)", file=sys.stderr, flush=True)
@@ -99,23 +101,29 @@ def summarise(rows: list[dict]) -> list[dict]:
     for key in sorted({(r["dataset"], r["k"]) for r in rows}, key=lambda t: (t[0], t[1])):
         group = [r for r in rows if (r["dataset"], r["k"]) == key]
         entry = {"dataset": key[0], "k": key[1], "seeds": len(group)}
-        for method in ("real_only", "classic", "product", "product_classic"):
+        for method in ("real_only", "classic", "product", "product_classic", "real_only_f1", "classic_f1", "product_f1", "product_classic_f1"):
             values = [r[method] for r in group if method in r]
             if values:
                 entry[method] = statistics.fmean(values)
                 entry[f"{method}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-                entry[f"{method}_diff"] = statistics.fmean(r[method] - r["real_only"] for r in group if method in r)
+                base = "real_only_f1" if method.endswith("_f1") else "real_only"
+                entry[f"{method}_diff"] = statistics.fmean(r[method] - r[base] for r in group if method in r)
         out.append(entry)
     return out
 
 
 def markdown(summary: list[dict]) -> str:
-    lines = ["| data set | k | seeds | real only | classic | product | product + classic | product - real |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = []
     fmt = lambda e, m: f"{e[m]:.3f} ± {e[m + '_std']:.3f}" if m in e else "-"  # noqa: E731
-    for e in summary:
-        lines.append(f"| {e['dataset']} | {e['k']} | {e['seeds']} | {fmt(e, 'real_only')} | {fmt(e, 'classic')} | {fmt(e, 'product')} "
-                     f"| {fmt(e, 'product_classic')} | {e['product_diff']:+.3f} |")
+    for title, suffix in (("accuracy", ""), ("macro-F1", "_f1")):
+        lines += [f"{title}:", "", "| data set | k | seeds | real only | classic | product | product + classic | product - real |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for e in summary:
+            if f"product{suffix}" not in e:
+                continue
+            lines.append(f"| {e['dataset']} | {e['k']} | {e['seeds']} | {fmt(e, 'real_only' + suffix)} | {fmt(e, 'classic' + suffix)} "
+                         f"| {fmt(e, 'product' + suffix)} | {fmt(e, 'product_classic' + suffix)} | {e['product' + suffix + '_diff']:+.3f} |")
+        lines.append("")
     return "\n".join(lines)
 
 

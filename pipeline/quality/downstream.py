@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
 
 from pipeline.config import QualityConfig
 from pipeline.quality.classifier import fit_cnn, fit_table_classifier
@@ -56,6 +57,8 @@ class GainResult:
     eval_rows: int
     per_class_gain: dict[str, float] = field(default_factory=dict)
     candidates: list[dict[str, float]] = field(default_factory=list)
+    real_only_f1: list[float] = field(default_factory=list)  # macro-F1 per seed, beside the accuracies
+    augmented_f1: list[float] = field(default_factory=list)
 
     @property
     def diffs(self) -> list[float]:
@@ -72,8 +75,10 @@ class GainResult:
         return statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        f1 = {"real_only_f1_mean": statistics.fmean(self.real_only_f1), "augmented_f1_mean": statistics.fmean(self.augmented_f1)} \
+            if self.real_only_f1 else {}
         return asdict(self) | {"mean_gain": self.mean_gain, "noise": self.noise, "diffs": self.diffs,
-                               "real_only_mean": statistics.fmean(self.real_only), "augmented_mean": statistics.fmean(self.augmented)}
+                               "real_only_mean": statistics.fmean(self.real_only), "augmented_mean": statistics.fmean(self.augmented)} | f1
 
 
 def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tensor, syn_y: torch.Tensor,
@@ -99,7 +104,7 @@ def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tenso
                     best_acc, best = acc, (ratio, weight)
     ratio, weight = best
     sx, sy = _take(syn_x, syn_y, {c: round(ratio * n) for c, n in counts.items()})
-    real_only, augmented = [], []
+    real_only, augmented, real_f1, aug_f1 = [], [], [], []
     per_class = np.zeros(k)
     truth = eval_y.numpy()
     for s in range(cfg.seeds):
@@ -108,12 +113,14 @@ def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tenso
         pred_a = _predict(_fit(x, y, k, seed + s, steps, w, classic), eval_x)
         real_only.append(float((pred_r == truth).mean()))
         augmented.append(float((pred_a == truth).mean()))
+        real_f1.append(float(f1_score(truth, pred_r, average="macro", labels=np.unique(truth), zero_division=0)))
+        aug_f1.append(float(f1_score(truth, pred_a, average="macro", labels=np.unique(truth), zero_division=0)))
         for c in range(k):
             rows = truth == c
             if rows.any():
                 per_class[c] += ((pred_a[rows] == c).mean() - (pred_r[rows] == c).mean()) / cfg.seeds
     return GainResult(real_only, augmented, ratio, weight, len(sx), len(eval_x),
-                      {class_names[c]: float(per_class[c]) for c in range(k) if (truth == c).any()}, candidates)
+                      {class_names[c]: float(per_class[c]) for c in range(k) if (truth == c).any()}, candidates, real_f1, aug_f1)
 
 
 def gate(gain: GainResult | None, per_class_report: dict[str, dict[str, Any]], skipped_reason: str | None = None) -> dict[str, Any]:

@@ -189,6 +189,8 @@ def report_markdown(report: dict[str, Any], title: str = "Quality report") -> st
         lines.append(f"- downstream accuracy on {down['eval_rows']} held-out real rows: real only {down['real_only_mean']:.1%}, "
                      f"real + synthetic {down['augmented_mean']:.1%} (gain {down['mean_gain']:+.1%} ± {down['noise']:.1%} over "
                      f"{len(down['diffs'])} seeds; {down['ratio']:g} synthetic per real row at weight {down['weight']:g}, chosen on validation)")
+        if "real_only_f1_mean" in down:
+            lines.append(f"- downstream macro-F1: real only {down['real_only_f1_mean']:.3f}, real + synthetic {down['augmented_f1_mean']:.3f}")
     lines += [f"- thresholds (from real-vs-real): realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}", "",
               "| class | rows | accepted | follows label | fidelity | precision | recall | density | coverage | DCR median |",
               "|---|---|---|---|---|---|---|---|---|---|"]
