@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run demo test test-unit test-flow test-stack stack-up stack-down stack-status deploy bench clean
+.PHONY: venv run demo test test-unit test-flow test-stack stack-up stack-down stack-status deploy bench bench-peers clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,11 @@ bench: venv
 	$(BIN)/python benchmarks/downstream.py
 	$(BIN)/python benchmarks/generation_throughput.py
 	$(BIN)/python benchmarks/end_to_end.py
+
+# SMOTE and SDV against the product on the tables; installs the optional `bench` extra first
+bench-peers: venv
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/peers.py
 
 clean:
 	rm -rf artifacts/runs artifacts/work artifacts/generated

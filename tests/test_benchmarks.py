@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,3 +66,31 @@ def test_sampling_screen_tiny(tmp_path):
     data = _run(["benchmarks/sampling_screen.py", "--dataset", "iris", "--k", "4", "--train-arg", "target_steps=20"], tmp_path / "s.json")
     assert {(r["mode"], r["temperature"]) for r in data["rows"]} >= {("prior", 1.0), ("variations", 1.0), ("interpolate", 1.0)}
     assert all(0 <= r["accepted"] <= r["generated"] == 36 for r in data["rows"])
+
+
+def test_peers_tiny(tmp_path):
+    data = _run(["benchmarks/peers.py", "--datasets", "iris", "--k", "4", "--seeds", "1", "--methods", "real", "smote", "product",
+                 "product_unfiltered", "--ratio", "2", "--train-arg", "target_steps=20"], tmp_path / "p.json")
+    rows = {r["method"]: r for r in data["rows"]}
+    assert set(rows) == {"real", "smote", "product", "product_unfiltered"}
+    for r in rows.values():
+        assert r["real_rows"] == 12 and r["test_rows"] == 138
+        assert all(0 <= r[f"{clf}_{m}"] <= 1 for clf in ("logreg", "forest") for m in ("acc", "f1"))
+    smote, product, unfiltered = rows["smote"], rows["product"], rows["product_unfiltered"]
+    assert smote["synthetic_per_class"] == {"setosa": 8, "versicolor": 8, "virginica": 8} and smote["fit_s"] > 0
+    assert unfiltered["synthetic_rows"] == product["generated"] == 24 and 0 <= product["accepted"] == product["synthetic_rows"] <= 24
+    assert product["fit_s"] > 0 and product["sample_s"] > 0 and product["time_ratio_to_product"] == 1.0
+    assert smote["time_ratio_to_product"] > 0
+    summary = {e["method"]: e for e in data["summary"]}
+    assert summary["smote"]["logreg_acc_diff"] == pytest.approx(smote["logreg_acc"] - rows["real"]["logreg_acc"])
+    assert [t["method"] for t in data["timing"]] == ["smote", "product", "product_unfiltered"]
+
+
+def test_peers_tiny_gaussian_copula(tmp_path):
+    pytest.importorskip("sdv")
+    data = _run(["benchmarks/peers.py", "--datasets", "penguins", "--k", "4", "--seeds", "1", "--methods", "gaussian_copula"],
+                tmp_path / "p.json")
+    copula = next(r for r in data["rows"] if r["method"] == "gaussian_copula")
+    assert [r["method"] for r in data["rows"]] == ["real", "gaussian_copula"]
+    assert copula["synthetic_per_class"] == {"Adelie": 4, "Chinstrap": 4, "Gentoo": 4}
+    assert copula["fit_s"] > 0 and copula["sample_s"] > 0 and 0 <= copula["forest_acc"] <= 1 and "time_ratio_to_product" not in copula
