@@ -86,6 +86,10 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
            "generator_seconds": generator_seconds, "real_only": statistics.fmean(plain.real_only),
            "product": statistics.fmean(plain.augmented), "ratio": plain.ratio, "weight": plain.weight,
            "real_only_f1": statistics.fmean(plain.real_only_f1), "product_f1": statistics.fmean(plain.augmented_f1)}
+    if args.unfiltered:  # the same generated rows, all of them: what the quality filter changes
+        ux, uy, _ = accepted_samples(bundle, None, want, seed + 1, args.temperature, mode=args.mode)
+        every = downstream_gain(x, y, ux, uy, tx, ty, classes.names, quality, seed=seed, classic=False)
+        row |= {"product_unfiltered": statistics.fmean(every.augmented), "product_unfiltered_f1": statistics.fmean(every.augmented_f1)}
     if x.dim() == 4:
         classic = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=True)
         row |= {"classic": statistics.fmean(classic.real_only), "product_classic": statistics.fmean(classic.augmented),
@@ -101,7 +105,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     for key in sorted({(r["dataset"], r["k"]) for r in rows}, key=lambda t: (t[0], t[1])):
         group = [r for r in rows if (r["dataset"], r["k"]) == key]
         entry = {"dataset": key[0], "k": key[1], "seeds": len(group)}
-        for method in ("real_only", "classic", "product", "product_classic", "real_only_f1", "classic_f1", "product_f1", "product_classic_f1"):
+        for method in ("real_only", "classic", "product", "product_classic", "product_unfiltered",
+                       "real_only_f1", "classic_f1", "product_f1", "product_classic_f1", "product_unfiltered_f1"):
             values = [r[method] for r in group if method in r]
             if values:
                 entry[method] = statistics.fmean(values)
@@ -116,13 +121,14 @@ def markdown(summary: list[dict]) -> str:
     lines = []
     fmt = lambda e, m: f"{e[m]:.3f} ± {e[m + '_std']:.3f}" if m in e else "-"  # noqa: E731
     for title, suffix in (("accuracy", ""), ("macro-F1", "_f1")):
-        lines += [f"{title}:", "", "| data set | k | seeds | real only | classic | product | product + classic | product - real |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"{title}:", "", "| data set | k | seeds | real only | classic | product | product + classic | product unfiltered "
+                  "| product - real |", "|---|---|---|---|---|---|---|---|---|"]
         for e in summary:
             if f"product{suffix}" not in e:
                 continue
             lines.append(f"| {e['dataset']} | {e['k']} | {e['seeds']} | {fmt(e, 'real_only' + suffix)} | {fmt(e, 'classic' + suffix)} "
-                         f"| {fmt(e, 'product' + suffix)} | {fmt(e, 'product_classic' + suffix)} | {e['product' + suffix + '_diff']:+.3f} |")
+                         f"| {fmt(e, 'product' + suffix)} | {fmt(e, 'product_classic' + suffix)} "
+                         f"| {fmt(e, 'product_unfiltered' + suffix)} | {e['product' + suffix + '_diff']:+.3f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -132,7 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--datasets", nargs="+", default=["digits", *TABLES])
     parser.add_argument("--k", nargs="+", type=int, default=None, help="default: 5 10 20 for images, 5 10 25 for tables")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="data seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--test-rows", type=int, default=1000)
+    parser.add_argument("--unfiltered", action="store_true", help="also measure every generated row, unfiltered")
     parser.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate"], help="sampling mode")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     for dataset in args.datasets:
         ks = args.k or ([5, 10, 20] if dataset in ("digits", "mnist") else [5, 10, 25])
         for k in ks:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 rows.append(run_one(dataset, k, seed, args, train_cfg, quality, model_cfg))
     summary = summarise(rows)
     results = {"benchmark": "downstream", "command": " ".join(["python", "benchmarks/downstream.py", *(argv or sys.argv[1:])]),

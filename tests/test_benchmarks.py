@@ -33,9 +33,10 @@ def test_label_following_tiny(tmp_path):
 
 def test_downstream_tiny(tmp_path):
     data = _run(["benchmarks/downstream.py", "--datasets", "iris", "--k", "4", "--seeds", "1", "--train-arg", "target_steps=20",
-                 "--quality-arg", "seeds=1"], tmp_path / "d.json")
+                 "--quality-arg", "seeds=1", "--unfiltered"], tmp_path / "d.json")
     row = data["rows"][0]
     assert row["dataset"] == "iris" and 0 <= row["real_only"] <= 1 and 0 <= row["product"] <= 1
+    assert 0 <= row["product_unfiltered"] <= 1 and 0 <= row["product_f1"] <= 1 and row["accepted"] <= row["generated"]
 
 
 def test_generation_throughput_tiny(tmp_path):

@@ -14,13 +14,14 @@ from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.train import stratified_split, train_cvae
 
 
-def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer, counts: dict[str, int], seed: int,
+def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer | None, counts: dict[str, int], seed: int,
                      temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior") -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Encoded accepted samples (x, y) and how many were generated, without writing anything."""
+    """Encoded accepted samples (x, y) and how many were generated, without writing anything;
+    with no scorer, every generated sample (what the filter is measured against)."""
     xs, ys, generated = [], [], 0
     for frame in generate_frames(bundle, counts, seed, temperature, batch_rows, mode):
         fx, fy = bundle.codec.encode(frame).x, bundle.classes.encode(frame[bundle.label])
-        keep = torch.from_numpy(scorer.score(fx, fy)["accepted"])
+        keep = torch.ones(len(fx), dtype=torch.bool) if scorer is None else torch.from_numpy(scorer.score(fx, fy)["accepted"])
         generated += len(fx)
         xs.append(fx[keep])
         ys.append(fy[keep])
