@@ -95,3 +95,11 @@ def test_peers_tiny_gaussian_copula(tmp_path):
     assert [r["method"] for r in data["rows"]] == ["real", "gaussian_copula"]
     assert copula["synthetic_per_class"] == {"Adelie": 4, "Chinstrap": 4, "Gentoo": 4}
     assert copula["fit_s"] > 0 and copula["sample_s"] > 0 and 0 <= copula["forest_acc"] <= 1 and "time_ratio_to_product" not in copula
+
+
+def test_semi_supervised_tiny(tmp_path):
+    data = _run(["benchmarks/semi_supervised.py", "--datasets", "iris", "--k", "4", "--weights", "1", "--test-rows", "30",
+                 "--train-arg", "target_steps=20"], tmp_path / "s.json")
+    without, with_unlabelled = data["rows"]
+    assert without["unlabelled_rows"] == 0 and with_unlabelled["unlabelled_rows"] == 150 - 12 - 30
+    assert all(0 <= r["classifier_accuracy"] <= 1 and r["test_rows"] == 30 for r in data["rows"])
