@@ -103,3 +103,10 @@ def test_semi_supervised_tiny(tmp_path):
     without, with_unlabelled = data["rows"]
     assert without["unlabelled_rows"] == 0 and with_unlabelled["unlabelled_rows"] == 150 - 12 - 30
     assert all(0 <= r["classifier_accuracy"] <= 1 and r["test_rows"] == 30 for r in data["rows"])
+
+
+def test_pixel_sharpness_tiny(tmp_path):
+    data = _run(["benchmarks/pixel_sharpness.py", "--dataset", "digits", "--k", "4", "--seeds", "1", "--sharpness", "1", "3",
+                 "--train-arg", "target_steps=20", "--quality-arg", "seeds=1", "--quality-arg", "classifier_steps=20"], tmp_path / "ps.json")
+    assert [r["sharpness"] for r in data["rows"]] == [1.0, 3.0]
+    assert all(0 <= r["accepted"] <= r["generated"] == 120 and -1 <= r["product_vs_base"] <= 1 for r in data["rows"])
