@@ -240,7 +240,10 @@ class CVAE(nn.Module):
         bound = (self.recon_nll(raw, xr, mr) + beta * kl.sum(1)).view(len(x), m)
         return {"unlabelled": ((weight * bound).sum(1) - entropy).mean(), "unlabelled_entropy": entropy.mean().detach()}
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float,
+             train_classifier: bool = False) -> dict[str, torch.Tensor]:
+        """Negative ELBO with free bits, plus the label terms; train_classifier fits the
+        classifier head on the labelled rows even without the label loss (M2 needs it)."""
         raw, mu, logvar = self(x, y)
         recon = self.recon_nll(raw, x, mask).mean()
         kl_units = self.kl(mu, logvar, y)
@@ -248,10 +251,14 @@ class CVAE(nn.Module):
         kl_pen = kl_units.clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl
         total = recon + beta * kl_pen
         out = {"recon": recon, "kl": kl}
+        weight = 1.0 if self.cfg.classifier_weight is None else self.cfg.classifier_weight
         if self.cfg.label_loss_weight > 0:
             real_ce, fake_ce = self.label_loss(x, y)
-            weight = 1.0 if self.cfg.classifier_weight is None else self.cfg.classifier_weight
             total = total + weight * real_ce + self.cfg.label_loss_weight * fake_ce
             out |= {"clf_real": real_ce, "clf_fake": fake_ce}
+        elif train_classifier:
+            real_ce = F.cross_entropy(self.classifier(x), y)
+            total = total + weight * real_ce
+            out["clf_real"] = real_ce
         out["loss"] = total
         return out

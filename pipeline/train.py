@@ -161,7 +161,7 @@ def train_cvae(
             if augment_images:
                 xb = random_affine(xb, gen)
             beta = model_cfg.beta * min(1.0, step / warmup_steps)
-            terms = model.loss(xb, yb, None if m_tr is None else m_tr[idx], beta)
+            terms = model.loss(xb, yb, None if m_tr is None else m_tr[idx], beta, train_classifier=x_un is not None)
             if x_un is not None:
                 ui = un_idx[s // train_cfg.batch_size]
                 xu = random_affine(x_un[ui], gen) if augment_images else x_un[ui]

@@ -113,3 +113,12 @@ def test_unlabelled_rows_train_the_classifier_semi_supervised(image_frame):
     with torch.no_grad():
         predicted = runs[0].model.eval().classifier(x[rest]).argmax(1)
     assert (predicted == y[rest]).float().mean() >= 0.9  # the squares are easy: the classifier got them right
+
+
+def test_without_the_label_loss_unlabelled_rows_still_have_a_trained_classifier(image_frame):
+    codec = ImageCodec.fit(image_frame[["image"]])
+    x = codec.encode(image_frame[["image"]]).x
+    y = torch.tensor(image_frame["label"].to_numpy())
+    model = build_model(codec, 2, ModelConfig(arch="mlp", latent_dim=4, hidden=[32, 16], label_loss_weight=0))
+    assert "clf_real" not in model.loss(x, y, None, beta=1.0)
+    assert torch.isfinite(model.loss(x, y, None, beta=1.0, train_classifier=True)["clf_real"])
