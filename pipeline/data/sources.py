@@ -58,28 +58,23 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
         )
     keep = set(features) | {label}
     frame = frame[[c for c in frame.columns if c in keep]]  # the user's column order
-    unlabelled = None
+    unlabelled_parts: list[pd.DataFrame] = []
     if spec.unlabelled != "error":
         missing = frame[label].isna()
-        if spec.unlabelled == "use" and missing.any():
-            unlabelled = frame.loc[missing, features]
+        if spec.unlabelled == "use":
+            unlabelled_parts.append(frame.loc[missing, features])
         frame = frame[~missing]
     validate_frame(frame, label, where=spec.source)
     if spec.real_per_class is not None:
         kept = subsample_per_class(frame, label, spec.real_per_class, seed)
         if spec.unlabelled == "use":  # the rows left out still teach the model the data's shape
-            unlabelled = pd.concat([unlabelled, frame.drop(index=kept.index)[features]]) if unlabelled is not None \
-                else frame.drop(index=kept.index)[features]
+            unlabelled_parts.append(frame.drop(index=kept.index)[features])
         frame = kept
         validate_frame(frame, label, where=spec.source)
-    if unlabelled is not None and len(unlabelled) == 0:
-        unlabelled = None
+    unlabelled = pd.concat(unlabelled_parts) if sum(map(len, unlabelled_parts)) else None
     # encode once now so bad columns and mismatched images fail before anything is written
-    both = frame[features] if unlabelled is None else pd.concat([frame[features], unlabelled])
-    codec = fit_codec(both, image_column if image_column in features else None)
-    codec.encode(frame[features])
-    if unlabelled is not None:
-        codec.encode(unlabelled)
+    both = pd.concat([frame[features], *([] if unlabelled is None else [unlabelled])])
+    fit_codec(both, image_column if image_column in features else None).encode(both)
     return RealData(
         frame=frame.reset_index(drop=True),
         label=label,
