@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import torch
+
+
+def machine() -> dict:
+    """Cores, the 1-minute load average now, and torch: what every figure is read against."""
+    return {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__}
 
 
 def publish(results: dict, table: str, json_path: str) -> dict:

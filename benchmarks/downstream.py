@@ -22,24 +22,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish  # noqa: E402
+from benchmarks._results import machine, publish  # noqa: E402
+from benchmarks._splits import LowResourceSplit  # noqa: E402
 
 from pipeline.bundle import GeneratorBundle  # noqa: E402
-from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
-from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
-from pipeline.data.sources import load_real, subsample_per_class  # noqa: E402
+from pipeline.config import ModelConfig, QualityConfig, TrainConfig  # noqa: E402
+from pipeline.data.sources import subsample_per_class  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
 from pipeline.quality.evaluate import accepted_samples  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
@@ -58,18 +56,13 @@ def _value(text: str):
 
 def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quality: QualityConfig,
             model_cfg: ModelConfig = ModelConfig()) -> dict:
-    full = load_real(DataSpec(source=dataset))
-    codec = fit_codec(full.frame[full.features], full.image_column)
-    classes = ClassIndex.fit(full.frame[full.label])
-    train = subsample_per_class(full.frame, full.label, k, seed)
-    rest = full.frame.drop(index=train.index)
-    test = subsample_per_class(rest, full.label, max(1, args.test_rows // len(classes)), seed)
-    x, y = codec.encode(train[full.features]).x, classes.encode(train[full.label])
-    tx, ty = codec.encode(test[full.features]).x, classes.encode(test[full.label])
+    split = LowResourceSplit.make(dataset, k, seed, args.test_rows)
+    full, codec, classes, train = split.full, split.codec, split.classes, split.train
+    x, y = split.x(train), split.y(train)
+    tx, ty = split.x(split.test), split.y(split.test)
     t0 = time.perf_counter()
     # --unlabelled N: up to N rows per class of the rest (not the test rows) join training without their labels (M2)
-    pool = rest.drop(index=test.index)
-    unlabelled = None
+    pool, unlabelled = split.pool, None
     if args.unlabelled:
         pool = subsample_per_class(pool, full.label, args.unlabelled, seed) if len(pool) else pool
         unlabelled = codec.encode(pool[full.features])
@@ -162,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
                 rows.append(run_one(dataset, k, seed, args, train_cfg, quality, model_cfg))
     summary = summarise(rows)
     results = {"benchmark": "downstream", "command": " ".join(["python", "benchmarks/downstream.py", *(argv or sys.argv[1:])]),
-               "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
+               "machine": machine(),
                "quality_config": quality.model_dump(), "model_config": model_cfg.model_dump(), "unlabelled_per_class": args.unlabelled,
                "sample": {"mode": args.mode, "temperature": args.temperature}, "rows": rows, "summary": summary, "total_seconds": time.perf_counter() - started}
     return publish(results, markdown(summary), args.json)

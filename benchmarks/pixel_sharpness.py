@@ -18,7 +18,6 @@ Tiny settings (a test runs this):
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -30,12 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish  # noqa: E402
+from benchmarks._results import machine, publish  # noqa: E402
+from benchmarks._splits import LowResourceSplit  # noqa: E402
 from benchmarks.downstream import _value  # noqa: E402
 
-from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
-from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
-from pipeline.data.sources import load_real, subsample_per_class  # noqa: E402
+from pipeline.config import ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
@@ -43,15 +41,13 @@ from pipeline.train import train_cvae  # noqa: E402
 
 
 def run_seed(args, seed: int, train_cfg: TrainConfig, quality: QualityConfig) -> list[dict]:
-    full = load_real(DataSpec(source=args.dataset))
-    codec = fit_codec(full.frame[full.features], full.image_column)
-    classes = ClassIndex.fit(full.frame[full.label])
-    train = subsample_per_class(full.frame, full.label, args.k, seed)
-    test = subsample_per_class(full.frame.drop(index=train.index), full.label, max(1, args.test_rows // len(classes)), seed)
-    x, y = codec.encode(train[full.features]).x, classes.encode(train[full.label])
-    tx, ty = codec.encode(test[full.features]).x, classes.encode(test[full.label])
+    split = LowResourceSplit.make(args.dataset, args.k, seed, args.test_rows)
+    codec, classes = split.codec, split.classes
+    x, y = split.x(split.train), split.y(split.train)
+    tx, ty = split.x(split.test), split.y(split.test)
     started = time.perf_counter()
-    model = train_cvae(codec.encode(train[full.features]), y, codec, len(classes), ModelConfig(), train_cfg, seed=seed).model.eval()
+    model = train_cvae(codec.encode(split.train[split.full.features]), y, codec, len(classes), ModelConfig(), train_cfg,
+                       seed=seed).model.eval()
     train_s = time.perf_counter() - started
     scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
     labels = torch.arange(len(classes)).repeat_interleave(int(round(max(quality.ratios) * args.k)))
@@ -98,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     quality = QualityConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.quality_arg)})
     rows = [row for seed in range(args.seeds) for row in run_seed(args, seed, train_cfg, quality)]
     results = {"benchmark": "pixel_sharpness", "command": " ".join(["python", "benchmarks/pixel_sharpness.py", *(argv or sys.argv[1:])]),
-               "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
+               "machine": machine(),
                "rows": rows}
     return publish(results, markdown(rows), args.json)
 

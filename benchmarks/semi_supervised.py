@@ -16,7 +16,6 @@ Tiny settings (a test runs this):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,31 +26,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish  # noqa: E402
+from benchmarks._results import machine, publish  # noqa: E402
+from benchmarks._splits import LowResourceSplit  # noqa: E402
 from benchmarks.downstream import _value  # noqa: E402
 
-from pipeline.config import DataSpec, ModelConfig, TrainConfig  # noqa: E402
-from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
-from pipeline.data.sources import load_real, subsample_per_class  # noqa: E402
+from pipeline.config import ModelConfig, TrainConfig  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.train import train_cvae  # noqa: E402
 
 
 def run_one(dataset: str, k: int, seed: int, weight: float, unlabelled: bool, train_cfg: TrainConfig, test_rows: int) -> dict:
-    full = load_real(DataSpec(source=dataset))
-    codec = fit_codec(full.frame[full.features], full.image_column)
-    classes = ClassIndex.fit(full.frame[full.label])
-    train = subsample_per_class(full.frame, full.label, k, seed)
-    rest = full.frame.drop(index=train.index)
-    test = subsample_per_class(rest, full.label, max(1, test_rows // len(classes)), seed)
-    pool = rest.drop(index=test.index)
+    split = LowResourceSplit.make(dataset, k, seed, test_rows)
+    train, test, pool = split.train, split.test, split.pool
     started = time.perf_counter()
-    result = train_cvae(codec.encode(train[full.features]), classes.encode(train[full.label]), codec, len(classes),
+    result = train_cvae(split.codec.encode(train[split.full.features]), split.y(train), split.codec, len(split.classes),
                         ModelConfig(classifier_weight=weight), train_cfg, seed=seed,
-                        unlabelled=codec.encode(pool[full.features]) if unlabelled and len(pool) else None)
+                        unlabelled=split.codec.encode(pool[split.full.features]) if unlabelled and len(pool) else None)
     with torch.no_grad():
-        predicted = result.model.eval().classifier(codec.encode(test[full.features]).x).argmax(1)
-    accuracy = float((predicted == classes.encode(test[full.label])).float().mean())
+        predicted = result.model.eval().classifier(split.x(test)).argmax(1)
+    accuracy = float((predicted == split.y(test)).float().mean())
     row = {"dataset": dataset, "k": k, "seed": seed, "classifier_weight": weight, "unlabelled_rows": len(pool) if unlabelled else 0,
            "test_rows": len(test), "classifier_accuracy": accuracy, "train_seconds": time.perf_counter() - started}
     print(f"  {dataset} k={k} seed={seed} weight={weight:g} unlabelled={row['unlabelled_rows']}: head accuracy {accuracy:.3f} "
@@ -83,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [run_one(d, k, seed, w, unl, train_cfg, args.test_rows)
             for d in args.datasets for k in args.k for seed in range(args.seeds) for w in args.weights for unl in (False, True)]
     results = {"benchmark": "semi_supervised", "command": " ".join(["python", "benchmarks/semi_supervised.py", *(argv or sys.argv[1:])]),
-               "machine": {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
+               "machine": machine(),
                "rows": rows}
     return publish(results, markdown(rows), args.json)
 
