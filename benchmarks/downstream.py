@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--first-seed", type=int, default=0, help="data seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--test-rows", type=int, default=1000)
     parser.add_argument("--unfiltered", action="store_true", help="also measure every generated row, unfiltered")
-    parser.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate"], help="sampling mode")
+    parser.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate", "warp"], help="sampling mode")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--quality-arg", action="append", default=[], metavar="KEY=VALUE")

@@ -20,10 +20,10 @@ from pipeline.errors import ModelLoadError
 from pipeline.model import CVAE, ModelShape
 
 FORMAT_VERSION = 1
-# q(z|x,y) of the real rows, in the state dict (sized by the data, so resized on load); the
-# posterior sampling modes need them, and they mean the bundle carries an encoding of the
-# real rows: treat a bundle like the data it was trained on
-POSTERIOR_BUFFERS = ("post_mu", "post_logvar", "post_y")
+# q(z|x,y) of the real rows and, for images, their pixels, in the state dict (sized by the
+# data, so resized on load); the posterior and warp sampling modes need them, and they mean
+# the bundle carries the real rows: treat a bundle like the data it was trained on
+POSTERIOR_BUFFERS = ("post_mu", "post_logvar", "post_y", "post_x")
 
 
 @dataclass

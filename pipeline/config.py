@@ -86,8 +86,10 @@ class SampleConfig(_Strict):
     # prior: z ~ p(z|y), new rows of the class (at 5-20 rows per class: close to class averages);
     # variations: z near the posterior of a real row of the class, taken round-robin, so each
     # synthetic row is a learned variation of one real row; interpolate: z between the
-    # posteriors of two real rows of the class (latent mixup). BENCHMARKS.md compares them.
-    mode: Literal["prior", "variations", "interpolate"] = "prior"
+    # posteriors of two real rows of the class (latent mixup); warp (images): a real image of
+    # the class bent by the smooth warp that takes its decoded picture to a prior sample, so
+    # strokes stay sharp. BENCHMARKS.md compares them.
+    mode: Literal["prior", "variations", "interpolate", "warp"] = "prior"
     # scale of the latent noise: N(0, I) around the class mean (prior), or the row's
     # posterior sigma around its mean (variations, interpolate)
     temperature: float = Field(1.0, gt=0)

@@ -3,10 +3,12 @@
 Generation is a stream of frames (one per batch) so a million rows never sit in memory;
 one CPU generator seeds everything, so the same seed gives the same rows.
 
-Three modes (SampleConfig.mode): `prior` draws z from the class prior; `variations` draws z
+Four modes (SampleConfig.mode): `prior` draws z from the class prior; `variations` draws z
 near the stored posterior of a real row of the class, the rows taken round-robin in a
 seeded order so every real row gets the same number of variations; `interpolate` draws z
-between the posteriors of that row and another random row of the same class.
+between the posteriors of that row and another random row of the same class; `warp`
+(images) bends that row's real pixels along the warp from its decoded picture to a prior
+sample of the class.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pipeline.bundle import GeneratorBundle
 from pipeline.config import SampleConfig
 from pipeline.errors import ConfigError
 
-MODES = ("prior", "variations", "interpolate")
+MODES = ("prior", "variations", "interpolate", "warp")
 
 
 def plan_counts(bundle: GeneratorBundle, cfg: SampleConfig) -> dict[str, int]:
@@ -81,19 +83,26 @@ def generate_frames(
     labels = torch.cat([torch.full((n,), bundle.classes.index_of(c), dtype=torch.long) for c, n in active.items()] or [torch.zeros(0, dtype=torch.long)])
     model = bundle.model
     device = model.prior_mu.device
+    if mode == "warp" and active and not len(model.post_x):
+        images = len(model.shape.input_shape) == 3
+        raise ConfigError("sampling mode 'warp' bends real images, and this generator holds none"
+                          + ("" if images else " (it was trained on a table)"),
+                          "retrain the model with this version" if images else "use mode prior, variations or interpolate for tables")
     anchors = _Anchors(bundle, active, gen) if mode != "prior" else None
     for start in range(0, len(labels), batch_rows):
         rows = slice(start, start + batch_rows)
         y = labels[rows]
         if anchors is None:
             raw = model.sample(y.to(device), temperature=temperature, generator=gen)
+        elif mode == "warp":
+            pixels = model.sample_warp(anchors.source(rows).to(device), temperature, gen)
         else:
             partner = mix = None
             if mode == "interpolate":
                 partner = anchors.partner(rows, gen).to(device)
                 mix = torch.rand(len(y), generator=gen)
             raw = model.sample_posterior(anchors.source(rows).to(device), temperature, gen, partner, mix)
-        frame = bundle.codec.decode(raw, generator=gen)
+        frame = bundle.codec.decode_means(pixels) if mode == "warp" else bundle.codec.decode(raw, generator=gen)
         frame[bundle.label] = bundle.classes.decode(y.numpy()).array
         if bundle.columns:
             frame = frame[bundle.columns]

@@ -12,6 +12,8 @@ ignore y:
 After training the model also keeps the posterior q(z|x,y) (mean and log-variance) of every
 real row it was fit on, so it can draw variations of real rows (sample near a row's
 posterior) or latent interpolations between two rows of a class, not only prior samples.
+For images it also keeps the real pixels (8-bit), so it can bend a real image along the
+generator's own variation (`sample_warp`): the shape of a new sample, the strokes of a row.
 
 Unlabelled rows, when the user has them, train the same model semi-supervised (Kingma et
 al. 2014, M2): the classifier q(y|x) weighs each candidate label's ELBO, so the decoder
@@ -28,6 +30,7 @@ from torch import nn
 
 from pipeline.config import ModelConfig
 from pipeline.data.codec import Block
+from pipeline.deform import register, warp
 
 LOG_SIGMA_MIN = -4.0
 
@@ -125,6 +128,7 @@ class CVAE(nn.Module):
         self.register_buffer("post_mu", torch.zeros(0, zdim))
         self.register_buffer("post_logvar", torch.zeros(0, zdim))
         self.register_buffer("post_y", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("post_x", torch.zeros(0, dtype=torch.uint8))  # real pixels (images only)
 
     # --- the model ---------------------------------------------------------------------
     def onehot(self, y: torch.Tensor) -> torch.Tensor:
@@ -162,6 +166,8 @@ class CVAE(nn.Module):
         self.post_mu = torch.cat(mus) if mus else x.new_zeros(0, zdim)
         self.post_logvar = torch.cat(logvars) if logvars else x.new_zeros(0, zdim)
         self.post_y = y.detach().clone().long()
+        images = len(self.shape.input_shape) == 3
+        self.post_x = (x * 255).round().clamp(0, 255).to(torch.uint8) if images else x.new_zeros(0, dtype=torch.uint8)
 
     def sample_posterior(self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
                          partner: torch.Tensor | None = None, mix: torch.Tensor | None = None) -> torch.Tensor:
@@ -179,6 +185,18 @@ class CVAE(nn.Module):
         else:
             eps = torch.randn(len(source), self.cfg.latent_dim, generator=generator).to(mu.device)
         return self.decode(mu + temperature * std * eps, self.post_y[source])
+
+    def sample_warp(self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Stored real images bent along the generator, as pixel means (N, C, H, W).
+
+        For each row: the smooth warp that takes the decoder's picture of the row (its
+        posterior mean) to a fresh prior sample of its class is found, then applied to the
+        row's real pixels. The shape comes from the generator; the strokes stay sharp and
+        real, where a decoded sample is a blurry average."""
+        y = self.post_y[source]
+        start = self.mean_input(self.decode(self.post_mu[source], y))
+        goal = self.mean_input(self.sample(y, temperature, generator))
+        return warp(self.post_x[source].to(start.dtype) / 255, register(start, goal)).clamp(0, 1)
 
     def mean_input(self, raw: torch.Tensor) -> torch.Tensor:
         """Decoder outputs as a point in input space (what the classifier sees)."""

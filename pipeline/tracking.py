@@ -206,7 +206,7 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
     """Input rows {class, count}; output generated rows in the user's schema.
 
     Image columns come back as PNG bytes (the Parquet writer wraps them as
-    {bytes, path} structs). Params: seed, temperature, mode (prior, variations, interpolate).
+    {bytes, path} structs). Params: seed, temperature, mode (prior, variations, interpolate, warp).
     """
 
     def load_context(self, context) -> None:

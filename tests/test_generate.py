@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from pipeline.bundle import GeneratorBundle
 from pipeline.config import ModelConfig, SampleConfig, TrainConfig
-from pipeline.data.codec import ClassIndex, TableCodec
+from pipeline.data.codec import ClassIndex, ImageCodec, TableCodec
 from pipeline.errors import ConfigError, DataError
 from pipeline.generate import _Anchors, generate_frames, plan_counts
 from pipeline.train import train_cvae
@@ -115,6 +115,37 @@ def test_old_bundles_without_posteriors_still_sample_from_the_prior(bundle, tmp_
     assert len(pd.concat(generate_frames(old, {"a": 3}, seed=0))) == 3
     with pytest.raises(ConfigError, match="no real rows of class 'a'"):
         list(generate_frames(old, {"a": 3}, seed=0, mode="variations"))
+    with pytest.raises(ConfigError, match="use mode prior"):
+        list(generate_frames(old, {"a": 3}, seed=0, mode="warp"))
+
+
+def test_warp_bends_real_images_of_the_class_reproducibly(image_frame, tmp_path):
+    codec, classes = ImageCodec.fit(image_frame[["image"]]), ClassIndex.fit(image_frame["label"])
+    real = codec.encode(image_frame[["image"]]).x
+    y = classes.encode(image_frame["label"])
+    result = train_cvae(codec.encode(image_frame[["image"]]), y, codec, 2, ModelConfig(latent_dim=4), TrainConfig(epochs=60), seed=0)
+    bundle = GeneratorBundle.load(GeneratorBundle(result.model, codec, classes, "label", {"0": 12, "1": 12}).save(tmp_path / "g.pt"))
+    assert bundle.model.post_x.shape == (24, 1, 16, 16)  # the real pixels travel with the weights
+
+    def draw() -> pd.DataFrame:
+        return pd.concat(generate_frames(bundle, {"0": 15, "1": 15}, seed=3, mode="warp", batch_rows=7))
+
+    rows = draw()
+    assert rows.equals(draw())  # same seed, same images
+    x = codec.encode(rows[["image"]]).x
+    labels = torch.as_tensor(rows["label"].to_numpy(dtype=np.int64))
+    # the bright square stays where its class has it: top-left for 0, bottom-right for 1
+    top_left, bottom_right = x[:, 0, 2:7, 2:7].mean((1, 2)), x[:, 0, 9:14, 9:14].mean((1, 2))
+    assert ((top_left > bottom_right) == (labels == 0)).all()
+    # sharp like the real images (a decoded sample is a blurry mean), yet not copies of them
+    assert (x.amax((1, 2, 3)) > 0.75).all()
+    distance = torch.cdist(x.flatten(1), real.flatten(1)).min(1).values
+    assert (distance > 0).float().mean() > 0.5
+
+
+def test_warp_needs_images(bundle):
+    with pytest.raises(ConfigError, match="trained on a table"):
+        list(generate_frames(bundle, {"a": 3}, seed=0, mode="warp"))
 
 
 def test_sampling_mode_is_validated():

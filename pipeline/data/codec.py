@@ -293,7 +293,11 @@ class ImageCodec:
         return Encoded(torch.from_numpy(np.ascontiguousarray(pixels)), None)
 
     def decode(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> pd.DataFrame:
-        probs = torch.sigmoid(raw.detach().to("cpu", torch.float32)).reshape(-1, *self.input_shape)
+        return self.decode_means(torch.sigmoid(raw.detach().to("cpu", torch.float32)))
+
+    def decode_means(self, probs: torch.Tensor) -> pd.DataFrame:
+        """Pixel values in [0, 1] (not logits) -> 8-bit PNG image structs."""
+        probs = probs.detach().to("cpu", torch.float32).reshape(-1, *self.input_shape)
         pixels = (probs * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         pngs = encode_pngs(pixels, workers=2)
         return pd.DataFrame({self.column: [image_struct(png) for png in pngs]})
