@@ -110,3 +110,13 @@ def test_pixel_sharpness_tiny(tmp_path):
                  "--train-arg", "target_steps=20", "--quality-arg", "seeds=1", "--quality-arg", "classifier_steps=20"], tmp_path / "ps.json")
     assert [r["sharpness"] for r in data["rows"]] == [1.0, 3.0]
     assert all(0 <= r["accepted"] <= r["generated"] == 120 and -1 <= r["product_vs_base"] <= 1 for r in data["rows"])
+
+
+def test_extra_rows_tiny(tmp_path):
+    data = _run(["benchmarks/extra_rows.py", "--dataset", "digits", "--k", "4", "--seeds", "1", "--train-arg", "target_steps=20",
+                 "--quality-arg", "seeds=1", "--quality-arg", "classifier_steps=20"], tmp_path / "er.json")
+    rows = {r["source"]: r for r in data["rows"]}
+    assert list(rows) == ["real", "pseudo", "prior", "warp"]
+    assert rows["real"]["added"] == rows["pseudo"]["added"] == 120  # 3 per real row, 10 classes
+    assert rows["real"]["label_precision"] == 1.0 and 0 <= rows["pseudo"]["label_precision"] <= 1
+    assert all(0 <= r["added"] <= 120 and -1 <= r["gain"] <= 1 and -1 <= r["gain_with_classic"] <= 1 for r in rows.values())
