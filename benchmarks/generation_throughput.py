@@ -125,6 +125,7 @@ def _install_probes(probes: Probes, bundle) -> None:
     codec_mod.encode_pngs = probes.wrap("png_encode", codec_mod.encode_pngs)
     bundle.model.sample = probes.wrap("model_sample", bundle.model.sample)
     bundle.codec.decode = probes.wrap("decode", bundle.codec.decode)
+    bundle.codec.decode_means = probes.wrap("decode", bundle.codec.decode_means)
     bundle.codec.encode = probes.wrap("reencode", bundle.codec.encode)
     fidelity.LabelJudge.score = probes.wrap("judge_proba", fidelity.LabelJudge.score)
     fidelity.judge_features = probes.wrap("judge_features", fidelity.judge_features)
@@ -169,7 +170,7 @@ def run_child(spec: dict) -> dict:
     t_call = time.perf_counter()
     result: dict = {"stage": stage, "rows_requested": rows}
     if stage == "generate":
-        gen = TimedIter(generate_frames(bundle, counts, seed, 1.0, batch_rows), on_first=streaming_starts)
+        gen = TimedIter(generate_frames(bundle, counts, seed, 1.0, batch_rows, mode=spec.get("mode", "prior")), on_first=streaming_starts)
         for _ in gen:
             pass
         t_end = time.perf_counter()
@@ -183,7 +184,7 @@ def run_child(spec: dict) -> dict:
         judge = LabelJudge.fit(real_x, real_y, classes.names, seed=seed)
         scorer = SampleScorer(judge, real_x, real_y, quality.realism_quantile, quality.copy_quantile)
         accumulator = QualityAccumulator(classes.names)
-        gen = TimedIter(generate_frames(bundle, counts, seed, 1.0, batch_rows), on_first=streaming_starts)
+        gen = TimedIter(generate_frames(bundle, counts, seed, 1.0, batch_rows, mode=spec.get("mode", "prior")), on_first=streaming_starts)
         scored = TimedIter(score_frames(gen, codec, classes, bundle.label, scorer, accumulator))
         for _ in scored:
             pass
@@ -302,7 +303,7 @@ def bench_modality(name: str, epochs: int, sizes: list[int], args, folder: Path)
     for stage, rows in plan:
         work = folder / f"{name}-{stage.replace('+', '_')}-{rows}"
         work.mkdir()
-        spec = {"stage": stage, "rows": rows, "seed": args.seed, "judge_steps": args.judge_steps, "batch_rows": args.batch_rows, "threads": args.threads,
+        spec = {"stage": stage, "rows": rows, "seed": args.seed, "mode": args.mode, "judge_steps": args.judge_steps, "batch_rows": args.batch_rows, "threads": args.threads,
                 "bundle": info["bundle"], "real": info["real"], "out": str(work / "out"), "result": str(work / "result.json")}
         t0 = time.perf_counter()
         r = launch(spec, work, args.threads, args.child_timeout)
@@ -381,6 +382,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--real-per-class", type=int, default=None, help="real rows per class (default: all; the judge and k-NN use them)")
     p.add_argument("--batch-rows", type=int, default=4096, help="rows per batch and row group (SampleConfig's default)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate", "warp"],
+                   help="sampling mode of the generate and generate+score stages (synthesize uses prior)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--judge-steps", type=int, default=None,
                    help="steps of the image judge's CNN fit (default: the product's; set only to make tests fast)")
@@ -412,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "generation_throughput",
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(),
-        "settings": {"threads": args.threads, "batch_rows": args.batch_rows, "seed": args.seed, "temperature": 1.0,
+        "settings": {"threads": args.threads, "batch_rows": args.batch_rows, "seed": args.seed, "temperature": 1.0, "mode": args.mode,
                      "real_per_class": args.real_per_class, "judge_steps": args.judge_steps or "product default", "stages": args.stages, "tiny": args.tiny,
                      "memory": "ru_maxrss of a child process per setting", "rates": "rows / streaming seconds"},
         "datasets": [],
