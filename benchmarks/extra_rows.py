@@ -8,6 +8,8 @@ so the product's rows can be read against what better rows would buy:
   the ceiling, what collecting more data would give;
 - `pseudo`: the pool rows the label judge (fit on the k rows) is most confident about, with
   the judge's labels: self-training on unlabelled rows, the rows a confidence filter keeps;
+- `pseudo_spread`: random pool rows among those the judge gives at least 0.9 to one label,
+  with that label: less typical rows than `pseudo`, at some cost in label precision;
 - `prior`, `warp`: the product's accepted rows in those two sampling modes.
 
 The number of added rows per real row and their weight are fixed (`--ratio`, weight 1) so
@@ -47,7 +49,8 @@ from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.train import train_cvae  # noqa: E402
 
-SOURCES = ("real", "pseudo", "prior", "warp")
+SOURCES = ("real", "pseudo", "pseudo_spread", "prior", "warp")
+SPREAD_CONFIDENCE = 0.9
 
 
 def _first_per_class(y: torch.Tensor, n: int, order: torch.Tensor, classes: int) -> torch.Tensor:
@@ -70,19 +73,26 @@ def run_one(args, k: int, seed: int, train_cfg: TrainConfig, quality: QualityCon
     confidence, guess = torch.as_tensor(judge.classifier.predict_proba(px)).max(1)
     pseudo = _first_per_class(guess, n, confidence.argsort(descending=True), classes)
     added["pseudo"] = px[pseudo], guess[pseudo]
-    precision = {"real": 1.0, "pseudo": float((guess[pseudo] == py[pseudo]).float().mean()) if len(pseudo) else float("nan")}
+    sure = torch.nonzero(confidence >= SPREAD_CONFIDENCE).flatten()
+    spread = _first_per_class(guess, n, sure[torch.randperm(len(sure), generator=gen)], classes)
+    added["pseudo_spread"] = px[spread], guess[spread]
+    precision = {"real": 1.0, "pseudo": float((guess[pseudo] == py[pseudo]).float().mean()) if len(pseudo) else float("nan"),
+                 "pseudo_spread": float((guess[spread] == py[spread]).float().mean()) if len(spread) else float("nan")}
+    modes = [m for m in (("prior", "warp") if x.dim() == 4 else ("prior",)) if m in args.sources]
     started = time.perf_counter()
-    result = train_cvae(split.codec.encode(split.train[split.full.features]), y, split.codec, classes, ModelConfig(), train_cfg, seed=seed)
+    if modes:  # the product: train once, sample in each mode, keep the accepted rows
+        result = train_cvae(split.codec.encode(split.train[split.full.features]), y, split.codec, classes, ModelConfig(), train_cfg,
+                            seed=seed)
+        bundle = GeneratorBundle(result.model, split.codec, split.classes, split.full.label, {}, {}, list(split.train.columns))
+        scorer = SampleScorer(judge, x, y, quality.realism_quantile, quality.copy_quantile)
+        for mode in modes:
+            added[mode] = accepted_samples(bundle, scorer, {c: n for c in split.classes.names}, seed + 1, mode=mode)[:2]
     train_seconds = time.perf_counter() - started
-    bundle = GeneratorBundle(result.model, split.codec, split.classes, split.full.label, {}, {}, list(split.train.columns))
-    scorer = SampleScorer(judge, x, y, quality.realism_quantile, quality.copy_quantile)
-    want = {c: n for c in split.classes.names}
-    for mode in ("prior", "warp") if x.dim() == 4 else ("prior",):
-        sx, sy, _ = accepted_samples(bundle, scorer, want, seed + 1, mode=mode)
-        added[mode] = sx, sy
     fixed = quality.model_copy(update={"ratios": [args.ratio], "weights": [1.0]})
     rows = []
     for source, (sx, sy) in added.items():
+        if source not in args.sources:
+            continue
         row = {"dataset": args.dataset, "k": k, "seed": seed, "source": source, "added": len(sx),
                "label_precision": precision.get(source), "train_seconds": train_seconds}
         for classic in (False, True) if x.dim() == 4 else (False,):
@@ -111,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--k", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     parser.add_argument("--ratio", type=float, default=3.0, help="added rows per real row")
     parser.add_argument("--test-rows", type=int, default=1000)
     parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")

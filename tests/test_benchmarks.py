@@ -116,7 +116,9 @@ def test_extra_rows_tiny(tmp_path):
     data = _run(["benchmarks/extra_rows.py", "--dataset", "digits", "--k", "4", "--seeds", "1", "--train-arg", "target_steps=20",
                  "--quality-arg", "seeds=1", "--quality-arg", "classifier_steps=20"], tmp_path / "er.json")
     rows = {r["source"]: r for r in data["rows"]}
-    assert list(rows) == ["real", "pseudo", "prior", "warp"]
+    assert list(rows) == ["real", "pseudo", "pseudo_spread", "prior", "warp"]
     assert rows["real"]["added"] == rows["pseudo"]["added"] == 120  # 3 per real row, 10 classes
-    assert rows["real"]["label_precision"] == 1.0 and 0 <= rows["pseudo"]["label_precision"] <= 1
+    assert rows["pseudo_spread"]["added"] <= 120
+    assert rows["real"]["label_precision"] == 1.0
+    assert all(0 <= rows[s]["label_precision"] <= 1 for s in ("pseudo", "pseudo_spread"))
     assert all(0 <= r["added"] <= 120 and -1 <= r["gain"] <= 1 and -1 <= r["gain_with_classic"] <= 1 for r in rows.values())
