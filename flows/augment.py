@@ -28,7 +28,7 @@ from pipeline.bundle import GeneratorBundle
 from pipeline.config import QualityConfig, RunConfig
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import frame_hash, load_real
-from pipeline.generate import generate_frames, plan_counts
+from pipeline.generate import check_mode_fits_data, generate_frames, plan_counts
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.quality.report import QualityAccumulator, build_report, report_markdown, write_report
@@ -54,6 +54,7 @@ def model_name_for(data_name: str) -> str:
 def load_data(config: RunConfig, work: str) -> dict[str, Any]:
     """Validate the real rows and stage them as Parquet for the later tasks."""
     real = load_real(config.data, seed=config.seed)
+    check_mode_fits_data(config.sample.mode, bool(real.image_column), real.name)
     path = Path(work) / "real.parquet"
     image_columns = [real.image_column] if real.image_column else []
     write_frames(path, [real.frame], {"stage": "real"}, image_columns)

@@ -84,8 +84,10 @@ def run(
                 seed=seed, out_dir=out, model_name=model_name,
             )
         from pipeline.data.sources import load_real
+        from pipeline.generate import check_mode_fits_data
 
-        load_real(config.data, seed=config.seed)  # bad input fails here, in a second, before any server starts
+        real = load_real(config.data, seed=config.seed)  # bad input fails here, in a second, before any server starts
+        check_mode_fits_data(config.sample.mode, bool(real.image_column), real.name)
         console.print(f"[bold]augment[/] {config.data.source}: data ok; starting Prefect and MLflow ...")
         from flows.augment import augment_flow
 

@@ -25,6 +25,13 @@ from pipeline.errors import ConfigError
 MODES = ("prior", "variations", "interpolate", "warp")
 
 
+def check_mode_fits_data(mode: str, images: bool, name: str) -> None:
+    """Refuse `warp` for a table up front, before any training is spent on it."""
+    if mode == "warp" and not images:
+        raise ConfigError(f"sampling mode 'warp' bends real images, and {name!r} is a table",
+                          "use --mode prior, variations or interpolate for tables")
+
+
 def plan_counts(bundle: GeneratorBundle, cfg: SampleConfig) -> dict[str, int]:
     """Synthetic rows per class name: --per-class N, or --balance-to N minus the real rows."""
     names = bundle.classes.names

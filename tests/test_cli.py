@@ -16,6 +16,13 @@ def test_bad_input_prints_problem_and_fix(tmp_path, mixed_table):
     assert not (tmp_path / "out").exists()
 
 
+def test_warp_on_a_table_is_refused_before_training(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--data", "iris", "--per-class", "3", "--mode", "warp", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "'warp' bends real images, and 'iris' is a table" in result.output and "--mode prior" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_counts_are_required():
     result = CliRunner().invoke(app, ["run", "--data", "iris"])
     assert result.exit_code == 2 and "exactly one of --per-class N or --balance-to N" in result.output
