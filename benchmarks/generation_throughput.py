@@ -125,7 +125,8 @@ def _install_probes(probes: Probes, bundle) -> None:
     codec_mod.encode_pngs = probes.wrap("png_encode", codec_mod.encode_pngs)
     bundle.model.sample = probes.wrap("model_sample", bundle.model.sample)
     bundle.codec.decode = probes.wrap("decode", bundle.codec.decode)
-    bundle.codec.decode_means = probes.wrap("decode", bundle.codec.decode_means)
+    if hasattr(bundle.codec, "decode_means"):  # images: the warp mode decodes pixel values
+        bundle.codec.decode_means = probes.wrap("decode", bundle.codec.decode_means)
     bundle.codec.encode = probes.wrap("reencode", bundle.codec.encode)
     fidelity.LabelJudge.score = probes.wrap("judge_proba", fidelity.LabelJudge.score)
     fidelity.judge_features = probes.wrap("judge_features", fidelity.judge_features)
