@@ -29,8 +29,10 @@ from pipeline.config import QualityConfig, RunConfig
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import frame_hash, load_real
 from pipeline.generate import check_mode_fits_data, generate_frames, plan_counts
+from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
+from pipeline.quality.pseudo_labels import CONFIDENCE, pseudo_label_frames
 from pipeline.quality.report import QualityAccumulator, build_report, report_markdown, write_report
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
@@ -54,7 +56,8 @@ def model_name_for(data_name: str) -> str:
 def load_data(config: RunConfig, work: str) -> dict[str, Any]:
     """Validate the real rows and stage them as Parquet for the later tasks."""
     real = load_real(config.data, seed=config.seed)
-    check_mode_fits_data(config.sample.mode, bool(real.image_column), real.name)
+    check_mode_fits_data(config.sample.mode, bool(real.image_column), real.name,
+                         0 if real.unlabelled is None else len(real.unlabelled))
     path = Path(work) / "real.parquet"
     image_columns = [real.image_column] if real.image_column else []
     write_frames(path, [real.frame], {"stage": "real"}, image_columns)
@@ -93,10 +96,18 @@ BUNDLE_ARTIFACT = "checkpoints/generator.pt"
 TRAIN_INFO_ARTIFACT = "checkpoints/train.json"
 
 
+def trains_on_unlabelled(config: RunConfig) -> bool:
+    """Unlabelled rows train the CVAE (M2), except in mode pseudo_label: there they become
+    the output rows themselves, and M2 training (up to 8x slower) would buy nothing written."""
+    return config.sample.mode != "pseudo_label"
+
+
 def train_key(config: RunConfig, data_hash: str) -> str:
     """What determines the trained weights: a finished run with this key can be reused."""
     payload = {"data": data_hash, "seed": config.seed, "model": config.model.model_dump(mode="json"),
                "train": config.train.model_dump(mode="json", exclude={"reuse", "threads", "checkpoint_every"})}
+    if not trains_on_unlabelled(config):
+        payload["unlabelled_in_training"] = False
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -162,13 +173,14 @@ def train(config: RunConfig, data: dict[str, Any], run_id: str, work: str, out: 
         tracker.log_artifact(path, "checkpoints")
         tracker.set_tags({CHECKPOINT_TAG: epoch})
 
-    logger.info("training on %d rows (and %d unlabelled), %d classes, input %s", len(frame), data.get("unlabelled_rows", 0),
+    logger.info("training on %d rows (and %d unlabelled), %d classes, input %s", len(frame),
+                data.get("unlabelled_rows", 0) if trains_on_unlabelled(config) else 0,
                 len(classes), tuple(codec.input_shape))
     result = train_cvae(
         encoded, y, codec, len(classes), config.model, config.train, seed=config.seed,
         on_epoch=lambda epoch, m: tracker.metrics(m, step=epoch),
         checkpoint_path=checkpoint, progress=progress, on_checkpoint=ship,
-        unlabelled=None if unlabelled is None else codec.encode(unlabelled),
+        unlabelled=None if unlabelled is None or not trains_on_unlabelled(config) else codec.encode(unlabelled),
     )
     if result.resumed_from_epoch:
         logger.info("resumed from the checkpoint after epoch %d (%s)", result.resumed_from_epoch, resumed_from)
@@ -208,14 +220,17 @@ def evaluate_gain(config: RunConfig, data: dict[str, Any], bundle_path: str) -> 
     if not config.quality.evaluate:
         return {"skipped": "evaluation turned off (quality.evaluate = false)"}
     result = holdout_gain(GeneratorBundle.load(bundle_path), pd.read_parquet(data["path"]), config.model, config.train,
-                          config.quality, config.seed, config.sample.temperature, config.sample.mode, _unlabelled(data))
+                          config.quality, config.seed, config.sample.temperature, config.sample.mode, _unlabelled(data),
+                          config.sample.pseudo_label_confidence)
     return {"skipped": result} if isinstance(result, str) else {"gain": result.to_dict()}
 
 
 def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, int], config_seed: int,
                temperature: float, batch_rows: int, out: Path, provenance: dict[str, Any],
-               quality: QualityConfig = QualityConfig(), mode: str = "prior") -> dict[str, Any]:
-    """Generate, score against a judge fit on the real rows, write synthetic.parquet."""
+               quality: QualityConfig = QualityConfig(), mode: str = "prior", unlabelled: pd.DataFrame | None = None,
+               pseudo_label_confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Generate (or, in mode pseudo_label, label the unlabelled rows), score against a judge
+    fit on the real rows, write synthetic.parquet."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
     real_x, real_y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
@@ -226,7 +241,14 @@ def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, in
                   "baseline_quantiles": scorer.quantiles}
     provenance = provenance | {"thresholds": thresholds}
     accumulator = QualityAccumulator(classes.names)
-    frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows, mode)
+    if mode == "pseudo_label":
+        if unlabelled is None:
+            raise ConfigError("sampling mode 'pseudo_label' labels unlabelled rows, and this run has none",
+                              "pass --unlabelled use (rows with an empty label, or those --real-per-class leaves out)")
+        frames = pseudo_label_frames(unlabelled, features, bundle.label, codec, classes, judge, counts, config_seed,
+                                     pseudo_label_confidence, batch_rows, bundle.columns)
+    else:
+        frames = generate_frames(bundle, counts, config_seed, temperature, batch_rows, mode)
     path = out / "synthetic.parquet"
     rows = write_frames(path, score_frames(frames, codec, classes, bundle.label, scorer, accumulator), provenance, image_columns)
     synth_head = None if image_columns else head_per_class(path, bundle.label, PLOT_ROWS_PER_CLASS)
@@ -242,7 +264,7 @@ def generate_and_score(bundle_path: str, data: dict[str, Any], config: RunConfig
     real = pd.read_parquet(data["path"])
     counts = plan_counts(bundle, config.sample)
     return synthesize(bundle, real, counts, config.seed, config.sample.temperature, config.sample.batch_rows, Path(out),
-                      provenance, config.quality, config.sample.mode)
+                      provenance, config.quality, config.sample.mode, _unlabelled(data), config.sample.pseudo_label_confidence)
 
 
 @task(name="write-augmented")
@@ -347,7 +369,7 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             "quality_report": synth["report_files"],
             "mlflow": {"tracking_uri": tracking_uri, "run_id": run_id, "experiment": config.experiment},
             "model": model, "train": trained, "real_counts": data["counts"], "unlabelled_rows": data["unlabelled_rows"],
-            "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
+            "sample_mode": config.sample.mode, "synthetic_rows": synth["rows"], "accepted_rows": aug["synthetic"],
             "label_follow_share": overall["follows_label"], "judge_real_accuracy": overall["judge_real_accuracy"],
             "per_class": synth["report"]["per_class"], "thresholds": synth["report"]["thresholds"],
             "gate": decision, "downstream": evaluation.get("gain"), "seconds": time.perf_counter() - started,

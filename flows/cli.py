@@ -59,7 +59,7 @@ def run(
     beta: float = typer.Option(1.0, "--beta"),
     prior: str = typer.Option("learned", "--prior", help="learned (per-class mean) or standard"),
     temperature: float = typer.Option(1.0, "--temperature", help="latent noise scale when sampling"),
-    mode: str = typer.Option("prior", "--mode", help="prior (class prior), variations (near real rows), interpolate (between two real rows) or warp (images: real images bent to new samples' shapes)"),
+    mode: str = typer.Option("prior", "--mode", help="prior (class prior), variations (near real rows), interpolate (between two real rows), warp (images: real images bent to new samples' shapes) or pseudo_label (your unlabelled rows, labelled; needs --unlabelled use)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default 1)"),
     model_name: Optional[str] = typer.Option(None, "--model-name", help="registry name (default augment-<data>)"),
@@ -87,7 +87,8 @@ def run(
         from pipeline.generate import check_mode_fits_data
 
         real = load_real(config.data, seed=config.seed)  # bad input fails here, in a second, before any server starts
-        check_mode_fits_data(config.sample.mode, bool(real.image_column), real.name)
+        check_mode_fits_data(config.sample.mode, bool(real.image_column), real.name,
+                             0 if real.unlabelled is None else len(real.unlabelled))
         console.print(f"[bold]augment[/] {config.data.source}: data ok; starting Prefect and MLflow ...")
         from flows.augment import augment_flow
 
@@ -108,7 +109,10 @@ def _print_run_summary(s: dict) -> None:
         table.add_row(cls, str(s["real_counts"].get(cls, 0)), str(stats["rows"]), f"{stats['follows_label']:.0%}", f"{stats['accepted_share']:.0%}",
                       f"{stats['label_fidelity']:.2f}", f"{stats['density']:.2f}", f"{stats['dcr_relative_median']:.2f}")
     console.print(table)
-    if s.get("unlabelled_rows"):
+    if s.get("unlabelled_rows") and s.get("sample_mode") == "pseudo_label":
+        console.print(f"the rows above are {s['synthetic_rows']} of your {s['unlabelled_rows']} unlabelled rows, labelled by the judge "
+                      "(a class gets fewer than asked when fewer rows are sure to be that class)")
+    elif s.get("unlabelled_rows"):
         console.print(f"the model also learned from {s['unlabelled_rows']} unlabelled rows (semi-supervised)")
     console.print(f"label-following share [bold]{s['label_follow_share']:.1%}[/] (judge accuracy on held-out real rows {s['judge_real_accuracy']:.1%})")
     th = s["thresholds"]

@@ -88,8 +88,12 @@ class SampleConfig(_Strict):
     # synthetic row is a learned variation of one real row; interpolate: z between the
     # posteriors of two real rows of the class (latent mixup); warp (images): a real image of
     # the class bent by the smooth warp that takes its decoded picture to a prior sample, so
-    # strokes stay sharp. BENCHMARKS.md compares them.
-    mode: Literal["prior", "variations", "interpolate", "warp"] = "prior"
+    # strokes stay sharp; pseudo_label: not generated rows but the run's unlabelled rows
+    # (--unlabelled use), labelled by the quality stage's judge. BENCHMARKS.md compares them.
+    mode: Literal["prior", "variations", "interpolate", "warp", "pseudo_label"] = "prior"
+    # pseudo_label: a row is eligible for a class when the judge gives it that label with at
+    # least this probability; rows are then drawn at random among the eligible ones
+    pseudo_label_confidence: float = Field(0.9, gt=0, le=1)
     # scale of the latent noise: N(0, I) around the class mean (prior), or the row's
     # posterior sigma around its mean (variations, interpolate)
     temperature: float = Field(1.0, gt=0)

@@ -8,7 +8,8 @@ near the stored posterior of a real row of the class, the rows taken round-robin
 seeded order so every real row gets the same number of variations; `interpolate` draws z
 between the posteriors of that row and another random row of the same class; `warp`
 (images) bends that row's real pixels along the warp from its decoded picture to a prior
-sample of the class.
+sample of the class. (`pseudo_label` labels a run's unlabelled rows instead of generating;
+it lives in pipeline/quality/pseudo_labels.py, since a model alone holds no such rows.)
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from pipeline.errors import ConfigError
 MODES = ("prior", "variations", "interpolate", "warp")
 
 
-def check_mode_fits_data(mode: str, images: bool, name: str) -> None:
-    """Refuse `warp` for a table up front, before any training is spent on it."""
+def check_mode_fits_data(mode: str, images: bool, name: str, unlabelled_rows: int = 0) -> None:
+    """Refuse a mode the data cannot serve up front, before any training is spent on it."""
     if mode == "warp" and not images:
         raise ConfigError(f"sampling mode 'warp' bends real images, and {name!r} is a table",
                           "use --mode prior, variations or interpolate for tables")
+    if mode == "pseudo_label" and not unlabelled_rows:
+        raise ConfigError(f"sampling mode 'pseudo_label' labels unlabelled rows, and {name!r} has none in this run",
+                          "pass --unlabelled use (rows with an empty label, or those --real-per-class leaves out)")
 
 
 def plan_counts(bundle: GeneratorBundle, cfg: SampleConfig) -> dict[str, int]:
@@ -83,6 +87,9 @@ def generate_frames(
     """Yield frames of at most batch_rows rows: features + label column, class by class."""
     if batch_rows < 1:
         raise ConfigError("batch_rows must be at least 1", "pass a positive batch size")
+    if mode == "pseudo_label":
+        raise ConfigError("sampling mode 'pseudo_label' labels the unlabelled rows of a run, and a model holds none",
+                          "run `augment run --unlabelled use --mode pseudo_label`, or sample with another mode")
     if mode not in MODES:
         raise ConfigError(f"unknown sampling mode {mode!r}", f"use one of {', '.join(MODES)}")
     gen = torch.Generator().manual_seed(seed)

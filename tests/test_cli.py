@@ -23,6 +23,11 @@ def test_warp_on_a_table_is_refused_before_training(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_pseudo_label_without_unlabelled_rows_is_refused(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--data", "iris", "--per-class", "3", "--mode", "pseudo_label", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "'iris' has none" in result.output and "--unlabelled use" in result.output
+
+
 def test_counts_are_required():
     result = CliRunner().invoke(app, ["run", "--data", "iris"])
     assert result.exit_code == 2 and "exactly one of --per-class N or --balance-to N" in result.output

@@ -137,6 +137,28 @@ def test_unlabelled_rows_train_the_model_but_stay_out_of_the_outputs(flow, tmp_p
     assert fewer["unlabelled_rows"] == 0 and "reused_from_run" not in fewer["train"]
 
 
+def test_pseudo_label_mode_writes_the_unlabelled_rows_with_the_judges_labels(flow, tmp_path):
+    from palmerpenguins import load_penguins
+
+    source = load_penguins().dropna().reset_index(drop=True)
+    path = tmp_path / "penguins.parquet"
+    source.to_parquet(path)
+    config = _config(str(path), tmp_path / "out", label="species", real_per_class=8, unlabelled="use")
+    config = config.model_copy(update={"sample": SampleConfig(per_class=20, mode="pseudo_label")})
+    summary = flow(config)
+    rows = pd.read_parquet(summary["synthetic"])
+    assert summary["sample_mode"] == "pseudo_label" and len(rows) == summary["synthetic_rows"] <= 60
+    assert rows["species"].value_counts().min() >= 10  # most classes find enough sure rows
+    features = [c for c in source.columns if c != "species"]
+    key = lambda frame: frame[features].astype(str).agg("|".join, axis=1)  # noqa: E731
+    truth = dict(zip(key(source), source["species"]))
+    labelled = set(key(pd.read_parquet(tmp_path / "out" / "augmented.parquet").query("not is_synthetic")))
+    found = key(rows)
+    assert found.isin(truth).all() and not found.isin(labelled).any()  # real rows, none of the 24 labelled ones
+    assert (found.map(truth) == rows["species"]).mean() >= 0.9  # and mostly labelled right
+    assert summary["downstream"]["synthetic_rows"] > 0  # the gate measured pseudo-labelled rows too
+
+
 def test_bad_input_fails_before_anything_is_written(flow, tmp_path, mixed_table):
     source = tmp_path / "one_class.parquet"
     mixed_table.assign(label="a").to_parquet(source)

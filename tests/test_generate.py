@@ -148,6 +148,11 @@ def test_warp_needs_images(bundle):
         list(generate_frames(bundle, {"a": 3}, seed=0, mode="warp"))
 
 
+def test_a_model_alone_cannot_pseudo_label(bundle):
+    with pytest.raises(ConfigError, match="a model holds none"):
+        list(generate_frames(bundle, {"a": 3}, seed=0, mode="pseudo_label"))
+
+
 def test_sampling_mode_is_validated():
     assert SampleConfig(per_class=1).mode == "prior"
     with pytest.raises(ValidationError):

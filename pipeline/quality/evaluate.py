@@ -3,6 +3,8 @@ without them, keep its accepted samples, and measure the gain on the held-out ro
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import pandas as pd
 import torch
 
@@ -11,15 +13,18 @@ from pipeline.config import ModelConfig, QualityConfig, TrainConfig
 from pipeline.generate import generate_frames
 from pipeline.quality.downstream import GainResult, downstream_gain
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
+from pipeline.quality.pseudo_labels import CONFIDENCE, pseudo_label_frames
 from pipeline.train import stratified_split, train_cvae
 
 
 def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer | None, counts: dict[str, int], seed: int,
-                     temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior") -> tuple[torch.Tensor, torch.Tensor, int]:
+                     temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior",
+                     frames: Iterator[pd.DataFrame] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Encoded accepted samples (x, y) and how many were generated, without writing anything;
-    with no scorer, every generated sample (what the filter is measured against)."""
+    with no scorer, every generated sample (what the filter is measured against). `frames`
+    replaces the generator (pseudo-labelled rows)."""
     xs, ys, generated = [], [], 0
-    for frame in generate_frames(bundle, counts, seed, temperature, batch_rows, mode):
+    for frame in generate_frames(bundle, counts, seed, temperature, batch_rows, mode) if frames is None else frames:
         fx, fy = bundle.codec.encode(frame).x, bundle.classes.encode(frame[bundle.label])
         keep = torch.ones(len(fx), dtype=torch.bool) if scorer is None else torch.from_numpy(scorer.score(fx, fy)["accepted"])
         generated += len(fx)
@@ -32,11 +37,13 @@ def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer | None, count
 
 def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelConfig, train_cfg: TrainConfig,
                  quality: QualityConfig, seed: int, temperature: float = 1.0, mode: str = "prior",
-                 unlabelled: pd.DataFrame | None = None) -> GainResult | str:
+                 unlabelled: pd.DataFrame | None = None, pseudo_label_confidence: float = CONFIDENCE) -> GainResult | str:
     """The gain of real + synthetic over real-only on held-out real rows, or why it cannot be measured.
 
     Unlabelled rows (feature columns only) train the evaluation generator as they train the
-    production one; the held-out rows are labelled rows, so they stay unseen."""
+    production one; the held-out rows are labelled rows, so they stay unseen. In mode
+    pseudo_label the added rows are unlabelled rows labelled by a judge fit without the
+    held-out rows, and no evaluation generator is needed."""
     features = [c for c in real.columns if c != bundle.label]
     codec, classes = bundle.codec, bundle.classes
     x, y = codec.encode(real[features]).x, classes.encode(real[bundle.label])
@@ -44,12 +51,19 @@ def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelCo
     lacking = [classes.names[c] for c in range(len(classes)) if not (y[eval_idx] == c).any()]
     if lacking:
         return f"class(es) {', '.join(lacking[:5])} have fewer than 4 real rows, none can be held out"
-    fit_rows = real.iloc[fit_idx.numpy()]
-    result = train_cvae(codec.encode(fit_rows[features]), y[fit_idx], codec, len(classes), model_cfg, train_cfg, seed=seed,
-                        unlabelled=None if unlabelled is None else codec.encode(unlabelled[features]))
-    evaluator = GeneratorBundle(result.model, codec, classes, bundle.label, {}, {}, bundle.columns)
-    scorer = SampleScorer(LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=seed), x[fit_idx], y[fit_idx],
-                          quality.realism_quantile, quality.copy_quantile)
+    judge = LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=seed)
+    scorer = SampleScorer(judge, x[fit_idx], y[fit_idx], quality.realism_quantile, quality.copy_quantile)
     want = {name: int(round(max(quality.ratios) * int((y[fit_idx] == c).sum()))) for c, name in enumerate(classes.names)}
-    syn_x, syn_y, _ = accepted_samples(evaluator, scorer, want, seed + 1, temperature, mode=mode)
+    if mode == "pseudo_label":
+        if unlabelled is None or not len(unlabelled):
+            return "mode pseudo_label needs unlabelled rows, and this run has none"
+        frames = pseudo_label_frames(unlabelled, features, bundle.label, codec, classes, judge, want, seed + 1,
+                                     pseudo_label_confidence)
+        syn_x, syn_y, _ = accepted_samples(bundle, scorer, want, seed + 1, frames=frames)
+    else:
+        fit_rows = real.iloc[fit_idx.numpy()]
+        result = train_cvae(codec.encode(fit_rows[features]), y[fit_idx], codec, len(classes), model_cfg, train_cfg, seed=seed,
+                            unlabelled=None if unlabelled is None else codec.encode(unlabelled[features]))
+        evaluator = GeneratorBundle(result.model, codec, classes, bundle.label, {}, {}, bundle.columns)
+        syn_x, syn_y, _ = accepted_samples(evaluator, scorer, want, seed + 1, temperature, mode=mode)
     return downstream_gain(x[fit_idx], y[fit_idx], syn_x, syn_y, x[eval_idx], y[eval_idx], classes.names, quality, seed=seed)
