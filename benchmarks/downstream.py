@@ -39,7 +39,9 @@ from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.data.sources import subsample_per_class  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
-from pipeline.quality.evaluate import accepted_samples  # noqa: E402
+from pipeline.generate import generate_frames  # noqa: E402
+from pipeline.quality.evaluate import accepted_rows  # noqa: E402
+from pipeline.quality.pseudo_labels import pseudo_label_frames  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.train import train_cvae  # noqa: E402
@@ -66,12 +68,24 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
     if args.unlabelled:
         pool = subsample_per_class(pool, full.label, args.unlabelled, seed) if len(pool) else pool
         unlabelled = codec.encode(pool[full.features])
-    result = train_cvae(codec.encode(train[full.features]), y, codec, len(classes), model_cfg, train_cfg, seed=seed,
-                        unlabelled=unlabelled)
-    bundle = GeneratorBundle(result.model, codec, classes, full.label, {}, {}, list(train.columns))
-    scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
+    judge = LabelJudge.fit(x, y, classes.names, seed=seed)
+    scorer = SampleScorer(judge, x, y, quality.realism_quantile, quality.copy_quantile)
     want = {c: int(round(max(quality.ratios) * k)) for c in classes.names}
-    sx, sy, generated = accepted_samples(bundle, scorer, want, seed + 1, args.temperature, mode=args.mode)
+    if args.mode == "pseudo_label":  # the pool rows themselves, labelled by the judge: no generator to train
+        if unlabelled is None:
+            raise SystemExit("--mode pseudo_label needs --unlabelled N")
+
+        def rows():
+            return pseudo_label_frames(pool, full.features, full.label, codec, classes, judge, want, seed + 1)
+        sx, sy, generated = accepted_rows(rows(), codec, classes, full.label, scorer)
+    else:
+        result = train_cvae(codec.encode(train[full.features]), y, codec, len(classes), model_cfg, train_cfg, seed=seed,
+                            unlabelled=unlabelled)
+        bundle = GeneratorBundle(result.model, codec, classes, full.label, {}, {}, list(train.columns))
+
+        def rows():
+            return generate_frames(bundle, want, seed + 1, args.temperature, mode=args.mode)
+        sx, sy, generated = accepted_rows(rows(), codec, classes, full.label, scorer)
     generator_seconds = time.perf_counter() - t0
     plain = downstream_gain(x, y, sx, sy, tx, ty, classes.names, quality, seed=seed, classic=False)
     row = {"dataset": dataset, "k": k, "seed": seed, "test_rows": len(tx), "unlabelled_rows": 0 if unlabelled is None else len(unlabelled.x),
@@ -80,7 +94,7 @@ def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quali
            "product": statistics.fmean(plain.augmented), "ratio": plain.ratio, "weight": plain.weight,
            "real_only_f1": statistics.fmean(plain.real_only_f1), "product_f1": statistics.fmean(plain.augmented_f1)}
     if args.unfiltered:  # the same generated rows, all of them: what the quality filter changes
-        ux, uy, _ = accepted_samples(bundle, None, want, seed + 1, args.temperature, mode=args.mode)
+        ux, uy, _ = accepted_rows(rows(), codec, classes, full.label, None)
         every = downstream_gain(x, y, ux, uy, tx, ty, classes.names, quality, seed=seed, classic=False)
         row |= {"product_unfiltered": statistics.fmean(every.augmented), "product_unfiltered_f1": statistics.fmean(every.augmented_f1)}
     if x.dim() == 4:
@@ -134,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--first-seed", type=int, default=0, help="data seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--test-rows", type=int, default=1000)
     parser.add_argument("--unfiltered", action="store_true", help="also measure every generated row, unfiltered")
-    parser.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate", "warp"], help="sampling mode")
+    parser.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate", "warp", "pseudo_label"], help="sampling mode")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--quality-arg", action="append", default=[], metavar="KEY=VALUE")

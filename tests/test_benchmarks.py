@@ -63,6 +63,13 @@ def test_downstream_tiny_with_variations(tmp_path):
     assert data["sample"] == {"mode": "variations", "temperature": 2.0} and 0 <= data["rows"][0]["product"] <= 1
 
 
+def test_downstream_tiny_with_pseudo_labels(tmp_path):
+    data = _run(["benchmarks/downstream.py", "--datasets", "wine", "--k", "4", "--seeds", "1", "--test-rows", "60",
+                 "--quality-arg", "seeds=1", "--mode", "pseudo_label", "--unlabelled", "10"], tmp_path / "d.json")
+    row = data["rows"][0]
+    assert row["unlabelled_rows"] == 30 and 0 < row["generated"] <= 36 and 0 <= row["product"] <= 1  # 12 asked per class
+
+
 def test_sampling_screen_tiny(tmp_path):
     data = _run(["benchmarks/sampling_screen.py", "--dataset", "iris", "--k", "4", "--train-arg", "target_steps=20"], tmp_path / "s.json")
     assert {(r["mode"], r["temperature"]) for r in data["rows"]} >= {("prior", 1.0), ("variations", 1.0), ("interpolate", 1.0)}

@@ -3,13 +3,14 @@ without them, keep its accepted samples, and measure the gain on the held-out ro
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable
 
 import pandas as pd
 import torch
 
 from pipeline.bundle import GeneratorBundle
 from pipeline.config import ModelConfig, QualityConfig, TrainConfig
+from pipeline.data.codec import ClassIndex, Codec
 from pipeline.generate import generate_frames
 from pipeline.quality.downstream import GainResult, downstream_gain
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
@@ -17,22 +18,27 @@ from pipeline.quality.pseudo_labels import CONFIDENCE, pseudo_label_frames
 from pipeline.train import stratified_split, train_cvae
 
 
-def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer | None, counts: dict[str, int], seed: int,
-                     temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior",
-                     frames: Iterator[pd.DataFrame] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Encoded accepted samples (x, y) and how many were generated, without writing anything;
-    with no scorer, every generated sample (what the filter is measured against). `frames`
-    replaces the generator (pseudo-labelled rows)."""
-    xs, ys, generated = [], [], 0
-    for frame in generate_frames(bundle, counts, seed, temperature, batch_rows, mode) if frames is None else frames:
-        fx, fy = bundle.codec.encode(frame).x, bundle.classes.encode(frame[bundle.label])
+def accepted_rows(frames: Iterable[pd.DataFrame], codec: Codec, classes: ClassIndex, label: str,
+                  scorer: SampleScorer | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Encoded accepted rows (x, y) of the frames and how many there were, without writing
+    anything; with no scorer, every row (what the filter is measured against)."""
+    xs, ys, seen = [], [], 0
+    for frame in frames:
+        fx, fy = codec.encode(frame).x, classes.encode(frame[label])
         keep = torch.ones(len(fx), dtype=torch.bool) if scorer is None else torch.from_numpy(scorer.score(fx, fy)["accepted"])
-        generated += len(fx)
+        seen += len(fx)
         xs.append(fx[keep])
         ys.append(fy[keep])
     if not xs:
-        return torch.zeros(0, *bundle.codec.input_shape), torch.zeros(0, dtype=torch.long), 0
-    return torch.cat(xs), torch.cat(ys), generated
+        return torch.zeros(0, *codec.input_shape), torch.zeros(0, dtype=torch.long), 0
+    return torch.cat(xs), torch.cat(ys), seen
+
+
+def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer | None, counts: dict[str, int], seed: int,
+                     temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """accepted_rows of the bundle's generated rows."""
+    frames = generate_frames(bundle, counts, seed, temperature, batch_rows, mode)
+    return accepted_rows(frames, bundle.codec, bundle.classes, bundle.label, scorer)
 
 
 def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelConfig, train_cfg: TrainConfig,
@@ -59,7 +65,7 @@ def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelCo
             return "mode pseudo_label needs unlabelled rows, and this run has none"
         frames = pseudo_label_frames(unlabelled, features, bundle.label, codec, classes, judge, want, seed + 1,
                                      pseudo_label_confidence)
-        syn_x, syn_y, _ = accepted_samples(bundle, scorer, want, seed + 1, frames=frames)
+        syn_x, syn_y, _ = accepted_rows(frames, codec, classes, bundle.label, scorer)
     else:
         fit_rows = real.iloc[fit_idx.numpy()]
         result = train_cvae(codec.encode(fit_rows[features]), y[fit_idx], codec, len(classes), model_cfg, train_cfg, seed=seed,
