@@ -113,7 +113,8 @@ def _print_run_summary(s: dict) -> None:
         console.print(f"the rows above are {s['synthetic_rows']} of your {s['unlabelled_rows']} unlabelled rows, labelled by the judge "
                       "(a class gets fewer than asked when fewer rows are sure to be that class)")
     elif s.get("unlabelled_rows"):
-        console.print(f"the model also learned from {s['unlabelled_rows']} unlabelled rows (semi-supervised)")
+        console.print(f"the model also learned from {s['unlabelled_rows']} unlabelled rows (semi-supervised); "
+                      "--mode pseudo_label writes those rows themselves, labelled, which measured better (BENCHMARKS.md)")
     console.print(f"label-following share [bold]{s['label_follow_share']:.1%}[/] (judge accuracy on held-out real rows {s['judge_real_accuracy']:.1%})")
     th = s["thresholds"]
     console.print(f"accepted synthetic rows: {s['accepted_rows']} of {s['synthetic_rows']} "
