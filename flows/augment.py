@@ -254,6 +254,9 @@ def synthesize(bundle: GeneratorBundle, real: pd.DataFrame, counts: dict[str, in
     synth_head = None if image_columns else head_per_class(path, bundle.label, PLOT_ROWS_PER_CLASS)
     report = build_report(accumulator, scorer.refs, thresholds, judge.real_accuracy, bool(image_columns),
                           real, synth_head, features)
+    if mode == "pseudo_label":  # the report must not read high label fidelity as the generator's merit
+        report["rows_from"] = (f"the run's unlabelled rows, labelled by the judge (mode pseudo_label, confidence >= "
+                               f"{pseudo_label_confidence:g}); label fidelity is high by construction, the downstream gain is what counts")
     json_path, md_path = write_report(report, out)
     return {"path": str(path), "rows": rows, "report": report, "report_files": [str(json_path), str(md_path)]}
 

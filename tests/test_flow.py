@@ -157,6 +157,7 @@ def test_pseudo_label_mode_writes_the_unlabelled_rows_with_the_judges_labels(flo
     assert found.isin(truth).all() and not found.isin(labelled).any()  # real rows, none of the 24 labelled ones
     assert (found.map(truth) == rows["species"]).mean() >= 0.9  # and mostly labelled right
     assert summary["downstream"]["synthetic_rows"] > 0  # the gate measured pseudo-labelled rows too
+    assert "labelled by the judge (mode pseudo_label" in (tmp_path / "out" / "quality_report.md").read_text()
 
 
 def test_bad_input_fails_before_anything_is_written(flow, tmp_path, mixed_table):

@@ -180,6 +180,8 @@ def report_markdown(report: dict[str, Any], title: str = "Quality report") -> st
         lines.append(f"- Fréchet distance in the judge's feature space: {o['frechet_distance']:.2f}")
     if "column_shapes" in o:
         lines.append(f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f} (1 = identical)")
+    if report.get("rows_from"):
+        lines[2:2] = [f"Rows: {report['rows_from']}.", ""]
     th = report["thresholds"]
     gate, down = report.get("gate"), report.get("downstream")
     if gate:
