@@ -28,8 +28,8 @@ from pipeline.bundle import GeneratorBundle
 from pipeline.config import QualityConfig, RunConfig
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import frame_hash, load_real
-from pipeline.generate import check_mode_fits_data, generate_frames, plan_counts
 from pipeline.errors import ConfigError
+from pipeline.generate import check_mode_fits_data, generate_frames, plan_counts
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.quality.pseudo_labels import CONFIDENCE, pseudo_label_frames
