@@ -21,7 +21,6 @@ Tiny settings (a test runs this):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine, publish  # noqa: E402
+from benchmarks._results import machine, publish, settings  # noqa: E402
 from benchmarks._splits import LowResourceSplit  # noqa: E402
 
 from pipeline.bundle import GeneratorBundle  # noqa: E402
@@ -48,12 +47,6 @@ from pipeline.train import train_cvae  # noqa: E402
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
 
-
-def _value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def run_one(dataset: str, k: int, seed: int, args, train_cfg: TrainConfig, quality: QualityConfig,
@@ -158,9 +151,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "downstream.json"))
     args = parser.parse_args(argv)
     configure_threads(1)
-    train_cfg = TrainConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.train_arg)})
-    quality = QualityConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.quality_arg)})
-    model_cfg = ModelConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.model_arg)})
+    train_cfg = settings(TrainConfig, args.train_arg)
+    quality = settings(QualityConfig, args.quality_arg)
+    model_cfg = settings(ModelConfig, args.model_arg)
     started, rows = time.perf_counter(), []
     for dataset in args.datasets:
         ks = args.k or ([5, 10, 20] if dataset in ("digits", "mnist") else [5, 10, 25])

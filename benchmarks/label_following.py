@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import statistics
@@ -50,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish  # noqa: E402
+from benchmarks._results import pairs, publish  # noqa: E402
 
 import pipeline.quality.classifier as pclassifier  # noqa: E402
 from pipeline.bundle import GeneratorBundle  # noqa: E402
@@ -61,24 +60,6 @@ from pipeline.generate import generate_frames  # noqa: E402
 from pipeline.quality.classifier import SmallCNN, CNNClassifier, fit_cnn  # noqa: E402
 from pipeline.runtime import configure_threads, pick_device  # noqa: E402
 from pipeline.train import stratified_split, train_cvae  # noqa: E402
-
-
-def _value(text: str):
-    """KEY=VALUE values: JSON when it parses (numbers, lists, true/false), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _pairs(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _value(value)
-    return out
 
 
 def _image_bytes(frame: pd.DataFrame, column: str | None) -> list:
@@ -236,9 +217,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     overrides = {k: v for k, v in {"arch": args.arch, "prior": args.prior, "label_loss_weight": args.label_loss_weight,
                                    "latent_dim": args.latent_dim, "beta": args.beta}.items() if v is not None}
-    overrides |= _pairs(args.model_arg)
+    overrides |= pairs(args.model_arg)
     model_cfg = ModelConfig(**overrides)
-    train_overrides = _pairs(args.train_arg)
+    train_overrides = pairs(args.train_arg)
     train_cfg = TrainConfig(**train_overrides)
     cache_dir = None if args.no_ref_cache else Path(args.ref_cache)
 

@@ -40,7 +40,6 @@ import argparse
 import functools
 import importlib.metadata
 import importlib.util
-import json
 import math
 import os
 import statistics
@@ -64,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish  # noqa: E402
+from benchmarks._results import publish, settings  # noqa: E402
 
 from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
@@ -85,12 +84,6 @@ METRICS = {"acc": "accuracy", "f1": "macro-F1"}
 MISSING_LEVEL = "__missing__"  # a missing category, as SDV sees it (_sdv_frame)
 REJECT_ROUNDS = 20  # unconditional SDV batches tried per class when conditional sampling falls short
 
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 @dataclass
@@ -496,8 +489,8 @@ def main(argv: list[str] | None = None) -> dict:
     versions = _check_libraries(methods, parser)
     warnings.filterwarnings("ignore", module=r"(sdv|ctgan|rdt|copulas|sdmetrics)(\.|$)")
     configure_threads(1)
-    train_cfg = TrainConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.train_arg)})
-    quality = QualityConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.quality_arg)})
+    train_cfg = settings(TrainConfig, args.train_arg)
+    quality = settings(QualityConfig, args.quality_arg)
     started, load_start, rows = time.perf_counter(), os.getloadavg()[0], []
     for dataset in args.datasets:
         for k in args.k:

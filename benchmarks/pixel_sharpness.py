@@ -29,9 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine, publish  # noqa: E402
+from benchmarks._results import machine, publish, settings  # noqa: E402
 from benchmarks._splits import LowResourceSplit  # noqa: E402
-from benchmarks.downstream import _value  # noqa: E402
 
 from pipeline.config import ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
@@ -90,8 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "pixel_sharpness.json"))
     args = parser.parse_args(argv)
     configure_threads(1)
-    train_cfg = TrainConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.train_arg)})
-    quality = QualityConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.quality_arg)})
+    train_cfg = settings(TrainConfig, args.train_arg)
+    quality = settings(QualityConfig, args.quality_arg)
     rows = [row for seed in range(args.seeds) for row in run_seed(args, seed, train_cfg, quality)]
     results = {"benchmark": "pixel_sharpness", "command": " ".join(["python", "benchmarks/pixel_sharpness.py", *(argv or sys.argv[1:])]),
                "machine": machine(),

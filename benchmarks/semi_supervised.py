@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine, publish  # noqa: E402
+from benchmarks._results import machine, publish, settings  # noqa: E402
 from benchmarks._splits import LowResourceSplit  # noqa: E402
-from benchmarks.downstream import _value  # noqa: E402
 
 from pipeline.config import ModelConfig, TrainConfig  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "semi_supervised.json"))
     args = parser.parse_args(argv)
     configure_threads(1)
-    train_cfg = TrainConfig(**{k: _value(v) for k, v in (a.split("=", 1) for a in args.train_arg)})
+    train_cfg = settings(TrainConfig, args.train_arg)
     rows = [run_one(d, k, seed, w, unl, train_cfg, args.test_rows)
             for d in args.datasets for k in args.k for seed in range(args.seeds) for w in args.weights for unl in (False, True)]
     results = {"benchmark": "semi_supervised", "command": " ".join(["python", "benchmarks/semi_supervised.py", *(argv or sys.argv[1:])]),
