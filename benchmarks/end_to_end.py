@@ -28,7 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["load_data", "mlflow_start", "train", "register", "evaluate_gain", "generate_and_score", "write_augmented", "plots"]
+STAGES = [
+    "load_data",
+    "mlflow_start",
+    "train",
+    "register",
+    "evaluate_gain",
+    "generate_and_score",
+    "write_augmented",
+    "plots",
+]
 
 
 def run_once(dataset: str, k: int, per_class: int, seed: int, extra: list[str], home: Path) -> dict:
@@ -38,8 +47,13 @@ def run_once(dataset: str, k: int, per_class: int, seed: int, extra: list[str], 
     cfg_path.write_text(json.dumps(config))
     env = os.environ | {"AUGMENT_HOME": str(home), "AUGMENT_THREADS": os.environ.get("AUGMENT_THREADS", "1")}
     start = time.perf_counter()
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "augment"), "run", "--data", dataset, "--config", str(cfg_path), "--json"],
-                          env=env, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "augment"), "run", "--data", dataset, "--config", str(cfg_path), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{dataset}: augment run failed\n{proc.stderr[-3000:]}")
@@ -49,8 +63,13 @@ def run_once(dataset: str, k: int, per_class: int, seed: int, extra: list[str], 
 
 def _config(dataset: str, k: int, per_class: int, seed: int, extra: list[str], out: Path) -> dict:
     """A full RunConfig as JSON: `augment run --config` takes everything from it."""
-    config: dict = {"data": {"source": dataset, "real_per_class": k}, "sample": {"per_class": per_class},
-                    "seed": seed, "out_dir": str(out), "train": {"reuse": False}}
+    config: dict = {
+        "data": {"source": dataset, "real_per_class": k},
+        "sample": {"per_class": per_class},
+        "seed": seed,
+        "out_dir": str(out),
+        "train": {"reuse": False},
+    }
     for item in extra:
         key, _, value = item.partition("=")
         section, _, field = key.partition(".")
@@ -64,11 +83,15 @@ def _config(dataset: str, k: int, per_class: int, seed: int, extra: list[str], o
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["digits", "iris", "wine", "breast_cancer", "penguins", "mnist"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["digits", "iris", "wine", "breast_cancer", "penguins", "mnist"]
+    )
     parser.add_argument("--k", type=int, default=10, help="real rows per class")
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--arg", action="append", default=[], metavar="SECTION.KEY=VALUE", help="e.g. quality.evaluate=false")
+    parser.add_argument(
+        "--arg", action="append", default=[], metavar="SECTION.KEY=VALUE", help="e.g. quality.evaluate=false"
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "end_to_end.json"))
     args = parser.parse_args(argv)
 
@@ -84,9 +107,16 @@ def main(argv: list[str] | None = None) -> dict:
     lines = [head, "|" + "---|" * (len(STAGES) + 3)]
     for row in rows:
         m = row["median"]
-        lines.append(f"| {row['dataset']} | {m['wall_s']:.1f} | {m['overhead_s']:.1f} | "
-                     + " | ".join(f"{m.get(s, 0):.1f}" for s in STAGES) + " |")
-    results = {"machine": {"cores": os.cpu_count(), "load_before": os.getloadavg()[0]}, "settings": vars(args), "rows": rows}
+        lines.append(
+            f"| {row['dataset']} | {m['wall_s']:.1f} | {m['overhead_s']:.1f} | "
+            + " | ".join(f"{m.get(s, 0):.1f}" for s in STAGES)
+            + " |"
+        )
+    results = {
+        "machine": {"cores": os.cpu_count(), "load_before": os.getloadavg()[0]},
+        "settings": vars(args),
+        "rows": rows,
+    }
     return publish(results, "\n".join(lines), args.json)
 
 

@@ -39,7 +39,6 @@ if str(ROOT) not in sys.path:
 
 from benchmarks._results import machine, publish, settings  # noqa: E402
 from benchmarks._splits import LowResourceSplit  # noqa: E402
-
 from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
@@ -75,14 +74,26 @@ def run_one(args, k: int, seed: int, train_cfg: TrainConfig, quality: QualityCon
     sure = torch.nonzero(confidence >= SPREAD_CONFIDENCE).flatten()
     spread = _first_per_class(guess, n, sure[torch.randperm(len(sure), generator=gen)], classes)
     added["pseudo_spread"] = px[spread], guess[spread]
-    precision = {"real": 1.0, "pseudo": float((guess[pseudo] == py[pseudo]).float().mean()) if len(pseudo) else float("nan"),
-                 "pseudo_spread": float((guess[spread] == py[spread]).float().mean()) if len(spread) else float("nan")}
+    precision = {
+        "real": 1.0,
+        "pseudo": float((guess[pseudo] == py[pseudo]).float().mean()) if len(pseudo) else float("nan"),
+        "pseudo_spread": float((guess[spread] == py[spread]).float().mean()) if len(spread) else float("nan"),
+    }
     modes = [m for m in (("prior", "warp") if x.dim() == 4 else ("prior",)) if m in args.sources]
     started = time.perf_counter()
     if modes:  # the product: train once, sample in each mode, keep the accepted rows
-        result = train_cvae(split.codec.encode(split.train[split.full.features]), y, split.codec, classes, ModelConfig(), train_cfg,
-                            seed=seed)
-        bundle = GeneratorBundle(result.model, split.codec, split.classes, split.full.label, {}, {}, list(split.train.columns))
+        result = train_cvae(
+            split.codec.encode(split.train[split.full.features]),
+            y,
+            split.codec,
+            classes,
+            ModelConfig(),
+            train_cfg,
+            seed=seed,
+        )
+        bundle = GeneratorBundle(
+            result.model, split.codec, split.classes, split.full.label, {}, {}, list(split.train.columns)
+        )
         scorer = SampleScorer(judge, x, y, quality.realism_quantile, quality.copy_quantile)
         for mode in modes:
             added[mode] = accepted_samples(bundle, scorer, {c: n for c in split.classes.names}, seed + 1, mode=mode)[:2]
@@ -92,25 +103,40 @@ def run_one(args, k: int, seed: int, train_cfg: TrainConfig, quality: QualityCon
     for source, (sx, sy) in added.items():
         if source not in args.sources:
             continue
-        row = {"dataset": args.dataset, "k": k, "seed": seed, "source": source, "added": len(sx),
-               "label_precision": precision.get(source), "train_seconds": train_seconds}
+        row = {
+            "dataset": args.dataset,
+            "k": k,
+            "seed": seed,
+            "source": source,
+            "added": len(sx),
+            "label_precision": precision.get(source),
+            "train_seconds": train_seconds,
+        }
         for classic in (False, True) if x.dim() == 4 else (False,):
             gain = downstream_gain(x, y, sx, sy, tx, ty, split.classes.names, fixed, seed=seed, classic=classic)
             row["classic_base" if classic else "real_only"] = statistics.fmean(gain.real_only)
             row["gain_with_classic" if classic else "gain"] = gain.mean_gain
-        print(f"  {args.dataset} k={k} seed={seed} {source:6s} +{len(sx)} rows: {row['gain']:+.3f}"
-              + (f", with classic {row['gain_with_classic']:+.3f}" if "gain_with_classic" in row else ""), file=sys.stderr, flush=True)
+        print(
+            f"  {args.dataset} k={k} seed={seed} {source:6s} +{len(sx)} rows: {row['gain']:+.3f}"
+            + (f", with classic {row['gain_with_classic']:+.3f}" if "gain_with_classic" in row else ""),
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| data set | k | seed | added rows from | rows | label precision | gain vs real only | gain vs classic (+ classic) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data set | k | seed | added rows from | rows | label precision | gain vs real only | gain vs classic (+ classic) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         precision = "-" if r["label_precision"] is None else f"{r['label_precision']:.3f}"
         classic = f"{r['gain_with_classic']:+.3f}" if "gain_with_classic" in r else "-"
-        lines.append(f"| {r['dataset']} | {r['k']} | {r['seed']} | {r['source']} | {r['added']} | {precision} | {r['gain']:+.3f} | {classic} |")
+        lines.append(
+            f"| {r['dataset']} | {r['k']} | {r['seed']} | {r['source']} | {r['added']} | {precision} | {r['gain']:+.3f} | {classic} |"
+        )
     return "\n".join(lines)
 
 
@@ -130,10 +156,18 @@ def main(argv: list[str] | None = None) -> dict:
     configure_threads(1)
     train_cfg = settings(TrainConfig, args.train_arg)
     quality = settings(QualityConfig, args.quality_arg)
-    rows = [row for k in args.k for seed in range(args.first_seed, args.first_seed + args.seeds)
-            for row in run_one(args, k, seed, train_cfg, quality)]
-    results = {"benchmark": "extra_rows", "command": " ".join(["python", "benchmarks/extra_rows.py", *(argv or sys.argv[1:])]),
-               "machine": machine(), "rows": rows}
+    rows = [
+        row
+        for k in args.k
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
+        for row in run_one(args, k, seed, train_cfg, quality)
+    ]
+    results = {
+        "benchmark": "extra_rows",
+        "command": " ".join(["python", "benchmarks/extra_rows.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "rows": rows,
+    }
     return publish(results, markdown(rows), args.json)
 
 

@@ -87,6 +87,7 @@ class Probes:
             finally:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
                 self.calls[name] = self.calls.get(name, 0) + 1
+
         return timed
 
 
@@ -171,7 +172,10 @@ def run_child(spec: dict) -> dict:
     t_call = time.perf_counter()
     result: dict = {"stage": stage, "rows_requested": rows}
     if stage == "generate":
-        gen = TimedIter(generate_frames(bundle, counts, seed, 1.0, batch_rows, mode=spec.get("mode", "prior")), on_first=streaming_starts)
+        gen = TimedIter(
+            generate_frames(bundle, counts, seed, 1.0, batch_rows, mode=spec.get("mode", "prior")),
+            on_first=streaming_starts,
+        )
         for _ in gen:
             pass
         t_end = time.perf_counter()
@@ -185,13 +189,21 @@ def run_child(spec: dict) -> dict:
         judge = LabelJudge.fit(real_x, real_y, classes.names, seed=seed)
         scorer = SampleScorer(judge, real_x, real_y, quality.realism_quantile, quality.copy_quantile)
         accumulator = QualityAccumulator(classes.names)
-        gen = TimedIter(generate_frames(bundle, counts, seed, 1.0, batch_rows, mode=spec.get("mode", "prior")), on_first=streaming_starts)
+        gen = TimedIter(
+            generate_frames(bundle, counts, seed, 1.0, batch_rows, mode=spec.get("mode", "prior")),
+            on_first=streaming_starts,
+        )
         scored = TimedIter(score_frames(gen, codec, classes, bundle.label, scorer, accumulator))
         for _ in scored:
             pass
         t_end = time.perf_counter()
-        result |= {"rows": scored.rows, "generate_s": gen.seconds, "score_s": scored.seconds - gen.seconds, "write_s": 0.0,
-                   "setup_s": mark["t_stream"] - t_call}
+        result |= {
+            "rows": scored.rows,
+            "generate_s": gen.seconds,
+            "score_s": scored.seconds - gen.seconds,
+            "write_s": 0.0,
+            "setup_s": mark["t_stream"] - t_call,
+        }
     elif stage == "synthesize":
         import flows.augment as fa
 
@@ -219,15 +231,23 @@ def run_child(spec: dict) -> dict:
                 frozen.update(seconds=dict(probes.seconds), calls=dict(probes.calls))  # the report after also runs k-NN
 
         fa.generate_frames, fa.score_frames, fa.write_frames = gen_frames, sc_frames, wr_frames
-        summary = fa.synthesize(bundle, real, counts, seed, 1.0, batch_rows, out, {"benchmark": "generation_throughput"})
+        summary = fa.synthesize(
+            bundle, real, counts, seed, 1.0, batch_rows, out, {"benchmark": "generation_throughput"}
+        )
         t_done = time.perf_counter()
         t_end = write_window["end"]
         gen_s, score_iter_s = timers["gen"].seconds, timers["score"].seconds
-        result |= {"rows": summary["rows"], "generate_s": gen_s, "score_s": score_iter_s - gen_s,
-                   "write_s": write_window["seconds"] - score_iter_s, "setup_s": mark["t_stream"] - t_call,
-                   "report_s": t_done - t_end, "call_s": t_done - t_call,
-                   "file_mib": Path(summary["path"]).stat().st_size / 2**20,
-                   "accepted_share": summary["report"]["overall"]["accepted_share"]}
+        result |= {
+            "rows": summary["rows"],
+            "generate_s": gen_s,
+            "score_s": score_iter_s - gen_s,
+            "write_s": write_window["seconds"] - score_iter_s,
+            "setup_s": mark["t_stream"] - t_call,
+            "report_s": t_done - t_end,
+            "call_s": t_done - t_call,
+            "file_mib": Path(summary["path"]).stat().st_size / 2**20,
+            "accepted_share": summary["report"]["overall"]["accepted_share"],
+        }
     else:
         raise ValueError(stage)
     result["stream_s"] = t_end - mark["t_stream"]
@@ -249,8 +269,14 @@ def machine_info() -> dict:
 
     from pipeline.runtime import pick_device
 
-    return {"cores": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__,
-            "python": platform.python_version(), "device": str(pick_device("auto")), "cpu": platform.processor() or platform.machine()}
+    return {
+        "cores": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(pick_device("auto")),
+        "cpu": platform.processor() or platform.machine(),
+    }
 
 
 def prepare(name: str, epochs: int, real_per_class: int | None, seed: int, folder: Path) -> dict:
@@ -268,24 +294,58 @@ def prepare(name: str, epochs: int, real_per_class: int | None, seed: int, folde
     write_frames(real_path, [real.frame], {"stage": "real"})
     codec = fit_codec(real.frame[real.features], real.image_column)
     classes = ClassIndex.fit(real.frame[real.label])
-    result = train_cvae(codec.encode(real.frame[real.features]), classes.encode(real.frame[real.label]), codec, len(classes),
-                        ModelConfig(), TrainConfig(epochs=epochs, val_fraction=0.0, threads=1), seed=seed)
+    result = train_cvae(
+        codec.encode(real.frame[real.features]),
+        classes.encode(real.frame[real.label]),
+        codec,
+        len(classes),
+        ModelConfig(),
+        TrainConfig(epochs=epochs, val_fraction=0.0, threads=1),
+        seed=seed,
+    )
     counts = {str(k): int(v) for k, v in real.frame[real.label].value_counts().sort_index().items()}
-    bundle = GeneratorBundle(result.model, codec, classes, real.label, counts, {"data_name": name, "seed": seed},
-                             columns=list(real.frame.columns))
+    bundle = GeneratorBundle(
+        result.model,
+        codec,
+        classes,
+        real.label,
+        counts,
+        {"data_name": name, "seed": seed},
+        columns=list(real.frame.columns),
+    )
     bundle_path = bundle.save(folder / f"{name}-generator.pt")
-    return {"dataset": name, "modality": real.modality, "real_rows": len(real.frame), "classes": len(classes),
-            "columns": list(real.frame.columns), "input_shape": list(codec.input_shape), "arch": result.model.shape.arch,
-            "epochs": epochs, "train_seconds": result.seconds, "prepare_seconds": time.perf_counter() - t0,
-            "bundle": str(bundle_path), "real": str(real_path)}
+    return {
+        "dataset": name,
+        "modality": real.modality,
+        "real_rows": len(real.frame),
+        "classes": len(classes),
+        "columns": list(real.frame.columns),
+        "input_shape": list(codec.input_shape),
+        "arch": result.model.shape.arch,
+        "epochs": epochs,
+        "train_seconds": result.seconds,
+        "prepare_seconds": time.perf_counter() - t0,
+        "bundle": str(bundle_path),
+        "real": str(real_path),
+    }
 
 
 def launch(spec: dict, folder: Path, threads: int, timeout: int) -> dict:
     spec_path = folder / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = os.environ | {"AUGMENT_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    env = os.environ | {
+        "AUGMENT_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"child {spec['stage']} {spec['rows']} failed:\n{proc.stderr[-4000:]}")
     return json.loads((folder / "result.json").read_text())
@@ -294,76 +354,130 @@ def launch(spec: dict, folder: Path, threads: int, timeout: int) -> dict:
 def bench_modality(name: str, epochs: int, sizes: list[int], args, folder: Path) -> dict:
     info = prepare(name, epochs, args.real_per_class, args.seed, folder)
     unit = "images" if info["modality"] == "image" else "rows"
-    print(f"{name}: {info['real_rows']} real {unit}, {info['arch']} CVAE trained {epochs} epochs in {info['train_seconds']:.1f} s"
-          f" (set-up {info['prepare_seconds']:.1f} s)",
-          file=sys.stderr)
+    print(
+        f"{name}: {info['real_rows']} real {unit}, {info['arch']} CVAE trained {epochs} epochs in {info['train_seconds']:.1f} s"
+        f" (set-up {info['prepare_seconds']:.1f} s)",
+        file=sys.stderr,
+    )
     largest = max(sizes)
-    plan = [(s, largest) for s in args.stages if s != "synthesize"] + [("synthesize", n) for n in sorted(sizes)] \
-        if "synthesize" in args.stages else [(s, largest) for s in args.stages]
+    plan = (
+        [(s, largest) for s in args.stages if s != "synthesize"] + [("synthesize", n) for n in sorted(sizes)]
+        if "synthesize" in args.stages
+        else [(s, largest) for s in args.stages]
+    )
     runs = []
     for stage, rows in plan:
         work = folder / f"{name}-{stage.replace('+', '_')}-{rows}"
         work.mkdir()
-        spec = {"stage": stage, "rows": rows, "seed": args.seed, "mode": args.mode, "judge_steps": args.judge_steps, "batch_rows": args.batch_rows, "threads": args.threads,
-                "bundle": info["bundle"], "real": info["real"], "out": str(work / "out"), "result": str(work / "result.json")}
+        spec = {
+            "stage": stage,
+            "rows": rows,
+            "seed": args.seed,
+            "mode": args.mode,
+            "judge_steps": args.judge_steps,
+            "batch_rows": args.batch_rows,
+            "threads": args.threads,
+            "bundle": info["bundle"],
+            "real": info["real"],
+            "out": str(work / "out"),
+            "result": str(work / "result.json"),
+        }
         t0 = time.perf_counter()
         r = launch(spec, work, args.threads, args.child_timeout)
         r["child_wall_s"] = time.perf_counter() - t0
         runs.append(r)
         for f in (work / "out").glob("*"):
             f.unlink()
-        print(f"  {stage:15s} {rows:>9d} {unit}: {r['rows_per_s']:9.0f} {unit}/s, stream {r['stream_s']:.1f} s, "
-              f"peak RSS {r['rss_peak_mib']:.0f} MiB (before streaming {r['rss_before_mib']:.0f}), child {r['child_wall_s']:.0f} s", file=sys.stderr)
+        print(
+            f"  {stage:15s} {rows:>9d} {unit}: {r['rows_per_s']:9.0f} {unit}/s, stream {r['stream_s']:.1f} s, "
+            f"peak RSS {r['rss_peak_mib']:.0f} MiB (before streaming {r['rss_before_mib']:.0f}), child {r['child_wall_s']:.0f} s",
+            file=sys.stderr,
+        )
     return info | {"unit": unit, "sizes": sizes, "runs": runs}
 
 
 def _split(r: dict) -> str:
     total = r["generate_s"] + r["score_s"] + r["write_s"]
-    parts = [f"{k} {r[k + '_s']:.1f} s ({100 * r[k + '_s'] / total:.0f} %)" for k in ("generate", "score", "write") if r[k + "_s"] > 0]
+    parts = [
+        f"{k} {r[k + '_s']:.1f} s ({100 * r[k + '_s'] / total:.0f} %)"
+        for k in ("generate", "score", "write")
+        if r[k + "_s"] > 0
+    ]
     return ", ".join(parts)
 
 
 PROBE_LABELS = {
-    "model_sample": "model.sample (decoder forward)", "decode": "codec.decode (to the user's schema)",
-    "png_encode": "  of which PNG encoding (encode_pngs)", "reencode": "codec.encode of the generated rows (PNG decoding for images)",
-    "judge_proba": "judge class probabilities", "judge_features": "judge features (CNN embedding again for images)",
-    "knn": "per-class k-NN (realism, authenticity)", "accumulate": "report accumulator",
+    "model_sample": "model.sample (decoder forward)",
+    "decode": "codec.decode (to the user's schema)",
+    "png_encode": "  of which PNG encoding (encode_pngs)",
+    "reencode": "codec.encode of the generated rows (PNG decoding for images)",
+    "judge_proba": "judge class probabilities",
+    "judge_features": "judge features (CNN embedding again for images)",
+    "knn": "per-class k-NN (realism, authenticity)",
+    "accumulate": "report accumulator",
 }
 
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    lines = [f"Machine: {m['cores']} cores ({m['cpu']}), load average (1 min) {m['load_avg_1min']} at start / "
-             f"{results['load_avg_1min_end']} at end, torch {m['torch']} on {m['device']}, {results['settings']['threads']} torch thread(s), "
-             f"batch_rows {results['settings']['batch_rows']}. Total {results['total_seconds'] / 60:.1f} min.", ""]
+    lines = [
+        f"Machine: {m['cores']} cores ({m['cpu']}), load average (1 min) {m['load_avg_1min']} at start / "
+        f"{results['load_avg_1min_end']} at end, torch {m['torch']} on {m['device']}, {results['settings']['threads']} torch thread(s), "
+        f"batch_rows {results['settings']['batch_rows']}. Total {results['total_seconds'] / 60:.1f} min.",
+        "",
+    ]
     for d in results["datasets"]:
         u = d["unit"]
-        lines += [f"**{d['dataset']}** ({d['real_rows']} real {u}, {d['classes']} classes, input {d['input_shape']}, "
-                  f"{d['arch']} CVAE, {d['epochs']} epochs)", "",
-                  f"| stage | {u} | streaming s | {u}/s | split (generate / score / write) | one-off s (judge fit; report) | peak RSS MiB | RSS before streaming MiB |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{d['dataset']}** ({d['real_rows']} real {u}, {d['classes']} classes, input {d['input_shape']}, "
+            f"{d['arch']} CVAE, {d['epochs']} epochs)",
+            "",
+            f"| stage | {u} | streaming s | {u}/s | split (generate / score / write) | one-off s (judge fit; report) | peak RSS MiB | RSS before streaming MiB |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         largest = max(d["sizes"])
         for r in d["runs"]:
             if r["rows_requested"] != largest:
                 continue
-            once = "-" if "setup_s" not in r else f"{r['setup_s']:.1f}" + (f"; {r['report_s']:.1f}" if "report_s" in r else "")
-            lines.append(f"| {r['stage']} | {r['rows']:,} | {r['stream_s']:.1f} | {r['rows_per_s']:,.0f} | {_split(r)} | {once} | "
-                         f"{r['rss_peak_mib']:.0f} | {r['rss_before_mib']:.0f} |")
+            once = (
+                "-"
+                if "setup_s" not in r
+                else f"{r['setup_s']:.1f}" + (f"; {r['report_s']:.1f}" if "report_s" in r else "")
+            )
+            lines.append(
+                f"| {r['stage']} | {r['rows']:,} | {r['stream_s']:.1f} | {r['rows_per_s']:,.0f} | {_split(r)} | {once} | "
+                f"{r['rss_peak_mib']:.0f} | {r['rss_before_mib']:.0f} |"
+            )
         full = [r for r in d["runs"] if r["stage"] == "synthesize"]
         if full:
-            lines += ["", f"Memory of the full path (`synthesize`) against the number of {u}:", "",
-                      f"| {u} | {u}/s | peak RSS MiB | RSS before streaming MiB | growth while streaming MiB | synthetic.parquet MiB |",
-                      "|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"Memory of the full path (`synthesize`) against the number of {u}:",
+                "",
+                f"| {u} | {u}/s | peak RSS MiB | RSS before streaming MiB | growth while streaming MiB | synthetic.parquet MiB |",
+                "|---|---|---|---|---|---|",
+            ]
             for r in full:
-                lines.append(f"| {r['rows']:,} | {r['rows_per_s']:,.0f} | {r['rss_peak_mib']:.0f} | {r['rss_before_mib']:.0f} | "
-                             f"{r.get('rss_after_stream_mib', r['rss_peak_mib']) - r['rss_before_mib']:.0f} | {r['file_mib']:.1f} |")
+                lines.append(
+                    f"| {r['rows']:,} | {r['rows_per_s']:,.0f} | {r['rss_peak_mib']:.0f} | {r['rss_before_mib']:.0f} | "
+                    f"{r.get('rss_after_stream_mib', r['rss_peak_mib']) - r['rss_before_mib']:.0f} | {r['file_mib']:.1f} |"
+                )
             r = full[-1]
-            lines += ["", f"Where the streaming time of `synthesize` ({r['rows']:,} {u}, {r['stream_s']:.1f} s) goes:", "",
-                      "| part | s | share of streaming |", "|---|---|---|"]
+            lines += [
+                "",
+                f"Where the streaming time of `synthesize` ({r['rows']:,} {u}, {r['stream_s']:.1f} s) goes:",
+                "",
+                "| part | s | share of streaming |",
+                "|---|---|---|",
+            ]
             for key, label in PROBE_LABELS.items():
                 if key in r["probes_s"]:
-                    lines.append(f"| {label} | {r['probes_s'][key]:.1f} | {100 * r['probes_s'][key] / r['stream_s']:.0f} % |")
-            lines.append(f"| Parquet writing (from_pandas, cast, zstd, row groups) | {r['write_s']:.1f} | {100 * r['write_s'] / r['stream_s']:.0f} % |")
+                    lines.append(
+                        f"| {label} | {r['probes_s'][key]:.1f} | {100 * r['probes_s'][key] / r['stream_s']:.0f} % |"
+                    )
+            lines.append(
+                f"| Parquet writing (from_pandas, cast, zstd, row groups) | {r['write_s']:.1f} | {100 * r['write_s'] / r['stream_s']:.0f} % |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -374,20 +488,38 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--table-data", default="penguins", choices=["penguins", "breast_cancer", "iris", "wine"])
     p.add_argument("--image-data", default="mnist", choices=["mnist", "digits"])
     p.add_argument("--modalities", nargs="+", default=["table", "image"], choices=["table", "image"])
-    p.add_argument("--table-rows", nargs="+", type=int, default=None,
-                   help="row counts of the full path (default 10000 100000 1000000); the largest also runs the generate and generate+score stages")
+    p.add_argument(
+        "--table-rows",
+        nargs="+",
+        type=int,
+        default=None,
+        help="row counts of the full path (default 10000 100000 1000000); the largest also runs the generate and generate+score stages",
+    )
     p.add_argument("--image-rows", nargs="+", type=int, default=None, help="image counts (default 2000 20000 200000)")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     p.add_argument("--epochs-table", type=int, default=20)
     p.add_argument("--epochs-image", type=int, default=2)
-    p.add_argument("--real-per-class", type=int, default=None, help="real rows per class (default: all; the judge and k-NN use them)")
+    p.add_argument(
+        "--real-per-class",
+        type=int,
+        default=None,
+        help="real rows per class (default: all; the judge and k-NN use them)",
+    )
     p.add_argument("--batch-rows", type=int, default=4096, help="rows per batch and row group (SampleConfig's default)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--mode", default="prior", choices=["prior", "variations", "interpolate", "warp"],
-                   help="sampling mode of the generate and generate+score stages (synthesize uses prior)")
+    p.add_argument(
+        "--mode",
+        default="prior",
+        choices=["prior", "variations", "interpolate", "warp"],
+        help="sampling mode of the generate and generate+score stages (synthesize uses prior)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--judge-steps", type=int, default=None,
-                   help="steps of the image judge's CNN fit (default: the product's; set only to make tests fast)")
+    p.add_argument(
+        "--judge-steps",
+        type=int,
+        default=None,
+        help="steps of the image judge's CNN fit (default: the product's; set only to make tests fast)",
+    )
     p.add_argument("--child-timeout", type=int, default=3600)
     p.add_argument("--tiny", action="store_true", help="digits, a few hundred rows, 1 epoch: seconds, for tests")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "generation_throughput.json"))
@@ -416,9 +548,19 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "generation_throughput",
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(),
-        "settings": {"threads": args.threads, "batch_rows": args.batch_rows, "seed": args.seed, "temperature": 1.0, "mode": args.mode,
-                     "real_per_class": args.real_per_class, "judge_steps": args.judge_steps or "product default", "stages": args.stages, "tiny": args.tiny,
-                     "memory": "ru_maxrss of a child process per setting", "rates": "rows / streaming seconds"},
+        "settings": {
+            "threads": args.threads,
+            "batch_rows": args.batch_rows,
+            "seed": args.seed,
+            "temperature": 1.0,
+            "mode": args.mode,
+            "real_per_class": args.real_per_class,
+            "judge_steps": args.judge_steps or "product default",
+            "stages": args.stages,
+            "tiny": args.tiny,
+            "memory": "ru_maxrss of a child process per setting",
+            "rates": "rows / streaming seconds",
+        },
         "datasets": [],
     }
     started = time.perf_counter()

@@ -64,7 +64,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import publish, settings  # noqa: E402
-
 from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.data.codec import ClassIndex, TableCodec, fit_codec  # noqa: E402
@@ -83,7 +82,6 @@ CLASSIFIERS = ["logreg", "forest"]
 METRICS = {"acc": "accuracy", "f1": "macro-F1"}
 MISSING_LEVEL = "__missing__"  # a missing category, as SDV sees it (_sdv_frame)
 REJECT_ROUNDS = 20  # unconditional SDV batches tried per class when conditional sampling falls short
-
 
 
 @dataclass
@@ -132,10 +130,21 @@ def make_split(dataset: str, k: int, seed: int, ratio: float) -> Split:
     train = subsample_per_class(full.frame, full.label, k, seed)
     test = full.frame.drop(index=train.index)  # every other row: the generators never see them
     n_syn = int(round(ratio * k))
-    return Split(dataset, k, seed, full.label, full.features, codec, classes, train,
-                 codec.encode(train[full.features]).x, classes.encode(train[full.label]),
-                 codec.encode(test[full.features]).x.numpy(), classes.encode(test[full.label]).numpy(),
-                 {name: n_syn for name in classes.names})
+    return Split(
+        dataset,
+        k,
+        seed,
+        full.label,
+        full.features,
+        codec,
+        classes,
+        train,
+        codec.encode(train[full.features]).x,
+        classes.encode(train[full.label]),
+        codec.encode(test[full.features]).x.numpy(),
+        classes.encode(test[full.label]).numpy(),
+        {name: n_syn for name in classes.names},
+    )
 
 
 def _encode(split: Split, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,12 +182,14 @@ def run_smote(split: Split, seed: int) -> Synthetic:
     strategy = {_label_value(split, name): int(counts[_label_value(split, name)]) + n for name, n in split.want.items()}
     neighbours = min(5, int(counts.min()) - 1)
     if categorical:
-        sampler = SMOTENC([c.name for c in categorical], sampling_strategy=strategy, k_neighbors=neighbours, random_state=seed)
+        sampler = SMOTENC(
+            [c.name for c in categorical], sampling_strategy=strategy, k_neighbors=neighbours, random_state=seed
+        )
     else:
         sampler = SMOTE(sampling_strategy=strategy, k_neighbors=neighbours, random_state=seed)
     res_x, res_y = sampler.fit_resample(table, y)
     fit_s = time.perf_counter() - t0  # SMOTE fits and samples in one call: all of it counts as fit
-    new_x, new_y = res_x.iloc[len(table):], np.asarray(res_y)[len(table):]  # imblearn appends the new rows
+    new_x, new_y = res_x.iloc[len(table) :], np.asarray(res_y)[len(table) :]  # imblearn appends the new rows
     out = pd.DataFrame(index=range(len(new_x)))
     for col in numeric:
         values = new_x[col.name].to_numpy(dtype=np.float64) * col.std + col.mean
@@ -187,7 +198,9 @@ def run_smote(split: Split, seed: int) -> Synthetic:
         out[col.name] = new_x[col.name].to_numpy()
     out[split.label] = new_y
     sx, sy = _encode(split, out)
-    return Synthetic(sx, sy, fit_s, 0.0, len(out), {"k_neighbors": neighbours, "variant": "SMOTENC" if categorical else "SMOTE"})
+    return Synthetic(
+        sx, sy, fit_s, 0.0, len(out), {"k_neighbors": neighbours, "variant": "SMOTENC" if categorical else "SMOTE"}
+    )
 
 
 def _sdv_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -230,7 +243,9 @@ def run_sdv(method: str, split: Split, seed: int, epochs: int) -> Synthetic:
     metadata = Metadata.detect_from_dataframe(data, infer_keys=None)
     # sdtypes from the codec rather than SDV's guesses; the label is categorical
     sdtypes = {c.name: "numerical" if c.kind in ("numeric", "integer") else "categorical" for c in split.codec.columns}
-    metadata.update_columns_metadata({name: {"sdtype": t} for name, t in {**sdtypes, split.label: "categorical"}.items()})
+    metadata.update_columns_metadata(
+        {name: {"sdtype": t} for name, t in {**sdtypes, split.label: "categorical"}.items()}
+    )
     kwargs: dict[str, Any] = {}
     if method in ("ctgan", "tvae"):
         # one batch a step covering the rows (CTGAN: a multiple of its pac of 10): SDV's default
@@ -274,14 +289,33 @@ def _product_training(split: Split, train_cfg: TrainConfig, quality: QualityConf
     """Train once per split, as downstream.py's run_one does; both product methods use it."""
     if "product" not in split.cache:
         t0 = time.perf_counter()
-        result = train_cvae(split.codec.encode(split.train[split.features]), split.y, split.codec, len(split.classes),
-                            ModelConfig(), train_cfg, seed=split.seed)
-        bundle = GeneratorBundle(result.model, split.codec, split.classes, split.label, {}, {}, list(split.train.columns))
+        result = train_cvae(
+            split.codec.encode(split.train[split.features]),
+            split.y,
+            split.codec,
+            len(split.classes),
+            ModelConfig(),
+            train_cfg,
+            seed=split.seed,
+        )
+        bundle = GeneratorBundle(
+            result.model, split.codec, split.classes, split.label, {}, {}, list(split.train.columns)
+        )
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        scorer = SampleScorer(LabelJudge.fit(split.x, split.y, split.classes.names, seed=split.seed), split.x, split.y,
-                              quality.realism_quantile, quality.copy_quantile)
-        split.cache["product"] = {"bundle": bundle, "scorer": scorer, "train_s": train_s, "judge_s": time.perf_counter() - t0}
+        scorer = SampleScorer(
+            LabelJudge.fit(split.x, split.y, split.classes.names, seed=split.seed),
+            split.x,
+            split.y,
+            quality.realism_quantile,
+            quality.copy_quantile,
+        )
+        split.cache["product"] = {
+            "bundle": bundle,
+            "scorer": scorer,
+            "train_s": train_s,
+            "judge_s": time.perf_counter() - t0,
+        }
     return split.cache["product"]
 
 
@@ -289,14 +323,17 @@ def run_product(split: Split, seed: int, train_cfg: TrainConfig, quality: Qualit
     trained = _product_training(split, train_cfg, quality)
     t0 = time.perf_counter()
     sx, sy, generated = accepted_samples(trained["bundle"], trained["scorer"], split.want, seed + 1)
-    return Synthetic(sx, sy, trained["train_s"] + trained["judge_s"], time.perf_counter() - t0, generated,
-                     {"accepted": len(sx)})
+    return Synthetic(
+        sx, sy, trained["train_s"] + trained["judge_s"], time.perf_counter() - t0, generated, {"accepted": len(sx)}
+    )
 
 
 def run_product_unfiltered(split: Split, seed: int, train_cfg: TrainConfig, quality: QualityConfig) -> Synthetic:
     trained = _product_training(split, train_cfg, quality)
     t0 = time.perf_counter()
-    frame = pd.concat(list(generate_frames(trained["bundle"], split.want, seed + 1)), ignore_index=True)  # same rows as `product` draws
+    frame = pd.concat(
+        list(generate_frames(trained["bundle"], split.want, seed + 1)), ignore_index=True
+    )  # same rows as `product` draws
     sx, sy = _encode(split, frame)
     return Synthetic(sx, sy, trained["train_s"], time.perf_counter() - t0, len(frame))
 
@@ -308,17 +345,23 @@ def downstream(split: Split, syn: Synthetic | None, seed: int) -> dict[str, floa
     x, y = split.x.numpy(), split.y.numpy()
     if syn is not None and len(syn.x):
         x, y = np.concatenate([x, syn.x.numpy()]), np.concatenate([y, syn.y.numpy()])
-    models: dict[str, Any] = {"logreg": LogisticRegression(max_iter=5000),
-                              "forest": RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)}
+    models: dict[str, Any] = {
+        "logreg": LogisticRegression(max_iter=5000),
+        "forest": RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1),
+    }
     out = {}
     for name, model in models.items():
         pred = model.fit(x, y).predict(split.test_x)
         out[f"{name}_acc"] = float(accuracy_score(split.test_y, pred))
-        out[f"{name}_f1"] = float(f1_score(split.test_y, pred, labels=list(range(len(split.classes))), average="macro", zero_division=0))
+        out[f"{name}_f1"] = float(
+            f1_score(split.test_y, pred, labels=list(range(len(split.classes))), average="macro", zero_division=0)
+        )
     return out
 
 
-def run_split(split: Split, methods: list[str], args: argparse.Namespace, train_cfg: TrainConfig, quality: QualityConfig) -> list[dict]:
+def run_split(
+    split: Split, methods: list[str], args: argparse.Namespace, train_cfg: TrainConfig, quality: QualityConfig
+) -> list[dict]:
     seed = split.seed
     runners: dict[str, Callable[[], Synthetic]] = {
         "smote": lambda: run_smote(split, seed),
@@ -328,27 +371,51 @@ def run_split(split: Split, methods: list[str], args: argparse.Namespace, train_
     }
     rows = []
     for method in methods:
-        row: dict[str, Any] = {"dataset": split.dataset, "k": split.k, "seed": seed, "method": method,
-                               "real_rows": len(split.x), "test_rows": len(split.test_y)}
+        row: dict[str, Any] = {
+            "dataset": split.dataset,
+            "k": split.k,
+            "seed": seed,
+            "method": method,
+            "real_rows": len(split.x),
+            "test_rows": len(split.test_y),
+        }
         try:
             syn = None if method == "real" else runners[method]()
         except Exception as exc:  # a peer that fails on a split is a result too: recorded, the run goes on
             rows.append(row | {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"})
-            print(f"  {split.dataset} k={split.k} seed={seed} {method}: FAILED {rows[-1]['error']}", file=sys.stderr, flush=True)
+            print(
+                f"  {split.dataset} k={split.k} seed={seed} {method}: FAILED {rows[-1]['error']}",
+                file=sys.stderr,
+                flush=True,
+            )
             continue
         if syn is not None:
             per_class = {name: int((syn.y == i).sum()) for i, name in enumerate(split.classes.names)}
-            row |= {"requested": sum(split.want.values()), "synthetic_rows": len(syn.x), "synthetic_per_class": per_class,
-                    "generated": syn.generated, "fit_s": syn.fit_s, "sample_s": syn.sample_s, **syn.notes}
+            row |= {
+                "requested": sum(split.want.values()),
+                "synthetic_rows": len(syn.x),
+                "synthetic_per_class": per_class,
+                "generated": syn.generated,
+                "fit_s": syn.fit_s,
+                "sample_s": syn.sample_s,
+                **syn.notes,
+            }
         row |= downstream(split, syn, seed)
         rows.append(row)
-        print(f"  {split.dataset} k={split.k} seed={seed} {method}: logreg {row['logreg_acc']:.3f} forest {row['forest_acc']:.3f}"
-              + (f" (+{len(syn.x)} rows, fit {syn.fit_s:.1f} s, sample {syn.sample_s:.2f} s)" if syn is not None else ""),
-              file=sys.stderr, flush=True)
-    reference = next((r for m in ("product", "product_unfiltered") for r in rows if r["method"] == m and "fit_s" in r), None)
+        print(
+            f"  {split.dataset} k={split.k} seed={seed} {method}: logreg {row['logreg_acc']:.3f} forest {row['forest_acc']:.3f}"
+            + (f" (+{len(syn.x)} rows, fit {syn.fit_s:.1f} s, sample {syn.sample_s:.2f} s)" if syn is not None else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+    reference = next(
+        (r for m in ("product", "product_unfiltered") for r in rows if r["method"] == m and "fit_s" in r), None
+    )
     for row in rows:
         if reference is not None and "fit_s" in row:
-            row["time_ratio_to_product"] = (row["fit_s"] + row["sample_s"]) / (reference["fit_s"] + reference["sample_s"])
+            row["time_ratio_to_product"] = (row["fit_s"] + row["sample_s"]) / (
+                reference["fit_s"] + reference["sample_s"]
+            )
     return rows
 
 
@@ -361,7 +428,9 @@ def _std(values: list[float]) -> float:
 
 def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
     out = []
-    for dataset, k in sorted({(r["dataset"], r["k"]) for r in rows}, key=lambda t: (TABLES.index(t[0]) if t[0] in TABLES else 99, t)):
+    for dataset, k in sorted(
+        {(r["dataset"], r["k"]) for r in rows}, key=lambda t: (TABLES.index(t[0]) if t[0] in TABLES else 99, t)
+    ):
         group = [r for r in rows if (r["dataset"], r["k"]) == (dataset, k)]
         real = {r["seed"]: r for r in group if r["method"] == "real" and "error" not in r}
         for method in methods:
@@ -382,9 +451,13 @@ def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
                     if paired and method != "real":
                         entry[f"{key}_diff"] = statistics.fmean(paired)
             if "fit_s" in mine[0]:
-                entry |= {"synthetic_rows": statistics.fmean(r["synthetic_rows"] for r in mine),
-                          "requested": mine[0]["requested"], "generated": statistics.fmean(r["generated"] for r in mine),
-                          "fit_s": statistics.median(r["fit_s"] for r in mine), "sample_s": statistics.median(r["sample_s"] for r in mine)}
+                entry |= {
+                    "synthetic_rows": statistics.fmean(r["synthetic_rows"] for r in mine),
+                    "requested": mine[0]["requested"],
+                    "generated": statistics.fmean(r["generated"] for r in mine),
+                    "fit_s": statistics.median(r["fit_s"] for r in mine),
+                    "sample_s": statistics.median(r["sample_s"] for r in mine),
+                }
                 ratios = [r["time_ratio_to_product"] for r in mine if "time_ratio_to_product" in r]
                 if ratios:
                     entry["time_ratio_to_product"] = statistics.median(ratios)
@@ -402,9 +475,14 @@ def timing(rows: list[dict], methods: list[str]) -> list[dict]:
         if not mine:
             continue
         totals = [r["fit_s"] + r["sample_s"] for r in mine]
-        entry = {"method": method, "runs": len(mine), "fit_s_median": statistics.median(r["fit_s"] for r in mine),
-                 "sample_s_median": statistics.median(r["sample_s"] for r in mine),
-                 "total_s_median": statistics.median(totals), "total_s_max": max(totals)}
+        entry = {
+            "method": method,
+            "runs": len(mine),
+            "fit_s_median": statistics.median(r["fit_s"] for r in mine),
+            "sample_s_median": statistics.median(r["sample_s"] for r in mine),
+            "total_s_median": statistics.median(totals),
+            "total_s_max": max(totals),
+        }
         ratios = [r["time_ratio_to_product"] for r in mine if "time_ratio_to_product" in r]
         if ratios:
             entry |= {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
@@ -431,11 +509,16 @@ def markdown(summary: list[dict], times: list[dict], methods: list[str]) -> str:
     parts = []
     for clf, title in (("logreg", "logistic regression"), ("forest", "random forest")):
         for metric, name in METRICS.items():
-            parts.append(f"**{title}, {name}** (mean ± std over data seeds; in brackets: mean paired difference to real)\n\n"
-                         + _metric_table(summary, methods, f"{clf}_{metric}"))
+            parts.append(
+                f"**{title}, {name}** (mean ± std over data seeds; in brackets: mean paired difference to real)\n\n"
+                + _metric_table(summary, methods, f"{clf}_{metric}")
+            )
     added = [m for m in methods if m != "real"]
     if added:
-        lines = ["| data set | k | asked per split | " + " | ".join(added) + " |", "|---|---|---|" + "---|" * len(added)]
+        lines = [
+            "| data set | k | asked per split | " + " | ".join(added) + " |",
+            "|---|---|---|" + "---|" * len(added),
+        ]
         for dataset, k in dict.fromkeys((e["dataset"], e["k"]) for e in summary):
             entries = {e["method"]: e for e in summary if (e["dataset"], e["k"]) == (dataset, k) and "requested" in e}
             asked = next(iter(entries.values()))["requested"] if entries else "-"
@@ -443,12 +526,18 @@ def markdown(summary: list[dict], times: list[dict], methods: list[str]) -> str:
             lines.append(f"| {dataset} | {k} | {asked} | " + " | ".join(cells) + " |")
         parts.append("**synthetic rows added** (mean over data seeds)\n\n" + "\n".join(lines))
     if times:
-        lines = ["| method | runs | median fit s | median sample s | median total s | max total s | total / product's (median, range) |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "| method | runs | median fit s | median sample s | median total s | max total s | total / product's (median, range) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for t in times:
-            ratio = f"{t['ratio_median']:.3g} ({t['ratio_min']:.3g}-{t['ratio_max']:.3g})" if "ratio_median" in t else "-"
-            lines.append(f"| {t['method']} | {t['runs']} | {t['fit_s_median']:.2f} | {t['sample_s_median']:.3f} | "
-                         f"{t['total_s_median']:.2f} | {t['total_s_max']:.2f} | {ratio} |")
+            ratio = (
+                f"{t['ratio_median']:.3g} ({t['ratio_min']:.3g}-{t['ratio_max']:.3g})" if "ratio_median" in t else "-"
+            )
+            lines.append(
+                f"| {t['method']} | {t['runs']} | {t['fit_s_median']:.2f} | {t['sample_s_median']:.3f} | "
+                f"{t['total_s_median']:.2f} | {t['total_s_max']:.2f} | {ratio} |"
+            )
         parts.append("**time per split** (fit + sample of k rows per class, 1 torch thread)\n\n" + "\n".join(lines))
     return "\n\n".join(parts)
 
@@ -460,8 +549,10 @@ def _check_libraries(methods: list[str], parser: argparse.ArgumentParser) -> dic
     missing = sorted({NEEDS[m] for m in methods if m in NEEDS and importlib.util.find_spec(NEEDS[m]) is None})
     if missing:
         users = [m for m in methods if NEEDS.get(m) in missing]
-        parser.error(f"method(s) {', '.join(users)} need {', '.join('imbalanced-learn' if m == 'imblearn' else m for m in missing)}, "
-                     "which is not installed: pip install -e '.[bench]' (or leave those methods out with --methods)")
+        parser.error(
+            f"method(s) {', '.join(users)} need {', '.join('imbalanced-learn' if m == 'imblearn' else m for m in missing)}, "
+            "which is not installed: pip install -e '.[bench]' (or leave those methods out with --methods)"
+        )
     versions = {}
     for dist in ("imbalanced-learn", "sdv", "scikit-learn"):
         try:
@@ -479,8 +570,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--ratio", type=float, default=1.0, help="synthetic rows asked for per real row")
     parser.add_argument("--gan-epochs", type=int, default=300, help="CTGAN and TVAE epochs (SDV's default: 300)")
-    parser.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE", help="product TrainConfig field")
-    parser.add_argument("--quality-arg", action="append", default=[], metavar="KEY=VALUE", help="product QualityConfig field")
+    parser.add_argument(
+        "--train-arg", action="append", default=[], metavar="KEY=VALUE", help="product TrainConfig field"
+    )
+    parser.add_argument(
+        "--quality-arg", action="append", default=[], metavar="KEY=VALUE", help="product QualityConfig field"
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "peers.json"))
     args = parser.parse_args(argv)
     if min(args.k) < 2:
@@ -497,13 +592,32 @@ def main(argv: list[str] | None = None) -> dict:
             for seed in range(args.seeds):
                 rows.extend(run_split(make_split(dataset, k, seed, args.ratio), methods, args, train_cfg, quality))
     summary, times = summarise(rows, methods), timing(rows, methods)
-    results = {"benchmark": "peers", "command": " ".join(["python", "benchmarks/peers.py", *(argv if argv is not None else sys.argv[1:])]),
-               "machine": {"cores": os.cpu_count(), "load_avg_1min_start": round(load_start, 2),
-                           "load_avg_1min_end": round(os.getloadavg()[0], 2), "torch": torch.__version__,
-                           "torch_threads": torch.get_num_threads(), "libraries": versions},
-               "settings": {"datasets": args.datasets, "k": args.k, "seeds": args.seeds, "methods": methods, "ratio": args.ratio,
-                            "gan_epochs": args.gan_epochs, "train_config": train_cfg.model_dump(), "quality_config": quality.model_dump()},
-               "rows": rows, "summary": summary, "timing": times, "total_seconds": time.perf_counter() - started}
+    results = {
+        "benchmark": "peers",
+        "command": " ".join(["python", "benchmarks/peers.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": {
+            "cores": os.cpu_count(),
+            "load_avg_1min_start": round(load_start, 2),
+            "load_avg_1min_end": round(os.getloadavg()[0], 2),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "libraries": versions,
+        },
+        "settings": {
+            "datasets": args.datasets,
+            "k": args.k,
+            "seeds": args.seeds,
+            "methods": methods,
+            "ratio": args.ratio,
+            "gan_epochs": args.gan_epochs,
+            "train_config": train_cfg.model_dump(),
+            "quality_config": quality.model_dump(),
+        },
+        "rows": rows,
+        "summary": summary,
+        "timing": times,
+        "total_seconds": time.perf_counter() - started,
+    }
     return publish(results, markdown(summary, times, methods), args.json)
 
 

@@ -31,7 +31,6 @@ if str(ROOT) not in sys.path:
 
 from benchmarks._results import machine, publish, settings  # noqa: E402
 from benchmarks._splits import LowResourceSplit  # noqa: E402
-
 from pipeline.config import ModelConfig, QualityConfig, TrainConfig  # noqa: E402
 from pipeline.quality.downstream import downstream_gain  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
@@ -45,10 +44,13 @@ def run_seed(args, seed: int, train_cfg: TrainConfig, quality: QualityConfig) ->
     x, y = split.x(split.train), split.y(split.train)
     tx, ty = split.x(split.test), split.y(split.test)
     started = time.perf_counter()
-    model = train_cvae(codec.encode(split.train[split.full.features]), y, codec, len(classes), ModelConfig(), train_cfg,
-                       seed=seed).model.eval()
+    model = train_cvae(
+        codec.encode(split.train[split.full.features]), y, codec, len(classes), ModelConfig(), train_cfg, seed=seed
+    ).model.eval()
     train_s = time.perf_counter() - started
-    scorer = SampleScorer(LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile)
+    scorer = SampleScorer(
+        LabelJudge.fit(x, y, classes.names, seed=seed), x, y, quality.realism_quantile, quality.copy_quantile
+    )
     labels = torch.arange(len(classes)).repeat_interleave(int(round(max(quality.ratios) * args.k)))
     with torch.no_grad():
         logits = model.sample(labels, 1.0, torch.Generator().manual_seed(seed + 1))
@@ -56,24 +58,41 @@ def run_seed(args, seed: int, train_cfg: TrainConfig, quality: QualityConfig) ->
     for sharpness in args.sharpness:
         images = (torch.sigmoid(logits * sharpness) * 255).round().div(255).view(-1, *x.shape[1:])
         keep = torch.from_numpy(scorer.score(images, labels)["accepted"])
-        row = {"dataset": args.dataset, "k": args.k, "seed": seed, "sharpness": sharpness, "accepted": int(keep.sum()),
-               "generated": len(keep), "train_seconds": train_s}
+        row = {
+            "dataset": args.dataset,
+            "k": args.k,
+            "seed": seed,
+            "sharpness": sharpness,
+            "accepted": int(keep.sum()),
+            "generated": len(keep),
+            "train_seconds": train_s,
+        }
         for classic, name in ((False, "product"), (True, "product_classic")):
-            gain = downstream_gain(x, y, images[keep], labels[keep], tx, ty, classes.names, quality, seed=seed, classic=classic)
+            gain = downstream_gain(
+                x, y, images[keep], labels[keep], tx, ty, classes.names, quality, seed=seed, classic=classic
+            )
             row[name + "_vs_base"] = gain.mean_gain
             row["classic" if classic else "real_only"] = statistics.fmean(gain.real_only)
-        print(f"  {args.dataset} k={args.k} seed={seed} sharpness {sharpness:g}: product - real {row['product_vs_base']:+.3f}, "
-              f"product + classic - classic {row['product_classic_vs_base']:+.3f} (accepted {row['accepted']}/{row['generated']})",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {args.dataset} k={args.k} seed={seed} sharpness {sharpness:g}: product - real {row['product_vs_base']:+.3f}, "
+            f"product + classic - classic {row['product_classic_vs_base']:+.3f} (accepted {row['accepted']}/{row['generated']})",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| data set | k | seed | sharpness | accepted | product - real only | product + classic - classic |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data set | k | seed | sharpness | accepted | product - real only | product + classic - classic |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['k']} | {r['seed']} | {r['sharpness']:g} | {r['accepted']}/{r['generated']} "
-                     f"| {r['product_vs_base']:+.3f} | {r['product_classic_vs_base']:+.3f} |")
+        lines.append(
+            f"| {r['dataset']} | {r['k']} | {r['seed']} | {r['sharpness']:g} | {r['accepted']}/{r['generated']} "
+            f"| {r['product_vs_base']:+.3f} | {r['product_classic_vs_base']:+.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -92,9 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
     train_cfg = settings(TrainConfig, args.train_arg)
     quality = settings(QualityConfig, args.quality_arg)
     rows = [row for seed in range(args.seeds) for row in run_seed(args, seed, train_cfg, quality)]
-    results = {"benchmark": "pixel_sharpness", "command": " ".join(["python", "benchmarks/pixel_sharpness.py", *(argv or sys.argv[1:])]),
-               "machine": machine(),
-               "rows": rows}
+    results = {
+        "benchmark": "pixel_sharpness",
+        "command": " ".join(["python", "benchmarks/pixel_sharpness.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "rows": rows,
+    }
     return publish(results, markdown(rows), args.json)
 
 

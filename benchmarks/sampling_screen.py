@@ -27,7 +27,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import publish  # noqa: E402
-
 from pipeline.bundle import GeneratorBundle  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, TrainConfig  # noqa: E402
 from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
@@ -39,7 +38,14 @@ from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.train import train_cvae  # noqa: E402
 
-SETTINGS = [("prior", 1.0), ("variations", 1.0), ("variations", 2.0), ("variations", 3.0), ("variations", 5.0), ("interpolate", 1.0)]
+SETTINGS = [
+    ("prior", 1.0),
+    ("variations", 1.0),
+    ("variations", 2.0),
+    ("variations", 3.0),
+    ("variations", 5.0),
+    ("interpolate", 1.0),
+]
 
 
 def screen(dataset: str, k: int, seed: int, settings: list[tuple[str, float]], train_cfg: TrainConfig) -> list[dict]:
@@ -74,8 +80,16 @@ def screen(dataset: str, k: int, seed: int, settings: list[tuple[str, float]], t
         sx, sy, _ = accepted_samples(bundle, scorer, want, seed + 1, temperature, mode=mode)
         every = pd.concat(generate_frames(bundle, want, seed + 1, temperature, mode=mode))
         ax, ay = codec.encode(every[full.features]).x, classes.encode(every[full.label])
-        row = {"dataset": dataset, "k": k, "seed": seed, "mode": mode, "temperature": temperature,
-               "accepted": len(sx), "generated": len(ax), "real_only": base}
+        row = {
+            "dataset": dataset,
+            "k": k,
+            "seed": seed,
+            "mode": mode,
+            "temperature": temperature,
+            "accepted": len(sx),
+            "generated": len(ax),
+            "real_only": base,
+        }
         for ratio in (1, 3):
             idx = torch.cat([torch.nonzero(sy == c).flatten()[: ratio * k] for c in range(n_classes)])
             for weight in (0.5, 1.0):
@@ -85,7 +99,11 @@ def screen(dataset: str, k: int, seed: int, settings: list[tuple[str, float]], t
             idx = torch.cat([torch.nonzero(sy == c).flatten()[:k] for c in range(n_classes)])
             row["classic"] = base_classic - base
             row["both_r1_w1.0"] = plus(sx[idx], sy[idx], 1.0, augment=True) - base_classic
-        print(json.dumps({a: round(b, 3) if isinstance(b, float) else b for a, b in row.items()}), file=sys.stderr, flush=True)
+        print(
+            json.dumps({a: round(b, 3) if isinstance(b, float) else b for a, b in row.items()}),
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -94,8 +112,11 @@ def markdown(rows: list[dict]) -> str:
     keys = [key for key in rows[0] if key.startswith(("r1", "r3", "unfiltered", "classic", "both"))] if rows else []
     lines = ["| k | seed | mode | temperature | accepted | " + " | ".join(keys) + " |", "|---" * (5 + len(keys)) + "|"]
     for r in rows:
-        lines.append(f"| {r['k']} | {r['seed']} | {r['mode']} | {r['temperature']:g} | {r['accepted']}/{r['generated']} | "
-                     + " | ".join(f"{r[key]:+.3f}" for key in keys) + " |")
+        lines.append(
+            f"| {r['k']} | {r['seed']} | {r['mode']} | {r['temperature']:g} | {r['accepted']}/{r['generated']} | "
+            + " | ".join(f"{r[key]:+.3f}" for key in keys)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -110,8 +131,12 @@ def main(argv: list[str] | None = None) -> dict:
     configure_threads(1)
     train_cfg = TrainConfig(**{key: json.loads(value) for key, value in (a.split("=", 1) for a in args.train_arg)})
     rows = [r for k in args.k for seed in range(args.seeds) for r in screen(args.dataset, k, seed, SETTINGS, train_cfg)]
-    results = {"benchmark": "sampling_screen", "command": " ".join(["python", "benchmarks/sampling_screen.py", *(argv or sys.argv[1:])]),
-               "settings": SETTINGS, "rows": rows}
+    results = {
+        "benchmark": "sampling_screen",
+        "command": " ".join(["python", "benchmarks/sampling_screen.py", *(argv or sys.argv[1:])]),
+        "settings": SETTINGS,
+        "rows": rows,
+    }
     return publish(results, markdown(rows), args.json)
 
 

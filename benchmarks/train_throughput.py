@@ -48,9 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish  # noqa: E402
-
 import pipeline.train as ptrain  # noqa: E402
+from benchmarks._results import publish  # noqa: E402
 from pipeline.config import DataSpec, ModelConfig, TrainConfig  # noqa: E402
 from pipeline.data.codec import ClassIndex, fit_codec  # noqa: E402
 from pipeline.data.sources import load_real  # noqa: E402
@@ -106,13 +105,20 @@ def run_product(encoded, y, codec, n_classes, model_cfg, train_cfg, seed, with_e
     call_cpu, call_wall = time.thread_time() - c0, time.perf_counter() - t0
     seen = round(result.samples_per_s * result.seconds)
     return {
-        "samples_per_s": result.samples_per_s, "seconds": result.seconds, "samples": seen,
-        "epochs": result.epochs_run, "call_wall_s": call_wall, "call_cpu_s": call_cpu,
-        "samples_per_cpu_s": seen / call_cpu if call_cpu > 0 else float("nan"), "device": result.device,
+        "samples_per_s": result.samples_per_s,
+        "seconds": result.seconds,
+        "samples": seen,
+        "epochs": result.epochs_run,
+        "call_wall_s": call_wall,
+        "call_cpu_s": call_cpu,
+        "samples_per_cpu_s": seen / call_cpu if call_cpu > 0 else float("nan"),
+        "device": result.device,
     }
 
 
-def run_bare(encoded, y, codec, n_classes, model_cfg: ModelConfig, train_cfg: TrainConfig, seed: int, epochs: int) -> dict:
+def run_bare(
+    encoded, y, codec, n_classes, model_cfg: ModelConfig, train_cfg: TrainConfig, seed: int, epochs: int
+) -> dict:
     """The same network and per-step work in the smallest loop PyTorch allows."""
     c0, w0 = time.thread_time(), time.perf_counter()
     configure_threads(train_cfg.threads)
@@ -147,9 +153,16 @@ def run_bare(encoded, y, codec, n_classes, model_cfg: ModelConfig, train_cfg: Tr
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     call_cpu, call_wall = time.thread_time() - c0, time.perf_counter() - w0
-    return {"samples_per_s": seen / seconds, "seconds": seconds, "samples": seen, "epochs": epochs,
-            "call_wall_s": call_wall, "call_cpu_s": call_cpu, "samples_per_cpu_s": seen / call_cpu if call_cpu > 0 else float("nan"),
-            "device": str(device)}
+    return {
+        "samples_per_s": seen / seconds,
+        "seconds": seconds,
+        "samples": seen,
+        "epochs": epochs,
+        "call_wall_s": call_wall,
+        "call_cpu_s": call_cpu,
+        "samples_per_cpu_s": seen / call_cpu if call_cpu > 0 else float("nan"),
+        "device": str(device),
+    }
 
 
 def bench_dataset(name: str, epochs: int, repeats: int, shipped_repeats: int, limit: int | None, seed: int) -> dict:
@@ -170,17 +183,31 @@ def bench_dataset(name: str, epochs: int, repeats: int, shipped_repeats: int, li
                 product.append(run_product(encoded, y, codec, k, model_cfg, train_cfg, seed, with_eval=False))
             else:
                 bare.append(run_bare(encoded, y, codec, k, model_cfg, train_cfg, seed, epochs))
-            print(f"  {name} repeat {r + 1}/{repeats} {which}: {(product if which == 'product' else bare)[-1]['samples_per_s']:.0f} samples/s", file=sys.stderr)
+            print(
+                f"  {name} repeat {r + 1}/{repeats} {which}: {(product if which == 'product' else bare)[-1]['samples_per_s']:.0f} samples/s",
+                file=sys.stderr,
+            )
     for r in range(shipped_repeats):
         shipped.append(run_product(encoded, y, codec, k, model_cfg, train_cfg, seed, with_eval=True))
-        print(f"  {name} product as shipped {r + 1}/{shipped_repeats}: {shipped[-1]['samples_per_s']:.0f} samples/s", file=sys.stderr)
+        print(
+            f"  {name} product as shipped {r + 1}/{shipped_repeats}: {shipped[-1]['samples_per_s']:.0f} samples/s",
+            file=sys.stderr,
+        )
     med_p = statistics.median(p["samples_per_s"] for p in product)
     med_b = statistics.median(b["samples_per_s"] for b in bare)
     out = {
-        "dataset": name, "rows": len(y), "input_shape": list(codec.input_shape), "arch": ptrain.resolve_arch(model_cfg.arch, tuple(codec.input_shape)),
-        "epochs": epochs, "batch_size": train_cfg.batch_size, "steps_per_epoch": math.ceil(len(y) / train_cfg.batch_size),
-        "product_runs": product, "bare_runs": bare, "shipped_runs": shipped,
-        "product_median_samples_per_s": med_p, "bare_median_samples_per_s": med_b,
+        "dataset": name,
+        "rows": len(y),
+        "input_shape": list(codec.input_shape),
+        "arch": ptrain.resolve_arch(model_cfg.arch, tuple(codec.input_shape)),
+        "epochs": epochs,
+        "batch_size": train_cfg.batch_size,
+        "steps_per_epoch": math.ceil(len(y) / train_cfg.batch_size),
+        "product_runs": product,
+        "bare_runs": bare,
+        "shipped_runs": shipped,
+        "product_median_samples_per_s": med_p,
+        "bare_median_samples_per_s": med_b,
         "ratio_product_over_bare": med_p / med_b if med_b else float("nan"),
         "product_median_samples_per_cpu_s": statistics.median(p["samples_per_cpu_s"] for p in product),
         "bare_median_samples_per_cpu_s": statistics.median(b["samples_per_cpu_s"] for b in bare),
@@ -199,8 +226,8 @@ def markdown(results: dict) -> str:
         f"Machine: {m['cores']} cores, load average (1 min) {m['load_avg_1min']} at start / {results['load_avg_1min_end']} at end, "
         f"torch {m['torch']}, device {m['device']}, torch threads {results['settings']['threads']}",
         "",
-        f"Per-epoch validation/active-units evaluation is EXCLUDED from \"product\" (pipeline.train.evaluate stubbed in-process); "
-        f"\"product as shipped\" keeps it (val_fraction=0 makes train_cvae evaluate on all training rows every epoch). "
+        f'Per-epoch validation/active-units evaluation is EXCLUDED from "product" (pipeline.train.evaluate stubbed in-process); '
+        f'"product as shipped" keeps it (val_fraction=0 makes train_cvae evaluate on all training rows every epoch). '
         f"Median of {results['settings']['repeats']} alternating repeats; target product/bare >= {TARGET_RATIO}. "
         "samples/s = samples seen / wall seconds of the epoch loop (train_cvae's own samples_per_s for the product); "
         "the CPU column divides by the thread's CPU seconds of the whole call instead (less sensitive to other load on the box).",
@@ -217,10 +244,18 @@ def markdown(results: dict) -> str:
             f"| {d['dataset']} | {d['rows']} | {d['arch']} | {d['epochs']} | {d['product_median_samples_per_s']:.0f} | "
             f"{d['bare_median_samples_per_s']:.0f} | {ratio:.3f} | {'yes' if ratio >= TARGET_RATIO else 'NO'} | {d['ratio_cpu_product_over_bare']:.3f} | {shipped_txt} | {sratio} |"
         )
-    lines += ["", "Individual runs (samples/s):", "", "| data set | product runs | bare runs | as shipped runs |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Individual runs (samples/s):",
+        "",
+        "| data set | product runs | bare runs | as shipped runs |",
+        "|---|---|---|---|",
+    ]
     for d in results["datasets"]:
         fmt = lambda runs: ", ".join(f"{r['samples_per_s']:.0f}" for r in runs) or "-"  # noqa: E731
-        lines.append(f"| {d['dataset']} | {fmt(d['product_runs'])} | {fmt(d['bare_runs'])} | {fmt(d['shipped_runs'])} |")
+        lines.append(
+            f"| {d['dataset']} | {fmt(d['product_runs'])} | {fmt(d['bare_runs'])} | {fmt(d['shipped_runs'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -230,7 +265,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs-digits", type=int, default=30, help="epochs per run on digits (default 30)")
     p.add_argument("--epochs-mnist", type=int, default=2, help="epochs per run on mnist (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="alternating product/bare pairs (default 3)")
-    p.add_argument("--shipped-repeats", type=int, default=1, help="runs of the product with its evaluation kept (default 1; 0 skips)")
+    p.add_argument(
+        "--shipped-repeats",
+        type=int,
+        default=1,
+        help="runs of the product with its evaluation kept (default 1; 0 skips)",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows (tiny runs for tests)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
@@ -241,16 +281,26 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "train_throughput",
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(),
-        "settings": {"repeats": args.repeats, "shipped_repeats": args.shipped_repeats, "limit": args.limit, "seed": args.seed,
-                     "threads": 1, "val_fraction": 0.0, "evaluation": "excluded from product (stubbed); kept in product-as-shipped",
-                     "model_config": ModelConfig().model_dump(), "train_config": TrainConfig(val_fraction=0.0, threads=1).model_dump()},
+        "settings": {
+            "repeats": args.repeats,
+            "shipped_repeats": args.shipped_repeats,
+            "limit": args.limit,
+            "seed": args.seed,
+            "threads": 1,
+            "val_fraction": 0.0,
+            "evaluation": "excluded from product (stubbed); kept in product-as-shipped",
+            "model_config": ModelConfig().model_dump(),
+            "train_config": TrainConfig(val_fraction=0.0, threads=1).model_dump(),
+        },
         "target_ratio": TARGET_RATIO,
         "datasets": [],
     }
     started = time.perf_counter()
     for name in args.datasets:
         epochs = args.epochs_digits if name == "digits" else args.epochs_mnist
-        results["datasets"].append(bench_dataset(name, epochs, args.repeats, args.shipped_repeats, args.limit, args.seed))
+        results["datasets"].append(
+            bench_dataset(name, epochs, args.repeats, args.shipped_repeats, args.limit, args.seed)
+        )
     results["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     results["total_seconds"] = time.perf_counter() - started
     return publish(results, markdown(results), args.json)

@@ -19,14 +19,22 @@ AUGMENT_DEPLOYMENT = "augment/on-demand"
 
 
 @flow(name="augment-sweep")
-def sweep_flow(sweep: SweepConfig, deployment: str = AUGMENT_DEPLOYMENT, poll_seconds: float = 5.0,
-               timeout_seconds: float = 6 * 3600) -> list[dict[str, Any]]:
+def sweep_flow(
+    sweep: SweepConfig,
+    deployment: str = AUGMENT_DEPLOYMENT,
+    poll_seconds: float = 5.0,
+    timeout_seconds: float = 6 * 3600,
+) -> list[dict[str, Any]]:
     """Submit every job at once, then wait until each has finished; fail if any failed."""
     logger = get_run_logger()
     submitted = []
     for job in sweep.jobs():
-        run = run_deployment(deployment, parameters={"config": job.model_dump(mode="json")}, timeout=0,
-                             flow_run_name=f"sweep-{job.data.source.rsplit('/', 1)[-1]}-seed{job.seed}")
+        run = run_deployment(
+            deployment,
+            parameters={"config": job.model_dump(mode="json")},
+            timeout=0,
+            flow_run_name=f"sweep-{job.data.source.rsplit('/', 1)[-1]}-seed{job.seed}",
+        )
         logger.info("submitted %s as flow run %s", job.data.source, run.id)
         submitted.append((job, run.id))
     deadline = time.monotonic() + timeout_seconds
@@ -38,15 +46,32 @@ def sweep_flow(sweep: SweepConfig, deployment: str = AUGMENT_DEPLOYMENT, poll_se
                     continue
                 state = client.read_flow_run(run_id).state
                 if state is not None and state.is_final():
-                    results[run_id] = {"data": job.data.source, "flow_run_id": str(run_id), "state": state.type.value,
-                                       "out_dir": job.out_dir, "message": state.message or ""}
+                    results[run_id] = {
+                        "data": job.data.source,
+                        "flow_run_id": str(run_id),
+                        "state": state.type.value,
+                        "out_dir": job.out_dir,
+                        "message": state.message or "",
+                    }
                     logger.info("%s finished: %s", job.data.source, state.type.value)
             if len(results) < len(submitted):
                 time.sleep(poll_seconds)
-    ordered = [results.get(run_id, {"data": job.data.source, "flow_run_id": str(run_id), "state": "TIMED_OUT",
-                                    "out_dir": job.out_dir, "message": f"not finished after {timeout_seconds:.0f} s"})
-               for job, run_id in submitted]
+    ordered = [
+        results.get(
+            run_id,
+            {
+                "data": job.data.source,
+                "flow_run_id": str(run_id),
+                "state": "TIMED_OUT",
+                "out_dir": job.out_dir,
+                "message": f"not finished after {timeout_seconds:.0f} s",
+            },
+        )
+        for job, run_id in submitted
+    ]
     failed = [r for r in ordered if r["state"] != "COMPLETED"]
     if failed:
-        raise RuntimeError("sweep jobs did not complete: " + "; ".join(f"{r['data']}: {r['state']} {r['message']}" for r in failed))
+        raise RuntimeError(
+            "sweep jobs did not complete: " + "; ".join(f"{r['data']}: {r['state']} {r['message']}" for r in failed)
+        )
     return ordered

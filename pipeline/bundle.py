@@ -63,9 +63,13 @@ class GeneratorBundle:
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except Exception as exc:
-            raise ModelLoadError(f"cannot load generator bundle {str(path)!r}: {exc}", "point at a bundle written by `augment run`") from exc
+            raise ModelLoadError(
+                f"cannot load generator bundle {str(path)!r}: {exc}", "point at a bundle written by `augment run`"
+            ) from exc
         if state.get("format") != FORMAT_VERSION:
-            raise ModelLoadError(f"bundle format {state.get('format')} is not {FORMAT_VERSION}", "retrain the model with this version")
+            raise ModelLoadError(
+                f"bundle format {state.get('format')} is not {FORMAT_VERSION}", "retrain the model with this version"
+            )
         codec = codec_from_dict(state["codec"])
         shape_d = state["shape"]
         shape = ModelShape(tuple(shape_d["input_shape"]), shape_d["n_classes"], shape_d["arch"])

@@ -20,7 +20,9 @@ class _Strict(BaseModel):
 class DataSpec(_Strict):
     """Where the real rows come from and which column is the label."""
 
-    source: str = Field(description="Parquet file or folder, image folder, or a built-in name (digits, mnist, iris, wine, breast_cancer, penguins)")
+    source: str = Field(
+        description="Parquet file or folder, image folder, or a built-in name (digits, mnist, iris, wine, breast_cancer, penguins)"
+    )
     label: str | None = Field(None, description="label column; built-in sets know theirs")
     columns: list[str] | None = Field(None, description="feature columns to use (default: all but the label)")
     real_per_class: int | None = Field(
@@ -153,7 +155,9 @@ class SweepConfig(_Strict):
     sample: SampleConfig
     quality: QualityConfig = Field(default_factory=QualityConfig)
     seed: int = 0
-    out_root: str | None = Field(None, description="each data set writes to <out_root>/<name>; default: the worker's artifacts")
+    out_root: str | None = Field(
+        None, description="each data set writes to <out_root>/<name>; default: the worker's artifacts"
+    )
     experiment: str = "augment"
 
     def jobs(self) -> list[RunConfig]:
@@ -163,8 +167,16 @@ class SweepConfig(_Strict):
         out: list[RunConfig] = []
         for spec in self.datasets:
             name = Path(spec.source).stem or spec.source
-            out.append(RunConfig(
-                data=spec, model=self.model, train=self.train, sample=self.sample, quality=self.quality, seed=self.seed,
-                experiment=self.experiment, out_dir=str(Path(self.out_root) / name) if self.out_root else None,
-            ))
+            out.append(
+                RunConfig(
+                    data=spec,
+                    model=self.model,
+                    train=self.train,
+                    sample=self.sample,
+                    quality=self.quality,
+                    seed=self.seed,
+                    experiment=self.experiment,
+                    out_dir=str(Path(self.out_root) / name) if self.out_root else None,
+                )
+            )
         return out

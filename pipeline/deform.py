@@ -31,8 +31,9 @@ def warp(images: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, base + flow, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def register(source: torch.Tensor, target: torch.Tensor, steps: int = 60, lr: float = 0.05,
-             smoothness: float = SMOOTHNESS) -> torch.Tensor:
+def register(
+    source: torch.Tensor, target: torch.Tensor, steps: int = 60, lr: float = 0.05, smoothness: float = SMOOTHNESS
+) -> torch.Tensor:
     """The field that warps each source image onto its target, (N, 2, gh, gw)."""
     gh, gw = grid_size(*source.shape[-2:])
     source, target = source.detach(), target.detach()

@@ -29,11 +29,15 @@ MODES = ("prior", "variations", "interpolate", "warp")
 def check_mode_fits_data(mode: str, images: bool, name: str, unlabelled_rows: int = 0) -> None:
     """Refuse a mode the data cannot serve up front, before any training is spent on it."""
     if mode == "warp" and not images:
-        raise ConfigError(f"sampling mode 'warp' bends real images, and {name!r} is a table",
-                          "use --mode prior, variations or interpolate for tables")
+        raise ConfigError(
+            f"sampling mode 'warp' bends real images, and {name!r} is a table",
+            "use --mode prior, variations or interpolate for tables",
+        )
     if mode == "pseudo_label" and not unlabelled_rows:
-        raise ConfigError(f"sampling mode 'pseudo_label' labels unlabelled rows, and {name!r} has none in this run",
-                          "pass --unlabelled use (rows with an empty label, or those --real-per-class leaves out)")
+        raise ConfigError(
+            f"sampling mode 'pseudo_label' labels unlabelled rows, and {name!r} has none in this run",
+            "pass --unlabelled use (rows with an empty label, or those --real-per-class leaves out)",
+        )
 
 
 def plan_counts(bundle: GeneratorBundle, cfg: SampleConfig) -> dict[str, int]:
@@ -57,8 +61,10 @@ class _Anchors:
         for i, (name, n) in enumerate(counts.items()):
             rows = torch.nonzero(post_y == bundle.classes.index_of(name)).flatten()
             if not len(rows):
-                raise ConfigError(f"the generator holds no real rows of class {name!r} to start from",
-                                  "retrain the model with this version, or sample with mode 'prior'")
+                raise ConfigError(
+                    f"the generator holds no real rows of class {name!r} to start from",
+                    "retrain the model with this version, or sample with mode 'prior'",
+                )
             pools.append(rows[torch.randperm(len(rows), generator=gen)])
             pool_ids.append(torch.full((n,), i, dtype=torch.long))
             positions.append(torch.arange(n) % len(rows))
@@ -81,27 +87,38 @@ class _Anchors:
 
 @torch.no_grad()
 def generate_frames(
-    bundle: GeneratorBundle, counts: dict[str, int], seed: int, temperature: float = 1.0, batch_rows: int = 4096,
+    bundle: GeneratorBundle,
+    counts: dict[str, int],
+    seed: int,
+    temperature: float = 1.0,
+    batch_rows: int = 4096,
     mode: str = "prior",
 ) -> Iterator[pd.DataFrame]:
     """Yield frames of at most batch_rows rows: features + label column, class by class."""
     if batch_rows < 1:
         raise ConfigError("batch_rows must be at least 1", "pass a positive batch size")
     if mode == "pseudo_label":
-        raise ConfigError("sampling mode 'pseudo_label' labels the unlabelled rows of a run, and a model holds none",
-                          "run `augment run --unlabelled use --mode pseudo_label`, or sample with another mode")
+        raise ConfigError(
+            "sampling mode 'pseudo_label' labels the unlabelled rows of a run, and a model holds none",
+            "run `augment run --unlabelled use --mode pseudo_label`, or sample with another mode",
+        )
     if mode not in MODES:
         raise ConfigError(f"unknown sampling mode {mode!r}", f"use one of {', '.join(MODES)}")
     gen = torch.Generator().manual_seed(seed)
     active = {c: n for c, n in counts.items() if n > 0}
-    labels = torch.cat([torch.full((n,), bundle.classes.index_of(c), dtype=torch.long) for c, n in active.items()] or [torch.zeros(0, dtype=torch.long)])
+    labels = torch.cat(
+        [torch.full((n,), bundle.classes.index_of(c), dtype=torch.long) for c, n in active.items()]
+        or [torch.zeros(0, dtype=torch.long)]
+    )
     model = bundle.model
     device = model.prior_mu.device
     if mode == "warp" and active and not len(model.post_x):
         images = len(model.shape.input_shape) == 3
-        raise ConfigError("sampling mode 'warp' bends real images, and this generator holds none"
-                          + ("" if images else " (it was trained on a table)"),
-                          "retrain the model with this version" if images else "use mode prior, variations or interpolate for tables")
+        raise ConfigError(
+            "sampling mode 'warp' bends real images, and this generator holds none"
+            + ("" if images else " (it was trained on a table)"),
+            "retrain the model with this version" if images else "use mode prior, variations or interpolate for tables",
+        )
     anchors = _Anchors(bundle, active, gen) if mode != "prior" else None
     for start in range(0, len(labels), batch_rows):
         rows = slice(start, start + batch_rows)

@@ -66,7 +66,9 @@ class ParquetStreamWriter:
         return schema.with_metadata(meta)
 
 
-def write_frames(path: str | Path, frames: Iterable[pd.DataFrame], provenance: dict[str, Any], image_columns: Iterable[str] = ()) -> int:
+def write_frames(
+    path: str | Path, frames: Iterable[pd.DataFrame], provenance: dict[str, Any], image_columns: Iterable[str] = ()
+) -> int:
     """Stream frames into one Parquet file; returns the number of rows written."""
     with ParquetStreamWriter(path, provenance, image_columns) as writer:
         for frame in frames:
@@ -87,9 +89,15 @@ def iter_row_groups(path: str | Path, columns: list[str] | None = None) -> Itera
 
 
 _HF_VALUE_TYPES = {
-    pa.int8(): "int8", pa.int16(): "int16", pa.int32(): "int32", pa.int64(): "int64",
-    pa.float32(): "float32", pa.float64(): "float64", pa.bool_(): "bool",
-    pa.string(): "string", pa.large_string(): "large_string",
+    pa.int8(): "int8",
+    pa.int16(): "int16",
+    pa.int32(): "int32",
+    pa.int64(): "int64",
+    pa.float32(): "float32",
+    pa.float64(): "float64",
+    pa.bool_(): "bool",
+    pa.string(): "string",
+    pa.large_string(): "large_string",
 }
 
 
@@ -112,8 +120,13 @@ def hf_features(schema: pa.Schema, image_columns: list[str]) -> dict[str, Any] |
     return features
 
 
-def write_augmented(path: str | Path, real: pd.DataFrame, synthetic_path: str | Path, provenance: dict[str, Any],
-                    image_columns: Iterable[str] = ()) -> dict[str, int]:
+def write_augmented(
+    path: str | Path,
+    real: pd.DataFrame,
+    synthetic_path: str | Path,
+    provenance: dict[str, Any],
+    image_columns: Iterable[str] = (),
+) -> dict[str, int]:
     """Real rows, then the accepted synthetic rows (streamed back), with is_synthetic."""
     columns = list(real.columns)
     counts = {"real": len(real), "synthetic": 0}

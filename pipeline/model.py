@@ -72,8 +72,11 @@ class _ConvTrunk(nn.Module):
         super().__init__()
         c, h, w = shape
         self.net = nn.Sequential(
-            nn.Conv2d(c, channels[0], 4, 2, 1), nn.SiLU(),
-            nn.Conv2d(channels[0], channels[1], 4, 2, 1), nn.SiLU(), nn.Flatten(),
+            nn.Conv2d(c, channels[0], 4, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(channels[0], channels[1], 4, 2, 1),
+            nn.SiLU(),
+            nn.Flatten(),
         )
         self.out_dim = channels[1] * (h // 4) * (w // 4)
 
@@ -90,7 +93,8 @@ class _ConvHead(nn.Module):
         self.grid = (channels[1], h // 4, w // 4)
         self.fc = nn.Sequential(nn.Linear(in_dim, channels[1] * (h // 4) * (w // 4)), nn.SiLU())
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(channels[1], channels[0], 4, 2, 1), nn.SiLU(),
+            nn.ConvTranspose2d(channels[1], channels[0], 4, 2, 1),
+            nn.SiLU(),
             nn.ConvTranspose2d(channels[0], c, 4, 2, 1),
         )
 
@@ -105,7 +109,9 @@ class CVAE(nn.Module):
         k, d, zdim = shape.n_classes, shape.flat_dim, cfg.latent_dim
         if shape.arch == "conv":
             self.enc_trunk: nn.Module = _ConvTrunk(shape.input_shape, cfg.conv_channels)
-            self.enc_head = nn.Sequential(nn.Linear(self.enc_trunk.out_dim + k, cfg.hidden[-1]), nn.SiLU(), nn.Linear(cfg.hidden[-1], 2 * zdim))
+            self.enc_head = nn.Sequential(
+                nn.Linear(self.enc_trunk.out_dim + k, cfg.hidden[-1]), nn.SiLU(), nn.Linear(cfg.hidden[-1], 2 * zdim)
+            )
             self.dec: nn.Module = _ConvHead(zdim + k, shape.input_shape, cfg.conv_channels)
             trunk = _ConvTrunk(shape.input_shape, cfg.conv_channels)
             self.classifier = nn.Sequential(trunk, nn.Dropout(0.3), nn.Linear(trunk.out_dim, k))
@@ -147,7 +153,9 @@ class CVAE(nn.Module):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
         return self.decode(z, y), mu, logvar
 
-    def sample(self, y: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, y: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         if generator is None:
             eps = torch.randn(len(y), self.cfg.latent_dim, device=self.prior_mu.device)
         else:  # a CPU generator keeps sampling reproducible on any device
@@ -169,8 +177,14 @@ class CVAE(nn.Module):
         images = len(self.shape.input_shape) == 3
         self.post_x = (x * 255).round().clamp(0, 255).to(torch.uint8) if images else x.new_zeros(0, dtype=torch.uint8)
 
-    def sample_posterior(self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
-                         partner: torch.Tensor | None = None, mix: torch.Tensor | None = None) -> torch.Tensor:
+    def sample_posterior(
+        self,
+        source: torch.Tensor,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        partner: torch.Tensor | None = None,
+        mix: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Decode z drawn near stored real rows: z = mu + temperature * sigma * eps.
 
         source indexes the stored posteriors; with partner and mix (in [0, 1]) the mean and
@@ -186,7 +200,9 @@ class CVAE(nn.Module):
             eps = torch.randn(len(source), self.cfg.latent_dim, generator=generator).to(mu.device)
         return self.decode(mu + temperature * std * eps, self.post_y[source])
 
-    def sample_warp(self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_warp(
+        self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Stored real images bent along the generator, as pixel means (N, C, H, W).
 
         For each row: the smooth warp that takes the decoder's picture of the row (its
@@ -203,7 +219,13 @@ class CVAE(nn.Module):
         parts = []
         for b in self.layout:
             part = raw[:, b.start : b.stop]
-            parts.append(torch.sigmoid(part) if b.kind == "bernoulli" else torch.softmax(part, 1) if b.kind == "categorical" else part)
+            parts.append(
+                torch.sigmoid(part)
+                if b.kind == "bernoulli"
+                else torch.softmax(part, 1)
+                if b.kind == "categorical"
+                else part
+            )
         return torch.cat(parts, 1).view(-1, *self.shape.input_shape)
 
     # --- the loss ----------------------------------------------------------------------
@@ -258,8 +280,9 @@ class CVAE(nn.Module):
         bound = (self.recon_nll(raw, xr, mr) + beta * kl.sum(1)).view(len(x), m)
         return {"unlabelled": ((weight * bound).sum(1) - entropy).mean(), "unlabelled_entropy": entropy.mean().detach()}
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float,
-             train_classifier: bool = False) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float, train_classifier: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Negative ELBO with free bits, plus the label terms; train_classifier fits the
         classifier head on the labelled rows even without the label loss (M2 needs it)."""
         raw, mu, logvar = self(x, y)

@@ -58,12 +58,13 @@ def _montage(imgs: list[np.ndarray], cols: int, cell: tuple[int, ...] | None = N
     out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *cell[2:]), 255, dtype=np.uint8)
     for i, img in enumerate(imgs):
         r, c = divmod(i, cols)
-        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return out
 
 
-def _side_by_side(groups: list[tuple[str, list[np.ndarray], list[np.ndarray]]], n_left: int, n_right: int,
-                  title: str, path: Path) -> Path:
+def _side_by_side(
+    groups: list[tuple[str, list[np.ndarray], list[np.ndarray]]], n_left: int, n_right: int, title: str, path: Path
+) -> Path:
     """One row per group: up to n_left images, a gap, up to n_right images."""
     sample = next((im for _, left, right in groups for im in left + right), None)
     if sample is None:
@@ -93,12 +94,18 @@ def _empty(title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def image_grid(real: pd.DataFrame, synthetic: pd.DataFrame, image: str, label: str, path: Path,
-               n_real: int = 4, n_synth: int = 10) -> Path:
+def image_grid(
+    real: pd.DataFrame, synthetic: pd.DataFrame, image: str, label: str, path: Path, n_real: int = 4, n_synth: int = 10
+) -> Path:
     """One row per class: a few real images, then synthetic ones (marked by a gap)."""
-    groups = [(str(cls), _pixels(real.loc[real[label] == cls, image], n_real),
-               _pixels(synthetic.loc[synthetic[label] == cls, image], n_synth))
-              for cls in pd.unique(synthetic[label])]
+    groups = [
+        (
+            str(cls),
+            _pixels(real.loc[real[label] == cls, image], n_real),
+            _pixels(synthetic.loc[synthetic[label] == cls, image], n_synth),
+        )
+        for cls in pd.unique(synthetic[label])
+    ]
     return _side_by_side(groups, n_real, n_synth, f"real (left {n_real}) | synthetic (right {n_synth})", path)
 
 
@@ -107,8 +114,13 @@ def accepted_rejected(synthetic: pd.DataFrame, image: str, label: str, path: Pat
     groups = []
     for cls in pd.unique(synthetic[label]):
         rows = synthetic[synthetic[label] == cls]
-        groups.append((f"{cls} ({rows['accepted'].mean():.0%} kept)", _pixels(rows.loc[rows["accepted"], image], n),
-                       _pixels(rows.loc[~rows["accepted"], image], n)))
+        groups.append(
+            (
+                f"{cls} ({rows['accepted'].mean():.0%} kept)",
+                _pixels(rows.loc[rows["accepted"], image], n),
+                _pixels(rows.loc[~rows["accepted"], image], n),
+            )
+        )
     return _side_by_side(groups, n, n, f"accepted (left {n}) | rejected (right {n})", path)
 
 
@@ -148,14 +160,20 @@ def score_histograms(synthetic: pd.DataFrame, thresholds: dict[str, float], path
 
 def class_bars(per_class: dict[str, dict[str, float]], path: Path) -> Path:
     """Per class: share accepted, share following its label, precision and coverage."""
-    keys = [k for k in ("accepted_share", "follows_label", "precision", "coverage") if any(k in v for v in per_class.values())]
+    keys = [
+        k
+        for k in ("accepted_share", "follows_label", "precision", "coverage")
+        if any(k in v for v in per_class.values())
+    ]
     names = list(per_class)
     x = np.arange(len(names))
     width = 0.8 / max(1, len(keys))
     fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.7 + 2), 3.4))
     for i, key in enumerate(keys):
         ax.bar(x + (i - (len(keys) - 1) / 2) * width, [per_class[n].get(key, np.nan) for n in names], width, label=key)
-    ax.set_xticks(x, names, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center", fontsize=8)
+    ax.set_xticks(
+        x, names, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center", fontsize=8
+    )
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, ncol=len(keys), loc="lower right")
     ax.set_title("quality per class")
@@ -176,10 +194,12 @@ def column_distributions(real: pd.DataFrame, synthetic: pd.DataFrame, columns: l
             ax.hist(rv, bins=bins, density=True, alpha=0.55, label="real")
             ax.hist(sv, bins=bins, density=True, alpha=0.55, label="synthetic")
         else:
-            shares = pd.DataFrame({
-                "real": r.astype(object).fillna("<missing>").value_counts(normalize=True),
-                "synthetic": s.astype(object).fillna("<missing>").value_counts(normalize=True),
-            }).fillna(0)
+            shares = pd.DataFrame(
+                {
+                    "real": r.astype(object).fillna("<missing>").value_counts(normalize=True),
+                    "synthetic": s.astype(object).fillna("<missing>").value_counts(normalize=True),
+                }
+            ).fillna(0)
             x = np.arange(len(shares))
             ax.bar(x - 0.2, shares["real"], 0.4, label="real")
             ax.bar(x + 0.2, shares["synthetic"], 0.4, label="synthetic")

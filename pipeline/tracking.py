@@ -81,6 +81,7 @@ class _ReachableClient:
                 if _is_unreachable(exc):
                     raise unreachable(self._uri, exc) from exc
                 raise
+
         return call
 
 
@@ -88,7 +89,11 @@ def _is_unreachable(exc: BaseException) -> bool:
     import requests
 
     text = str(exc)
-    return isinstance(exc, requests.exceptions.ConnectionError) or "Max retries exceeded" in text or "Connection refused" in text
+    return (
+        isinstance(exc, requests.exceptions.ConnectionError)
+        or "Max retries exceeded" in text
+        or "Connection refused" in text
+    )
 
 
 def unreachable(tracking_uri: str, exc: BaseException) -> TrackingError:
@@ -149,7 +154,9 @@ class Tracker:
         self.flush()
         self.client.set_terminated(self.run_id, status)
 
-    def register_bundle(self, bundle_path: str | Path, name: str, aliases: Iterable[str] = ("candidate",)) -> tuple[str, str]:
+    def register_bundle(
+        self, bundle_path: str | Path, name: str, aliases: Iterable[str] = ("candidate",)
+    ) -> tuple[str, str]:
         """Log the bundle as a pyfunc model of this run, register it, set aliases.
 
         Returns (model version, models:/ URI). Explicit pip requirements keep log_model
@@ -178,8 +185,12 @@ class Tracker:
 
     def runs_with_tag(self, key: str, value: str) -> list[Any]:
         """Runs of this experiment carrying tag key=value, newest first."""
-        return self.client.search_runs([self.experiment_id], filter_string=f"tags.`{key}` = '{value}'",
-                                       order_by=["attributes.start_time DESC"], max_results=50)
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{key}` = '{value}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=50,
+        )
 
     def download(self, run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
         """Fetch one artifact of a run (from whichever store the server uses) to dst_dir."""
@@ -217,8 +228,15 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
 
         params = params or {}
         counts = {str(c): int(n) for c, n in zip(model_input["class"], model_input["count"])}
-        frames = list(generate_frames(self.bundle, counts, int(params.get("seed", 0)), float(params.get("temperature", 1.0)),
-                                      mode=str(params.get("mode", "prior"))))
+        frames = list(
+            generate_frames(
+                self.bundle,
+                counts,
+                int(params.get("seed", 0)),
+                float(params.get("temperature", 1.0)),
+                mode=str(params.get("mode", "prior")),
+            )
+        )
         out = pd.concat(frames, ignore_index=True)
         if self.bundle.codec.modality == "image":
             column = self.bundle.codec.column
@@ -236,7 +254,13 @@ def model_signature(bundle: GeneratorBundle) -> ModelSignature:
     return ModelSignature(
         inputs=Schema([ColSpec("string", "class"), ColSpec("long", "count")]),
         outputs=Schema(outputs),
-        params=ParamSchema([ParamSpec("seed", "long", 0), ParamSpec("temperature", "double", 1.0), ParamSpec("mode", "string", "prior")]),
+        params=ParamSchema(
+            [
+                ParamSpec("seed", "long", 0),
+                ParamSpec("temperature", "double", 1.0),
+                ParamSpec("mode", "string", "prior"),
+            ]
+        ),
     )
 
 

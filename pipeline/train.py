@@ -66,7 +66,9 @@ def build_model(codec: Codec, n_classes: int, cfg: ModelConfig) -> CVAE:
 
 
 @torch.no_grad()
-def evaluate(model: CVAE, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float, batch: int = 1024) -> dict[str, float]:
+def evaluate(
+    model: CVAE, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float, batch: int = 1024
+) -> dict[str, float]:
     """Validation ELBO terms (beta at its full value) and the number of active latent units."""
     model.eval()
     recon = kl = 0.0
@@ -82,7 +84,12 @@ def evaluate(model: CVAE, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor |
     n = max(len(x), 1)
     mu_all = torch.cat(mus)
     active = int((mu_all.var(0) > ACTIVE_UNIT_VARIANCE).sum()) if len(mu_all) > 1 else 0
-    return {"val_loss": (recon + beta * kl) / n, "val_recon": recon / n, "val_kl": kl / n, "active_units": float(active)}
+    return {
+        "val_loss": (recon + beta * kl) / n,
+        "val_recon": recon / n,
+        "val_kl": kl / n,
+        "active_units": float(active),
+    }
 
 
 def train_cvae(
@@ -127,7 +134,9 @@ def train_cvae(
     x_un = None if unlabelled is None or len(unlabelled.x) == 0 else unlabelled.x.to(device)
     m_un = None if x_un is None or unlabelled.mask is None else unlabelled.mask.to(device)
     if model_cfg.classifier_weight is None:
-        model_cfg = model_cfg.model_copy(update={"classifier_weight": SEMI_SUPERVISED_CLASSIFIER_WEIGHT if x_un is not None else 1.0})
+        model_cfg = model_cfg.model_copy(
+            update={"classifier_weight": SEMI_SUPERVISED_CLASSIFIER_WEIGHT if x_un is not None else 1.0}
+        )
     model = build_model(codec, n_classes, model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     epochs, patience = plan_epochs(train_cfg, len(train_idx))
@@ -187,7 +196,11 @@ def train_cvae(
         if on_epoch:
             on_epoch(epoch, metrics)
         if bar:
-            bar[0].update(bar[1], advance=1, description=f"epoch {epoch + 1}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}")
+            bar[0].update(
+                bar[1],
+                advance=1,
+                description=f"epoch {epoch + 1}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}",
+            )
         result.epochs_run = epoch + 1
         # early stopping only once the KL weight is at full strength, and only on a real val split
         if has_val and warm and since_best >= patience:
@@ -214,9 +227,15 @@ def save_checkpoint(path, model, opt, gen, epoch, best_loss, best_state, since_b
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(), "epoch": epoch, "best_loss": best_loss,
-            "best_state": best_state, "since_best": since_best, "history": result.history,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": epoch,
+            "best_loss": best_loss,
+            "best_state": best_state,
+            "since_best": since_best,
+            "history": result.history,
             "best_epoch": result.best_epoch,
         },
         tmp,
@@ -229,7 +248,13 @@ def _progress_bar(enabled: bool, epochs: int, start: int):
         return None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), transient=False)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
     task = bar.add_task("training", total=epochs, completed=start)
     bar.start()
     return bar, task

@@ -33,8 +33,11 @@ def random_affine(
     tx, ty = uniform(-translate, translate) * 2, uniform(-translate, translate) * 2  # grid units span 2
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack(
-        [torch.stack([cos / s, (-sin + torch.tan(sh) * cos) / s, tx], 1),
-         torch.stack([sin / s, (cos + torch.tan(sh) * sin) / s, ty], 1)], 1
+        [
+            torch.stack([cos / s, (-sin + torch.tan(sh) * cos) / s, tx], 1),
+            torch.stack([sin / s, (cos + torch.tan(sh) * sin) / s, ty], 1),
+        ],
+        1,
     ).to(x.device, x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

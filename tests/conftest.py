@@ -55,15 +55,17 @@ def mixed_table() -> pd.DataFrame:
     """Every column kind the codec supports, with missing values where they can occur."""
     rng = np.random.default_rng(0)
     n = 40
-    frame = pd.DataFrame({
-        "height": rng.normal(170, 10, n).round(1),
-        "count": rng.integers(0, 50, n).astype("int64"),
-        "visits": pd.array(rng.integers(1, 9, n), dtype="Int64"),
-        "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n), categories=["blue", "green", "red"]),
-        "city": pd.Series(rng.choice(["Oslo", "Lima", "Pune"], n), dtype="str"),
-        "member": rng.random(n) > 0.5,
-        "label": pd.Series(np.repeat(["a", "b"], n // 2), dtype="str"),
-    })
+    frame = pd.DataFrame(
+        {
+            "height": rng.normal(170, 10, n).round(1),
+            "count": rng.integers(0, 50, n).astype("int64"),
+            "visits": pd.array(rng.integers(1, 9, n), dtype="Int64"),
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n), categories=["blue", "green", "red"]),
+            "city": pd.Series(rng.choice(["Oslo", "Lima", "Pune"], n), dtype="str"),
+            "member": rng.random(n) > 0.5,
+            "label": pd.Series(np.repeat(["a", "b"], n // 2), dtype="str"),
+        }
+    )
     frame.loc[[1, 5], "height"] = np.nan
     frame.loc[[2], "visits"] = pd.NA
     frame.loc[[3, 7], "colour"] = np.nan

@@ -31,7 +31,10 @@ def test_retried_job_fetches_the_checkpoint_of_the_dead_run(tmp_path):
     assert _fetch_checkpoint(tracker, "k2", other, tmp_path / "worker-c" / "s.pt") == ""
     assert _fetch_checkpoint(tracker, "k1", retry, local) == "local"
     # a checkpoint taken over once is not handed to a second job
-    assert _fetch_checkpoint(tracker, "k1", tracker.start("later", tags={TRAIN_KEY_TAG: "k1"}), tmp_path / "d" / "s.pt") == ""
+    assert (
+        _fetch_checkpoint(tracker, "k1", tracker.start("later", tags={TRAIN_KEY_TAG: "k1"}), tmp_path / "d" / "s.pt")
+        == ""
+    )
 
 
 def test_unreachable_server_is_one_clear_error(tmp_path, monkeypatch):

@@ -29,7 +29,9 @@ def test_table_round_trip_keeps_values_dtypes_and_missing(mixed_table):
     assert list(decoded.columns) == list(features.columns)
     for column in features.columns:
         assert decoded[column].dtype == features[column].dtype, column
-        pd.testing.assert_series_equal(decoded[column], features[column], check_names=False, check_exact=False, rtol=1e-6)
+        pd.testing.assert_series_equal(
+            decoded[column], features[column], check_names=False, check_exact=False, rtol=1e-6
+        )
 
 
 def test_codec_survives_json_round_trip(mixed_table):

@@ -81,8 +81,17 @@ STACK_FALLBACK = {
 STACK_FALLBACK_POOLS = ["gpu", "cpu"]
 
 # Options that take no value (so the next word is not read as their value).
-FLAGS = {"--no-prompt", "--prompt", "--serve-artifacts", "--no-serve-artifacts", "--overwrite", "--no-overwrite",
-         "--with-healthcheck", "--no-with-healthcheck", "--run-once"}
+FLAGS = {
+    "--no-prompt",
+    "--prompt",
+    "--serve-artifacts",
+    "--no-serve-artifacts",
+    "--overwrite",
+    "--no-overwrite",
+    "--with-healthcheck",
+    "--no-with-healthcheck",
+    "--run-once",
+}
 
 SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|ACCESS_KEY)", re.I)
 
@@ -211,7 +220,7 @@ def test_long_running_services_have_healthchecks(services):
         )
     for name in sorted(ONE_SHOT):
         assert services[name].get("restart") in {None, "no"}, (
-            f"one-shot service {name!r} must not restart (restart: \"no\"), has {services[name].get('restart')!r}"
+            f'one-shot service {name!r} must not restart (restart: "no"), has {services[name].get("restart")!r}'
         )
 
 
@@ -250,7 +259,9 @@ def test_published_ports_bind_loopback_by_default(services):
                 published.add(int(port["published"]))
                 continue
             m = re.fullmatch(r"\$\{BIND:-127\.0\.0\.1\}:(\d+):(\d+)", str(port))
-            assert m, f"{name}: port {port!r} must look like \"${{BIND:-127.0.0.1}}:HOST:CONTAINER\" (loopback by default)"
+            assert m, (
+                f'{name}: port {port!r} must look like "${{BIND:-127.0.0.1}}:HOST:CONTAINER" (loopback by default)'
+            )
             published.add(int(m.group(1)))
     for port in (4200, 5000, 9001):
         assert port in published, f"port {port} is not published (expected on ${{BIND:-127.0.0.1}})"
@@ -272,14 +283,18 @@ def test_images_and_build(services):
     )
     docker = DOCKERFILE.read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", docker, re.M), "docker/Dockerfile should build FROM python:3.11-slim"
-    assert re.search(r"pip install\b.*\bboto3", docker), "docker/Dockerfile should pip install boto3 (MLflow's S3 store)"
+    assert re.search(r"pip install\b.*\bboto3", docker), (
+        "docker/Dockerfile should pip install boto3 (MLflow's S3 store)"
+    )
     assert re.search(r"pip install (--no-deps )?\.", docker), "docker/Dockerfile should `pip install .` the project"
     ignore = [
         line.strip()
         for line in (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    assert ignore and (ignore[0] == "*" or ".venv" in ignore), "docker/Dockerfile.dockerignore must keep .venv out of the build context"
+    assert ignore and (ignore[0] == "*" or ".venv" in ignore), (
+        "docker/Dockerfile.dockerignore must keep .venv out of the build context"
+    )
 
 
 def test_postgres_creates_both_databases(services):
@@ -288,7 +303,9 @@ def test_postgres_creates_both_databases(services):
     mounts = [v for v in pg.get("volumes") or [] if "docker-entrypoint-initdb.d" in str(v)]
     assert mounts, "postgres needs an init script in /docker-entrypoint-initdb.d for the mlflow database"
     script = ROOT / str(mounts[0]).split(":")[0]
-    assert re.search(r"CREATE DATABASE\s+\"?mlflow", script.read_text(), re.I), f"{script} should CREATE DATABASE mlflow"
+    assert re.search(r"CREATE DATABASE\s+\"?mlflow", script.read_text(), re.I), (
+        f"{script} should CREATE DATABASE mlflow"
+    )
 
 
 def test_no_secret_literals(services):
@@ -310,13 +327,17 @@ def test_no_secret_literals(services):
         if SECRET_KEY.search(key):
             assert value not in text, f"the example value of {key} appears literally in docker-compose.yml"
     required = set(re.findall(r"\$\{([A-Z0-9_]+):?\?", text))
-    assert required <= set(values), f"variables required by docker-compose.yml are missing from .env.example: {sorted(required - set(values))}"
+    assert required <= set(values), (
+        f"variables required by docker-compose.yml are missing from .env.example: {sorted(required - set(values))}"
+    )
     gitignore = (ROOT / ".gitignore").read_text().split()
     assert ".env" in gitignore, ".env must be git-ignored"
     for name in sorted(set(WORKERS) | {"pools"}):
         assert "env_file" not in services[name], f"{name} should not get the .env secrets (env_file)"
     for name in ("postgres", "minio", "minio-init"):
-        assert services[name].get("env_file") in (".env", [".env"]), f"{name} should read its secrets with env_file: .env"
+        assert services[name].get("env_file") in (".env", [".env"]), (
+            f"{name} should read its secrets with env_file: .env"
+        )
 
 
 def test_gpu_worker_reserves_nvidia_devices(services):
@@ -324,8 +345,12 @@ def test_gpu_worker_reserves_nvidia_devices(services):
     assert devices, "worker-gpu has no deploy.resources.reservations.devices"
     dev = devices[0]
     assert dev.get("driver") == "nvidia", f"worker-gpu device driver is {dev.get('driver')!r}, expected nvidia"
-    assert "gpu" in (dev.get("capabilities") or []), f"worker-gpu device capabilities {dev.get('capabilities')} lack gpu"
-    assert str(dev.get("count")) == "${GPU_COUNT:-1}", f"worker-gpu device count should be ${{GPU_COUNT:-1}}, got {dev.get('count')!r}"
+    assert "gpu" in (dev.get("capabilities") or []), (
+        f"worker-gpu device capabilities {dev.get('capabilities')} lack gpu"
+    )
+    assert str(dev.get("count")) == "${GPU_COUNT:-1}", (
+        f"worker-gpu device count should be ${{GPU_COUNT:-1}}, got {dev.get('count')!r}"
+    )
     assert "deploy" not in services["worker-cpu"], "worker-cpu should not reserve GPUs"
 
 
@@ -349,9 +374,15 @@ def test_mlflow_server_setup(services):
     )
     assert (opts.get("--backend-store-uri") or "").startswith("postgresql://") and opts["--backend-store-uri"].endswith(
         "@postgres:5432/mlflow"
-    ), f"mlflow --backend-store-uri should be postgresql://...@postgres:5432/mlflow, got {opts.get('--backend-store-uri')!r}"
-    assert env.get("MLFLOW_S3_ENDPOINT_URL") == "http://minio:9000", "mlflow needs MLFLOW_S3_ENDPOINT_URL=http://minio:9000"
-    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), "mlflow needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+    ), (
+        f"mlflow --backend-store-uri should be postgresql://...@postgres:5432/mlflow, got {opts.get('--backend-store-uri')!r}"
+    )
+    assert env.get("MLFLOW_S3_ENDPOINT_URL") == "http://minio:9000", (
+        "mlflow needs MLFLOW_S3_ENDPOINT_URL=http://minio:9000"
+    )
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), (
+        "mlflow needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+    )
     # MLflow 3 rejects Host headers that are not localhost or private IPs (DNS-rebinding guard)
     hosts_opt = opts.get("--allowed-hosts") or ""
     m = re.fullmatch(r"\$\{MLFLOW_ALLOWED_HOSTS:-(.*)\}", hosts_opt)
@@ -444,7 +475,9 @@ def test_gpu_pool_job_variables():
     assert requests, f"{GPU_JOB_VARIABLES.name} lacks container_create_kwargs.device_requests"
     req = requests[0]
     assert req.get("driver") == "nvidia", f"device request driver is {req.get('driver')!r}, expected nvidia"
-    assert req.get("capabilities") == [["gpu"]], f"device request capabilities are {req.get('capabilities')}, expected [['gpu']]"
+    assert req.get("capabilities") == [["gpu"]], (
+        f"device request capabilities are {req.get('capabilities')}, expected [['gpu']]"
+    )
     compose_text = COMPOSE.read_text()
     assert "docker/gpu-pool-job-variables.json" in compose_text, (
         "docker-compose.yml should point to docker/gpu-pool-job-variables.json in a comment"
@@ -456,4 +489,6 @@ def test_gpu_pool_job_variables():
     )
     volume = compose.get("volumes", {}).get("augment-data", {}).get("name")
     assert f"{volume}:/data" in data.get("volumes", []), f"job variables should mount the {volume!r} volume at /data"
-    assert data.get("env", {}).get("PREFECT_API_URL") == WORKER_ENV["PREFECT_API_URL"], "job variables need PREFECT_API_URL"
+    assert data.get("env", {}).get("PREFECT_API_URL") == WORKER_ENV["PREFECT_API_URL"], (
+        "job variables need PREFECT_API_URL"
+    )

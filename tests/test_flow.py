@@ -23,8 +23,13 @@ FAST = TrainConfig(epochs=4, batch_size=32)
 
 def _config(source: str, out: Path, **data) -> RunConfig:
     return RunConfig(
-        data=DataSpec(source=source, **data), model=ModelConfig(latent_dim=4, hidden=[64, 32]), train=FAST,
-        sample=SampleConfig(per_class=6), quality=QualityConfig(seeds=2, classifier_steps=20), seed=11, out_dir=str(out),
+        data=DataSpec(source=source, **data),
+        model=ModelConfig(latent_dim=4, hidden=[64, 32]),
+        train=FAST,
+        sample=SampleConfig(per_class=6),
+        quality=QualityConfig(seeds=2, classifier_steps=20),
+        seed=11,
+        out_dir=str(out),
     )
 
 
@@ -65,7 +70,14 @@ def test_image_run_writes_scored_pngs_and_augmented(digits_run):
     assert set(report["per_class"]) == {str(i) for i in range(10)} and "frechet_distance" in report["overall"]
     assert report["downstream"]["eval_rows"] == 10 and len(report["downstream"]["diffs"]) == 2
     assert report["gate"] == summary["gate"] and "Decision:" in (out / "quality_report.md").read_text()
-    for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png", "accepted_rejected.png", "scores.png", "quality_per_class.png"):
+    for plot in (
+        "loss_curves.png",
+        "samples_grid.png",
+        "samples_class_3.png",
+        "accepted_rejected.png",
+        "scores.png",
+        "quality_per_class.png",
+    ):
         assert (out / "plots" / plot).stat().st_size > 1000
 
 
@@ -131,8 +143,11 @@ def test_unlabelled_rows_train_the_model_but_stay_out_of_the_outputs(flow, tmp_p
     assert summary["train"]["epochs"] == 4 and summary["downstream"]["eval_rows"] == 6
     # the unlabelled rows are part of what the model was trained on: another pool, another training key
     meta = read_provenance(summary["synthetic"])
-    fewer = flow(config.model_copy(update={"data": config.data.model_copy(update={"unlabelled": "drop"}),
-                                           "out_dir": str(tmp_path / "drop")}))
+    fewer = flow(
+        config.model_copy(
+            update={"data": config.data.model_copy(update={"unlabelled": "drop"}), "out_dir": str(tmp_path / "drop")}
+        )
+    )
     assert read_provenance(fewer["synthetic"])["source_data_hash"] != meta["source_data_hash"]
     assert fewer["unlabelled_rows"] == 0 and "reused_from_run" not in fewer["train"]
 
@@ -173,9 +188,27 @@ def test_generate_from_the_registry_in_a_new_process(digits_run, tmp_path):
     summary, _ = digits_run
     env = dict(os.environ)
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "generate", "--model", "models:/augment-digits@candidate",
-         "--per-class", "3", "--classes", "1,7", "--mode", "variations", "--out", str(tmp_path), "--json"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "generate",
+            "--model",
+            "models:/augment-digits@candidate",
+            "--per-class",
+            "3",
+            "--classes",
+            "1,7",
+            "--mode",
+            "variations",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     frame = pd.read_parquet(tmp_path / "synthetic.parquet")

@@ -21,8 +21,15 @@ def bundle(mixed_table, tmp_path) -> GeneratorBundle:
     features = mixed_table.drop(columns=["label"])
     codec = TableCodec.fit(features)
     classes = ClassIndex.fit(mixed_table["label"])
-    result = train_cvae(codec.encode(features), classes.encode(mixed_table["label"]), codec, 2,
-                        ModelConfig(latent_dim=4), TrainConfig(epochs=5), seed=0)
+    result = train_cvae(
+        codec.encode(features),
+        classes.encode(mixed_table["label"]),
+        codec,
+        2,
+        ModelConfig(latent_dim=4),
+        TrainConfig(epochs=5),
+        seed=0,
+    )
     saved = GeneratorBundle(result.model, codec, classes, "label", {"a": 20, "b": 5}).save(tmp_path / "g.pt")
     return GeneratorBundle.load(saved)
 
@@ -84,12 +91,24 @@ def test_anchors_take_every_real_row_in_turn_and_partners_from_the_same_class(bu
 def test_variations_stay_near_real_rows_without_copying_them():
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 4, (30, 2))  # 30 distinct real rows per class, spread apart
-    frame = pd.DataFrame({"u": np.r_[centres[:, 0], -centres[:, 0]], "v": np.r_[centres[:, 1], 10 - centres[:, 1]],
-                          "label": np.repeat(["a", "b"], 30)})
+    frame = pd.DataFrame(
+        {
+            "u": np.r_[centres[:, 0], -centres[:, 0]],
+            "v": np.r_[centres[:, 1], 10 - centres[:, 1]],
+            "label": np.repeat(["a", "b"], 30),
+        }
+    )
     features = frame[["u", "v"]]
     codec, classes = TableCodec.fit(features), ClassIndex.fit(frame["label"])
-    result = train_cvae(codec.encode(features), classes.encode(frame["label"]), codec, 2,
-                        ModelConfig(latent_dim=2, hidden=[64, 64]), TrainConfig(epochs=400, val_fraction=0), seed=0)
+    result = train_cvae(
+        codec.encode(features),
+        classes.encode(frame["label"]),
+        codec,
+        2,
+        ModelConfig(latent_dim=2, hidden=[64, 64]),
+        TrainConfig(epochs=400, val_fraction=0),
+        seed=0,
+    )
     bundle = GeneratorBundle(result.model, codec, classes, "label", {"a": 30, "b": 30})
     real = codec.encode(features).x
 
@@ -123,8 +142,12 @@ def test_warp_bends_real_images_of_the_class_reproducibly(image_frame, tmp_path)
     codec, classes = ImageCodec.fit(image_frame[["image"]]), ClassIndex.fit(image_frame["label"])
     real = codec.encode(image_frame[["image"]]).x
     y = classes.encode(image_frame["label"])
-    result = train_cvae(codec.encode(image_frame[["image"]]), y, codec, 2, ModelConfig(latent_dim=4), TrainConfig(epochs=60), seed=0)
-    bundle = GeneratorBundle.load(GeneratorBundle(result.model, codec, classes, "label", {"0": 12, "1": 12}).save(tmp_path / "g.pt"))
+    result = train_cvae(
+        codec.encode(image_frame[["image"]]), y, codec, 2, ModelConfig(latent_dim=4), TrainConfig(epochs=60), seed=0
+    )
+    bundle = GeneratorBundle.load(
+        GeneratorBundle(result.model, codec, classes, "label", {"0": 12, "1": 12}).save(tmp_path / "g.pt")
+    )
     assert bundle.model.post_x.shape == (24, 1, 16, 16)  # the real pixels travel with the weights
 
     def draw() -> pd.DataFrame:

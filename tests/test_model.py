@@ -54,7 +54,15 @@ def _fit(mixed_table, seed: int):
     features = mixed_table.drop(columns=["label"])
     codec = TableCodec.fit(features)
     classes = ClassIndex.fit(mixed_table["label"])
-    return train_cvae(codec.encode(features), classes.encode(mixed_table["label"]), codec, 2, ModelConfig(latent_dim=4), TINY, seed=seed)
+    return train_cvae(
+        codec.encode(features),
+        classes.encode(mixed_table["label"]),
+        codec,
+        2,
+        ModelConfig(latent_dim=4),
+        TINY,
+        seed=seed,
+    )
 
 
 def test_training_lowers_the_loss_and_is_deterministic(mixed_table):
@@ -105,8 +113,19 @@ def test_unlabelled_rows_train_the_classifier_semi_supervised(image_frame):
     rest = torch.tensor([i for i in range(24) if i not in labelled.tolist()])
     unlabelled = codec.encode(image_frame.iloc[rest.numpy()][["image"]])
     train = TrainConfig(epochs=60, batch_size=4, val_fraction=0.0)
-    runs = [train_cvae(codec.encode(image_frame.iloc[labelled.numpy()][["image"]]), y[labelled], codec, 2, cfg, train,
-                       seed=1, unlabelled=unlabelled) for _ in range(2)]
+    runs = [
+        train_cvae(
+            codec.encode(image_frame.iloc[labelled.numpy()][["image"]]),
+            y[labelled],
+            codec,
+            2,
+            cfg,
+            train,
+            seed=1,
+            unlabelled=unlabelled,
+        )
+        for _ in range(2)
+    ]
     assert "unlabelled" in runs[0].history[-1]
     for a, b in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values()):
         assert torch.equal(a, b)  # deterministic with unlabelled batches too

@@ -20,16 +20,25 @@ def test_montage_places_each_image_in_its_cell_with_blank_padding():
 def test_quality_plots_from_scored_rows(tmp_path):
     rng = np.random.default_rng(0)
     n = 40
-    frame = pd.DataFrame({
-        "image": [{"bytes": encode_png(rng.integers(0, 255, (8, 8), dtype=np.uint8)), "path": None} for _ in range(n)],
-        "label": ["a", "b"] * (n // 2),
-        "label_fidelity": rng.random(n), "realism": rng.random(n) * 2, "authenticity": rng.random(n) + 0.5,
-        "quality_score": rng.random(n), "accepted": rng.random(n) > 0.3,
-    })
+    frame = pd.DataFrame(
+        {
+            "image": [
+                {"bytes": encode_png(rng.integers(0, 255, (8, 8), dtype=np.uint8)), "path": None} for _ in range(n)
+            ],
+            "label": ["a", "b"] * (n // 2),
+            "label_fidelity": rng.random(n),
+            "realism": rng.random(n) * 2,
+            "authenticity": rng.random(n) + 0.5,
+            "quality_score": rng.random(n),
+            "accepted": rng.random(n) > 0.3,
+        }
+    )
     made = [
         plots.accepted_rejected(frame, "image", "label", tmp_path / "ar.png"),
         plots.score_histograms(frame, {"realism": 0.2, "authenticity": 0.6}, tmp_path / "scores.png"),
-        plots.class_bars({"a": {"accepted_share": 0.7, "follows_label": 0.9}, "b": {"accepted_share": 0.5}}, tmp_path / "bars.png"),
+        plots.class_bars(
+            {"a": {"accepted_share": 0.7, "follows_label": 0.9}, "b": {"accepted_share": 0.5}}, tmp_path / "bars.png"
+        ),
         plots.accepted_rejected(frame.iloc[:0], "image", "label", tmp_path / "none.png"),
     ]
     assert all(p.stat().st_size > 1000 for p in made)

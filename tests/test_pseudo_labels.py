@@ -41,14 +41,32 @@ def blobs():
 def test_pseudo_labelled_rows_are_pool_rows_with_the_right_label(blobs):
     labelled, pool, truth = blobs
     codec, classes = TableCodec.fit(labelled[["u", "v"]]), ClassIndex.fit(labelled["kind"])
-    judge = LabelJudge.fit(codec.encode(labelled[["u", "v"]]).x, classes.encode(labelled["kind"]), classes.names, seed=0)
-    frames = list(pseudo_label_frames(pool, ["u", "v"], "kind", codec, classes, judge, {"a": 15, "b": 15}, seed=1,
-                                      batch_rows=7, columns=["kind", "u", "v"]))
+    judge = LabelJudge.fit(
+        codec.encode(labelled[["u", "v"]]).x, classes.encode(labelled["kind"]), classes.names, seed=0
+    )
+    frames = list(
+        pseudo_label_frames(
+            pool,
+            ["u", "v"],
+            "kind",
+            codec,
+            classes,
+            judge,
+            {"a": 15, "b": 15},
+            seed=1,
+            batch_rows=7,
+            columns=["kind", "u", "v"],
+        )
+    )
     out = pd.concat(frames, ignore_index=True)
     assert list(out.columns) == ["kind", "u", "v"] and out["kind"].value_counts().to_dict() == {"a": 15, "b": 15}
     where = [int(np.flatnonzero((pool["u"] == u) & (pool["v"] == v))[0]) for u, v in zip(out["u"], out["v"])]
     assert len(set(where)) == 30  # distinct rows of the pool, unchanged
     assert (truth[where] == out["kind"].to_numpy()).all()  # labelled right, and no row from halfway
-    again = pd.concat(pseudo_label_frames(pool, ["u", "v"], "kind", codec, classes, judge, {"a": 15, "b": 15}, seed=1,
-                                          columns=["kind", "u", "v"]), ignore_index=True)
+    again = pd.concat(
+        pseudo_label_frames(
+            pool, ["u", "v"], "kind", codec, classes, judge, {"a": 15, "b": 15}, seed=1, columns=["kind", "u", "v"]
+        ),
+        ignore_index=True,
+    )
     pd.testing.assert_frame_equal(out, again)  # same seed, same rows, whatever the batch size

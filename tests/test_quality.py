@@ -93,13 +93,29 @@ def test_score_any_synthetic_file_from_the_cli(tmp_path, mixed_table):
     mixed_table.to_parquet(real)
     copies = mixed_table.iloc[:10].assign(source="other-tool")  # exact copies, plus a foreign column
     copies.to_parquet(tmp_path / "synthetic.parquet")
-    result = CliRunner().invoke(app, ["score", "--real", str(real), "--synthetic", str(tmp_path / "synthetic.parquet"),
-                                      "--label", "label", "--out", str(tmp_path / "scored")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--real",
+            str(real),
+            "--synthetic",
+            str(tmp_path / "synthetic.parquet"),
+            "--label",
+            "label",
+            "--out",
+            str(tmp_path / "scored"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import pandas as pd
 
     scored = pd.read_parquet(tmp_path / "scored" / "scored.parquet")
-    assert (scored["authenticity"] == 0).all() and not scored["accepted"].any() and (scored["source"] == "other-tool").all()
+    assert (
+        (scored["authenticity"] == 0).all()
+        and not scored["accepted"].any()
+        and (scored["source"] == "other-tool").all()
+    )
     assert "| a |" in (tmp_path / "scored" / "quality_report.md").read_text()
 
 
@@ -145,8 +161,12 @@ def test_report_memory_is_flat_in_the_number_of_rows(monkeypatch):
     truth = {"accepted": [], "authenticity": []}
     for _ in range(40):  # 40 batches of 1000 rows, classes mixed
         y = torch.from_numpy(rng.integers(0, 2, 1000))
-        scores = {"accepted": rng.random(1000) > 0.3, "label_fidelity": rng.random(1000), "follows_label": rng.random(1000) > 0.1,
-                  "authenticity": rng.random(1000) * 2}
+        scores = {
+            "accepted": rng.random(1000) > 0.3,
+            "label_fidelity": rng.random(1000),
+            "follows_label": rng.random(1000) > 0.1,
+            "authenticity": rng.random(1000) * 2,
+        }
         truth["accepted"].append(scores["accepted"][y.numpy() == 0])
         truth["authenticity"].append(scores["authenticity"][y.numpy() == 0])
         acc.add(torch.zeros(1000, 3), y, scores)
@@ -159,6 +179,11 @@ def test_report_memory_is_flat_in_the_number_of_rows(monkeypatch):
     # below the cap the quantiles are exact
     small = report.QualityAccumulator(["a"])
     values = rng.random(300)
-    small.add(torch.zeros(300, 3), torch.zeros(300, dtype=torch.long),
-              {"accepted": values > 0.5, "label_fidelity": values, "follows_label": values > 0.2, "authenticity": values})
-    assert report.build_report(small, {}, {}, 1.0, image=False)["per_class"]["a"]["dcr_relative_median"] == np.median(values)
+    small.add(
+        torch.zeros(300, 3),
+        torch.zeros(300, dtype=torch.long),
+        {"accepted": values > 0.5, "label_fidelity": values, "follows_label": values > 0.2, "authenticity": values},
+    )
+    assert report.build_report(small, {}, {}, 1.0, image=False)["per_class"]["a"]["dcr_relative_median"] == np.median(
+        values
+    )

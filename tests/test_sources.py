@@ -70,7 +70,11 @@ def _parquet(tmp_path, frame: pd.DataFrame) -> str:
         (lambda f: f, "target", r"label column 'target' not found.*\n.*fix: pass --label with one of: height"),
         (lambda f: f.assign(label="a"), "label", r"only one class \('a'\)"),
         (lambda f: f.iloc[:21], "label", r"class\(es\) with fewer than 2 rows: 'b' \(1 row\)"),
-        (lambda f: f.assign(label=f["label"].mask(f.index.isin([4, 9]))), "label", r"2 row\(s\) have no label.*rows 4, 9"),
+        (
+            lambda f: f.assign(label=f["label"].mask(f.index.isin([4, 9]))),
+            "label",
+            r"2 row\(s\) have no label.*rows 4, 9",
+        ),
         (lambda f: f.iloc[:0], "label", "the table is empty"),
     ],
     ids=["missing-label-column", "single-class", "one-row-class", "nan-labels", "empty-table"],
@@ -112,7 +116,9 @@ def test_rows_without_a_label_are_dropped_or_kept_as_unlabelled(tmp_path, mixed_
 
 def test_rows_left_out_by_real_per_class_join_the_unlabelled_rows(tmp_path, mixed_table):
     frame = mixed_table.assign(label=mixed_table["label"].mask(mixed_table.index == 4))
-    used = load_real(DataSpec(source=_parquet(tmp_path, frame), label="label", real_per_class=5, unlabelled="use"), seed=3)
+    used = load_real(
+        DataSpec(source=_parquet(tmp_path, frame), label="label", real_per_class=5, unlabelled="use"), seed=3
+    )
     assert used.frame["label"].value_counts().tolist() == [5, 5]
     assert len(used.unlabelled) == 40 - 10  # 1 without a label + 29 left out
     # every real row is either labelled or unlabelled, never both

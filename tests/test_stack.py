@@ -27,8 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 PORTS = {"STACK_PG_PORT": "55491", "STACK_PREFECT_PORT": "4291", "STACK_MLFLOW_PORT": "5091"}
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-TINY = {"train": {"epochs": 20, "batch_size": 32}, "model": {"latent_dim": 4, "hidden": [64, 32]},
-        "quality": {"seeds": 2, "classifier_steps": 20}, "sample": {"per_class": 10}}
+TINY = {
+    "train": {"epochs": 20, "batch_size": 32},
+    "model": {"latent_dim": 4, "hidden": [64, 32]},
+    "quality": {"seeds": 2, "classifier_steps": 20},
+    "sample": {"per_class": 10},
+}
 
 
 @dataclass
@@ -47,7 +51,11 @@ class Stack:
 
     def trigger(self, name: str, parameters: dict) -> str:
         body = {"parameters": parameters, "state": {"type": "SCHEDULED"}}
-        return self.api.post(f"/deployments/{self.deployment_id(name)}/create_flow_run", json=body).raise_for_status().json()["id"]
+        return (
+            self.api.post(f"/deployments/{self.deployment_id(name)}/create_flow_run", json=body)
+            .raise_for_status()
+            .json()["id"]
+        )
 
     def flow_run(self, run_id: str) -> dict:
         return self.api.get(f"/flow_runs/{run_id}").raise_for_status().json()
@@ -71,8 +79,9 @@ class Stack:
         exp = client.get_experiment_by_name("augment")
         if exp is None:
             return None
-        runs = client.search_runs([exp.experiment_id], f"tags.prefect_flow_run_id = '{flow_run_id}'",
-                                  order_by=["attributes.start_time DESC"])
+        runs = client.search_runs(
+            [exp.experiment_id], f"tags.prefect_flow_run_id = '{flow_run_id}'", order_by=["attributes.start_time DESC"]
+        )
         return runs[0] if runs else None
 
 
@@ -83,12 +92,22 @@ def stack():
     env = os.environ | PORTS | {"STACK_DIR": str(folder), "STACK_GPU_WORKERS": "2", "STACK_CPU_WORKERS": "1"}
     prefect_api = f"http://127.0.0.1:{PORTS['STACK_PREFECT_PORT']}/api"
     mlflow_uri = f"http://127.0.0.1:{PORTS['STACK_MLFLOW_PORT']}"
-    client_env = env | {"PREFECT_API_URL": prefect_api, "MLFLOW_TRACKING_URI": mlflow_uri, "AUGMENT_PROJECT_DIR": str(ROOT)}
+    client_env = env | {
+        "PREFECT_API_URL": prefect_api,
+        "MLFLOW_TRACKING_URI": mlflow_uri,
+        "AUGMENT_PROJECT_DIR": str(ROOT),
+    }
     stack = Stack(folder, env, httpx.Client(base_url=prefect_api, timeout=30), mlflow_uri)
     try:
         stack.script("up")
-        subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], cwd=ROOT, env=client_env, check=True,
-                       timeout=300, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"],
+            cwd=ROOT,
+            env=client_env,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
         yield stack
     finally:
         stack.script("down", timeout=300)
@@ -111,8 +130,13 @@ def test_augment_deployment_runs_on_a_worker_and_lands_in_mlflow(stack, tmp_path
     assert augmented["is_synthetic"].any() and (~augmented["is_synthetic"]).sum() == 30
 
     # generate-from-champion's flow, here pointed at the candidate: fresh rows scored against the real ones
-    params = {"model_uri": "models:/augment-iris@candidate", "sample": {"per_class": 15}, "seed": 5,
-              "data": {"source": "iris", "real_per_class": 10}, "out_dir": str(tmp_path / "fresh")}
+    params = {
+        "model_uri": "models:/augment-iris@candidate",
+        "sample": {"per_class": 15},
+        "seed": 5,
+        "data": {"source": "iris", "real_per_class": 10},
+        "out_dir": str(tmp_path / "fresh"),
+    }
     run = stack.wait(stack.trigger("augment-generate/from-champion", params))
     assert run["state"]["type"] == "COMPLETED", run["state"]
     fresh = pd.read_parquet(tmp_path / "fresh" / "synthetic.parquet")
@@ -129,8 +153,11 @@ def test_cron_schedule_creates_scheduled_runs(stack):
 
 
 def test_sweep_fans_out_three_datasets_across_workers(stack, tmp_path):
-    sweep = {"datasets": [{"source": s, "real_per_class": 8} for s in ("iris", "wine", "penguins")],
-             "seed": 2, "out_root": str(tmp_path)} | TINY
+    sweep = {
+        "datasets": [{"source": s, "real_per_class": 8} for s in ("iris", "wine", "penguins")],
+        "seed": 2,
+        "out_root": str(tmp_path),
+    } | TINY
     run = stack.wait(stack.trigger("augment-sweep/sweep", {"sweep": sweep}), timeout=800)
     assert run["state"]["type"] == "COMPLETED", run["state"]
     for name in ("iris", "wine", "penguins"):
@@ -140,8 +167,9 @@ def test_sweep_fans_out_three_datasets_across_workers(stack, tmp_path):
     # from a worker's pick-up (PENDING) to the end: a process's start-up counts as its work, since
     # under load the flow itself begins many seconds after its worker took it
     spans = sorted((_picked_up_at(stack, c["id"]), datetime.fromisoformat(c["end_time"])) for c in children)
-    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), \
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), (
         f"the three jobs should overlap on the two gpu workers: {spans}"
+    )
 
 
 def _picked_up_at(stack: Stack, run_id: str) -> datetime:
@@ -154,10 +182,14 @@ def _runs_named(stack: Stack, prefix: str) -> list[dict]:
     return stack.api.post("/flow_runs/filter", json=body).raise_for_status().json()
 
 
-KILLABLE = {"data": {"source": "digits", "real_per_class": 20}, "seed": 4,
-            "model": {"latent_dim": 8, "hidden": [128, 64]}, "sample": {"per_class": 10},
-            "train": {"epochs": 400, "checkpoint_every": 10, "patience": 400, "reuse": False},
-            "quality": {"evaluate": False}}
+KILLABLE = {
+    "data": {"source": "digits", "real_per_class": 20},
+    "seed": 4,
+    "model": {"latent_dim": 8, "hidden": [128, 64]},
+    "sample": {"per_class": 10},
+    "train": {"epochs": 400, "checkpoint_every": 10, "patience": 400, "reuse": False},
+    "quality": {"evaluate": False},
+}
 
 
 def _wait_for_checkpoint(stack: Stack, run_id: str, timeout: float = 300):
@@ -182,8 +214,9 @@ def test_killed_worker_resumes_from_checkpoint_with_the_same_output(stack, tmp_p
     assert stack.flow_run(run_id)["state"]["type"] == "RUNNING"  # what a dead worker leaves behind
 
     # retry the orphaned run (what the UI's Retry does), restart the dead worker: `up` is idempotent
-    stack.api.post(f"/flow_runs/{run_id}/set_state",
-                   json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True}).raise_for_status()
+    stack.api.post(
+        f"/flow_runs/{run_id}/set_state", json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True}
+    ).raise_for_status()
     stack.script("up")
     run = stack.wait(run_id)
     assert run["state"]["type"] == "COMPLETED", run["state"]
@@ -195,8 +228,10 @@ def test_killed_worker_resumes_from_checkpoint_with_the_same_output(stack, tmp_p
     again = stack.wait(stack.trigger("augment/on-demand", {"config": KILLABLE | {"out_dir": str(tmp_path / "whole")}}))
     assert again["state"]["type"] == "COMPLETED", again["state"]
     assert "augment.resumed_from_epoch" not in stack.mlflow_run_of(again["id"]).data.tags
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "killed" / "synthetic.parquet"),
-                                  pd.read_parquet(tmp_path / "whole" / "synthetic.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "killed" / "synthetic.parquet"),
+        pd.read_parquet(tmp_path / "whole" / "synthetic.parquet"),
+    )
 
 
 def _worker_of(stack: Stack, pid: int) -> int:
@@ -229,6 +264,10 @@ def test_mlflow_outage_fails_clearly_after_retries_and_writes_no_parquet(stack, 
     assert run["state"]["type"] == "FAILED", run["state"]
     assert "cannot be reached" in run["state"]["message"], run["state"]["message"]
     body = {"flow_runs": {"id": {"any_": [run_id]}}}
-    tasks = [t for t in stack.api.post("/task_runs/filter", json=body).raise_for_status().json() if t["name"].startswith("train-cvae")]
+    tasks = [
+        t
+        for t in stack.api.post("/task_runs/filter", json=body).raise_for_status().json()
+        if t["name"].startswith("train-cvae")
+    ]
     assert tasks and max(t["run_count"] for t in tasks) == 3, "train-cvae should have been tried 3 times"
     assert not list(out.rglob("*.parquet")) and not list(out.rglob("*.tmp*")), list(out.rglob("*"))

@@ -134,19 +134,25 @@ def _column_info(series: pd.Series) -> ColumnInfo:
     if pd.api.types.is_bool_dtype(dtype):
         return ColumnInfo(name, "boolean", dtype_info(series), missing, categories=[False, True])
     if isinstance(dtype, pd.CategoricalDtype):
-        return ColumnInfo(name, "categorical", dtype_info(series), missing, categories=[_py(v) for v in dtype.categories])
+        return ColumnInfo(
+            name, "categorical", dtype_info(series), missing, categories=[_py(v) for v in dtype.categories]
+        )
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
         values = observed.to_numpy(dtype=np.float64)
         kind = "integer" if pd.api.types.is_integer_dtype(dtype) else "numeric"
         std = float(values.std()) or 1.0
-        info = ColumnInfo(name, kind, dtype_info(series), missing, float(values.mean()), std, float(values.min()), float(values.max()))
+        info = ColumnInfo(
+            name, kind, dtype_info(series), missing, float(values.mean()), std, float(values.min()), float(values.max())
+        )
         if kind == "numeric":
             info.decimals = _decimals(values)
         return info
     if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         levels = sorted({_py(v) for v in observed}, key=lambda v: (str(type(v)), v))
         if any(isinstance(v, (dict, list, bytes)) for v in levels[:5]):
-            raise DataError(f"column {name!r} holds nested values", f"drop it or flatten it (--columns without {name!r})")
+            raise DataError(
+                f"column {name!r} holds nested values", f"drop it or flatten it (--columns without {name!r})"
+            )
         if len(levels) > MAX_FREE_TEXT_LEVELS and len(levels) > 0.5 * len(observed):
             raise DataError(
                 f"column {name!r} has {len(levels)} distinct values in {len(observed)} rows: it looks like an ID or free text",
@@ -207,10 +213,18 @@ class TableCodec:
                 lookup = {v: i for i, v in enumerate(col.categories)}
                 unknown = [v for v in series[~isna].unique() if _py(v) not in lookup]
                 if unknown:
-                    raise DataError(f"column {col.name!r} has values the model was not fitted on: {unknown[:5]}", "refit on data that includes them")
-                codes = np.array([len(col.categories) if m else lookup[_py(v)] for v, m in zip(series, isna)], dtype=np.int64)
+                    raise DataError(
+                        f"column {col.name!r} has values the model was not fitted on: {unknown[:5]}",
+                        "refit on data that includes them",
+                    )
+                codes = np.array(
+                    [len(col.categories) if m else lookup[_py(v)] for v, m in zip(series, isna)], dtype=np.int64
+                )
                 if isna.any() and not col.missing:
-                    raise DataError(f"column {col.name!r} has missing values the model was not fitted on", "refit on data with missing values")
+                    raise DataError(
+                        f"column {col.name!r} has missing values the model was not fitted on",
+                        "refit on data with missing values",
+                    )
                 x[np.arange(n), block.start + codes] = 1.0
         has_missing = any(c.missing and c.kind in ("numeric", "integer") for c in self.columns)
         return Encoded(torch.from_numpy(x), torch.from_numpy(mask) if has_missing else None)
@@ -303,7 +317,13 @@ class ImageCodec:
         return pd.DataFrame({self.column: [image_struct(png) for png in pngs]})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"modality": "image", "column": self.column, "channels": self.channels, "height": self.height, "width": self.width_px}
+        return {
+            "modality": "image",
+            "column": self.column,
+            "channels": self.channels,
+            "height": self.height,
+            "width": self.width_px,
+        }
 
 
 Codec = TableCodec | ImageCodec

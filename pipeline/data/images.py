@@ -44,7 +44,10 @@ def decode_image(value: Any, where: str) -> np.ndarray:
             with open(path, "rb") as handle:
                 raw = handle.read()
         except OSError as exc:
-            raise DataError(f"{where}: cannot read image file {path!r}: {exc}", "store the image bytes in the column or fix the path") from exc
+            raise DataError(
+                f"{where}: cannot read image file {path!r}: {exc}",
+                "store the image bytes in the column or fix the path",
+            ) from exc
     if raw is None:
         raise DataError(f"{where}: image is missing", "drop rows without an image")
     try:

@@ -133,9 +133,13 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
         for file in sorted(class_dir.rglob("*")):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            rows.append({"image": image_struct(file.read_bytes(), str(file.relative_to(root))), "label": class_dir.name})
+            rows.append(
+                {"image": image_struct(file.read_bytes(), str(file.relative_to(root))), "label": class_dir.name}
+            )
     if not rows:
-        raise DataError(f"no image files under {str(root)!r}", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files in the class folders")
+        raise DataError(
+            f"no image files under {str(root)!r}", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files in the class folders"
+        )
     frame = pd.DataFrame(rows)
     frame["label"] = frame["label"].astype("str")
     return frame

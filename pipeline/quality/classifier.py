@@ -29,8 +29,13 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, n_classes: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(64 * 16, n_classes))
 
@@ -52,8 +57,16 @@ class CNNClassifier:
         return torch.cat(out).numpy() if out else np.zeros((0, self.net.head[-1].out_features))
 
 
-def fit_cnn(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0, steps: int = 400, batch: int = 64,
-            weight: torch.Tensor | None = None, augment: bool = True) -> CNNClassifier:
+def fit_cnn(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    seed: int = 0,
+    steps: int = 400,
+    batch: int = 64,
+    weight: torch.Tensor | None = None,
+    augment: bool = True,
+) -> CNNClassifier:
     """Adam on (random affine views of) the images; `weight` down-weights rows (e.g. synthetic)."""
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -84,8 +97,9 @@ class SklearnClassifier:
         return full
 
 
-def fit_table_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0,
-                         weight: torch.Tensor | None = None) -> SklearnClassifier:
+def fit_table_classifier(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0, weight: torch.Tensor | None = None
+) -> SklearnClassifier:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)

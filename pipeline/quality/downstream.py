@@ -25,7 +25,15 @@ from pipeline.train import stratified_split
 VALIDATION_FRACTION = 0.3
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, k: int, seed: int, steps: int, weight: torch.Tensor | None = None, classic: bool = True):
+def _fit(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    seed: int,
+    steps: int,
+    weight: torch.Tensor | None = None,
+    classic: bool = True,
+):
     """The downstream classifier; for images `classic` trains it on random affine views."""
     if x.dim() == 4:
         return fit_cnn(x, y, k, seed=seed, steps=steps, weight=weight, augment=classic)
@@ -38,7 +46,9 @@ def _predict(clf, x: torch.Tensor) -> np.ndarray:
 
 def _take(syn_x: torch.Tensor, syn_y: torch.Tensor, per_class: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n synthetic rows of each class."""
-    idx = torch.cat([torch.nonzero(syn_y == c).flatten()[:n] for c, n in per_class.items()] or [torch.zeros(0, dtype=torch.long)])
+    idx = torch.cat(
+        [torch.nonzero(syn_y == c).flatten()[:n] for c, n in per_class.items()] or [torch.zeros(0, dtype=torch.long)]
+    )
     return syn_x[idx], syn_y[idx]
 
 
@@ -75,15 +85,39 @@ class GainResult:
         return statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        f1 = {"real_only_f1_mean": statistics.fmean(self.real_only_f1), "augmented_f1_mean": statistics.fmean(self.augmented_f1)} \
-            if self.real_only_f1 else {}
-        return asdict(self) | {"mean_gain": self.mean_gain, "noise": self.noise, "diffs": self.diffs,
-                               "real_only_mean": statistics.fmean(self.real_only), "augmented_mean": statistics.fmean(self.augmented)} | f1
+        f1 = (
+            {
+                "real_only_f1_mean": statistics.fmean(self.real_only_f1),
+                "augmented_f1_mean": statistics.fmean(self.augmented_f1),
+            }
+            if self.real_only_f1
+            else {}
+        )
+        return (
+            asdict(self)
+            | {
+                "mean_gain": self.mean_gain,
+                "noise": self.noise,
+                "diffs": self.diffs,
+                "real_only_mean": statistics.fmean(self.real_only),
+                "augmented_mean": statistics.fmean(self.augmented),
+            }
+            | f1
+        )
 
 
-def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tensor, syn_y: torch.Tensor,
-                    eval_x: torch.Tensor, eval_y: torch.Tensor, class_names: list[str], cfg: QualityConfig, seed: int = 0,
-                    classic: bool = True) -> GainResult:
+def downstream_gain(
+    fit_x: torch.Tensor,
+    fit_y: torch.Tensor,
+    syn_x: torch.Tensor,
+    syn_y: torch.Tensor,
+    eval_x: torch.Tensor,
+    eval_y: torch.Tensor,
+    class_names: list[str],
+    cfg: QualityConfig,
+    seed: int = 0,
+    classic: bool = True,
+) -> GainResult:
     k = len(class_names)
     counts = {int(c): int((fit_y == c).sum()) for c in torch.unique(fit_y)}
     steps = cfg.classifier_steps
@@ -92,14 +126,25 @@ def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tenso
     candidates = []
     best = (max(cfg.ratios), max(cfg.weights))
     if len(va):
-        base = float((_predict(_fit(fit_x[tr], fit_y[tr], k, seed, steps, classic=classic), fit_x[va]) == fit_y[va].numpy()).mean())
+        base = float(
+            (
+                _predict(_fit(fit_x[tr], fit_y[tr], k, seed, steps, classic=classic), fit_x[va]) == fit_y[va].numpy()
+            ).mean()
+        )
         best_acc = -1.0
         for ratio in sorted(cfg.ratios):
             sx, sy = _take(syn_x, syn_y, {c: round(ratio * n) for c, n in counts.items()})
             for weight in sorted(cfg.weights):
                 x, y, w = _with_synthetic(fit_x[tr], fit_y[tr], sx, sy, weight)
                 acc = float((_predict(_fit(x, y, k, seed, steps, w, classic), fit_x[va]) == fit_y[va].numpy()).mean())
-                candidates.append({"ratio": ratio, "weight": weight, "validation_accuracy": acc, "real_only_validation_accuracy": base})
+                candidates.append(
+                    {
+                        "ratio": ratio,
+                        "weight": weight,
+                        "validation_accuracy": acc,
+                        "real_only_validation_accuracy": base,
+                    }
+                )
                 if acc > best_acc + 1e-9:
                     best_acc, best = acc, (ratio, weight)
     ratio, weight = best
@@ -119,11 +164,23 @@ def downstream_gain(fit_x: torch.Tensor, fit_y: torch.Tensor, syn_x: torch.Tenso
             rows = truth == c
             if rows.any():
                 per_class[c] += ((pred_a[rows] == c).mean() - (pred_r[rows] == c).mean()) / cfg.seeds
-    return GainResult(real_only, augmented, ratio, weight, len(sx), len(eval_x),
-                      {class_names[c]: float(per_class[c]) for c in range(k) if (truth == c).any()}, candidates, real_f1, aug_f1)
+    return GainResult(
+        real_only,
+        augmented,
+        ratio,
+        weight,
+        len(sx),
+        len(eval_x),
+        {class_names[c]: float(per_class[c]) for c in range(k) if (truth == c).any()},
+        candidates,
+        real_f1,
+        aug_f1,
+    )
 
 
-def gate(gain: GainResult | None, per_class_report: dict[str, dict[str, Any]], skipped_reason: str | None = None) -> dict[str, Any]:
+def gate(
+    gain: GainResult | None, per_class_report: dict[str, dict[str, Any]], skipped_reason: str | None = None
+) -> dict[str, Any]:
     """Promote only when the gain is not negative beyond noise and every class has accepted rows."""
     reasons = []
     if gain is None:
@@ -131,13 +188,17 @@ def gate(gain: GainResult | None, per_class_report: dict[str, dict[str, Any]], s
     elif gain.mean_gain < -gain.noise:
         worse = sorted((g, c) for c, g in gain.per_class_gain.items() if g < 0)[:3]
         named = ", ".join(f"{c} ({g:+.1%})" for g, c in worse)
-        reasons.append(f"augmentation did not help: accuracy {gain.mean_gain:+.1%} ± {gain.noise:.1%} on held-out real rows"
-                       + (f"; worst classes {named}" if named else ""))
+        reasons.append(
+            f"augmentation did not help: accuracy {gain.mean_gain:+.1%} ± {gain.noise:.1%} on held-out real rows"
+            + (f"; worst classes {named}" if named else "")
+        )
     empty = [c for c, e in per_class_report.items() if e.get("accepted_share", 0) == 0]
     if empty:
         reasons.append(f"no accepted synthetic rows for class(es) {', '.join(empty)}")
     decision = "promote" if not reasons else "keep candidate"
     if not reasons:
-        reasons.append(f"accuracy {gain.mean_gain:+.1%} ± {gain.noise:.1%} on held-out real rows with {gain.ratio:g} synthetic "
-                       f"rows per real row at weight {gain.weight:g}; every class has accepted rows")
+        reasons.append(
+            f"accuracy {gain.mean_gain:+.1%} ± {gain.noise:.1%} on held-out real rows with {gain.ratio:g} synthetic "
+            f"rows per real row at weight {gain.weight:g}; every class has accepted rows"
+        )
     return {"decision": decision, "promoted": decision == "promote", "reasons": reasons}

@@ -18,14 +18,19 @@ from pipeline.quality.pseudo_labels import CONFIDENCE, pseudo_label_frames
 from pipeline.train import stratified_split, train_cvae
 
 
-def accepted_rows(frames: Iterable[pd.DataFrame], codec: Codec, classes: ClassIndex, label: str,
-                  scorer: SampleScorer | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+def accepted_rows(
+    frames: Iterable[pd.DataFrame], codec: Codec, classes: ClassIndex, label: str, scorer: SampleScorer | None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Encoded accepted rows (x, y) of the frames and how many there were, without writing
     anything; with no scorer, every row (what the filter is measured against)."""
     xs, ys, seen = [], [], 0
     for frame in frames:
         fx, fy = codec.encode(frame).x, classes.encode(frame[label])
-        keep = torch.ones(len(fx), dtype=torch.bool) if scorer is None else torch.from_numpy(scorer.score(fx, fy)["accepted"])
+        keep = (
+            torch.ones(len(fx), dtype=torch.bool)
+            if scorer is None
+            else torch.from_numpy(scorer.score(fx, fy)["accepted"])
+        )
         seen += len(fx)
         xs.append(fx[keep])
         ys.append(fy[keep])
@@ -34,16 +39,32 @@ def accepted_rows(frames: Iterable[pd.DataFrame], codec: Codec, classes: ClassIn
     return torch.cat(xs), torch.cat(ys), seen
 
 
-def accepted_samples(bundle: GeneratorBundle, scorer: SampleScorer | None, counts: dict[str, int], seed: int,
-                     temperature: float = 1.0, batch_rows: int = 4096, mode: str = "prior") -> tuple[torch.Tensor, torch.Tensor, int]:
+def accepted_samples(
+    bundle: GeneratorBundle,
+    scorer: SampleScorer | None,
+    counts: dict[str, int],
+    seed: int,
+    temperature: float = 1.0,
+    batch_rows: int = 4096,
+    mode: str = "prior",
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """accepted_rows of the bundle's generated rows."""
     frames = generate_frames(bundle, counts, seed, temperature, batch_rows, mode)
     return accepted_rows(frames, bundle.codec, bundle.classes, bundle.label, scorer)
 
 
-def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelConfig, train_cfg: TrainConfig,
-                 quality: QualityConfig, seed: int, temperature: float = 1.0, mode: str = "prior",
-                 unlabelled: pd.DataFrame | None = None, pseudo_label_confidence: float = CONFIDENCE) -> GainResult | str:
+def holdout_gain(
+    bundle: GeneratorBundle,
+    real: pd.DataFrame,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    quality: QualityConfig,
+    seed: int,
+    temperature: float = 1.0,
+    mode: str = "prior",
+    unlabelled: pd.DataFrame | None = None,
+    pseudo_label_confidence: float = CONFIDENCE,
+) -> GainResult | str:
     """The gain of real + synthetic over real-only on held-out real rows, or why it cannot be measured.
 
     Unlabelled rows (feature columns only) train the evaluation generator as they train the
@@ -59,17 +80,30 @@ def holdout_gain(bundle: GeneratorBundle, real: pd.DataFrame, model_cfg: ModelCo
         return f"class(es) {', '.join(lacking[:5])} have fewer than 4 real rows, none can be held out"
     judge = LabelJudge.fit(x[fit_idx], y[fit_idx], classes.names, seed=seed)
     scorer = SampleScorer(judge, x[fit_idx], y[fit_idx], quality.realism_quantile, quality.copy_quantile)
-    want = {name: int(round(max(quality.ratios) * int((y[fit_idx] == c).sum()))) for c, name in enumerate(classes.names)}
+    want = {
+        name: int(round(max(quality.ratios) * int((y[fit_idx] == c).sum()))) for c, name in enumerate(classes.names)
+    }
     if mode == "pseudo_label":
         if unlabelled is None or not len(unlabelled):
             return "mode pseudo_label needs unlabelled rows, and this run has none"
-        frames = pseudo_label_frames(unlabelled, features, bundle.label, codec, classes, judge, want, seed + 1,
-                                     pseudo_label_confidence)
+        frames = pseudo_label_frames(
+            unlabelled, features, bundle.label, codec, classes, judge, want, seed + 1, pseudo_label_confidence
+        )
         syn_x, syn_y, _ = accepted_rows(frames, codec, classes, bundle.label, scorer)
     else:
         fit_rows = real.iloc[fit_idx.numpy()]
-        result = train_cvae(codec.encode(fit_rows[features]), y[fit_idx], codec, len(classes), model_cfg, train_cfg, seed=seed,
-                            unlabelled=None if unlabelled is None else codec.encode(unlabelled[features]))
+        result = train_cvae(
+            codec.encode(fit_rows[features]),
+            y[fit_idx],
+            codec,
+            len(classes),
+            model_cfg,
+            train_cfg,
+            seed=seed,
+            unlabelled=None if unlabelled is None else codec.encode(unlabelled[features]),
+        )
         evaluator = GeneratorBundle(result.model, codec, classes, bundle.label, {}, {}, bundle.columns)
         syn_x, syn_y, _ = accepted_samples(evaluator, scorer, want, seed + 1, temperature, mode=mode)
-    return downstream_gain(x[fit_idx], y[fit_idx], syn_x, syn_y, x[eval_idx], y[eval_idx], classes.names, quality, seed=seed)
+    return downstream_gain(
+        x[fit_idx], y[fit_idx], syn_x, syn_y, x[eval_idx], y[eval_idx], classes.names, quality, seed=seed
+    )

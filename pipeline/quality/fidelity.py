@@ -75,8 +75,14 @@ class SampleScorer:
     """Scores generated rows: label fidelity (judge), realism and authenticity (k-NN in the
     judge's feature space, per class), combined into quality_score and accepted."""
 
-    def __init__(self, judge: LabelJudge, real_x: torch.Tensor, real_y: torch.Tensor,
-                 realism_quantile: float = 0.05, copy_quantile: float = 0.01) -> None:
+    def __init__(
+        self,
+        judge: LabelJudge,
+        real_x: torch.Tensor,
+        real_y: torch.Tensor,
+        realism_quantile: float = 0.05,
+        copy_quantile: float = 0.01,
+    ) -> None:
         self.judge = judge
         feats = judge_features(judge, real_x)
         self.refs = {int(c): ClassReference.fit(feats[real_y == c]) for c in torch.unique(real_y)}
@@ -96,12 +102,20 @@ class SampleScorer:
                 realism[rows], authenticity[rows], _ = ref.score(feats[rows])
         accepted = follows & (realism >= self.thresholds.realism) & (authenticity > self.thresholds.authenticity)
         quality = (fidelity + np.minimum(realism, 1.0) + np.minimum(authenticity, 1.0)) / 3.0
-        scores = {"label_fidelity": fidelity, "follows_label": follows, "realism": realism,
-                  "authenticity": authenticity, "quality_score": quality, "accepted": accepted}
+        scores = {
+            "label_fidelity": fidelity,
+            "follows_label": follows,
+            "realism": realism,
+            "authenticity": authenticity,
+            "quality_score": quality,
+            "accepted": accepted,
+        }
         return scores, feats
 
 
-def score_frames(frames, codec, classes, label: str, scorer: SampleScorer, accumulator: QualityAccumulator | None = None):
+def score_frames(
+    frames, codec, classes, label: str, scorer: SampleScorer, accumulator: QualityAccumulator | None = None
+):
     """Add the per-row scores to each generated frame.
 
     The scorer sees the rows as written (re-encoded from the user's schema, PNG round trip

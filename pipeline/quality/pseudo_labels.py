@@ -22,7 +22,9 @@ from pipeline.quality.fidelity import LabelJudge
 CONFIDENCE = 0.9  # SampleConfig.pseudo_label_confidence's default
 
 
-def judge_labels(judge: LabelJudge, codec: Codec, rows: pd.DataFrame, batch_rows: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def judge_labels(
+    judge: LabelJudge, codec: Codec, rows: pd.DataFrame, batch_rows: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(confidence, label index) of the judge's best label for every row, encoded in batches."""
     confidence, guess = [], []
     for start in range(0, len(rows), batch_rows):
@@ -35,7 +37,9 @@ def judge_labels(judge: LabelJudge, codec: Codec, rows: pd.DataFrame, batch_rows
     return torch.cat(confidence), torch.cat(guess)
 
 
-def choose(confidence: torch.Tensor, guess: torch.Tensor, counts: dict[int, int], threshold: float, seed: int) -> torch.Tensor:
+def choose(
+    confidence: torch.Tensor, guess: torch.Tensor, counts: dict[int, int], threshold: float, seed: int
+) -> torch.Tensor:
     """Row indices: for each class index c, up to counts[c] rows labelled c with confidence >=
     threshold, in a seeded random order; classes in the order of counts."""
     gen = torch.Generator().manual_seed(seed)
@@ -45,9 +49,19 @@ def choose(confidence: torch.Tensor, guess: torch.Tensor, counts: dict[int, int]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
-def pseudo_label_frames(unlabelled: pd.DataFrame, features: list[str], label: str, codec: Codec, classes: ClassIndex,
-                        judge: LabelJudge, counts: dict[str, int], seed: int, threshold: float = CONFIDENCE,
-                        batch_rows: int = 4096, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def pseudo_label_frames(
+    unlabelled: pd.DataFrame,
+    features: list[str],
+    label: str,
+    codec: Codec,
+    classes: ClassIndex,
+    judge: LabelJudge,
+    counts: dict[str, int],
+    seed: int,
+    threshold: float = CONFIDENCE,
+    batch_rows: int = 4096,
+    columns: list[str] | None = None,
+) -> Iterator[pd.DataFrame]:
     """Yield frames of unlabelled rows with the judge's label, in the user's schema, class by class.
 
     A class gets fewer rows than asked when fewer rows are sure enough to be that class."""
@@ -58,4 +72,3 @@ def pseudo_label_frames(unlabelled: pd.DataFrame, features: list[str], label: st
         frame = unlabelled.iloc[part][features].reset_index(drop=True)
         frame[label] = classes.decode(guess[part].numpy()).array
         yield frame[columns] if columns else frame
-

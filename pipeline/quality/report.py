@@ -42,7 +42,7 @@ class _ClassTally:
         room = MAX_DCR_SAMPLE - len(self.dcr)
         if room > 0:
             self.dcr = np.concatenate([self.dcr, values[:room]])
-        rest = values[max(room, 0):]
+        rest = values[max(room, 0) :]
         if len(rest):  # row i of the stream replaces a random slot with probability cap / (i + 1)
             seen = self.rows + max(room, 0) + np.arange(1, len(rest) + 1)
             slots = self.rng.integers(0, seen)
@@ -87,8 +87,12 @@ def class_set_metrics(ref: ClassReference, synth: torch.Tensor) -> dict[str, flo
     realism, _, inside = ref.score(synth)
     d = torch.cdist(ref.features, synth.flatten(1).float(), compute_mode=EXACT)
     coverage = float((d.min(1).values <= ref.radii).float().mean())
-    return {"precision": float(inside.mean()), "recall": _knn_manifold_share(ref.features, synth, ref.k),
-            "density": float(realism.mean()), "coverage": coverage}
+    return {
+        "precision": float(inside.mean()),
+        "recall": _knn_manifold_share(ref.features, synth, ref.k),
+        "density": float(realism.mean()),
+        "coverage": coverage,
+    }
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -125,7 +129,11 @@ def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -
 
 def column_pair_trends(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -> float:
     """Mean over numeric column pairs of 1 - |corr_real - corr_synth| / 2 (nan: fewer than 2 numbers)."""
-    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(real[c].dtype) and not pd.api.types.is_bool_dtype(real[c].dtype)]
+    numeric = [
+        c
+        for c in columns
+        if pd.api.types.is_numeric_dtype(real[c].dtype) and not pd.api.types.is_bool_dtype(real[c].dtype)
+    ]
     if len(numeric) < 2:
         return float("nan")
     cr = real[numeric].astype(float).corr().to_numpy()
@@ -134,9 +142,16 @@ def column_pair_trends(real: pd.DataFrame, synth: pd.DataFrame, columns: list[st
     return float(np.nanmean(1 - np.abs(cr[upper] - cs[upper]) / 2))
 
 
-def build_report(acc: QualityAccumulator, refs: dict[int, ClassReference], thresholds: dict[str, float],
-                 judge_accuracy: float, image: bool, real: pd.DataFrame | None = None,
-                 synth_head: pd.DataFrame | None = None, features: list[str] | None = None) -> dict[str, Any]:
+def build_report(
+    acc: QualityAccumulator,
+    refs: dict[int, ClassReference],
+    thresholds: dict[str, float],
+    judge_accuracy: float,
+    image: bool,
+    real: pd.DataFrame | None = None,
+    synth_head: pd.DataFrame | None = None,
+    features: list[str] | None = None,
+) -> dict[str, Any]:
     per_class: dict[str, Any] = {}
     for c, name in enumerate(acc.class_names):
         tally = acc.tallies.get(c)
@@ -144,17 +159,31 @@ def build_report(acc: QualityAccumulator, refs: dict[int, ClassReference], thres
             continue
         n = tally.rows
         synth = torch.cat(acc.features.get(c, [torch.zeros(0)]))
-        entry = {"rows": n, "accepted_share": tally.sums["accepted"] / n,
-                 "label_fidelity": tally.sums["label_fidelity"] / n,
-                 "follows_label": tally.sums["follows_label"] / n,
-                 "dcr_relative_median": float(np.median(tally.dcr)),
-                 "dcr_relative_p05": float(np.quantile(tally.dcr, 0.05))}
+        entry = {
+            "rows": n,
+            "accepted_share": tally.sums["accepted"] / n,
+            "label_fidelity": tally.sums["label_fidelity"] / n,
+            "follows_label": tally.sums["follows_label"] / n,
+            "dcr_relative_median": float(np.median(tally.dcr)),
+            "dcr_relative_p05": float(np.quantile(tally.dcr, 0.05)),
+        }
         entry |= class_set_metrics(refs[c], synth) if c in refs else {}
         per_class[name] = entry
     rows = sum(e["rows"] for e in per_class.values())
-    weighted = lambda key: float(sum(e[key] * e["rows"] for e in per_class.values() if not np.isnan(e.get(key, np.nan))) / max(rows, 1))  # noqa: E731
+    weighted = lambda key: float(
+        sum(e[key] * e["rows"] for e in per_class.values() if not np.isnan(e.get(key, np.nan))) / max(rows, 1)
+    )  # noqa: E731
     overall = {"rows": rows, "judge_real_accuracy": judge_accuracy}
-    for key in ("accepted_share", "label_fidelity", "follows_label", "precision", "recall", "density", "coverage", "dcr_relative_median"):
+    for key in (
+        "accepted_share",
+        "label_fidelity",
+        "follows_label",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "dcr_relative_median",
+    ):
         overall[key] = weighted(key)
     if image and acc.features:
         real_feats = torch.cat([r.features for r in refs.values()])
@@ -170,36 +199,54 @@ def build_report(acc: QualityAccumulator, refs: dict[int, ClassReference], thres
 
 def report_markdown(report: dict[str, Any], title: str = "Quality report") -> str:
     o = report["overall"]
-    lines = [f"# {title}", "",
-             f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
-             f"- label fidelity {o['label_fidelity']:.2f}, follows label {o['follows_label']:.1%} "
-             f"(judge accuracy on held-out real rows {o['judge_real_accuracy']:.1%})",
-             f"- precision {o['precision']:.2f}, recall {o['recall']:.2f}, density {o['density']:.2f}, coverage {o['coverage']:.2f}",
-             f"- distance to closest real record, relative to real-to-real: median {o['dcr_relative_median']:.2f}"]
+    lines = [
+        f"# {title}",
+        "",
+        f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
+        f"- label fidelity {o['label_fidelity']:.2f}, follows label {o['follows_label']:.1%} "
+        f"(judge accuracy on held-out real rows {o['judge_real_accuracy']:.1%})",
+        f"- precision {o['precision']:.2f}, recall {o['recall']:.2f}, density {o['density']:.2f}, coverage {o['coverage']:.2f}",
+        f"- distance to closest real record, relative to real-to-real: median {o['dcr_relative_median']:.2f}",
+    ]
     if "frechet_distance" in o:
         lines.append(f"- Fréchet distance in the judge's feature space: {o['frechet_distance']:.2f}")
     if "column_shapes" in o:
-        lines.append(f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f} (1 = identical)")
+        lines.append(
+            f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f} (1 = identical)"
+        )
     if report.get("rows_from"):
         lines[2:2] = [f"Rows: {report['rows_from']}.", ""]
     th = report["thresholds"]
     gate, down = report.get("gate"), report.get("downstream")
     if gate:
-        verdict = "promoted to `champion`" if gate["promoted"] else "not promoted: augmentation is not shown to help this data set"
+        verdict = (
+            "promoted to `champion`"
+            if gate["promoted"]
+            else "not promoted: augmentation is not shown to help this data set"
+        )
         lines[2:2] = [f"**Decision: {verdict}.**", ""] + [f"- {r}" for r in gate["reasons"]] + [""]
     if down:
-        lines.append(f"- downstream accuracy on {down['eval_rows']} held-out real rows: real only {down['real_only_mean']:.1%}, "
-                     f"real + synthetic {down['augmented_mean']:.1%} (gain {down['mean_gain']:+.1%} ± {down['noise']:.1%} over "
-                     f"{len(down['diffs'])} seeds; {down['ratio']:g} synthetic per real row at weight {down['weight']:g}, chosen on validation)")
+        lines.append(
+            f"- downstream accuracy on {down['eval_rows']} held-out real rows: real only {down['real_only_mean']:.1%}, "
+            f"real + synthetic {down['augmented_mean']:.1%} (gain {down['mean_gain']:+.1%} ± {down['noise']:.1%} over "
+            f"{len(down['diffs'])} seeds; {down['ratio']:g} synthetic per real row at weight {down['weight']:g}, chosen on validation)"
+        )
         if "real_only_f1_mean" in down:
-            lines.append(f"- downstream macro-F1: real only {down['real_only_f1_mean']:.3f}, real + synthetic {down['augmented_f1_mean']:.3f}")
-    lines += [f"- thresholds (from real-vs-real): realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}", "",
-              "| class | rows | accepted | follows label | fidelity | precision | recall | density | coverage | DCR median |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"- downstream macro-F1: real only {down['real_only_f1_mean']:.3f}, real + synthetic {down['augmented_f1_mean']:.3f}"
+            )
+    lines += [
+        f"- thresholds (from real-vs-real): realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}",
+        "",
+        "| class | rows | accepted | follows label | fidelity | precision | recall | density | coverage | DCR median |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, e in report["per_class"].items():
-        lines.append(f"| {name} | {e['rows']} | {e['accepted_share']:.1%} | {e['follows_label']:.1%} | {e['label_fidelity']:.2f} "
-                     f"| {e.get('precision', float('nan')):.2f} | {e.get('recall', float('nan')):.2f} | {e.get('density', float('nan')):.2f} "
-                     f"| {e.get('coverage', float('nan')):.2f} | {e['dcr_relative_median']:.2f} |")
+        lines.append(
+            f"| {name} | {e['rows']} | {e['accepted_share']:.1%} | {e['follows_label']:.1%} | {e['label_fidelity']:.2f} "
+            f"| {e.get('precision', float('nan')):.2f} | {e.get('recall', float('nan')):.2f} | {e.get('density', float('nan')):.2f} "
+            f"| {e.get('coverage', float('nan')):.2f} | {e['dcr_relative_median']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -35,22 +35,49 @@ def score_file(real_path: str, synthetic_path: str, label: str, out_dir: str | P
         for frame in iter_row_groups(synthetic_path):
             missing = [c for c in real.features + [label] if c not in frame.columns]
             if missing:
-                raise DataError(f"synthetic file lacks columns {missing}", "give a file with the real file's feature and label columns")
+                raise DataError(
+                    f"synthetic file lacks columns {missing}",
+                    "give a file with the real file's feature and label columns",
+                )
             unknown = set(frame[label].astype(str)) - known
             if unknown:
-                raise DataError(f"synthetic rows have classes the real rows lack: {sorted(unknown)[:5]}", "score only classes present in the real data")
+                raise DataError(
+                    f"synthetic rows have classes the real rows lack: {sorted(unknown)[:5]}",
+                    "score only classes present in the real data",
+                )
             frame = frame.drop(columns=[c for c in SCORE_COLUMNS if c in frame.columns])
             frame[label] = frame[label].astype(real.frame[label].dtype)
             yield frame
 
-    thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity, "baseline_quantiles": scorer.quantiles}
+    thresholds = {
+        "realism": scorer.thresholds.realism,
+        "authenticity": scorer.thresholds.authenticity,
+        "baseline_quantiles": scorer.quantiles,
+    }
     image_columns = [real.image_column] if real.image_column else []
     path = out / "scored.parquet"
-    write_frames(path, score_frames(frames(), codec, classes, label, scorer, accumulator),
-                 {"scored_file": str(synthetic_path), "real_file": str(real_path), "label": label, "seed": seed, "thresholds": thresholds},
-                 image_columns)
+    write_frames(
+        path,
+        score_frames(frames(), codec, classes, label, scorer, accumulator),
+        {
+            "scored_file": str(synthetic_path),
+            "real_file": str(real_path),
+            "label": label,
+            "seed": seed,
+            "thresholds": thresholds,
+        },
+        image_columns,
+    )
     synth_head = None if image_columns else head_per_class(path, label, 2000)
-    report = build_report(accumulator, scorer.refs, thresholds, scorer.judge.real_accuracy, bool(image_columns),
-                          real.frame, synth_head, real.features)
+    report = build_report(
+        accumulator,
+        scorer.refs,
+        thresholds,
+        scorer.judge.real_accuracy,
+        bool(image_columns),
+        real.frame,
+        synth_head,
+        real.features,
+    )
     write_report(report, out, title=f"Quality report: {Path(synthetic_path).name}")
     return {"scored": str(path), "report": report}

@@ -63,7 +63,9 @@ class Thresholds:
     authenticity: float
 
 
-def baseline_thresholds(refs: dict[int, ClassReference], realism_quantile: float = 0.05, copy_quantile: float = 0.01) -> Thresholds:
+def baseline_thresholds(
+    refs: dict[int, ClassReference], realism_quantile: float = 0.05, copy_quantile: float = 0.01
+) -> Thresholds:
     """Score each real row against the other real rows of its class (leave-one-out).
 
     Realism must reach the `realism_quantile` of the real rows' own realism. A row is a
@@ -79,5 +81,7 @@ def baseline_thresholds(refs: dict[int, ClassReference], realism_quantile: float
         authenticity.append(a)
     if not realism:
         return Thresholds(0.0, 0.0)
-    return Thresholds(float(np.quantile(np.concatenate(realism), realism_quantile)),
-                      float(np.quantile(np.concatenate(authenticity), copy_quantile)))
+    return Thresholds(
+        float(np.quantile(np.concatenate(realism), realism_quantile)),
+        float(np.quantile(np.concatenate(authenticity), copy_quantile)),
+    )
