@@ -25,111 +25,71 @@ def _split(text: Optional[str]) -> Optional[list[str]]:
 
 
 def _fail(exc: Exception) -> None:
+    """A clear message and exit 2 for what the user can fix; anything else is a bug: re-raised."""
     from pydantic import ValidationError
+    from rich.markup import escape
 
     from pipeline.errors import AugmentError
 
     if isinstance(exc, AugmentError):
-        console.print(f"[bold red]error:[/] {exc.problem}")
+        console.print(f"[bold red]error:[/] {escape(exc.problem)}")
         if exc.fix:
-            console.print(f"[yellow]fix:[/] {exc.fix}")
+            console.print(f"[yellow]fix:[/] {escape(exc.fix)}")
         raise typer.Exit(2)
     if isinstance(exc, ValidationError):
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
-            console.print(f"[bold red]error:[/] {where}: {err['msg']}")
+            console.print(f"[bold red]error:[/] {escape(where)}: {escape(err['msg'])}")
         raise typer.Exit(2)
     raise exc
 
 
+OPT = "(default: pipeline/config.py, or the --config file)"
+
+
 @app.command()
 def run(
-    data: str = typer.Option(
-        ...,
-        "--data",
-        help="Parquet file/folder, image folder, or built-in: digits, mnist, iris, wine, breast_cancer, penguins",
-    ),
+    data: Optional[str] = typer.Option(None, "--data", help="Parquet file/folder, image folder, or built-in: "
+                                       "digits, mnist, iris, wine, breast_cancer, penguins"),
     label: Optional[str] = typer.Option(None, "--label", help="label column (built-ins know theirs)"),
-    per_class: Optional[int] = typer.Option(None, "--per-class", help="synthetic rows to make for each class"),
-    balance_to: Optional[int] = typer.Option(None, "--balance-to", help="bring every class up to N rows"),
+    per_class: Optional[int] = typer.Option(None, "--per-class", help="synthetic rows to deliver for each class"),
+    balance_to: Optional[int] = typer.Option(None, "--balance-to", help="bring each class below N up to N rows"),
     classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated classes to generate (default: all)"),
-    columns: Optional[str] = typer.Option(
-        None, "--columns", help="comma-separated feature columns (default: all but the label)"
-    ),
-    real_per_class: Optional[int] = typer.Option(
-        None, "--real-per-class", help="use only K real rows per class (low-resource experiments)"
-    ),
-    unlabelled: str = typer.Option(
-        "error",
-        "--unlabelled",
-        help="rows without a label: error, drop, or use (train on them semi-supervised; "
-        "with --real-per-class the rows left out join them)",
-    ),
-    out: Optional[str] = typer.Option(
-        None, "--out", help="output folder (default: a new folder under artifacts/runs/)"
-    ),
-    seed: int = typer.Option(0, "--seed"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated feature columns (default: all)"),
+    real_per_class: Optional[int] = typer.Option(None, "--real-per-class", help="use only K real rows per class"),
+    unlabelled: Optional[str] = typer.Option(None, "--unlabelled", help="rows without a label: error, drop, or use "
+                                             "(--generator pseudo_label labels them)"),
+    generator: Optional[str] = typer.Option(None, "--generator", help="cvae, smote (tables), affine (images) or "
+                                            "pseudo_label (your unlabelled rows, labelled) " + OPT),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="CVAE sampling: prior or transfer " + OPT),
+    accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: quality, label or all " + OPT),
+    gate: Optional[bool] = typer.Option(None, "--gate/--no-gate", help="measure the gain before promoting " + OPT),
+    out: Optional[str] = typer.Option(None, "--out", help="output folder (default: artifacts/runs/<data>-<time>/)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="same seed, data and config: same rows on the CPU"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs (default: sized to the data)"),
-    arch: str = typer.Option("auto", "--arch", help="auto, mlp or conv"),
-    latent_dim: int = typer.Option(16, "--latent-dim"),
-    beta: float = typer.Option(1.0, "--beta"),
-    prior: str = typer.Option("learned", "--prior", help="learned (per-class mean) or standard"),
-    temperature: float = typer.Option(1.0, "--temperature", help="latent noise scale when sampling"),
-    mode: str = typer.Option(
-        "prior",
-        "--mode",
-        help="prior (class prior), variations (near real rows), interpolate (between two real rows), warp (images: real images bent to new samples' shapes) or pseudo_label (your unlabelled rows, labelled; needs --unlabelled use)",
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    arch: Optional[str] = typer.Option(None, "--arch", help="auto, mlp or conv " + OPT),
+    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help=OPT),
+    beta: Optional[float] = typer.Option(None, "--beta", help=OPT),
+    prior: Optional[str] = typer.Option(None, "--prior", help="standard or learned (per-class mean) " + OPT),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="latent noise scale when sampling"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default 1)"),
     model_name: Optional[str] = typer.Option(None, "--model-name", help="registry name (default augment-<data>)"),
-    config_file: Optional[str] = typer.Option(
-        None, "--config", help="JSON file with a full RunConfig; flags above are ignored"
-    ),
+    config_file: Optional[str] = typer.Option(None, "--config", help="JSON RunConfig; flags given override it"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ) -> None:
-    """Train a CVAE on DATA, register it, and write synthetic + augmented Parquet."""
+    """Train a generator on DATA, measure it, register it, and write synthetic + augmented Parquet."""
+    flags = {k: v for k, v in locals().items() if k not in ("config_file", "as_json")}
     from flows.settings import configure_environment
 
     configure_environment()
     try:
-        from pipeline.config import DataSpec, ModelConfig, RunConfig, SampleConfig, TrainConfig
+        from flows.cli_config import run_config
+        from pipeline.job import validate
 
-        if config_file:
-            config = RunConfig.model_validate_json(open(config_file).read())
-        else:
-            config = RunConfig(
-                data=DataSpec(
-                    source=data,
-                    label=label,
-                    columns=_split(columns),
-                    real_per_class=real_per_class,
-                    unlabelled=unlabelled,
-                ),
-                model=ModelConfig(arch=arch, latent_dim=latent_dim, beta=beta, prior=prior),
-                train=TrainConfig(epochs=epochs, device=device, threads=threads),
-                sample=SampleConfig(
-                    per_class=per_class,
-                    balance_to=balance_to,
-                    classes=_split(classes),
-                    temperature=temperature,
-                    mode=mode,
-                ),
-                seed=seed,
-                out_dir=out,
-                model_name=model_name,
-            )
-        from pipeline.data.sources import load_real
-        from pipeline.generate import check_mode_fits_data
-
-        real = load_real(config.data, seed=config.seed)  # bad input fails here, in a second, before any server starts
-        check_mode_fits_data(
-            config.sample.mode,
-            bool(real.image_column),
-            real.name,
-            0 if real.unlabelled is None else len(real.unlabelled),
-        )
-        console.print(f"[bold]augment[/] {config.data.source}: data ok; starting Prefect and MLflow ...")
+        config = run_config(config_file, flags)
+        validate(config)  # bad input fails here, in seconds, before any server starts or file is written
+        console.print(f"[bold]augment[/] {escape_text(config.data.source)}: data ok; starting Prefect and MLflow ...")
         from flows.augment import augment_flow
 
         summary = augment_flow(config, progress=sys.stderr.isatty())
@@ -141,58 +101,46 @@ def run(
     _print_run_summary(summary)
 
 
+def escape_text(text: object) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _print_run_summary(s: dict) -> None:
-    table = Table(title="synthetic rows per class")
-    for col in ("class", "real", "generated", "follows label", "accepted", "fidelity", "density", "DCR/NN"):
+    """What a user reads after a run: rows per class as asked and delivered, the gate's
+    verdict in one sentence, and where everything went. User text is escaped."""
+    e = escape_text
+    table = Table(title=f"synthetic rows per class ({s['generator']})")
+    for col in ("class", "real", "asked", "delivered", "generated", "follows label", "fidelity", "DCR/NN"):
         table.add_column(col, justify="right" if col != "class" else "left")
-    for cls, stats in s["per_class"].items():
-        table.add_row(
-            cls,
-            str(s["real_counts"].get(cls, 0)),
-            str(stats["rows"]),
-            f"{stats['follows_label']:.0%}",
-            f"{stats['accepted_share']:.0%}",
-            f"{stats['label_fidelity']:.2f}",
-            f"{stats['density']:.2f}",
-            f"{stats['dcr_relative_median']:.2f}",
-        )
+    for cls, st in s["per_class"].items():
+        cells = [st.get("requested", 0), st.get("delivered", 0), st.get("rows", 0)]
+        scores = [f"{st['follows_label']:.0%}", f"{st['label_fidelity']:.2f}", f"{st['dcr_relative_median']:.2f}"] \
+            if st.get("rows") else ["-", "-", "-"]
+        table.add_row(e(cls), str(s["real_counts"].get(cls, 0)), *map(str, cells), *scores)
     console.print(table)
-    if s.get("unlabelled_rows") and s.get("sample_mode") == "pseudo_label":
-        console.print(
-            f"the rows above are {s['synthetic_rows']} of your {s['unlabelled_rows']} unlabelled rows, labelled by the judge "
-            "(a class gets fewer than asked when fewer rows are sure to be that class)"
-        )
-    elif s.get("unlabelled_rows"):
-        console.print(
-            f"the model also learned from {s['unlabelled_rows']} unlabelled rows (semi-supervised); "
-            "--mode pseudo_label writes those rows themselves, labelled, which measured better (BENCHMARKS.md)"
-        )
-    console.print(
-        f"label-following share [bold]{s['label_follow_share']:.1%}[/] (judge accuracy on held-out real rows {s['judge_real_accuracy']:.1%})"
-    )
+    for cls, missing in s["short"].items():
+        st = s["per_class"][cls]
+        console.print(f"[yellow]class {e(cls)}: delivered {st['delivered']} of {st['requested']}[/] "
+                      f"({missing} short after {st['generated']} generated rows failed or ran out)")
     th = s["thresholds"]
-    console.print(
-        f"accepted synthetic rows: {s['accepted_rows']} of {s['synthetic_rows']} "
-        f"(follows label, realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}; thresholds from real-vs-real)"
-    )
-    g, d = s["gate"], s.get("downstream")
-    if d:
-        console.print(
-            f"downstream: real only {d['real_only_mean']:.1%} -> real + synthetic {d['augmented_mean']:.1%} "
-            f"({d['mean_gain']:+.1%} ± {d['noise']:.1%}) on {d['eval_rows']} held-out real rows"
-        )
+    console.print(f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
+                  f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)")
+    g = s["gate"]
     colour = "green" if g["promoted"] else "yellow"
-    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + "; ".join(g["reasons"]))
-    console.print(f"outputs:   {s['out_dir']}\n  {s['synthetic']}\n  {s['augmented']}\n  {s['quality_report'][1]}")
-    console.print(f"MLflow:    run {s['mlflow']['run_id']} at {s['mlflow']['tracking_uri']}")
-    console.print(
-        f"model:     {s['model']['alias_uri']} (version {s['model']['version']})"
-        + (f", also models:/{s['model']['name']}@champion" if g["promoted"] else "")
-    )
+    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
+    for cls, r in g.get("rare_class_recall", {}).items():
+        console.print(f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, {r['augmented']:.0%} with the rows")
+    console.print(f"[bold]{e(g['verdict'])}[/]")
+    console.print(f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}")
+    console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
+    champion = f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""
+    console.print(f"model:     {e(s['model']['alias_uri'])} (version {s['model']['version']}){e(champion)}")
     t = s["train"]
-    console.print(
-        f"training:  {t['epochs']} epochs on {t['device']} ({t['arch']}), {t['samples_per_s']:.0f} samples/s; total {s['seconds']:.1f} s"
-    )
+    trained = f"reused from run {t['reused_from_run']}" if "reused_from_run" in t else \
+        f"{t['epochs']} epochs on {t['device']} ({t['arch']}), {t['samples_per_s']:.0f} samples/s" if "epochs" in t else t["generator"]
+    console.print(f"training:  {trained}; total {s['seconds']:.1f} s")
 
 
 @app.command()
@@ -201,12 +149,6 @@ def generate(
     per_class: Optional[int] = typer.Option(None, "--per-class"),
     balance_to: Optional[int] = typer.Option(None, "--balance-to"),
     classes: Optional[str] = typer.Option(None, "--classes"),
-    temperature: float = typer.Option(1.0, "--temperature"),
-    mode: str = typer.Option(
-        "prior",
-        "--mode",
-        help="prior, variations, interpolate or warp (all but prior need a model trained by this version)",
-    ),
     out: Optional[str] = typer.Option(None, "--out"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json"),
@@ -218,9 +160,7 @@ def generate(
     try:
         from pipeline.config import SampleConfig
 
-        sample = SampleConfig(
-            per_class=per_class, balance_to=balance_to, classes=_split(classes), temperature=temperature, mode=mode
-        )
+        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
         from flows.generate import generate_flow
 
         result = generate_flow(model, sample, seed=seed, out_dir=out)
@@ -229,10 +169,9 @@ def generate(
         return
     if as_json:
         print(json.dumps(result, default=str))
-    console.print(
-        f"wrote {result['rows']} rows to {result['path']} from {model} (version {result.get('model_version', '?')})"
-    )
-    console.print("per class: " + ", ".join(f"{c}: {n}" for c, n in result["counts"].items()))
+    version = result.get("model_version", "?")
+    console.print(f"wrote {result['rows']} rows to {escape_text(result['path'])} from {escape_text(model)} (version {version})")
+    console.print("per class: " + escape_text(", ".join(f"{c}: {n}" for c, n in result["counts"].items())))
 
 
 @app.command()

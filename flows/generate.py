@@ -1,12 +1,14 @@
 """Generate from a registered model alone: `models:/<name>@<alias>` -> synthetic.parquet.
 
-Given the real rows too (`data`), the new rows are scored like in the augment flow and an
-augmented.parquet (real + accepted synthetic) is written beside them: the nightly
-"fresh rows from the champion" job.
+Given the real rows too (`data`), the new rows are scored and kept as in the augment flow
+and an augmented.parquet is written beside them: the nightly "fresh rows from the
+champion" job. Outputs are staged and moved into place as a set.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,81 +22,48 @@ from pipeline import __version__
 from pipeline.config import DataSpec, QualityConfig, SampleConfig
 from pipeline.data.sources import load_real
 from pipeline.errors import DataError
-from pipeline.generate import generate_frames, plan_counts
-from pipeline.io import write_augmented, write_frames
+from pipeline.io import write_frames
+from pipeline.job import synthesize_rows
+from pipeline.outputs import publish, staging_folder
 from pipeline.tracking import default_tracking_uri, load_registered
 
 
 @task(name="generate-from-registry")
-def generate_from_registry(
-    model_uri: str,
-    sample: SampleConfig,
-    seed: int,
-    out: str,
-    tracking_uri: str,
-    data: DataSpec | None = None,
-    quality: QualityConfig = QualityConfig(),
-) -> dict[str, Any]:
-    bundle, info = load_registered(model_uri, tracking_uri)
-    counts = plan_counts(bundle, sample)
-    provenance = {
-        **info,
-        "mlflow_tracking_uri": tracking_uri,
-        "prefect_flow_run_id": str(flow_run.id or ""),
-        "seed": seed,
-        "config": {"sample": sample.model_dump(mode="json")},
-        "source_data_hash": bundle.meta.get("data_hash", ""),
-        "class_names": bundle.classes.names,
-        "label": bundle.label,
+def generate_from_registry(model_uri: str, sample: SampleConfig, seed: int, stage: Path, tracking_uri: str,
+                           data: DataSpec | None, quality: QualityConfig) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, info = load_registered(model_uri, tracking_uri, tmp)
+    counts = gen.plan(sample.per_class, sample.balance_to, sample.classes)
+    provenance = info | {
+        "mlflow_tracking_uri": tracking_uri, "prefect_flow_run_id": str(flow_run.id or ""), "seed": seed,
+        "config": {"sample": sample.model_dump(mode="json")}, "class_names": gen.classes.names, "label": gen.label,
         "package_version": __version__,
     }
-    image_columns = [bundle.codec.column] if bundle.codec.modality == "image" else []
     if data is None:
-        path = Path(out) / "synthetic.parquet"
-        rows = write_frames(
-            path,
-            generate_frames(bundle, counts, seed, sample.temperature, sample.batch_rows, sample.mode),
-            provenance,
-            image_columns,
-        )
-        return {"path": str(path), "rows": rows, "counts": counts, **info}
-    from flows.augment import synthesize
-
+        image_columns = [gen.codec.column] if gen.codec.modality == "image" else []
+        rows = write_frames(stage / "synthetic.parquet", gen.sample_frames(counts, seed, sample.batch_rows),
+                            provenance, image_columns)
+        return {"rows": rows, "counts": counts, **info}
     real = load_real(data, seed=seed).frame
-    if bundle.columns and list(real.columns) != list(bundle.columns):
-        raise DataError(
-            f"the real rows' columns {list(real.columns)} differ from the model's {bundle.columns}",
-            "pass the data set (and --columns) the model was trained on",
-        )
-    synth = synthesize(
-        bundle, real, counts, seed, sample.temperature, sample.batch_rows, Path(out), provenance, quality, sample.mode
-    )
-    provenance = provenance | {"thresholds": synth["report"]["thresholds"]}
-    kept = write_augmented(Path(out) / "augmented.parquet", real, synth["path"], provenance, image_columns)
-    return {
-        "path": synth["path"],
-        "augmented": str(Path(out) / "augmented.parquet"),
-        "rows": synth["rows"],
-        "accepted_rows": kept["synthetic"],
-        "counts": counts,
-        "quality_report": synth["report_files"],
-        **info,
-    }
+    if list(real.columns) != list(gen.columns):
+        raise DataError(f"the real rows' columns {list(real.columns)} differ from the model's {gen.columns}",
+                        "pass the data set (and --columns) the model was trained on")
+    synth = synthesize_rows(gen, real, counts, quality, sample, seed, stage, provenance)
+    return {"rows": synth["rows"], "accepted_rows": synth["accepted_rows"], "counts": counts, **info}
 
 
 @flow(name="augment-generate")
-def generate_flow(
-    model_uri: str,
-    sample: SampleConfig,
-    seed: int = 0,
-    out_dir: str | None = None,
-    data: DataSpec | None = None,
-    quality: QualityConfig = QualityConfig(),
-) -> dict[str, Any]:
+def generate_flow(model_uri: str, sample: SampleConfig, seed: int = 0, out_dir: str | None = None,
+                  data: DataSpec | None = None, quality: QualityConfig = QualityConfig()) -> dict[str, Any]:
     """Sample rows from a registered generator and write them as Parquet (scored + augmented with `data`)."""
     started = time.perf_counter()
     root = artifacts_root()
-    out = Path(out_dir) if out_dir else root / "generated" / f"{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
-    result = generate_from_registry(model_uri, sample, seed, str(out), default_tracking_uri(root), data, quality)
-    return result | {"out_dir": str(out), "seconds": time.perf_counter() - started}
+    out = Path(out_dir).resolve() if out_dir else root / "generated" / f"{datetime.now():%Y%m%d-%H%M%S}"
+    stage = staging_folder(out)
+    try:
+        result = generate_from_registry(model_uri, sample, seed, stage, default_tracking_uri(root), data, quality)
+        publish(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return result | {"out_dir": str(out), "path": str(out / "synthetic.parquet"), "seconds": time.perf_counter() - started}

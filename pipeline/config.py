@@ -28,11 +28,11 @@ class DataSpec(_Strict):
     real_per_class: int | None = Field(
         None, ge=2, description="keep only this many real rows per class (low-resource experiments)"
     )
-    # rows whose label is empty: refuse them (error), leave them out (drop), or train the CVAE
-    # on them too, semi-supervised (use; Kingma et al. 2014 M2). With `use`, the rows that
+    # rows whose label is empty: refuse them (error), leave them out (drop), or keep them for the
+    # pseudo_label generator, which labels them (use). With `use`, the rows that
     # real_per_class leaves out join as unlabelled rows.
     unlabelled: Literal["error", "drop", "use"] = Field(
-        "error", description="rows without a label: error, drop, or use them as unlabelled training rows"
+        "error", description="rows without a label: error, drop, or use them (generator pseudo_label labels them)"
     )
 
 
@@ -51,12 +51,6 @@ class ModelConfig(_Strict):
     free_bits: float = Field(0.5, ge=0.0)
     # auxiliary classifier loss on prior samples; 3 beat 1 and 0 on label following (docs/architecture.md)
     label_loss_weight: float = Field(3.0, ge=0.0)
-    # weight of the classifier's cross-entropy on labelled rows; default 1, or 50 with
-    # unlabelled rows: M2's classifier also learns from their ELBO, and at weight 1 that
-    # swamped the labels (digits k=10: 39% accurate; at 50: 91%, as without unlabelled rows)
-    classifier_weight: float | None = Field(None, ge=0.0)
-    # unlabelled rows: M2's sum over labels runs over this many most likely classes
-    unlabelled_classes: int = Field(3, ge=1)
 
 
 class TrainConfig(_Strict):
@@ -74,7 +68,7 @@ class TrainConfig(_Strict):
     patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
     classic_augment: bool = False  # random small affine views of real images per batch; off: blurrier samples at k=10
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 (fastest on a loaded 2-core box)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
     checkpoint_every: int = Field(25, ge=1, description="epochs between resumable checkpoints (also shipped to MLflow)")
     reuse: bool = Field(True, description="reuse a finished training of the same data + config found in MLflow")
 
@@ -85,20 +79,19 @@ class SampleConfig(_Strict):
     per_class: int | None = Field(None, ge=1)
     balance_to: int | None = Field(None, ge=1)
     classes: list[str] | None = None  # class names as text; default: every class
-    # prior: z ~ p(z|y), new rows of the class (at 5-20 rows per class: close to class averages);
-    # variations: z near the posterior of a real row of the class, taken round-robin, so each
-    # synthetic row is a learned variation of one real row; interpolate: z between the
-    # posteriors of two real rows of the class (latent mixup); warp (images): a real image of
-    # the class bent by the smooth warp that takes its decoded picture to a prior sample, so
-    # strokes stay sharp; pseudo_label: not generated rows but the run's unlabelled rows
-    # (--unlabelled use), labelled by the quality stage's judge. BENCHMARKS.md compares them.
-    mode: Literal["prior", "variations", "interpolate", "warp", "pseudo_label"] = "prior"
-    # pseudo_label: a row is eligible for a class when the judge gives it that label with at
-    # least this probability; rows are then drawn at random among the eligible ones
+    # CVAE only. prior: z ~ p(z|y). transfer: z near the posterior of a real row of any class,
+    # decoded under the asked label, so variation learned from plentiful classes is drawn in
+    # rare ones (pipeline/synthesizers/cvae.py)
+    strategy: Literal["prior", "transfer"] = "prior"
+    # CVAE, tables: draw numbers from p(x|z,y) (mean + learned sigma * noise), not the mean
+    output_noise: bool = True
+    temperature: float = Field(1.0, gt=0)  # scale of the latent noise
+    # generator pseudo_label: a row is eligible for a class when the judge gives it that label
+    # with at least this probability; rows are then drawn at random among the eligible ones
     pseudo_label_confidence: float = Field(0.9, gt=0, le=1)
-    # scale of the latent noise: N(0, I) around the class mean (prior), or the row's
-    # posterior sigma around its mean (variations, interpolate)
-    temperature: float = Field(1.0, gt=0)
+    # rows are generated, scored and kept until each class has its count of accepted rows, in
+    # at most this many rounds (each sized by the acceptance rate so far)
+    max_rounds: int = Field(5, ge=1, le=50)
     batch_rows: int = Field(4096, ge=1)  # rows per generated batch and Parquet row group
 
     @model_validator(mode="after")
@@ -112,15 +105,20 @@ class SampleConfig(_Strict):
 
 
 class QualityConfig(_Strict):
-    """Per-row thresholds and the downstream check that decides promotion to `champion`."""
+    """Per-row thresholds, which rows ship, and the gate that decides promotion to `champion`."""
 
     realism_quantile: float = Field(0.05, ge=0, le=1)  # of the real rows' own leave-one-out realism
     copy_quantile: float = Field(0.01, ge=0, le=1)  # of real-to-real nearest-neighbour distances
-    evaluate: bool = True  # hold out real rows and measure the downstream gain
-    eval_fraction: float = Field(0.25, gt=0, lt=0.6)  # real rows per class the evaluation generator never sees
-    seeds: int = Field(3, ge=1, le=20)  # downstream classifier seeds; the spread is the noise
-    ratios: list[float] = Field(default_factory=lambda: [1.0, 3.0])  # synthetic rows per real row to try
-    weights: list[float] = Field(default_factory=lambda: [0.5, 1.0])  # sample weight of a synthetic row
+    # which scored rows ship in augmented.parquet: quality (follows its label, realistic, not a
+    # near-copy), label (follows its label, not a near-copy), all (not a near-copy)
+    accept: Literal["quality", "label", "all"] = "quality"
+    evaluate: bool = True  # run the gate (cross-fitted downstream gain); off: never promoted
+    folds: int = Field(5, ge=2, le=10)  # cross-fitting folds over the real rows
+    repeats: int = Field(2, ge=1, le=10)  # fold assignments, each with its own seed
+    margin: float = Field(0.5, ge=0)  # points of macro-F1 the rows may cost and still be promoted
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gain's lower bound
+    fold_steps: int = Field(1000, ge=1)  # training steps of each fold's generator (at most train.target_steps)
+    baselines: bool = True  # measure the cheap baselines (SMOTE / affine views) on the same folds
     classifier_steps: int = Field(300, ge=1)  # CNN steps of the downstream image classifier
 
 
@@ -132,14 +130,15 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    seed: int = 0
+    generator: Literal["cvae", "smote", "affine", "pseudo_label"] = "cvae"  # what makes the rows
+    seed: int = Field(0, ge=0, lt=2**32)
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>
     experiment: str = "augment"
 
     def flat_params(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow parameters."""
-        out: dict[str, Any] = {"seed": self.seed}
+        out: dict[str, Any] = {"seed": self.seed, "generator": self.generator}
         for section in ("data", "model", "train", "sample", "quality"):
             for key, value in getattr(self, section).model_dump().items():
                 out[f"{section}.{key}"] = value
@@ -154,7 +153,7 @@ class SweepConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     out_root: str | None = Field(
         None, description="each data set writes to <out_root>/<name>; default: the worker's artifacts"
     )

@@ -10,14 +10,9 @@ ignore y:
   label says.
 
 After training the model also keeps the posterior q(z|x,y) (mean and log-variance) of every
-real row it was fit on, so it can draw variations of real rows (sample near a row's
-posterior) or latent interpolations between two rows of a class, not only prior samples.
-For images it also keeps the real pixels (8-bit), so it can bend a real image along the
-generator's own variation (`sample_warp`): the shape of a new sample, the strokes of a row.
-
-Unlabelled rows, when the user has them, train the same model semi-supervised (Kingma et
-al. 2014, M2): the classifier q(y|x) weighs each candidate label's ELBO, so the decoder
-learns the data's shape from every row while the labels come from the few labelled ones.
+real row it was fit on, so it can draw a real row's style under any label (`sample_posterior`
+with a target label): with a shared N(0, I) prior, z holds what varies within classes and y
+what separates them, so the variation learned from plentiful classes can be drawn in a rare one.
 """
 
 from __future__ import annotations
@@ -30,7 +25,6 @@ from torch import nn
 
 from pipeline.config import ModelConfig
 from pipeline.data.codec import Block
-from pipeline.deform import register, warp
 
 LOG_SIGMA_MIN = -4.0
 
@@ -134,7 +128,6 @@ class CVAE(nn.Module):
         self.register_buffer("post_mu", torch.zeros(0, zdim))
         self.register_buffer("post_logvar", torch.zeros(0, zdim))
         self.register_buffer("post_y", torch.zeros(0, dtype=torch.long))
-        self.register_buffer("post_x", torch.zeros(0, dtype=torch.uint8))  # real pixels (images only)
 
     # --- the model ---------------------------------------------------------------------
     def onehot(self, y: torch.Tensor) -> torch.Tensor:
@@ -153,14 +146,28 @@ class CVAE(nn.Module):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
         return self.decode(z, y), mu, logvar
 
+    def _randn(self, rows: int, width: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Standard normal noise; a CPU generator keeps sampling reproducible on any device."""
+        device = self.prior_mu.device
+        if generator is None:
+            return torch.randn(rows, width, device=device)
+        return torch.randn(rows, width, generator=generator).to(device)
+
+    def output_noise(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw Gaussian columns from p(x|z,y) (mean + sigma * eps) instead of taking the mean:
+        decoder means alone are narrower than the data (a VAE's under-dispersion)."""
+        if not len(self.gauss_idx):
+            return raw
+        sigma = self.log_sigma.clamp(min=LOG_SIGMA_MIN).exp()
+        raw = raw.clone()
+        raw[:, self.gauss_idx] += sigma * self._randn(len(raw), len(self.gauss_idx), generator)
+        return raw
+
     def sample(
         self, y: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        if generator is None:
-            eps = torch.randn(len(y), self.cfg.latent_dim, device=self.prior_mu.device)
-        else:  # a CPU generator keeps sampling reproducible on any device
-            eps = torch.randn(len(y), self.cfg.latent_dim, generator=generator).to(self.prior_mu.device)
-        return self.decode(self.prior_mu[y] + temperature * eps, y)
+        """Decoder outputs for z ~ p(z|y), the latent noise scaled by temperature."""
+        return self.decode(self.prior_mu[y] + temperature * self._randn(len(y), self.cfg.latent_dim, generator), y)
 
     @torch.no_grad()
     def remember_posteriors(self, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> None:
@@ -174,45 +181,20 @@ class CVAE(nn.Module):
         self.post_mu = torch.cat(mus) if mus else x.new_zeros(0, zdim)
         self.post_logvar = torch.cat(logvars) if logvars else x.new_zeros(0, zdim)
         self.post_y = y.detach().clone().long()
-        images = len(self.shape.input_shape) == 3
-        self.post_x = (x * 255).round().clamp(0, 255).to(torch.uint8) if images else x.new_zeros(0, dtype=torch.uint8)
 
     def sample_posterior(
         self,
         source: torch.Tensor,
+        y: torch.Tensor,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
-        partner: torch.Tensor | None = None,
-        mix: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Decode z drawn near stored real rows: z = mu + temperature * sigma * eps.
-
-        source indexes the stored posteriors; with partner and mix (in [0, 1]) the mean and
-        sigma are interpolated between the two rows first (latent mixup within a class)."""
+        """Decode, under label y, z drawn near the stored posterior of real row `source`:
+        z = mu + temperature * sigma * eps. With y the row's own label this is a variation of
+        the row; with another label it is the row's style drawn in that class."""
         mu, std = self.post_mu[source], (0.5 * self.post_logvar[source]).exp()
-        if partner is not None:
-            w = mix.to(mu.device, mu.dtype)[:, None]
-            mu = (1 - w) * mu + w * self.post_mu[partner]
-            std = (1 - w) * std + w * (0.5 * self.post_logvar[partner]).exp()
-        if generator is None:
-            eps = torch.randn(len(source), self.cfg.latent_dim, device=mu.device)
-        else:
-            eps = torch.randn(len(source), self.cfg.latent_dim, generator=generator).to(mu.device)
-        return self.decode(mu + temperature * std * eps, self.post_y[source])
-
-    def sample_warp(
-        self, source: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Stored real images bent along the generator, as pixel means (N, C, H, W).
-
-        For each row: the smooth warp that takes the decoder's picture of the row (its
-        posterior mean) to a fresh prior sample of its class is found, then applied to the
-        row's real pixels. The shape comes from the generator; the strokes stay sharp and
-        real, where a decoded sample is a blurry average."""
-        y = self.post_y[source]
-        start = self.mean_input(self.decode(self.post_mu[source], y))
-        goal = self.mean_input(self.sample(y, temperature, generator))
-        return warp(self.post_x[source].to(start.dtype) / 255, register(start, goal)).clamp(0, 1)
+        mu = mu - self.prior_mu[self.post_y[source]] + self.prior_mu[y]  # the style, moved to y's prior
+        return self.decode(mu + temperature * std * self._randn(len(source), self.cfg.latent_dim, generator), y)
 
     def mean_input(self, raw: torch.Tensor) -> torch.Tensor:
         """Decoder outputs as a point in input space (what the classifier sees)."""
@@ -261,30 +243,8 @@ class CVAE(nn.Module):
         fake_ce = F.cross_entropy(torch.func.functional_call(self.classifier, frozen, (fake,)), y)
         return real_ce, fake_ce
 
-    def unlabelled_loss(self, x: torch.Tensor, mask: torch.Tensor | None, beta: float) -> dict[str, torch.Tensor]:
-        """M2's bound for rows without a label: sum_y q(y|x) * -ELBO(x, y) - H(q(y|x)).
-
-        The sum runs over the `unlabelled_classes` most likely labels (all of them for up to
-        that many classes), so a step costs that many decoder passes per row, not one per class."""
-        logits = self.classifier(x)
-        q = torch.softmax(logits, 1)
-        entropy = -(q * torch.log_softmax(logits, 1)).sum(1)
-        m = min(self.cfg.unlabelled_classes, self.shape.n_classes)
-        weight, labels = q.topk(m, 1)
-        xr = x.repeat_interleave(m, 0)
-        mr = None if mask is None else mask.repeat_interleave(m, 0)
-        raw, mu, logvar = self(xr, labels.flatten())
-        kl = 0.5 * (logvar.exp() + (mu - self.prior_mu[labels.flatten()]) ** 2 - 1.0 - logvar)
-        if self.cfg.free_bits > 0:  # the same floor per unit as the labelled term
-            kl = kl.clamp(min=self.cfg.free_bits)
-        bound = (self.recon_nll(raw, xr, mr) + beta * kl.sum(1)).view(len(x), m)
-        return {"unlabelled": ((weight * bound).sum(1) - entropy).mean(), "unlabelled_entropy": entropy.mean().detach()}
-
-    def loss(
-        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float, train_classifier: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """Negative ELBO with free bits, plus the label terms; train_classifier fits the
-        classifier head on the labelled rows even without the label loss (M2 needs it)."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, beta: float) -> dict[str, torch.Tensor]:
+        """Negative ELBO with free bits, plus the label terms."""
         raw, mu, logvar = self(x, y)
         recon = self.recon_nll(raw, x, mask).mean()
         kl_units = self.kl(mu, logvar, y)
@@ -292,14 +252,9 @@ class CVAE(nn.Module):
         kl_pen = kl_units.clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl
         total = recon + beta * kl_pen
         out = {"recon": recon, "kl": kl}
-        weight = 1.0 if self.cfg.classifier_weight is None else self.cfg.classifier_weight
         if self.cfg.label_loss_weight > 0:
             real_ce, fake_ce = self.label_loss(x, y)
-            total = total + weight * real_ce + self.cfg.label_loss_weight * fake_ce
+            total = total + real_ce + self.cfg.label_loss_weight * fake_ce
             out |= {"clf_real": real_ce, "clf_fake": fake_ce}
-        elif train_classifier:
-            real_ce = F.cross_entropy(self.classifier(x), y)
-            total = total + weight * real_ce
-            out["clf_real"] = real_ce
         out["loss"] = total
         return out

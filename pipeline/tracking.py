@@ -14,22 +14,24 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from pipeline import __version__
-from pipeline.bundle import GeneratorBundle
 from pipeline.errors import ModelLoadError, TrackingError
+from pipeline.synthesizers import Synthesizer
+from pipeline.synthesizers.storage import manifest_digest
 
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+SYNTHESIZER_ARTIFACT = "synthesizer"  # the saved generator folder, in every run that trained one
+DIGEST_TAG = "augment.manifest_sha256"  # on a model version: the folder it must load
 BATCH = 900  # MLflow accepts up to 1000 metrics per log_batch call
 
 
@@ -154,31 +156,33 @@ class Tracker:
         self.flush()
         self.client.set_terminated(self.run_id, status)
 
-    def register_bundle(
-        self, bundle_path: str | Path, name: str, aliases: Iterable[str] = ("candidate",)
-    ) -> tuple[str, str]:
-        """Log the bundle as a pyfunc model of this run, register it, set aliases.
+    def register_synthesizer(self, folder: str | Path, name: str) -> tuple[str, str]:
+        """Log the saved generator folder and a pyfunc that wraps it, register the pyfunc.
 
-        Returns (model version, models:/ URI). Explicit pip requirements keep log_model
-        from resolving the environment (12-31 s otherwise).
-        """
-        bundle = GeneratorBundle.load(bundle_path)
-        example = pd.DataFrame({"class": bundle.classes.names[:1], "count": [2]})
+        The pyfunc is "models from code" (pipeline/pyfunc_model.py), never a pickle; the
+        product itself loads the folder, verified against the manifest digest recorded on
+        the model version, and never runs code from the store. Returns (version, URI)."""
+        gen = Synthesizer.load(folder)
+        digest = manifest_digest(folder)
         with mlflow.start_run(run_id=self.run_id), _quiet("mlflow.pyfunc", "mlflow.models.model"):
             info = mlflow.pyfunc.log_model(
                 name="generator",
-                python_model=GeneratorPyfunc(),
-                artifacts={"bundle": str(bundle_path)},
-                signature=model_signature(bundle),
-                input_example=example,
+                python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={"synthesizer": str(folder)},
+                signature=model_signature(gen),
                 pip_requirements=pip_requirements(),
                 registered_model_name=name,
                 await_registration_for=60,
             )
         version = str(info.registered_model_version)
-        for alias in aliases:
-            self.client.set_registered_model_alias(name, alias, version)
+        self.client.set_model_version_tag(name, version, DIGEST_TAG, digest)
         return version, f"models:/{name}/{version}"
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def log_dict(self, value: dict[str, Any], artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, value, artifact_file)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, version)
@@ -213,52 +217,19 @@ def _quiet(*loggers: str):
                 logger.setLevel(level)
 
 
-class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
-    """Input rows {class, count}; output generated rows in the user's schema.
-
-    Image columns come back as PNG bytes (the Parquet writer wraps them as
-    {bytes, path} structs). Params: seed, temperature, mode (prior, variations, interpolate, warp).
-    """
-
-    def load_context(self, context) -> None:
-        self.bundle = GeneratorBundle.load(context.artifacts["bundle"])
-
-    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from pipeline.generate import generate_frames
-
-        params = params or {}
-        counts = {str(c): int(n) for c, n in zip(model_input["class"], model_input["count"])}
-        frames = list(
-            generate_frames(
-                self.bundle,
-                counts,
-                int(params.get("seed", 0)),
-                float(params.get("temperature", 1.0)),
-                mode=str(params.get("mode", "prior")),
-            )
-        )
-        out = pd.concat(frames, ignore_index=True)
-        if self.bundle.codec.modality == "image":
-            column = self.bundle.codec.column
-            out[column] = [v["bytes"] for v in out[column]]
-        return out
-
-
-def model_signature(bundle: GeneratorBundle) -> ModelSignature:
+def model_signature(gen: Synthesizer) -> ModelSignature:
     kinds = {"numeric": "double", "integer": "long", "boolean": "boolean", "categorical": "string"}
-    if bundle.codec.modality == "image":
-        outputs = [ColSpec("binary", bundle.codec.column)]
+    if gen.codec.modality == "image":
+        outputs = [ColSpec("binary", gen.codec.column)]
     else:
-        outputs = [ColSpec(kinds[c.kind], c.name, required=not c.missing) for c in bundle.codec.columns]
-    outputs.append(ColSpec("string", bundle.label))
+        outputs = [ColSpec(kinds[c.kind], c.name, required=not c.missing) for c in gen.codec.columns]
+    outputs.append(ColSpec("string", gen.label))
     return ModelSignature(
         inputs=Schema([ColSpec("string", "class"), ColSpec("long", "count")]),
         outputs=Schema(outputs),
         params=ParamSchema(
             [
                 ParamSpec("seed", "long", 0),
-                ParamSpec("temperature", "double", 1.0),
-                ParamSpec("mode", "string", "prior"),
             ]
         ),
     )
@@ -271,23 +242,32 @@ def pip_requirements() -> list[str]:
     return [f"{n}=={version(n).split('+')[0]}" for n in names] + [f"augment-pipeline=={__version__}"]
 
 
-def load_registered(uri: str, tracking_uri: str) -> tuple[GeneratorBundle, dict[str, str]]:
-    """Load a bundle from `models:/<name>@<alias>` (or /<version>) and say which version it was."""
-    _use_uri(tracking_uri)
+def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synthesizer, dict[str, str]]:
+    """The generator of `models:/<name>@<alias>` (or /<version>), downloaded to dst and verified
+    against the digest recorded at registration; and which version it was."""
+    name, ref = _parse_model_uri(uri)
+    client = _ReachableClient(tracking_uri)
     try:
-        model = mlflow.pyfunc.load_model(uri)
+        version = client.get_model_version_by_alias(name, ref) if not ref.isdigit() else client.get_model_version(name, ref)
+    except TrackingError:
+        raise
     except Exception as exc:
         raise ModelLoadError(
-            f"cannot load {uri!r} from {tracking_uri}: {exc}",
+            f"cannot find {uri!r} in {tracking_uri}: {str(exc)[:200]}",
             "check the name and alias (`augment run` registers models:/augment-<data>@candidate) and MLFLOW_TRACKING_URI",
-        ) from exc
-    bundle = model.unwrap_python_model().bundle
-    info = {"model_uri": uri, "run_id": model.metadata.run_id or ""}
-    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    name, _, ref = uri.removeprefix("models:/").partition("@")
-    try:
-        version = client.get_model_version_by_alias(name, ref).version if ref else uri.rsplit("/", 1)[-1]
-        info["model_version"] = str(version)
-    except Exception:
-        info["model_version"] = ""
-    return bundle, info
+        ) from None
+    digest = (version.tags or {}).get(DIGEST_TAG)
+    if not digest:
+        raise ModelLoadError(f"{uri!r} (version {version.version}) has no recorded digest", "register it with `augment run`")
+    folder = Path(client.download_artifacts(version.run_id, SYNTHESIZER_ARTIFACT, str(dst)))
+    gen = Synthesizer.load(folder, expected_digest=digest)
+    return gen, {"model_uri": uri, "run_id": version.run_id or "", "model_version": str(version.version)}
+
+
+def _parse_model_uri(uri: str) -> tuple[str, str]:
+    """models:/<name>@<alias> or models:/<name>/<version> -> (name, alias or version)."""
+    body = uri.removeprefix("models:/")
+    name, _, ref = body.partition("@") if "@" in body else body.rpartition("/")
+    if not uri.startswith("models:/") or not name or not ref or "/" in name:
+        raise ModelLoadError(f"{uri!r} is not a model URI", "use models:/<name>@<alias> or models:/<name>/<version>")
+    return name, ref

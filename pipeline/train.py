@@ -24,7 +24,6 @@ from pipeline.transforms import random_affine
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ACTIVE_UNIT_VARIANCE = 0.01  # Burda et al. 2016: a unit is active if Var_x E[z|x] > 0.01
-SEMI_SUPERVISED_CLASSIFIER_WEIGHT = 50.0  # ModelConfig.classifier_weight's default with unlabelled rows
 
 
 @dataclass
@@ -92,6 +91,39 @@ def evaluate(
     }
 
 
+@dataclass
+class TrainHooks:
+    """What the caller wants told or kept while training runs (all optional)."""
+
+    on_epoch: EpochCallback | None = None  # (epoch, metrics), e.g. to log to MLflow
+    checkpoint_path: str | Path | None = None  # resumable state, saved every checkpoint_every epochs
+    on_checkpoint: Callable[[Path, int], None] | None = None  # (path, epochs done), e.g. to ship it
+    progress: bool = False  # a progress bar on the terminal
+
+
+@dataclass
+class _Data:
+    """The rows on the device, split once into training and validation rows."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor | None
+    train: torch.Tensor  # row indices
+    val: torch.Tensor  # validation rows, or the training rows when there are too few
+
+    def rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        return self.x[idx], self.y[idx], None if self.mask is None else self.mask[idx]
+
+
+def _place(encoded: Encoded, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator, device) -> tuple[_Data, bool]:
+    train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
+    mask = None if encoded.mask is None else encoded.mask.to(device)
+    has_val = len(val_idx) > 0
+    data = _Data(encoded.x.to(device), y.to(device), mask, train_idx.to(device),
+                 (val_idx if has_val else train_idx).to(device))
+    return data, has_val
+
+
 def train_cvae(
     encoded: Encoded,
     y: torch.Tensor,
@@ -100,146 +132,131 @@ def train_cvae(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     seed: int = 0,
-    on_epoch: EpochCallback | None = None,
-    checkpoint_path: str | Path | None = None,
-    checkpoint_every: int | None = None,
-    progress: bool = False,
-    on_checkpoint: Callable[[Path, int], None] | None = None,
-    unlabelled: Encoded | None = None,
+    hooks: TrainHooks | None = None,
 ) -> TrainResult:
     """Fit a CVAE; keeps the weights of the epoch with the best validation loss.
 
-    With checkpoint_path, the full training state is saved every checkpoint_every epochs
-    (default: train_cfg.checkpoint_every) and on_checkpoint(path, epoch) is told, so the
+    With hooks.checkpoint_path, the full training state is saved every
+    train_cfg.checkpoint_every epochs and hooks.on_checkpoint(path, epoch) is told, so the
     caller can ship it elsewhere; an existing file there is resumed from exactly.
-
-    With unlabelled rows (same codec, no label), every step also takes a batch of them
-    through M2's bound (CVAE.unlabelled_loss); steps and epochs still count labelled rows.
     """
-    checkpoint_every = checkpoint_every or train_cfg.checkpoint_every
+    hooks = hooks or TrainHooks()
     configure_threads(train_cfg.threads)
     seed_everything(seed)
     device = pick_device(train_cfg.device)
     gen = torch.Generator().manual_seed(seed)
-    train_idx, val_idx = stratified_split(y, train_cfg.val_fraction, gen)
-    x_all, y_all = encoded.x.to(device), y.to(device)
-    m_all = None if encoded.mask is None else encoded.mask.to(device)
-    x_tr, y_tr = x_all[train_idx.to(device)], y_all[train_idx.to(device)]
-    m_tr = None if m_all is None else m_all[train_idx.to(device)]
-    has_val = len(val_idx) > 0
-    eval_idx = val_idx if has_val else train_idx
-    x_ev, y_ev = x_all[eval_idx.to(device)], y_all[eval_idx.to(device)]
-    m_ev = None if m_all is None else m_all[eval_idx.to(device)]
-
-    x_un = None if unlabelled is None or len(unlabelled.x) == 0 else unlabelled.x.to(device)
-    m_un = None if x_un is None or unlabelled.mask is None else unlabelled.mask.to(device)
-    if model_cfg.classifier_weight is None:
-        model_cfg = model_cfg.model_copy(
-            update={"classifier_weight": SEMI_SUPERVISED_CLASSIFIER_WEIGHT if x_un is not None else 1.0}
-        )
+    data, has_val = _place(encoded, y, train_cfg, gen, device)
     model = build_model(codec, n_classes, model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
-    epochs, patience = plan_epochs(train_cfg, len(train_idx))
-    steps_per_epoch = max(1, math.ceil(len(train_idx) / train_cfg.batch_size))
+    epochs, patience = plan_epochs(train_cfg, len(data.train))
+    steps_per_epoch = max(1, math.ceil(len(data.train) / train_cfg.batch_size))
     warmup_steps = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
-    augment_images = train_cfg.classic_augment and x_tr.dim() == 4
-
     result = TrainResult(model=model, device=str(device))
-    best_loss, best_state, since_best, start_epoch = math.inf, None, 0, 0
-    if checkpoint_path and Path(checkpoint_path).exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        best_loss, best_state, since_best = state["best_loss"], state["best_state"], state["since_best"]
-        result.history, result.best_epoch = state["history"], state["best_epoch"]
-        start_epoch = result.resumed_from_epoch = state["epoch"] + 1
-
-    bar = _progress_bar(progress, epochs, start_epoch)
+    state = _Best()
+    start_epoch = _resume(hooks.checkpoint_path, model, opt, gen, state, result, device)
+    bar = _progress_bar(hooks.progress, epochs, start_epoch)
     t0, seen = time.perf_counter(), 0
-    step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, epochs):
-        sums: dict[str, torch.Tensor] = {}
-        perm = torch.randperm(len(x_tr), generator=gen).to(device)
-        if x_un is not None:  # drawn at the epoch's start, so a resumed run draws the same rows
-            un_idx = torch.randint(len(x_un), (steps_per_epoch, train_cfg.batch_size), generator=gen).to(device)
-        for s in range(0, len(perm), train_cfg.batch_size):
-            idx = perm[s : s + train_cfg.batch_size]
-            xb, yb = x_tr[idx], y_tr[idx]
-            if augment_images:
-                xb = random_affine(xb, gen)
-            beta = model_cfg.beta * min(1.0, step / warmup_steps)
-            terms = model.loss(xb, yb, None if m_tr is None else m_tr[idx], beta, train_classifier=x_un is not None)
-            if x_un is not None:
-                ui = un_idx[s // train_cfg.batch_size]
-                xu = random_affine(x_un[ui], gen) if augment_images else x_un[ui]
-                terms |= model.unlabelled_loss(xu, None if m_un is None else m_un[ui], beta)
-                terms["loss"] = terms["loss"] + terms["unlabelled"]
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0) + v.detach() * len(idx)
-            step += 1
-            seen += len(idx)
-        metrics = {k: float(v) / len(perm) for k, v in sums.items()}
-        metrics |= evaluate(model, x_ev, y_ev, m_ev, model_cfg.beta)
-        metrics["beta"] = beta
+        step = epoch * steps_per_epoch
+        metrics, rows = _epoch(model, opt, data, train_cfg, model_cfg.beta, step, warmup_steps, gen)
+        seen += rows
+        metrics |= evaluate(model, *data.rows(data.val), model_cfg.beta)
         result.history.append(metrics)
-        warm = step >= warmup_steps  # before the KL weight is full, val losses are not comparable
-        if warm and (best_state is None or metrics["val_loss"] < best_loss - 1e-4 * abs(best_loss)):
-            best_loss, best_state, since_best = metrics["val_loss"], copy.deepcopy(model.state_dict()), 0
-            result.best_epoch = epoch
-        elif warm:
-            since_best += 1
-        if on_epoch:
-            on_epoch(epoch, metrics)
+        warm = (epoch + 1) * steps_per_epoch >= warmup_steps  # before the KL weight is full, losses differ
+        state.update(metrics["val_loss"], model, epoch, warm, result)
+        if hooks.on_epoch:
+            hooks.on_epoch(epoch, metrics)
         if bar:
-            bar[0].update(
-                bar[1],
-                advance=1,
-                description=f"epoch {epoch + 1}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}",
-            )
+            text = f"epoch {epoch + 1}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}"
+            bar[0].update(bar[1], advance=1, description=text)
         result.epochs_run = epoch + 1
-        # early stopping only once the KL weight is at full strength, and only on a real val split
-        if has_val and warm and since_best >= patience:
+        if has_val and warm and state.since_best >= patience:  # early stopping on a real validation split
             result.stopped_early = True
             break
-        if checkpoint_path and (epoch + 1) % checkpoint_every == 0:
-            save_checkpoint(checkpoint_path, model, opt, gen, epoch, best_loss, best_state, since_best, result)
-            if on_checkpoint:
-                on_checkpoint(Path(checkpoint_path), epoch + 1)
+        if hooks.checkpoint_path and (epoch + 1) % train_cfg.checkpoint_every == 0:
+            save_checkpoint(hooks.checkpoint_path, model, opt, gen, epoch, state, result)
+            if hooks.on_checkpoint:
+                hooks.on_checkpoint(Path(hooks.checkpoint_path), epoch + 1)
     if bar:
         bar[0].stop()
     result.seconds = time.perf_counter() - t0
     result.samples_per_s = seen / result.seconds if result.seconds > 0 else 0.0
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if state.weights is not None:
+        model.load_state_dict(state.weights)
     model.eval()
-    model.remember_posteriors(x_all, y_all)  # every real row, validation rows included
+    model.remember_posteriors(data.x, data.y)  # every real row, validation rows included
     return result
 
 
-def save_checkpoint(path, model, opt, gen, epoch, best_loss, best_state, since_best, result: TrainResult) -> None:
-    """Everything needed to resume mid-training exactly, written atomically."""
+@dataclass
+class _Best:
+    """The best validation loss so far, its weights, and epochs since it."""
+
+    loss: float = math.inf
+    weights: dict | None = None
+    since_best: int = 0
+
+    def update(self, loss: float, model: CVAE, epoch: int, warm: bool, result: TrainResult) -> None:
+        if not warm:
+            return
+        if self.weights is None or loss < self.loss - 1e-4 * abs(self.loss):
+            self.loss, self.weights, self.since_best = loss, copy.deepcopy(model.state_dict()), 0
+            result.best_epoch = epoch
+        else:
+            self.since_best += 1
+
+
+def _epoch(model: CVAE, opt, data: _Data, cfg: TrainConfig, beta_max: float, step: int, warmup: int,
+           gen: torch.Generator) -> tuple[dict[str, float], int]:
+    """One pass over the training rows in shuffled batches; returns mean metrics and rows seen."""
+    sums: dict[str, torch.Tensor] = {}
+    perm = data.train[torch.randperm(len(data.train), generator=gen).to(data.train.device)]
+    augment_images = cfg.classic_augment and data.x.dim() == 4
+    beta = beta_max
+    for s in range(0, len(perm), cfg.batch_size):
+        xb, yb, mb = data.rows(perm[s : s + cfg.batch_size])
+        if augment_images:
+            xb = random_affine(xb, gen)
+        beta = beta_max * min(1.0, step / warmup)
+        terms = model.loss(xb, yb, mb, beta)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0) + v.detach() * len(xb)
+        step += 1
+    metrics = {k: float(v) / len(perm) for k, v in sums.items()}
+    return metrics | {"beta": beta}, len(perm)
+
+
+def _resume(path, model: CVAE, opt, gen: torch.Generator, state: _Best, result: TrainResult, device) -> int:
+    """Load a checkpoint if there is one (tensors and plain values only); the epoch to start at."""
+    if not path or not Path(path).exists():
+        return 0
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    gen.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    state.loss, state.weights, state.since_best = saved["best_loss"], saved["best_state"], saved["since_best"]
+    result.history, result.best_epoch = saved["history"], saved["best_epoch"]
+    result.resumed_from_epoch = saved["epoch"] + 1
+    return result.resumed_from_epoch
+
+
+def save_checkpoint(
+    path, model: CVAE, opt, gen: torch.Generator, epoch: int, state: _Best, result: TrainResult
+) -> None:
+    """Everything needed to resume mid-training exactly, written atomically; tensors and plain
+    values only, so it loads with weights_only=True."""
     path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": epoch,
-            "best_loss": best_loss,
-            "best_state": best_state,
-            "since_best": since_best,
-            "history": result.history,
-            "best_epoch": result.best_epoch,
-        },
-        tmp,
-    )
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    payload = {
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+        "torch_rng": torch.get_rng_state(), "epoch": epoch, "best_loss": state.loss, "best_state": state.weights,
+        "since_best": state.since_best, "history": result.history, "best_epoch": result.best_epoch,
+    }
+    torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
@@ -248,13 +265,9 @@ def _progress_bar(enabled: bool, epochs: int, start: int):
         return None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(),
-        transient=False,
-    )
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn())
+    bar = Progress(*columns, transient=False)
     task = bar.add_task("training", total=epochs, completed=start)
     bar.start()
     return bar, task

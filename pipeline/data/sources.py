@@ -48,8 +48,31 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
             f"no label column given for {spec.source!r}",
             f"pass --label with one of: {', '.join(map(str, frame.columns))}",
         )
+    real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=spec.source, name=name)
+    if spec.real_per_class is None:
+        return real
+    kept = subsample_per_class(real.frame, label, spec.real_per_class, seed)
+    validate_frame(kept, label, where=spec.source)
+    parts = [] if real.unlabelled is None else [real.unlabelled]
+    if spec.unlabelled == "use":  # the rows left out join the unlabelled ones
+        parts.append(real.frame.drop(index=kept.index)[real.features])
+    real.frame = kept.reset_index(drop=True)
+    real.unlabelled = pd.concat(parts, ignore_index=True) if sum(map(len, parts)) else None
+    return real
+
+
+def prepare_rows(
+    frame: pd.DataFrame,
+    label: str,
+    columns: list[str] | None = None,
+    unlabelled: str = "error",
+    where: str = "data",
+    name: str = "data",
+) -> RealData:
+    """Select the label and feature columns, set rows without a label apart (or refuse them)
+    and validate: every source and `Synthesizer.fit` pass here, so one set of rules holds."""
     image_column = _find_image_column(frame)
-    features = _select_features(frame, label, spec.columns, image_column)
+    features = _select_features(frame, label, columns, image_column)
     if image_column is not None and image_column in features and len(features) > 1:
         extra = [c for c in features if c != image_column]
         raise DataError(
@@ -58,30 +81,23 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
         )
     keep = set(features) | {label}
     frame = frame[[c for c in frame.columns if c in keep]]  # the user's column order
-    unlabelled_parts: list[pd.DataFrame] = []
-    if spec.unlabelled != "error":
+    pool = None
+    if unlabelled != "error":
         missing = frame[label].isna()
-        if spec.unlabelled == "use":
-            unlabelled_parts.append(frame.loc[missing, features])
+        pool = frame.loc[missing, features] if unlabelled == "use" and missing.any() else None
         frame = frame[~missing]
-    validate_frame(frame, label, where=spec.source)
-    if spec.real_per_class is not None:
-        kept = subsample_per_class(frame, label, spec.real_per_class, seed)
-        if spec.unlabelled == "use":  # the rows left out still teach the model the data's shape
-            unlabelled_parts.append(frame.drop(index=kept.index)[features])
-        frame = kept
-        validate_frame(frame, label, where=spec.source)
-    unlabelled = pd.concat(unlabelled_parts) if sum(map(len, unlabelled_parts)) else None
+    validate_frame(frame, label, where=where)
+    image_column = image_column if image_column in features else None
     # encode once now so bad columns and mismatched images fail before anything is written
-    both = pd.concat([frame[features], *([] if unlabelled is None else [unlabelled])])
-    fit_codec(both, image_column if image_column in features else None).encode(both)
+    both = pd.concat([frame[features], *([] if pool is None else [pool])])
+    fit_codec(both, image_column).encode(both)
     return RealData(
         frame=frame.reset_index(drop=True),
         label=label,
         features=features,
-        image_column=image_column if image_column in features else None,
+        image_column=image_column,
         name=name,
-        unlabelled=None if unlabelled is None else unlabelled.reset_index(drop=True),
+        unlabelled=None if pool is None else pool.reset_index(drop=True),
     )
 
 

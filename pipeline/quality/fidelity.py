@@ -82,8 +82,9 @@ class SampleScorer:
         real_y: torch.Tensor,
         realism_quantile: float = 0.05,
         copy_quantile: float = 0.01,
+        accept: str = "quality",
     ) -> None:
-        self.judge = judge
+        self.judge, self.accept = judge, accept
         feats = judge_features(judge, real_x)
         self.refs = {int(c): ClassReference.fit(feats[real_y == c]) for c in torch.unique(real_y)}
         self.thresholds = baseline_thresholds(self.refs, realism_quantile, copy_quantile)
@@ -100,7 +101,11 @@ class SampleScorer:
             rows = (y == c).numpy()
             if rows.any():
                 realism[rows], authenticity[rows], _ = ref.score(feats[rows])
-        accepted = follows & (realism >= self.thresholds.realism) & (authenticity > self.thresholds.authenticity)
+        accepted = authenticity > self.thresholds.authenticity  # near-copies never ship
+        if self.accept in ("quality", "label"):
+            accepted &= follows
+        if self.accept == "quality":
+            accepted &= realism >= self.thresholds.realism
         quality = (fidelity + np.minimum(realism, 1.0) + np.minimum(authenticity, 1.0)) / 3.0
         scores = {
             "label_fidelity": fidelity,

@@ -1,0 +1,151 @@
+"""The cheap baselines behind the same interface, so the gate and the benchmarks compare
+them with the CVAE through one path; and the pseudo-labeller, which writes real rows.
+
+- SMOTE (tables): a new row on the segment between a real row and one of its k nearest
+  neighbours of the same class (Chawla et al. 2002), in the codec's space (standardised
+  numbers, missing flags, one-hot categories); a category is drawn between the two parents'.
+- Affine views (images): a real image of the class under a small random rotation, shear,
+  scale and shift: the classic augmentation a generator has to beat.
+- Pseudo-labels: the user's unlabelled rows, labelled by a classifier fit on the labelled
+  ones, drawn at random among those it is sure of. Not generated; often the best extra rows.
+All three keep the user's rows (or their encodings) in the saved folder, and say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.data.codec import Encoded
+from pipeline.errors import ConfigError
+from pipeline.synthesizers.base import Synthesizer
+from pipeline.transforms import random_affine
+
+NEIGHBOURS = 5  # SMOTE's usual k, fewer when a class has fewer rows
+
+
+class SMOTESynthesizer(Synthesizer):
+    kind = "smote"
+    modalities = ("table",)
+    keeps_real_rows = True
+
+    def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
+        self.x, self.y = x.x, y
+
+    def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
+        from imblearn.over_sampling import SMOTE
+
+        out = torch.zeros(len(y), self.x.shape[1])
+        for c in torch.unique(y).tolist():
+            want, have = int((y == c).sum()), int((self.y == c).sum())
+            # SMOTE needs two classes: the other rows take part unchanged, as in imblearn's own use
+            seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
+            smote = SMOTE(sampling_strategy={c: have + want}, k_neighbors=min(NEIGHBOURS, have - 1), random_state=seed)
+            x_all, y_all = self.x.numpy(), self.y.numpy()
+            if len(np.unique(y_all)) < 2:
+                raise ConfigError("SMOTE needs at least two classes", "fit on data with two classes or more")
+            new, _ = smote.fit_resample(x_all, y_all)
+            out[y == c] = torch.as_tensor(new[len(x_all) :], dtype=torch.float32)
+        return self.codec.decode(self._as_logits(out), generator=gen)
+
+    def _as_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Interpolated codec values as the decoder outputs the codec decodes: numbers as they
+        are, a flag or a category share p as the logit that gives it probability p."""
+        raw = x.clone()
+        for block in self.codec.layout:
+            part = x[:, block.start : block.stop].clamp(1e-6, 1 - 1e-6)
+            if block.kind == "bernoulli":
+                raw[:, block.start : block.stop] = torch.log(part / (1 - part))
+            elif block.kind == "categorical":
+                raw[:, block.start : block.stop] = torch.log(part)
+        return raw
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"x": self.x, "y": self.y}
+
+    def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict) -> None:
+        self.x, self.y = tensors["x"], tensors["y"]
+
+
+class AffineSynthesizer(Synthesizer):
+    kind = "affine"
+    modalities = ("image",)
+    keeps_real_rows = True
+
+    def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
+        self.pixels, self.y = (x.x * 255).round().to(torch.uint8), y
+
+    def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
+        source = torch.zeros(len(y), dtype=torch.long)
+        for c in torch.unique(y).tolist():
+            rows = torch.nonzero(self.y == c).flatten()
+            picks = torch.randint(len(rows), (int((y == c).sum()),), generator=gen)
+            source[y == c] = rows[picks]
+        views = random_affine(self.pixels[source].float() / 255, gen)
+        return self.codec.decode_means(views.clamp(0, 1))
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"pixels": self.pixels, "y": self.y}
+
+    def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict) -> None:
+        self.pixels, self.y = tensors["pixels"], tensors["y"]
+
+
+class PseudoLabelSynthesizer(Synthesizer):
+    """Unlabelled rows labelled by a judge; a class gets fewer rows than asked when fewer rows
+    are sure to be of it (the run reports the shortfall)."""
+
+    kind = "pseudo_label"
+    keeps_real_rows = True
+    finite = True
+
+    def __init__(self, seed: int = 0, confidence: float = 0.9) -> None:
+        super().__init__(seed)
+        self.confidence = confidence
+
+    @classmethod
+    def check(cls, modality: str, unlabelled: pd.DataFrame | None) -> None:
+        super().check(modality, unlabelled)
+        if unlabelled is None or not len(unlabelled):
+            raise ConfigError(
+                "the pseudo_label generator labels rows without a label, and there are none",
+                "pass rows with an empty label (--unlabelled use), or use another generator",
+            )
+
+    def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
+        from pipeline.quality.fidelity import LabelJudge
+
+        judge = LabelJudge.fit(x.x, y, self.classes.names, seed=self.seed)
+        proba = judge.classifier.predict_proba(unlabelled.x)
+        self.pool = self.unlabelled_rows.reset_index(drop=True).assign(
+            _label=proba.argmax(1), _confidence=proba.max(1).astype("float64")
+        )
+
+    def sample_frames(self, counts: dict[str, int], seed: int, batch_rows: int = 4096) -> Iterator[pd.DataFrame]:
+        self._require_fitted()
+        gen = torch.Generator().manual_seed(seed)
+        sure = torch.as_tensor((self.pool["_confidence"] >= self.confidence).to_numpy())
+        labels = torch.as_tensor(self.pool["_label"].to_numpy())
+        for name, n in counts.items():
+            c = self.classes.index_of(name)
+            rows = torch.nonzero(sure & (labels == c)).flatten()
+            rows = rows[torch.randperm(len(rows), generator=gen)][:n].numpy()
+            for start in range(0, len(rows), batch_rows):
+                frame = self.pool.iloc[rows[start : start + batch_rows]].reset_index(drop=True)
+                frame[self.label] = self.classes.decode(np.full(len(frame), c)).array
+                yield frame[self.columns]
+
+    def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:  # pragma: no cover - see sample_frames
+        raise NotImplementedError
+
+    def _state_spec(self) -> dict[str, Any]:
+        return {"confidence": self.confidence}
+
+    def _state_tables(self) -> dict[str, pd.DataFrame]:
+        return {"pool": self.pool}
+
+    def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict) -> None:
+        self.confidence, self.pool = state["confidence"], tables["pool"]
