@@ -28,16 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = [
-    "load_data",
-    "mlflow_start",
-    "train",
-    "register",
-    "evaluate_gain",
-    "generate_and_score",
-    "write_augmented",
-    "plots",
-]
+STAGES = ["load_data", "train", "register", "gate", "synthesize", "plots"]
 
 
 def run_once(dataset: str, k: int, per_class: int, seed: int, extra: list[str], home: Path) -> dict:

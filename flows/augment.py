@@ -14,9 +14,10 @@ import re
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -78,12 +79,13 @@ def make_plots(data: DataRef, stage: Path, report: dict, history: list[dict] | N
 @flow(name="augment", log_prints=True)
 def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Train a generator on the real rows and write scored synthetic and augmented Parquet."""
-    started = time.perf_counter()
+    started, timed = time.perf_counter(), Stopwatch()
     configure_threads(config.train.threads)
     root = artifacts_root()
     work = root / "work" / f"{flow_run.id or uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
-    data = load_data(config, work)
+    with timed("load_data"):
+        data = load_data(config, work)
     out = Path(config.out_dir).resolve() if config.out_dir else default_out_dir(data.name)
     stage, name = staging_folder(out), config.model_name or model_name_for(data.name)
     tracker = Tracker(default_tracking_uri(root), config.experiment, artifact_root=root / "mlflow-artifacts")
@@ -92,14 +94,20 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         TRAIN_KEY_TAG: train_key(config, data.hash)})
     try:
         tracker.log_params(config.flat_params() | {"data.name": data.name, "data.rows": sum(data.counts.values())})
-        trained = train(config, data, tracker, work, stage / "model", progress)
-        model = register(tracker, stage / "model", name)
-        gate = evaluate(config, data)
-        synth = synthesize(config, data, stage / "model", stage, _provenance(config, data, tracker, model))
+        with timed("train"):
+            trained = train(config, data, tracker, work, stage / "model", progress)
+        with timed("register"):
+            model = register(tracker, stage / "model", name)
+        with timed("gate"):
+            gate = evaluate(config, data)
+        with timed("synthesize"):
+            synth = synthesize(config, data, stage / "model", stage, _provenance(config, data, tracker, model))
         report = synth["report"] | {"gate": gate | {"synthetic_rows": synth["accepted_rows"]}}
         write_report(report, stage)
-        made = make_plots(data, stage, report, trained.get("history"))
+        with timed("plots"):
+            made = make_plots(data, stage, report, trained.get("history"))
         summary = _summary(config, data, out, tracker, model, trained, synth, report, made, started)
+        summary["timings"] = timed.seconds
         (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         publish(stage, out)
         _finish(tracker, out, report, model)
@@ -114,6 +122,21 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
         raise
+
+
+class Stopwatch:
+    """Wall seconds per stage, for summary.json and benchmarks/end_to_end.py."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(time.perf_counter() - start, 3)
 
 
 def _provenance(config: RunConfig, data: DataRef, tracker: Tracker, model: dict[str, str]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from rich.table import Table
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Class-conditional synthetic data for small labelled data sets."
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
 
 
 def _split(text: Optional[str]) -> Optional[list[str]]:

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from flows.augment import CHECKPOINT_TAG, TRAIN_KEY_TAG, _fetch_checkpoint
+from pipeline.reuse import CHECKPOINT_TAG, TRAIN_KEY_TAG, _fetch_checkpoint
 from pipeline.tracking import Tracker, default_tracking_uri
 
 
@@ -23,18 +23,20 @@ def test_retried_job_fetches_the_checkpoint_of_the_dead_run(tmp_path):
 
     local = tmp_path / "worker-b" / "train-state.pt"
     local.parent.mkdir()
-    assert _fetch_checkpoint(tracker, "k1", retry, local) == dead
-    assert torch.equal(torch.load(local)["weights"], torch.arange(5))
+    tracker.run_id = retry
+    assert _fetch_checkpoint(tracker, "k1", local) == dead
+    assert torch.equal(torch.load(local, weights_only=True)["weights"], torch.arange(5))
     assert tracker.client.get_run(dead).info.status == "KILLED"
     assert tracker.client.get_run(other).info.status == "RUNNING"
     # nothing to resume for another key; an existing local checkpoint wins
-    assert _fetch_checkpoint(tracker, "k2", other, tmp_path / "worker-c" / "s.pt") == ""
-    assert _fetch_checkpoint(tracker, "k1", retry, local) == "local"
+    tracker.run_id = other
+    assert _fetch_checkpoint(tracker, "k2", tmp_path / "worker-c" / "s.pt") == ""
+    tracker.run_id = retry
+    assert _fetch_checkpoint(tracker, "k1", local) == "local"
     # a checkpoint taken over once is not handed to a second job
-    assert (
-        _fetch_checkpoint(tracker, "k1", tracker.start("later", tags={TRAIN_KEY_TAG: "k1"}), tmp_path / "d" / "s.pt")
-        == ""
-    )
+    tracker.start("later", tags={TRAIN_KEY_TAG: "k1"})
+    (tmp_path / "d").mkdir()
+    assert _fetch_checkpoint(tracker, "k1", tmp_path / "d" / "s.pt") == ""
 
 
 def test_unreachable_server_is_one_clear_error(tmp_path, monkeypatch):

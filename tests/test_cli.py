@@ -1,10 +1,17 @@
-"""The CLI turns bad input into a two-line message and exit code 2, before any server starts."""
+"""The CLI: bad input gets a two-line message and exit 2 before any server starts; flags
+override a --config file; the defaults come from pipeline/config.py."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from flows.cli_config import run_config
+from pipeline.config import RunConfig
+from pipeline.errors import ConfigError
 
 
 def test_bad_input_prints_problem_and_fix(tmp_path, mixed_table):
@@ -18,27 +25,53 @@ def test_bad_input_prints_problem_and_fix(tmp_path, mixed_table):
     assert not (tmp_path / "out").exists()
 
 
-def test_warp_on_a_table_is_refused_before_training(tmp_path):
+def test_affine_views_on_a_table_are_refused_before_training(tmp_path):
     result = CliRunner().invoke(
-        app, ["run", "--data", "iris", "--per-class", "3", "--mode", "warp", "--out", str(tmp_path / "out")]
+        app, ["run", "--data", "iris", "--per-class", "3", "--generator", "affine", "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
-    assert "'warp' bends real images, and 'iris' is a table" in result.output and "--mode prior" in result.output
+    assert "affine generator makes image rows, and this data is a table" in result.output
     assert not (tmp_path / "out").exists()
 
 
 def test_pseudo_label_without_unlabelled_rows_is_refused(tmp_path):
     result = CliRunner().invoke(
-        app, ["run", "--data", "iris", "--per-class", "3", "--mode", "pseudo_label", "--out", str(tmp_path / "o")]
+        app, ["run", "--data", "iris", "--per-class", "3", "--generator", "pseudo_label", "--out", str(tmp_path / "o")]
     )
-    assert result.exit_code == 2 and "'iris' has none" in result.output and "--unlabelled use" in result.output
+    assert result.exit_code == 2 and "there are none" in result.output and "--unlabelled use" in result.output
 
 
 def test_counts_are_required():
     result = CliRunner().invoke(app, ["run", "--data", "iris"])
-    assert result.exit_code == 2 and "exactly one of --per-class N or --balance-to N" in result.output
+    assert result.exit_code == 2 and "--per-class N or --balance-to N" in result.output
 
 
 def test_datasets_lists_the_builtins():
     result = CliRunner().invoke(app, ["datasets"])
     assert result.exit_code == 0 and all(name in result.output for name in ("digits", "mnist", "penguins"))
+
+
+def test_config_file_alone_and_flags_override_it(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"data": {"source": "iris"}, "sample": {"balance_to": 80}, "seed": 3}))
+    alone = run_config(str(path), {"data": None, "seed": None})
+    assert alone.data.source == "iris" and alone.sample.balance_to == 80 and alone.seed == 3
+    assert alone.model == RunConfig.model_fields["model"].default_factory()  # defaults from the config models
+    both = run_config(str(path), {"per_class": 5, "seed": 9, "classes": "setosa, virginica"})
+    assert both.sample.per_class == 5 and both.sample.balance_to is None and both.seed == 9
+    assert both.sample.classes == ["setosa", "virginica"]
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{not json", ""])
+def test_a_broken_config_file_is_one_clear_error(tmp_path, text):
+    path = tmp_path / "run.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="run.json"):
+        run_config(str(path), {})
+
+
+def test_readme_config_shape_keeps_loading(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"data": {"source": "penguins"}, "sample": {"per_class": 100}, "seed": 1}))
+    result = CliRunner().invoke(app, ["run", "--config", str(path), "--classes", "nope"])
+    assert result.exit_code == 2 and "unknown class(es) ['nope']" in result.output

@@ -130,27 +130,6 @@ def test_score_refuses_a_file_without_the_real_columns(tmp_path, mixed_table):
     assert not (tmp_path / "out" / "scored.parquet").exists()
 
 
-def test_downstream_gain_and_gate_on_constructed_synthetic_rows():
-    from pipeline.config import QualityConfig
-    from pipeline.quality.downstream import downstream_gain, gate
-
-    fit_x, fit_y = _blobs(4, seed=11)
-    eval_x, eval_y = _blobs(30, seed=12)
-    good_x, good_y = _blobs(40, seed=13)
-    cfg = QualityConfig(seeds=2, ratios=[1.0, 5.0], weights=[1.0])
-    helpful = downstream_gain(fit_x, fit_y, good_x, good_y, eval_x, eval_y, ["a", "b", "c"], cfg)
-    harmful = downstream_gain(fit_x, fit_y, good_x, (good_y + 1) % 3, eval_x, eval_y, ["a", "b", "c"], cfg)
-    assert helpful.mean_gain >= 0 > harmful.mean_gain + harmful.noise
-    assert len(helpful.candidates) == 2 and helpful.eval_rows == 90
-    ok = {"a": {"accepted_share": 0.5}, "b": {"accepted_share": 1.0}, "c": {"accepted_share": 0.2}}
-    assert gate(helpful, ok)["promoted"]
-    refused = gate(harmful, ok)
-    assert not refused["promoted"] and "did not help" in refused["reasons"][0]
-    empty = gate(helpful, ok | {"c": {"accepted_share": 0.0}})
-    assert not empty["promoted"] and "class(es) c" in empty["reasons"][0]
-    assert not gate(None, ok, "too few rows")["promoted"]
-
-
 def test_report_memory_is_flat_in_the_number_of_rows(monkeypatch):
     """Shares and means stay exact; DCR quantiles come from a bounded uniform sample."""
     from pipeline.quality import report

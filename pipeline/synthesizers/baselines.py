@@ -127,8 +127,8 @@ class PseudoLabelSynthesizer(Synthesizer):
     def sample_frames(self, counts: dict[str, int], seed: int, batch_rows: int = 4096) -> Iterator[pd.DataFrame]:
         self._require_fitted()
         gen = torch.Generator().manual_seed(seed)
-        sure = torch.as_tensor((self.pool["_confidence"] >= self.confidence).to_numpy())
-        labels = torch.as_tensor(self.pool["_label"].to_numpy())
+        sure = torch.tensor((self.pool["_confidence"] >= self.confidence).to_numpy())
+        labels = torch.tensor(self.pool["_label"].to_numpy())
         for name, n in counts.items():
             c = self.classes.index_of(name)
             rows = torch.nonzero(sure & (labels == c)).flatten()

@@ -1,0 +1,465 @@
+"""Gate calibration (issue 13): does the gate promote the rows that truly help, and only those?
+
+Per cell (data set, real rows per class, seed; balanced or imbalanced) the run's real rows
+are drawn from a built-in set and every other row (at most --test-rows, stratified) is a
+real test set the run never sees (benchmarks/_splits.py). Then, as an `augment run` does:
+
+1. the run's rows are staged as a Parquet file and read back by pipeline.job.stage_data with
+   a RunConfig of the product's defaults (generator cvae) and a request: --per-class 2k
+   (balanced cells) or --balance-to N (imbalanced cells: the rare classes are brought up to
+   the others' count);
+2. the gate is pipeline.job.evaluate_gate itself (cross-fitted: 5 folds x 2 repeats, a
+   generator trained without each fold; the cheap baseline measured on the same folds):
+   its decision, gain and lower bound in macro-F1 points;
+3. the true gain: the product generator (pipeline.job.make_generator) is fit on all the
+   run's rows, rows are delivered and written as the run ships them
+   (pipeline.job.synthesize_rows writes augmented.parquet), and the gate's downstream
+   classifier (pipeline.quality.gate._classifier, on a codec fit on the run's rows, as the
+   gate's) is trained on the real rows alone and on augmented.parquet (every row, weight 1),
+   and scored by macro-F1 on the test set, averaged over --clf-seeds classifier seeds (the
+   table classifier, lbfgs logistic regression, ignores its seed; the image CNN does not).
+   The baseline (SMOTE for tables, affine views for images) gets its true gain the same way.
+
+Imbalanced cells: --others rows in every class but the rare ones (1 rare class, 3 for 10-class
+sets, rotating with the seed), which keep --rare rows; the test set is the one of the balanced
+split with k = --others. Test rows the run's codec cannot encode (missing values in a column
+without any in the run's rows: penguins) are dropped and counted.
+
+Reported: per cell the decision, gate gain, lower bound and true gain; the false-promotion
+rate (true gain < 0 and promoted; target at most 1 in 10), the promotion rate among cells
+whose true gain is +1 point or more (target at least half), "not enough evidence" counts,
+and the same with "truly hurts" meaning a true gain below -0.5 points.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gate_calibration.py --quick     # iris + penguins, minutes
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gate_calibration.py --datasets iris wine breast_cancer penguins \\
+        --k 5 10 20 --seeds 3 --others 20 30
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gate_calibration.py --datasets digits --k 5 10 --seeds 2 --shapes balanced
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gate_calibration.py --report-only   # tables from the JSON
+
+Results merge into benchmarks/results/gate_calibration.{md,json} (--quick: gate_calibration_quick.*;
+--out for another prefix): a later run replaces only the cells it ran, so batches (and two
+processes) can fill one file. --quality-arg / --train-arg KEY=VALUE change the run's settings
+(e.g. --quality-arg fold_steps=500); cells measured under other settings go to another --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import machine, pairs  # noqa: E402
+from benchmarks._splits import LowResourceSplit  # noqa: E402
+from pipeline.config import DataSpec, QualityConfig, RunConfig, SampleConfig, TrainConfig  # noqa: E402
+from pipeline.data.codec import ClassIndex, Codec, fit_codec  # noqa: E402
+from pipeline.data.sources import subsample_per_class  # noqa: E402
+from pipeline.io import write_frames  # noqa: E402
+from pipeline.job import DataRef, evaluate_gate, make_generator, stage_data, synthesize_rows  # noqa: E402
+from pipeline.quality.gate import _classifier, macro_f1  # noqa: E402
+from pipeline.runtime import configure_threads  # noqa: E402
+from pipeline.synthesizers import AffineSynthesizer, SMOTESynthesizer, Synthesizer  # noqa: E402
+
+TABLES = ["iris", "wine", "breast_cancer", "penguins"]
+IMAGES = ["digits", "mnist"]
+HURTS, HURTS_CLEARLY, HELPS = 0.0, -0.5, 1.0  # true gain thresholds in macro-F1 points
+FALSE_PROMOTION_TARGET, TRUE_PROMOTION_TARGET = 0.10, 0.50
+DECISIONS = ["promote", "keep", "not enough evidence"]
+
+
+# --- cells and splits ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One simulated run: k real rows per class, or `rare` rows in the rare classes and k in the others."""
+
+    dataset: str
+    k: int
+    seed: int
+    rare: int | None = None  # None: balanced
+
+    @property
+    def shape(self) -> str:
+        return "balanced" if self.rare is None else "imbalanced"
+
+    @property
+    def key(self) -> str:
+        tail = "" if self.rare is None else f"-rare{self.rare}"
+        return f"{self.dataset}/k{self.k}{tail}/seed{self.seed}"
+
+
+@dataclass
+class RunRows:
+    """The run's real rows and the test rows it never sees."""
+
+    real: pd.DataFrame
+    test: pd.DataFrame
+    label: str
+    features: list[str]
+    image_column: str | None
+    rare_classes: list[str]
+
+
+def rare_class_names(names: list[str], seed: int) -> list[str]:
+    """1 rare class (3 for sets of 10 or more classes), rotating with the seed."""
+    n = 3 if len(names) >= 10 else 1
+    return [names[(seed * n + j) % len(names)] for j in range(n)]
+
+
+def make_rows(cell: Cell, test_rows: int) -> RunRows:
+    split = LowResourceSplit.make(cell.dataset, cell.k, cell.seed, test_rows)
+    full, real = split.full, split.train
+    rare: list[str] = []
+    if cell.rare is not None:
+        rare = rare_class_names(split.classes.names, cell.seed)
+        is_rare = real[full.label].astype(str).isin(rare)
+        kept = subsample_per_class(real[is_rare], full.label, cell.rare, cell.seed)
+        real = pd.concat([real[~is_rare], kept]).sort_index()
+    return RunRows(real.reset_index(drop=True), split.test.reset_index(drop=True), full.label, full.features,
+                   full.image_column, rare)
+
+
+def encodable(frame: pd.DataFrame, codec: Codec) -> pd.DataFrame:
+    """The rows a codec fit on the run's rows can encode: no missing value in a column that had
+    none, no category it never saw."""
+    if codec.modality != "table":
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    for col in codec.columns:
+        series = frame[col.name]
+        if not col.missing:
+            keep &= series.notna()
+        if col.kind in ("categorical", "boolean"):
+            keep &= series.isna() | series.isin(col.categories)
+    return frame[keep]
+
+
+# --- the run, as augment run does it -------------------------------------------------------
+def run_config(cell: Cell, source: Path, label: str, quality: QualityConfig, train: TrainConfig) -> RunConfig:
+    sample = SampleConfig(per_class=2 * cell.k) if cell.rare is None else SampleConfig(balance_to=cell.k)
+    return RunConfig(data=DataSpec(source=str(source), label=label), sample=sample, quality=quality, train=train,
+                     seed=cell.seed)
+
+
+def stage(rows: RunRows, cell: Cell, work: Path, quality: QualityConfig, train: TrainConfig
+          ) -> tuple[RunConfig, DataRef]:
+    """Write the run's rows where a user's file would be, and stage them as the run does."""
+    source = work / f"{cell.dataset}.parquet"
+    write_frames(source, [rows.real], {}, [rows.image_column] if rows.image_column else [])
+    config = run_config(cell, source, rows.label, quality, train)
+    (work / "stage").mkdir()
+    return config, stage_data(config, work / "stage")
+
+
+def shipped(gen: Synthesizer, config: RunConfig, data: DataRef, out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """augmented.parquet as the run writes it, and the per-class delivery of its report."""
+    out.mkdir(parents=True)
+    result = synthesize_rows(gen, data.real(), data.requested, config.quality, config.sample, config.seed, out, {})
+    per_class = {c: {k: v for k, v in s.items() if k in ("requested", "delivered")}
+                 for c, s in result["report"]["per_class"].items() if "requested" in s}
+    return pd.read_parquet(out / "augmented.parquet"), per_class
+
+
+# --- the true gain on the test set --------------------------------------------------------
+def true_gain(augmented: pd.DataFrame, rows: RunRows, clf_seeds: list[int], steps: int) -> dict[str, Any]:
+    """Macro-F1 points on the test set: real + shipped rows over real rows alone, per classifier seed."""
+    real = augmented[~augmented["is_synthetic"]]
+    codec = fit_codec(real[rows.features], rows.image_column)  # the gate's classifier features
+    classes = ClassIndex.fit(real[rows.label])
+    test = encodable(rows.test, codec)
+    tx, ty = codec.encode(test[rows.features]).x, classes.encode(test[rows.label]).numpy()
+    x_real, y_real = codec.encode(real[rows.features]).x, classes.encode(real[rows.label])
+    x_all, y_all = codec.encode(augmented[rows.features]).x, classes.encode(augmented[rows.label])
+    n, gains, f1_real = len(classes), [], []
+    for s in clf_seeds:
+        base = macro_f1(ty, _classifier(x_real, y_real, n, s, steps).predict_proba(tx).argmax(1), n)
+        aug = macro_f1(ty, _classifier(x_all, y_all, n, s, steps).predict_proba(tx).argmax(1), n)
+        gains.append(100 * (aug - base))
+        f1_real.append(100 * base)
+    return {"gain": statistics.fmean(gains), "gain_sd": statistics.pstdev(gains), "f1_real": statistics.fmean(f1_real),
+            "test_rows": len(test), "test_rows_dropped": len(rows.test) - len(test),
+            "synthetic_rows": int(augmented["is_synthetic"].sum())}
+
+
+def request_text(sample: SampleConfig) -> str:
+    return f"per_class={sample.per_class}" if sample.per_class is not None else f"balance_to={sample.balance_to}"
+
+
+def baseline(modality: str, seed: int) -> Synthesizer:
+    return SMOTESynthesizer(seed=seed) if modality == "table" else AffineSynthesizer(seed=seed)
+
+
+# --- one cell -----------------------------------------------------------------------------
+def run_cell(cell: Cell, options: dict[str, Any]) -> dict[str, Any]:
+    quality, train = options["quality"], options["train"]
+    rows = make_rows(cell, options["test_rows"])
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gate_calibration_") as tmp:
+        work = Path(tmp)
+        config, data = stage(rows, cell, work, quality, train)
+        gate = evaluate_gate(config, data)
+        t_gate = time.perf_counter() - t0
+        product = make_generator(config).fit(data.real(), label=data.label)
+        augmented, per_class = shipped(product, config, data, work / "product")
+        truth = true_gain(augmented, rows, options["clf_seeds"], quality.classifier_steps)
+        t_product = time.perf_counter() - t0 - t_gate
+        other = baseline(data.modality, config.seed).fit(data.real(), label=data.label)
+        base_truth = true_gain(shipped(other, config, data, work / other.kind)[0], rows, options["clf_seeds"],
+                               quality.classifier_steps)
+    return {
+        "cell": asdict(cell), "shape": cell.shape, "rare_classes": rows.rare_classes, "real_rows": len(rows.real),
+        "request": request_text(config.sample),
+        "gate": {k: gate.get(k) for k in ("decision", "gain", "lower_bound", "upper_bound", "eval_rows", "folds",
+                                         "repeats", "synthetic_rows_per_fold", "baselines", "rare_class_recall")},
+        "true": truth, "per_class": per_class,
+        "baseline": {"kind": other.kind, "gate": gate.get("baselines", {}).get(other.kind), "true": base_truth},
+        "seconds": {"gate": round(t_gate, 1), "product_fit_and_test": round(t_product, 1),
+                    "total": round(time.perf_counter() - t0, 1)},
+    }
+
+
+def cells_for(args: argparse.Namespace) -> list[Cell]:
+    """Seed by seed, so a run stopped early still covers every data set and k."""
+    out: list[Cell] = []
+    for seed in range(args.seeds):
+        for name in args.datasets:
+            if "balanced" in args.shapes:
+                out += [Cell(name, k, seed) for k in args.k]
+            if "imbalanced" in args.shapes:
+                out += [Cell(name, others, seed, args.rare) for others in args.others]
+    return out
+
+
+# --- results file -------------------------------------------------------------------------
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def settings_of(options: dict[str, Any]) -> dict[str, Any]:
+    return {"quality": options["quality"].model_dump(), "train": options["train"].model_dump(),
+            "test_rows": options["test_rows"], "clf_seeds": options["clf_seeds"]}
+
+
+def gate_source_hash() -> str:
+    """Which gate measured the cells: a hash of the files the decision depends on."""
+    files = ["pipeline/quality/gate.py", "pipeline/job.py", "pipeline/deliver.py", "pipeline/config.py",
+             "pipeline/synthesizers/cvae.py", "pipeline/train.py", "pipeline/model.py"]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update((ROOT / f).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def save_cell(json_path: Path, result: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Merge one cell into the JSON (replacing an earlier result of the same cell)."""
+    with locked(json_path):
+        doc = json.loads(json_path.read_text()) if json_path.exists() else {}
+        settings = settings_of(options)
+        if doc.get("settings", settings) != settings:
+            raise SystemExit(f"{json_path} holds cells measured under other settings: pass another --out")
+        doc["settings"], doc["machine"] = settings, machine()
+        key = Cell(**result["cell"]).key
+        doc.setdefault("cells", {})[key] = result | {"gate_source": gate_source_hash()}
+        json_path.write_text(json.dumps(doc, indent=2))
+    return doc
+
+
+# --- tables -------------------------------------------------------------------------------
+def _f(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:+.{digits}f}"
+
+
+def cell_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for c in cells:
+        g, t, b = c["gate"], c["true"], c["baseline"]
+        rows.append({
+            "data set": c["cell"]["dataset"], "shape": c["shape"], "k": c["cell"]["k"],
+            "rare": c["cell"]["rare"] or "", "seed": c["cell"]["seed"], "request": c["request"],
+            "decision": g["decision"], "gate gain": _f(g["gain"]), "lower bound": _f(g["lower_bound"]),
+            "upper bound": _f(g["upper_bound"]), "true gain": _f(t["gain"]), "f1 real": f"{t['f1_real']:.1f}",
+            "test rows": t["test_rows"], "shipped rows": t["synthetic_rows"],
+            f"{b['kind']} gate": _f((b["gate"] or {}).get("gain")), f"{b['kind']} true": _f(b["true"]["gain"]),
+            "seconds": c["seconds"]["total"],
+        })
+    return pd.DataFrame(rows).fillna("")
+
+
+def rates(cells: list[dict[str, Any]], hurts_below: float) -> dict[str, Any]:
+    """False promotions among cells that truly hurt, promotions among cells that truly help."""
+    def count(pred) -> tuple[int, int]:
+        chosen = [c for c in cells if pred(c["true"]["gain"])]
+        return len(chosen), sum(c["gate"]["decision"] == "promote" for c in chosen)
+
+    n_hurt, fp = count(lambda g: g < hurts_below)
+    n_help, tp = count(lambda g: g >= HELPS)
+    n_mid, mid = count(lambda g: hurts_below <= g < HELPS)
+    by_decision = {d: sum(c["gate"]["decision"] == d for c in cells) for d in DECISIONS}
+    nee = {"truly hurts": 0, "neither": 0, "truly helps": 0}
+    for c in cells:
+        if c["gate"]["decision"] == "not enough evidence":
+            g = c["true"]["gain"]
+            nee["truly hurts" if g < hurts_below else "truly helps" if g >= HELPS else "neither"] += 1
+    return {"hurts_below": hurts_below, "cells": len(cells), "truly_hurt": n_hurt, "false_promotions": fp,
+            "false_promotion_rate": fp / n_hurt if n_hurt else None, "truly_help": n_help, "true_promotions": tp,
+            "true_promotion_rate": tp / n_help if n_help else None, "neither": n_mid, "neither_promoted": mid,
+            "decisions": by_decision, "not_enough_evidence": nee}
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A pipe table (pandas' to_markdown needs tabulate, which the product does not install)."""
+    if frame.empty:
+        return "(no cells)"
+    head = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _rate(r: float | None) -> str:
+    return "n/a" if r is None else f"{r:.2f}"
+
+
+def rates_table(groups: dict[str, list[dict[str, Any]]], hurts_below: float) -> pd.DataFrame:
+    rows = []
+    for name, cells in groups.items():
+        if not cells:
+            continue
+        r = rates(cells, hurts_below)
+        fp_ok = r["false_promotion_rate"] is None or r["false_promotion_rate"] <= FALSE_PROMOTION_TARGET
+        tp_ok = r["true_promotion_rate"] is None or r["true_promotion_rate"] >= TRUE_PROMOTION_TARGET
+        rows.append({
+            "cells": name, "n": r["cells"],
+            f"truly hurt (< {hurts_below:+g})": r["truly_hurt"], "promoted of those": r["false_promotions"],
+            "false-promotion rate (<= 0.10)": _rate(r["false_promotion_rate"]) + ("" if fp_ok else " MISS"),
+            f"truly help (>= +{HELPS:g})": r["truly_help"], "promoted of those ": r["true_promotions"],
+            "true-promotion rate (>= 0.50)": _rate(r["true_promotion_rate"]) + ("" if tp_ok else " MISS"),
+            "neither: promoted/n": f"{r['neither_promoted']}/{r['neither']}",
+            "promote / keep / n.e.e.": "/".join(str(r["decisions"][d]) for d in DECISIONS),
+            "n.e.e. (hurt/neither/help)": "/".join(str(v) for v in r["not_enough_evidence"].values()),
+        })
+    return pd.DataFrame(rows)
+
+
+def bound_table(groups: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    """How the gate's numbers relate to the truth: coverage of the bound, correlation, widths."""
+    rows = []
+    for name, cells in groups.items():
+        if len(cells) < 2:
+            continue
+        gate = np.array([c["gate"]["gain"] for c in cells], dtype=float)
+        lower = np.array([c["gate"]["lower_bound"] for c in cells], dtype=float)
+        upper = np.array([c["gate"]["upper_bound"] for c in cells], dtype=float)
+        truth = np.array([c["true"]["gain"] for c in cells], dtype=float)
+        rows.append({
+            "cells": name, "n": len(cells), "mean gate gain": _f(gate.mean()), "mean true gain": _f(truth.mean()),
+            "corr(gate, true)": f"{np.corrcoef(gate, truth)[0, 1]:.2f}" if gate.std() and truth.std() else "n/a",
+            "true >= lower bound": f"{(truth >= lower).mean():.2f}", "true <= upper bound": f"{(truth <= upper).mean():.2f}",
+            "median bound width (gain - lower)": f"{np.median(gate - lower):.1f}",
+            "mean seconds": f"{np.mean([c['seconds']['total'] for c in cells]):.0f}",
+            "mean gate seconds": f"{np.mean([c['seconds']['gate'] for c in cells]):.0f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def grouped(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {"all": cells}
+    for shape in ("balanced", "imbalanced"):
+        groups[shape] = [c for c in cells if c["shape"] == shape]
+    groups["tables"] = [c for c in cells if c["cell"]["dataset"] in TABLES]
+    groups["images"] = [c for c in cells if c["cell"]["dataset"] in IMAGES]
+    for name in sorted({c["cell"]["dataset"] for c in cells}):
+        groups[name] = [c for c in cells if c["cell"]["dataset"] == name]
+    return groups
+
+
+def markdown(doc: dict[str, Any], command: str) -> str:
+    cells = sorted(doc["cells"].values(), key=lambda c: (c["cell"]["dataset"], c["shape"], c["cell"]["k"],
+                                                         c["cell"]["seed"]))
+    groups = grouped(cells)
+    parts = [
+        "# Gate calibration (benchmarks/gate_calibration.py)", "",
+        f"Last command: `{command}`", "",
+        f"Machine: {doc.get('machine')}. Gate sources: {sorted({c.get('gate_source') for c in cells})}.", "",
+        "True gain: macro-F1 points on the held-out real test set, real + shipped rows over real rows alone "
+        "(mean over classifier seeds). Gate: pipeline.job.evaluate_gate on the run's rows.", "",
+        "## Targets (truly hurts: true gain < 0)", "", to_markdown(rates_table(groups, HURTS)), "",
+        "## Second opinion (truly hurts: true gain < -0.5)", "",
+        to_markdown(rates_table(groups, HURTS_CLEARLY)), "",
+        "## The gate's numbers against the truth", "", to_markdown(bound_table(groups)), "",
+        "## Cells", "", to_markdown(cell_table(cells)), "",
+    ]
+    return "\n".join(parts)
+
+
+# --- main ---------------------------------------------------------------------------------
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=TABLES, choices=TABLES + IMAGES)
+    parser.add_argument("--k", type=int, nargs="+", default=[5, 10, 20], help="real rows per class (balanced)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--shapes", nargs="+", default=["balanced", "imbalanced"], choices=["balanced", "imbalanced"])
+    parser.add_argument("--others", type=int, nargs="+", default=[20, 30], help="imbalanced: rows of the other classes")
+    parser.add_argument("--rare", type=int, default=5, help="imbalanced: rows of each rare class")
+    parser.add_argument("--test-rows", type=int, default=2000, help="test rows at most (stratified)")
+    parser.add_argument("--clf-seeds", type=int, default=3, help="downstream classifier seeds for the true gain")
+    parser.add_argument("--quality-arg", nargs="*", default=[], help="KEY=VALUE for QualityConfig")
+    parser.add_argument("--train-arg", nargs="*", default=[], help="KEY=VALUE for TrainConfig")
+    parser.add_argument("--quick", action="store_true", help="iris and penguins, k 5 and 10, 2 seeds, balanced")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these cell keys (e.g. iris/k5/seed0)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the JSON")
+    parser.add_argument("--out", default=None, help="path prefix (default benchmarks/results/gate_calibration)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.k, args.seeds, args.shapes = ["iris", "penguins"], [5, 10], 2, ["balanced"]
+    args.out = args.out or str(ROOT / "benchmarks/results" / ("gate_calibration_quick" if args.quick
+                                                              else "gate_calibration"))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    command = "benchmarks/gate_calibration.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    json_path, md_path = Path(args.out + ".json"), Path(args.out + ".md")
+    configure_threads(1)
+    torch.set_num_threads(1)
+    options = {"quality": QualityConfig(**pairs(args.quality_arg)), "train": TrainConfig(**pairs(args.train_arg)),
+               "test_rows": args.test_rows, "clf_seeds": list(range(args.clf_seeds))}
+    cells = [] if args.report_only else cells_for(args)
+    if args.only is not None:
+        cells = [c for c in cells if c.key in set(args.only)]
+    t0 = time.perf_counter()
+    for i, cell in enumerate(cells):
+        result = run_cell(cell, options)
+        save_cell(json_path, result, options)
+        g, t = result["gate"], result["true"]
+        print(f"[{i + 1}/{len(cells)}] {cell.key}: {g['decision']} gate {_f(g['gain'])} (lower {_f(g['lower_bound'])})"
+              f" true {_f(t['gain'])} in {result['seconds']['total']:.0f} s", flush=True)
+    with locked(json_path):
+        doc = json.loads(json_path.read_text())
+        md_path.write_text(markdown(doc, command))
+    print(md_path.read_text())
+    print(f"{len(cells)} cells in {time.perf_counter() - t0:.0f} s; JSON: {json_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,607 @@
+"""Rare classes (issue 14, part 3): do synthetic rows beat what a practitioner tries first?
+
+Per data set and seed, 1 rare class (3 for 10-class sets; which ones rotates with the seed)
+holds --rare real training rows while every other class holds 40. Per class, the rows are
+shuffled with the seed; the first 40 positions (10 for a rare class) are the training
+reserve, of which a rare class uses its first --rare, and the next (up to) 100 are the
+fixed real test set: the same for every method and for --rare 5 and 10, never trained on.
+Penguins: the 11 rows with a missing value are dropped (333 rows left), so SMOTE-NC and the
+textbook CVAE need no missing-value handling.
+
+Methods (one signature: the training split in, extra rows and/or sample weights out), each
+synthetic one bringing the rare classes up to 40 rows:
+
+    real                 real rows only
+    class_weights        no new rows; balanced sample weights (sklearn compute_sample_weight)
+    oversample           imblearn RandomOverSampler
+    smote                imblearn SMOTE (SMOTENC where a table has categorical columns; pixels flattened)
+    affine               images: random affine views of the real rare images (pipeline.transforms)
+    textbook_cvae        benchmarks/_textbook_cvae.py, every generated row used
+    product-prior        pipeline.CVAESynthesizer(strategy="prior").fit(...).sample(balance_to=40)
+    product-transfer     the same with strategy="transfer"
+    product-*+affine     images: half the rows of product-prior / -transfer (same fit), half affine views
+
+Classifiers: logistic regression on the codec's encoding (standardised numbers, one-hot
+categories; flattened pixels) and a second one (random forest for tables, the small CNN of
+pipeline.quality.classifier without augmentation for images). Metrics on the test set:
+rare-class recall (mean over the rare classes) and macro-F1, mean ± std over seeds, and the
+paired difference per seed against real only and against the best (by mean) of
+class_weights / oversample / smote / affine.
+
+    .venv/bin/python benchmarks/imbalance.py --quick                     # iris, 2 seeds, ~2 minutes
+    .venv/bin/python benchmarks/imbalance.py --datasets iris wine breast_cancer penguins --rare 5 10
+    .venv/bin/python benchmarks/imbalance.py --datasets digits --rare 5
+    .venv/bin/python benchmarks/imbalance.py --datasets mnist --rare 5   # slow on 2 cores
+
+Results merge into benchmarks/results/imbalance.{md,json} (--out; --quick writes
+imbalance_quick.*): a later run replaces only the (data set, --rare) entries it ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import machine, pairs  # noqa: E402
+from benchmarks._textbook_cvae import fit_textbook_cvae, textbook_rows  # noqa: E402
+from pipeline.config import DataSpec  # noqa: E402
+from pipeline.data.codec import ClassIndex, Codec, TableCodec, fit_codec  # noqa: E402
+from pipeline.data.sources import load_real  # noqa: E402
+from pipeline.quality.classifier import fit_cnn  # noqa: E402
+from pipeline.runtime import configure_threads  # noqa: E402
+from pipeline.transforms import random_affine  # noqa: E402
+
+TABLES = ["iris", "wine", "breast_cancer", "penguins"]
+IMAGES = ["digits", "mnist"]
+OTHERS = 40  # training rows of every plentiful class, and the count the rare classes are brought up to
+TEST_CAP = 100  # test rows per class at most
+RARE_RESERVE = 10  # positions a rare class keeps out of its test rows, so --rare 5 and 10 share one test set
+BASELINES = ["class_weights", "oversample", "smote", "affine"]
+METRICS = [("lr", "recall"), ("lr", "f1"), ("second", "recall"), ("second", "f1")]
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    """One data set, loaded and encoded once; splits take rows from it by index."""
+
+    name: str
+    frame: pd.DataFrame
+    label: str
+    features: list[str]
+    codec: Codec
+    classes: ClassIndex
+    x: torch.Tensor
+    y: torch.Tensor
+
+    @property
+    def is_image(self) -> bool:
+        return self.codec.modality == "image"
+
+
+def load_data(name: str) -> Data:
+    """The built-in set, penguins without its incomplete rows; the codec sees every row, as a user's would."""
+    real = load_real(DataSpec(source=name))
+    frame = real.frame.dropna().reset_index(drop=True) if name == "penguins" else real.frame
+    codec = fit_codec(frame[real.features], real.image_column)
+    classes = ClassIndex.fit(frame[real.label])
+    x = codec.encode(frame[real.features]).x
+    return Data(name, frame, real.label, real.features, codec, classes, x, classes.encode(frame[real.label]))
+
+
+@dataclass
+class Split:
+    """The training rows (rare classes short), the fixed test rows, and what the methods need."""
+
+    data: Data
+    seed: int
+    rare: list[int]
+    train_index: np.ndarray
+    test_index: np.ndarray
+    target: int = OTHERS
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.data.frame.iloc[self.train_index].reset_index(drop=True)
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.data.x[torch.as_tensor(self.train_index)]
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.data.y[torch.as_tensor(self.train_index)]
+
+    def deficit(self) -> dict[int, int]:
+        """Rows each rare class lacks to reach the others' count."""
+        counts = torch.bincount(self.y, minlength=len(self.data.classes))
+        return {c: self.target - int(counts[c]) for c in self.rare if counts[c] < self.target}
+
+
+def rare_classes(n_classes: int, seed: int) -> list[int]:
+    """Rotate with the seed, so three seeds make three different classes rare (not always the easiest one)."""
+    n_rare = 3 if n_classes >= 10 else 1
+    return sorted({(seed * n_rare + i) % n_classes for i in range(n_rare)})
+
+
+def make_split(data: Data, seed: int, rare_rows: int) -> Split:
+    """Per class: shuffle; the first OTHERS positions (RARE_RESERVE for a rare class) are the training reserve,
+    the next TEST_CAP the test rows: the same test rows for every --rare up to RARE_RESERVE, and a rare class
+    gets more of them (its recall is the headline number)."""
+    rng = np.random.default_rng(seed)
+    rare = rare_classes(len(data.classes), seed)
+    train, test = [], []
+    for c in range(len(data.classes)):
+        rows = rng.permutation(np.flatnonzero(data.y.numpy() == c))
+        if len(rows) <= OTHERS:
+            raise SystemExit(f"{data.name}: class {data.classes.names[c]} has {len(rows)} rows, needs > {OTHERS}")
+        reserve = max(RARE_RESERVE, rare_rows) if c in rare else OTHERS
+        train.append(rows[: rare_rows if c in rare else OTHERS])
+        test.append(rows[reserve : reserve + TEST_CAP])
+    return Split(data, seed, rare, np.sort(np.concatenate(train)), np.sort(np.concatenate(test)))
+
+
+# --- methods ------------------------------------------------------------------------------
+
+
+@dataclass
+class Extra:
+    """What a method adds to the real training rows: new rows, weights for the real rows, or nothing."""
+
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    weight: torch.Tensor | None = None  # per real training row
+    skipped: str | None = None  # why the method did not run here
+    notes: dict = field(default_factory=dict)
+
+
+Method = Callable[[Split, dict], Extra]
+
+
+def real_only(split: Split, options: dict) -> Extra:
+    return Extra()
+
+
+def class_weights(split: Split, options: dict) -> Extra:
+    """The first thing a practitioner tries: no new rows, each class weighs the same in the loss."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    return Extra(weight=torch.as_tensor(compute_sample_weight("balanced", split.y.numpy()), dtype=torch.float32))
+
+
+def _new_rows(sampler, x: np.ndarray | pd.DataFrame, y: np.ndarray, n: int):
+    """imblearn returns the input rows first, then the new ones; keep only the new ones."""
+    x_out, y_out = sampler.fit_resample(x, y)
+    return x_out[n:], y_out[n:]
+
+
+def _strategy(split: Split) -> dict[int, int]:
+    return {c: split.target for c in split.deficit()}
+
+
+def oversample(split: Split, options: dict) -> Extra:
+    from imblearn.over_sampling import RandomOverSampler
+
+    x = split.x
+    sampler = RandomOverSampler(sampling_strategy=_strategy(split), random_state=split.seed)
+    nx, ny = _new_rows(sampler, x.flatten(1).numpy(), split.y.numpy(), len(x))
+    return Extra(torch.as_tensor(nx).reshape(-1, *x.shape[1:]), torch.as_tensor(ny))
+
+
+def smote(split: Split, options: dict) -> Extra:
+    """SMOTE on standardised numbers or pixels; SMOTE-NC on the user's columns when some are categorical."""
+    from imblearn.over_sampling import SMOTE
+
+    codec, x = split.data.codec, split.x
+    k = min(5, min(int((split.y == c).sum()) for c in split.rare) - 1)
+    if isinstance(codec, TableCodec) and any(c.kind not in ("numeric", "integer") for c in codec.columns):
+        return _smote_nc(split, k)
+    sampler = SMOTE(sampling_strategy=_strategy(split), k_neighbors=k, random_state=split.seed)
+    nx, ny = _new_rows(sampler, x.flatten(1).numpy(), split.y.numpy(), len(x))
+    return Extra(torch.as_tensor(nx, dtype=torch.float32).reshape(-1, *x.shape[1:]), torch.as_tensor(ny))
+
+
+def _smote_nc(split: Split, k: int) -> Extra:
+    """On the user's columns with numbers standardised (distances comparable), then back through the codec."""
+    from imblearn.over_sampling import SMOTENC
+
+    codec, frame = split.data.codec, split.frame
+    numeric = [c for c in codec.columns if c.kind in ("numeric", "integer")]
+    table = frame[split.data.features].copy()
+    for col in numeric:
+        table[col.name] = (table[col.name].astype(float) - col.mean) / col.std
+    categorical = [i for i, c in enumerate(codec.columns) if c.kind not in ("numeric", "integer")]
+    for i in categorical:
+        table.iloc[:, i] = table.iloc[:, i].astype(str)
+    sampler = SMOTENC(categorical, sampling_strategy=_strategy(split), k_neighbors=k, random_state=split.seed)
+    nx, ny = _new_rows(sampler, table, split.y.numpy(), len(table))
+    new = nx.reset_index(drop=True)
+    for col in numeric:
+        values = new[col.name].astype(float) * col.std + col.mean
+        new[col.name] = np.round(values) if col.kind == "integer" else values
+    for i in categorical:
+        col = codec.columns[i]
+        lookup = {str(v): v for v in col.categories}
+        new[col.name] = pd.Categorical([lookup[v] for v in new[col.name]], categories=col.categories)
+    return Extra(codec.encode(new).x, torch.as_tensor(np.asarray(ny)))
+
+
+def _affine_views(split: Split, counts: dict[int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """counts[c] views of class c: its real images in turn, each bent by a fresh random affine map."""
+    gen = torch.Generator().manual_seed(seed)
+    xs, ys = [], []
+    for c, n in counts.items():
+        own = split.x[split.y == c]
+        xs.append(random_affine(own[torch.arange(n) % len(own)], gen))
+        ys.append(torch.full((n,), c, dtype=torch.long))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def affine(split: Split, options: dict) -> Extra:
+    if not split.data.is_image:
+        return Extra(skipped="images only")
+    return Extra(*_affine_views(split, split.deficit(), split.seed))
+
+
+def textbook_cvae(split: Split, options: dict) -> Extra:
+    codec = split.data.codec
+    model = fit_textbook_cvae(
+        split.x, split.y, codec, len(split.data.classes), split.seed, steps=options.get("cvae_steps", 3000)
+    )
+    frame, labels = textbook_rows(model, codec, split.deficit(), split.seed + 1)
+    return Extra(codec.encode(frame).x, labels)
+
+
+_PRODUCT_ROWS: dict[tuple, pd.DataFrame] = {}  # (data, seed, rare rows, options) -> sampled frame
+
+
+def product_rows(split: Split, options: dict) -> pd.DataFrame | str:
+    """The product's rows for the rare classes (cached: product+affine reuses a fit), or why there are none."""
+    try:
+        from pipeline import CVAESynthesizer
+    except ImportError as exc:
+        return f"skipped: `from pipeline import CVAESynthesizer` failed ({exc})"
+    key = (split.data.name, split.seed, len(split.train_index), json.dumps(options, sort_keys=True))
+    if key not in _PRODUCT_ROWS:
+        data = split.data
+        synth = CVAESynthesizer(seed=split.seed, **options).fit(
+            split.frame[data.features + [data.label]], label=data.label
+        )
+        _PRODUCT_ROWS[key] = synth.sample(balance_to=split.target)
+    return _PRODUCT_ROWS[key]
+
+
+def _product_extra(split: Split, options: dict) -> Extra:
+    rows = product_rows(split, options)
+    if isinstance(rows, str):
+        return Extra(skipped=rows)
+    data = split.data
+    y = data.classes.encode(rows[data.label])
+    wrong = sorted({data.classes.names[c] for c in y.tolist()} - {data.classes.names[c] for c in split.rare})
+    counts = {data.classes.names[c]: int((y == c).sum()) for c in split.rare}
+    return Extra(data.codec.encode(rows[data.features]).x, y, notes={"rows": counts, "other_classes": wrong})
+
+
+def product(strategy: str) -> Method:
+    def method(split: Split, options: dict) -> Extra:
+        return _product_extra(split, {**options.get("product", {}), "strategy": strategy})
+
+    return method
+
+
+def product_affine(strategy: str) -> Method:
+    """Half the deficit as product rows (the same fit as product-<strategy>), half as affine views."""
+
+    def method(split: Split, options: dict) -> Extra:
+        if not split.data.is_image:
+            return Extra(skipped="images only")
+        full = _product_extra(split, {**options.get("product", {}), "strategy": strategy})
+        if full.skipped:
+            return full
+        deficit = split.deficit()
+        keep = torch.cat([torch.nonzero(full.y == c)[: (n + 1) // 2, 0] for c, n in deficit.items()])
+        vx, vy = _affine_views(split, {c: n - (n + 1) // 2 for c, n in deficit.items()}, split.seed + 7)
+        return Extra(torch.cat([full.x[keep], vx]), torch.cat([full.y[keep], vy]), notes=full.notes)
+
+    return method
+
+
+METHODS: dict[str, Method] = {
+    "real": real_only,
+    "class_weights": class_weights,
+    "oversample": oversample,
+    "smote": smote,
+    "affine": affine,
+    "textbook_cvae": textbook_cvae,
+    "product-prior": product("prior"),
+    "product-transfer": product("transfer"),
+    "product-prior+affine": product_affine("prior"),
+    "product-transfer+affine": product_affine("transfer"),
+}
+
+
+# --- classifiers and metrics --------------------------------------------------------------
+
+
+def fit_predict(
+    kind: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor | None,
+    test: torch.Tensor,
+    n_classes: int,
+    seed: int,
+    image: bool,
+) -> np.ndarray:
+    """Test predictions of logistic regression ("lr") or the second classifier (forest / small CNN)."""
+    if kind == "second" and image:
+        net = fit_cnn(x, y, n_classes, seed=seed, weight=weight, augment=False)
+        return net.predict_proba(test).argmax(1)
+    if kind == "lr":
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(max_iter=2000, random_state=seed)
+    else:
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
+    model.fit(x.flatten(1).numpy(), y.numpy(), sample_weight=None if weight is None else weight.numpy())
+    return model.predict(test.flatten(1).numpy())
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray, rare: list[int], n_classes: int) -> dict[str, float]:
+    from sklearn.metrics import f1_score, recall_score
+
+    recall = recall_score(truth, predicted, labels=rare, average=None, zero_division=0)
+    f1 = f1_score(truth, predicted, labels=list(range(n_classes)), average="macro", zero_division=0)
+    return {"recall": 100 * float(np.mean(recall)), "f1": 100 * float(f1)}
+
+
+def evaluate(split: Split, extra: Extra) -> dict[str, float]:
+    """Both classifiers on real + extra rows; weights only ever come without extra rows."""
+    x, y, weight = split.x, split.y, extra.weight
+    if extra.x is not None and len(extra.x):
+        x, y = torch.cat([x, extra.x.to(x.dtype)]), torch.cat([y, extra.y.long()])
+    test = split.data.x[torch.as_tensor(split.test_index)]
+    truth = split.data.y[torch.as_tensor(split.test_index)].numpy()
+    out = {}
+    for kind in ("lr", "second"):
+        predicted = fit_predict(kind, x, y, weight, test, len(split.data.classes), split.seed, split.data.is_image)
+        for metric, value in scores(truth, predicted, split.rare, len(split.data.classes)).items():
+            out[f"{kind}_{metric}"] = value
+    return out
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def spread(split: Split, extra: Extra) -> float:
+    """Per-feature std of the new rare rows over that of the real rare rows (mean over features and rare
+    classes): below 1, the rows are narrower than the class they stand for (issue 14 saw about 0.5)."""
+    ratios = []
+    for c in split.rare:
+        real, new = split.x[split.y == c].flatten(1), extra.x[extra.y == c].flatten(1)
+        keep = real.std(0) > 1e-6
+        if len(new) > 1 and keep.any():
+            ratios.append(float((new.std(0)[keep] / real.std(0)[keep]).mean()))
+    return round(statistics.mean(ratios), 3) if ratios else float("nan")
+
+
+def run_one(split: Split, name: str, options: dict) -> dict:
+    t0 = time.perf_counter()
+    extra = METHODS[name](split, options)
+    made = time.perf_counter() - t0
+    if extra.skipped:
+        return {"skipped": extra.skipped}
+    result = evaluate(split, extra)
+    if extra.x is not None and len(extra.x):
+        result["spread"] = spread(split, extra)
+    result.update(
+        seconds_method=round(made, 2),
+        seconds_total=round(time.perf_counter() - t0, 2),
+        extra_rows=0 if extra.x is None else len(extra.x),
+        **({"notes": extra.notes} if extra.notes else {}),
+    )
+    return result
+
+
+def run_setting(data: Data, rare_rows: int, seeds: list[int], methods: list[str], options: dict) -> dict:
+    """Every method on every seed of one (data set, rare rows) setting; printed as it goes."""
+    per_seed: dict[str, dict] = {m: {} for m in methods}
+    splits = {}
+    for seed in seeds:
+        split = make_split(data, seed, rare_rows)
+        splits[seed] = {
+            "rare": [data.classes.names[c] for c in split.rare],
+            "train_rows": len(split.train_index),
+            "test_rows": len(split.test_index),
+            "rare_test_rows": int(sum((data.y[split.test_index] == c).sum() for c in split.rare)),
+        }
+        for name in methods:
+            result = run_one(split, name, options)
+            per_seed[name][str(seed)] = result
+            shown = result.get("skipped") or " ".join(
+                f"{k}={result[k]:.1f}" for k in ("lr_recall", "lr_f1", "second_recall", "second_f1")
+            )
+            print(
+                f"  {data.name} rare={rare_rows} seed={seed} {name:16s} {shown}"
+                + ("" if "skipped" in result else f" ({result['seconds_total']:.1f}s)"),
+                flush=True,
+            )
+    return {
+        "dataset": data.name,
+        "rare_rows": rare_rows,
+        "others": OTHERS,
+        "seeds": seeds,
+        "splits": splits,
+        "methods": per_seed,
+    }
+
+
+def summarise(entry: dict) -> dict:
+    """Mean ± std per method and metric; paired differences against real only and the best baseline."""
+    methods = entry["methods"]
+    ran = {m: r for m, r in methods.items() if r and not any("skipped" in v for v in r.values())}
+    seeds = [str(s) for s in entry["seeds"]]
+
+    def values(method: str, key: str) -> list[float]:
+        return [ran[method][s][key] for s in seeds]
+
+    best = {}
+    for kind, metric in METRICS:
+        key = f"{kind}_{metric}"
+        present = [b for b in BASELINES if b in ran]
+        best[key] = max(present, key=lambda b: statistics.mean(values(b, key))) if present else None
+    out = {"best_baseline": best, "methods": {}}
+    for method in ran:
+        row = {}
+        for kind, metric in METRICS:
+            key = f"{kind}_{metric}"
+            row[key] = _mean_std(values(method, key))
+            if "real" in ran:
+                row[f"{key}_vs_real"] = _mean_std([a - b for a, b in zip(values(method, key), values("real", key))])
+            if best[key]:
+                row[f"{key}_vs_best"] = _mean_std([a - b for a, b in zip(values(method, key), values(best[key], key))])
+        row["seconds"] = statistics.mean(ran[method][s]["seconds_total"] for s in seeds)
+        spreads = [ran[method][s]["spread"] for s in seeds if "spread" in ran[method][s]]
+        row["spread"] = statistics.mean(spreads) if spreads else None
+        out["methods"][method] = row
+    out["skipped"] = {m: next(iter(r.values()))["skipped"] for m, r in methods.items() if m not in ran and r}
+    return out
+
+
+def _mean_std(xs: list[float]) -> list[float]:
+    return [statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0]
+
+
+def _fmt(pair: list[float] | None, signed: bool = False) -> str:
+    if pair is None:
+        return ""
+    return f"{pair[0]:+.1f} ± {pair[1]:.1f}" if signed else f"{pair[0]:.1f} ± {pair[1]:.1f}"
+
+
+def markdown(entry: dict) -> str:
+    """One table per (data set, rare rows): absolute numbers, then the paired differences."""
+    summary = summarise(entry)
+    second = "CNN" if entry["dataset"] in IMAGES else "RF"
+    rare_names = ", ".join("/".join(s["rare"]) for s in entry["splits"].values())
+    lines = [
+        f"### {entry['dataset']}: {entry['rare_rows']} rare rows vs {entry['others']} (seeds "
+        f"{', '.join(map(str, entry['seeds']))}; rare classes per seed: {rare_names})",
+        "",
+        f"| method | LR rare recall | LR macro-F1 | {second} rare recall | {second} macro-F1 "
+        f"| Δ best: LR recall | LR F1 | {second} recall | {second} F1 "
+        f"| Δ real: LR recall | LR F1 | {second} recall | {second} F1 | spread | s/seed |",
+        "|---" * 15 + "|",
+    ]
+    keys = [f"{k}_{m}" for k, m in METRICS]
+    for method, row in summary["methods"].items():
+        cells = [_fmt(row[k]) for k in keys]
+        cells += [_fmt(row.get(f"{k}_vs_best"), True) for k in keys]
+        cells += [_fmt(row.get(f"{k}_vs_real"), True) for k in keys]
+        cells.append("" if row["spread"] is None else f"{row['spread']:.2f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {row['seconds']:.1f} |")
+    lines.append("")
+    lines.append("Best baseline (by mean): " + ", ".join(f"{k} {v}" for k, v in summary["best_baseline"].items()) + ".")
+    for method, why in summary["skipped"].items():
+        if why != "images only":
+            lines.append(f"{method}: {why}.")
+    return "\n".join(lines) + "\n"
+
+
+def product_version() -> dict:
+    """The product changes under this benchmark: tie every number to the code it measured."""
+    import hashlib
+    import subprocess
+
+    files = sorted((ROOT / "pipeline").rglob("*.py"))
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {"git_head": head.stdout.strip(), "pipeline_sha256": digest}
+
+
+def write(results: dict, out: str) -> None:
+    """Merge into the existing JSON (other settings kept) and rewrite the markdown from every entry."""
+    path = Path(out + ".json")
+    stored = json.loads(path.read_text()) if path.exists() else {"entries": {}}
+    stored["entries"].update(results["entries"])
+    stored.setdefault("runs", []).append(results["run"])
+    order = {n: i for i, n in enumerate(TABLES + IMAGES)}
+    entries = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
+    for entry in entries:
+        entry["summary"] = summarise(entry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, indent=1))
+    header = (
+        "# Rare-class benchmark (benchmarks/imbalance.py)\n\nPercent on the fixed real test set, mean ± std "
+        "over seeds; Δ columns are paired differences per seed. 'Δ best' is against the best (by mean, per "
+        "column) of class_weights / oversample / smote / affine. 'spread': per-feature std of the new rare rows "
+        "over that of the real rare rows (1: as varied as the real ones).\n\n"
+    )
+    Path(out + ".md").write_text(header + "\n".join(markdown(e) for e in entries))
+    print(f"\nwrote {out}.md and {out}.json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=TABLES + ["digits"], choices=TABLES + IMAGES)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--rare", type=int, nargs="+", default=[5], help="real training rows of each rare class")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--cvae-steps", type=int, default=3000, help="textbook CVAE training steps")
+    parser.add_argument("--product-arg", nargs="*", default=[], help="KEY=VALUE options for CVAESynthesizer")
+    parser.add_argument("--quick", action="store_true", help="iris, 2 seeds")
+    parser.add_argument(
+        "--out", default=None, help="path prefix for .md and .json (default benchmarks/results/imbalance)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.seeds = ["iris"], 2
+    out = args.out or str(ROOT / "benchmarks/results" / ("imbalance_quick" if args.quick else "imbalance"))
+    configure_threads(1)
+    options = {
+        "cvae_steps": args.cvae_steps,
+        "product": pairs(args.product_arg),
+    }
+    t0 = time.perf_counter()
+    entries, walls = {}, {}
+    for name in args.datasets:
+        data = load_data(name)
+        for rare_rows in args.rare:
+            t1 = time.perf_counter()
+            entry = run_setting(data, rare_rows, list(range(args.seeds)), args.methods, options)
+            entry["wall_seconds"] = round(time.perf_counter() - t1, 1)
+            entry["product_version"] = product_version()
+            entries[f"{name}/rare{rare_rows}"] = entry
+            walls[f"{name}/rare{rare_rows}"] = entry["wall_seconds"]
+            print(markdown(entry), flush=True)
+    run = {
+        "argv": sys.argv[1:] if argv is None else argv,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "settings_wall_seconds": walls,
+        "options": options,
+        "machine": machine(),
+        "product_version": product_version(),
+    }
+    write({"entries": entries, "run": run}, out)
+    print(f"wall time {run['wall_seconds']:.0f}s: {walls}")
+
+
+if __name__ == "__main__":
+    main()
