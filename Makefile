@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run demo test test-unit test-flow test-stack stack-up stack-down stack-status deploy bench bench-peers clean
+.PHONY: venv run demo test test-unit test-flow test-stack stack-up stack-down stack-status deploy bench clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,7 @@ run demo: venv
 	$(BIN)/augment run --data digits --real-per-class 10 --per-class 50 --seed 0
 
 test: venv
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-unit: venv
@@ -46,15 +47,9 @@ deploy: venv
 
 bench: venv
 	$(BIN)/python benchmarks/train_throughput.py
-	$(BIN)/python benchmarks/label_following.py
-	$(BIN)/python benchmarks/downstream.py
-	$(BIN)/python benchmarks/generation_throughput.py
 	$(BIN)/python benchmarks/end_to_end.py
-
-# SMOTE and SDV against the product on the tables; installs the optional `bench` extra first
-bench-peers: venv
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python benchmarks/peers.py
+	$(BIN)/python benchmarks/gate_calibration.py
+	$(BIN)/python benchmarks/imbalance.py
 
 clean:
 	rm -rf artifacts/runs artifacts/work artifacts/generated

@@ -89,9 +89,15 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
     out = Path(config.out_dir).resolve() if config.out_dir else default_out_dir(data.name)
     stage, name = staging_folder(out), config.model_name or model_name_for(data.name)
     tracker = Tracker(default_tracking_uri(root), config.experiment, artifact_root=root / "mlflow-artifacts")
-    tracker.start(f"{data.name}-seed{config.seed}", tags={
-        "data_hash": data.hash, "modality": data.modality, "prefect_flow_run_id": str(flow_run.id or ""),
-        TRAIN_KEY_TAG: train_key(config, data.hash)})
+    tracker.start(
+        f"{data.name}-seed{config.seed}",
+        tags={
+            "data_hash": data.hash,
+            "modality": data.modality,
+            "prefect_flow_run_id": str(flow_run.id or ""),
+            TRAIN_KEY_TAG: train_key(config, data.hash),
+        },
+    )
     try:
         tracker.log_params(config.flat_params() | {"data.name": data.name, "data.rows": sum(data.counts.values())})
         with timed("train"):
@@ -111,8 +117,11 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         publish(stage, out)
         _finish(tracker, out, report, model)
-        create_markdown_artifact(markdown=report_markdown(report, "augment quality report"),
-                                 key="augment-quality-report", description="quality and gate of the synthetic rows")
+        create_markdown_artifact(
+            markdown=report_markdown(report, "augment quality report"),
+            key="augment-quality-report",
+            description="quality and gate of the synthetic rows",
+        )
         shutil.rmtree(work, ignore_errors=True)
         return summary
     except BaseException:
@@ -141,10 +150,18 @@ class Stopwatch:
 
 def _provenance(config: RunConfig, data: DataRef, tracker: Tracker, model: dict[str, str]) -> dict[str, Any]:
     return {
-        "mlflow_run_id": tracker.run_id, "mlflow_tracking_uri": tracker.tracking_uri, "model_uri": model["uri"],
-        "model_name": model["name"], "model_version": model["version"], "prefect_flow_run_id": str(flow_run.id or ""),
-        "seed": config.seed, "config": config.model_dump(mode="json"), "source_data_hash": data.hash,
-        "class_names": list(data.counts), "label": data.label, "package_version": __version__,
+        "mlflow_run_id": tracker.run_id,
+        "mlflow_tracking_uri": tracker.tracking_uri,
+        "model_uri": model["uri"],
+        "model_name": model["name"],
+        "model_version": model["version"],
+        "prefect_flow_run_id": str(flow_run.id or ""),
+        "seed": config.seed,
+        "config": config.model_dump(mode="json"),
+        "source_data_hash": data.hash,
+        "class_names": list(data.counts),
+        "label": data.label,
+        "package_version": __version__,
     }
 
 
@@ -166,13 +183,24 @@ def _finish(tracker: Tracker, out: Path, report: dict[str, Any], model: dict[str
 
 def _summary(config, data: DataRef, out: Path, tracker: Tracker, model, trained, synth, report, made, started) -> dict:
     return {
-        "out_dir": str(out), "synthetic": str(out / "synthetic.parquet"), "augmented": str(out / "augmented.parquet"),
+        "out_dir": str(out),
+        "synthetic": str(out / "synthetic.parquet"),
+        "augmented": str(out / "augmented.parquet"),
         "quality_report": [str(out / "quality_report.json"), str(out / "quality_report.md")],
         "plots": [str(out / "plots" / p.name) for p in made],
         "mlflow": {"tracking_uri": tracker.tracking_uri, "run_id": tracker.run_id, "experiment": config.experiment},
-        "model": model, "train": {k: v for k, v in trained.items() if k != "history"}, "real_counts": data.counts,
-        "unlabelled_rows": data.unlabelled_rows, "generator": config.generator, "strategy": config.sample.strategy,
-        "synthetic_rows": synth["rows"], "accepted_rows": synth["accepted_rows"], "per_class": report["per_class"],
-        "overall": report["overall"], "thresholds": report["thresholds"], "short": report["short"],
-        "gate": report["gate"], "seconds": time.perf_counter() - started,
+        "model": model,
+        "train": {k: v for k, v in trained.items() if k != "history"},
+        "real_counts": data.counts,
+        "unlabelled_rows": data.unlabelled_rows,
+        "generator": config.generator,
+        "strategy": config.sample.strategy,
+        "synthetic_rows": synth["rows"],
+        "accepted_rows": synth["accepted_rows"],
+        "per_class": report["per_class"],
+        "overall": report["overall"],
+        "thresholds": report["thresholds"],
+        "short": report["short"],
+        "gate": report["gate"],
+        "seconds": time.perf_counter() - started,
     }

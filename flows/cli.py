@@ -49,18 +49,28 @@ OPT = "(default: pipeline/config.py, or the --config file)"
 
 @app.command()
 def run(
-    data: Optional[str] = typer.Option(None, "--data", help="Parquet file/folder, image folder, or built-in: "
-                                       "digits, mnist, iris, wine, breast_cancer, penguins"),
+    data: Optional[str] = typer.Option(
+        None,
+        "--data",
+        help="Parquet file/folder, image folder, or built-in: digits, mnist, iris, wine, breast_cancer, penguins",
+    ),
     label: Optional[str] = typer.Option(None, "--label", help="label column (built-ins know theirs)"),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="synthetic rows to deliver for each class"),
     balance_to: Optional[int] = typer.Option(None, "--balance-to", help="bring each class below N up to N rows"),
     classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated classes to generate (default: all)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated feature columns (default: all)"),
     real_per_class: Optional[int] = typer.Option(None, "--real-per-class", help="use only K real rows per class"),
-    unlabelled: Optional[str] = typer.Option(None, "--unlabelled", help="rows without a label: error, drop, or use "
-                                             "(--generator pseudo_label labels them)"),
-    generator: Optional[str] = typer.Option(None, "--generator", help="cvae, smote (tables), affine (images) or "
-                                            "pseudo_label (your unlabelled rows, labelled) " + OPT),
+    unlabelled: Optional[str] = typer.Option(
+        None, "--unlabelled", help="rows without a label: error, drop, or use (--generator pseudo_label labels them)"
+    ),
+    image_paths: Optional[bool] = typer.Option(
+        None, "--image-paths", help="read images stored only as a path (files under the data's folder)"
+    ),
+    generator: Optional[str] = typer.Option(
+        None,
+        "--generator",
+        help="cvae, smote (tables), affine (images) or pseudo_label (your unlabelled rows, labelled) " + OPT,
+    ),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="CVAE sampling: prior or transfer " + OPT),
     accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: quality, label or all " + OPT),
     gate: Optional[bool] = typer.Option(None, "--gate/--no-gate", help="measure the gain before promoting " + OPT),
@@ -85,14 +95,20 @@ def run(
     configure_environment()
     try:
         from flows.cli_config import run_config
+        from flows.settings import check_servers
         from pipeline.job import validate
 
         config = run_config(config_file, flags)
         validate(config)  # bad input fails here, in seconds, before any server starts or file is written
+        check_servers()
         console.print(f"[bold]augment[/] {escape_text(config.data.source)}: data ok; starting Prefect and MLflow ...")
-        from flows.augment import augment_flow
+        from flows.local_server import api_for_run
+        from flows.settings import artifacts_root
 
-        summary = augment_flow(config, progress=sys.stderr.isatty())
+        with api_for_run(artifacts_root()):
+            from flows.augment import augment_flow
+
+            summary = augment_flow(config, progress=sys.stderr.isatty())
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
         return
@@ -116,30 +132,46 @@ def _print_run_summary(s: dict) -> None:
         table.add_column(col, justify="right" if col != "class" else "left")
     for cls, st in s["per_class"].items():
         cells = [st.get("requested", 0), st.get("delivered", 0), st.get("rows", 0)]
-        scores = [f"{st['follows_label']:.0%}", f"{st['label_fidelity']:.2f}", f"{st['dcr_relative_median']:.2f}"] \
-            if st.get("rows") else ["-", "-", "-"]
+        scores = (
+            [f"{st['follows_label']:.0%}", f"{st['label_fidelity']:.2f}", f"{st['dcr_relative_median']:.2f}"]
+            if st.get("rows")
+            else ["-", "-", "-"]
+        )
         table.add_row(e(cls), str(s["real_counts"].get(cls, 0)), *map(str, cells), *scores)
     console.print(table)
     for cls, missing in s["short"].items():
         st = s["per_class"][cls]
-        console.print(f"[yellow]class {e(cls)}: delivered {st['delivered']} of {st['requested']}[/] "
-                      f"({missing} short after {st['generated']} generated rows failed or ran out)")
+        console.print(
+            f"[yellow]class {e(cls)}: delivered {st['delivered']} of {st['requested']}[/] "
+            f"({missing} short after {st['generated']} generated rows failed or ran out)"
+        )
     th = s["thresholds"]
-    console.print(f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
-                  f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)")
+    console.print(
+        f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
+        f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)"
+    )
     g = s["gate"]
     colour = "green" if g["promoted"] else "yellow"
     console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
     for cls, r in g.get("rare_class_recall", {}).items():
-        console.print(f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, {r['augmented']:.0%} with the rows")
+        console.print(
+            f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, {r['augmented']:.0%} with the rows"
+        )
     console.print(f"[bold]{e(g['verdict'])}[/]")
-    console.print(f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}")
+    console.print(
+        f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}"
+    )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
     champion = f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""
     console.print(f"model:     {e(s['model']['alias_uri'])} (version {s['model']['version']}){e(champion)}")
     t = s["train"]
-    trained = f"reused from run {t['reused_from_run']}" if "reused_from_run" in t else \
-        f"{t['epochs']} epochs on {t['device']} ({t['arch']}), {t['samples_per_s']:.0f} samples/s" if "epochs" in t else t["generator"]
+    trained = (
+        f"reused from run {t['reused_from_run']}"
+        if "reused_from_run" in t
+        else f"{t['epochs']} epochs on {t['device']} ({t['arch']}), {t['samples_per_s']:.0f} samples/s"
+        if "epochs" in t
+        else t["generator"]
+    )
     console.print(f"training:  {trained}; total {s['seconds']:.1f} s")
 
 
@@ -160,17 +192,26 @@ def generate(
     try:
         from pipeline.config import SampleConfig
 
-        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
-        from flows.generate import generate_flow
+        from flows.settings import check_servers
 
-        result = generate_flow(model, sample, seed=seed, out_dir=out)
+        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
+        check_servers()
+        from flows.local_server import api_for_run
+        from flows.settings import artifacts_root
+
+        with api_for_run(artifacts_root()):
+            from flows.generate import generate_flow
+
+            result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
     if as_json:
         print(json.dumps(result, default=str))
     version = result.get("model_version", "?")
-    console.print(f"wrote {result['rows']} rows to {escape_text(result['path'])} from {escape_text(model)} (version {version})")
+    console.print(
+        f"wrote {result['rows']} rows to {escape_text(result['path'])} from {escape_text(model)} (version {version})"
+    )
     console.print("per class: " + escape_text(", ".join(f"{c}: {n}" for c, n in result["counts"].items())))
 
 
@@ -200,6 +241,33 @@ def score(
         f"precision {o['precision']:.2f}, coverage {o['coverage']:.2f}"
     )
     console.print(f"wrote {result['scored']} and {Path(result['scored']).parent / 'quality_report.md'}")
+
+
+server_app = typer.Typer(help="The local Prefect server that runs keep between them (embedded default only).")
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Show the local Prefect server of this artifacts home, if one runs."""
+    from flows.local_server import status
+    from flows.settings import artifacts_root
+
+    state = status(artifacts_root())
+    if state is None:
+        console.print("no local Prefect server runs for " + escape_text(artifacts_root()))
+        return
+    console.print(f"local Prefect server: pid {state['pid']}, {state['url']}, idle {state['idle_seconds']} s "
+                  f"(stops by itself after {state['stops_after_idle_seconds']} s idle)")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local Prefect server of this artifacts home."""
+    from flows.local_server import stop
+    from flows.settings import artifacts_root
+
+    console.print("stopped the local Prefect server" if stop(artifacts_root()) else "no local Prefect server was running")
 
 
 @app.command()

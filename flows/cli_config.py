@@ -13,12 +13,30 @@ from pipeline.errors import ConfigError
 
 # flag name (as the run command's parameter) -> dotted field of RunConfig
 FIELDS = {
-    "data": "data.source", "label": "data.label", "columns": "data.columns", "real_per_class": "data.real_per_class",
-    "unlabelled": "data.unlabelled", "per_class": "sample.per_class", "balance_to": "sample.balance_to",
-    "classes": "sample.classes", "strategy": "sample.strategy", "temperature": "sample.temperature",
-    "epochs": "train.epochs", "device": "train.device", "threads": "train.threads", "arch": "model.arch",
-    "latent_dim": "model.latent_dim", "beta": "model.beta", "prior": "model.prior", "accept": "quality.accept",
-    "gate": "quality.evaluate", "generator": "generator", "seed": "seed", "out": "out_dir", "model_name": "model_name",
+    "data": "data.source",
+    "label": "data.label",
+    "columns": "data.columns",
+    "real_per_class": "data.real_per_class",
+    "unlabelled": "data.unlabelled",
+    "image_paths": "data.image_paths",
+    "per_class": "sample.per_class",
+    "balance_to": "sample.balance_to",
+    "classes": "sample.classes",
+    "strategy": "sample.strategy",
+    "temperature": "sample.temperature",
+    "epochs": "train.epochs",
+    "device": "train.device",
+    "threads": "train.threads",
+    "arch": "model.arch",
+    "latent_dim": "model.latent_dim",
+    "beta": "model.beta",
+    "prior": "model.prior",
+    "accept": "quality.accept",
+    "gate": "quality.evaluate",
+    "generator": "generator",
+    "seed": "seed",
+    "out": "out_dir",
+    "model_name": "model_name",
 }
 LISTS = {"columns", "classes"}
 COUNTS = ("sample.per_class", "sample.balance_to")  # one of the two: a flag for one clears the other
@@ -48,7 +66,9 @@ def _read(path: str) -> dict[str, Any]:
     try:
         value = json.loads(Path(path).read_text())
     except OSError as exc:
-        raise ConfigError(f"cannot read the config file {path!r}: {exc.strerror}", "pass an existing JSON file") from None
+        raise ConfigError(
+            f"cannot read the config file {path!r}: {exc.strerror}", "pass an existing JSON file"
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"config file {path!r} is not valid JSON: {exc}", "fix the JSON (see README)") from None
     if not isinstance(value, dict):

@@ -29,32 +29,52 @@ from pipeline.tracking import default_tracking_uri, load_registered
 
 
 @task(name="generate-from-registry")
-def generate_from_registry(model_uri: str, sample: SampleConfig, seed: int, stage: Path, tracking_uri: str,
-                           data: DataSpec | None, quality: QualityConfig) -> dict[str, Any]:
+def generate_from_registry(
+    model_uri: str,
+    sample: SampleConfig,
+    seed: int,
+    stage: Path,
+    tracking_uri: str,
+    data: DataSpec | None,
+    quality: QualityConfig,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         gen, info = load_registered(model_uri, tracking_uri, tmp)
     counts = gen.plan(sample.per_class, sample.balance_to, sample.classes)
     provenance = info | {
-        "mlflow_tracking_uri": tracking_uri, "prefect_flow_run_id": str(flow_run.id or ""), "seed": seed,
-        "config": {"sample": sample.model_dump(mode="json")}, "class_names": gen.classes.names, "label": gen.label,
+        "mlflow_tracking_uri": tracking_uri,
+        "prefect_flow_run_id": str(flow_run.id or ""),
+        "seed": seed,
+        "config": {"sample": sample.model_dump(mode="json")},
+        "class_names": gen.classes.names,
+        "label": gen.label,
         "package_version": __version__,
     }
     if data is None:
         image_columns = [gen.codec.column] if gen.codec.modality == "image" else []
-        rows = write_frames(stage / "synthetic.parquet", gen.sample_frames(counts, seed, sample.batch_rows),
-                            provenance, image_columns)
+        rows = write_frames(
+            stage / "synthetic.parquet", gen.sample_frames(counts, seed, sample.batch_rows), provenance, image_columns
+        )
         return {"rows": rows, "counts": counts, **info}
     real = load_real(data, seed=seed).frame
     if list(real.columns) != list(gen.columns):
-        raise DataError(f"the real rows' columns {list(real.columns)} differ from the model's {gen.columns}",
-                        "pass the data set (and --columns) the model was trained on")
+        raise DataError(
+            f"the real rows' columns {list(real.columns)} differ from the model's {gen.columns}",
+            "pass the data set (and --columns) the model was trained on",
+        )
     synth = synthesize_rows(gen, real, counts, quality, sample, seed, stage, provenance)
     return {"rows": synth["rows"], "accepted_rows": synth["accepted_rows"], "counts": counts, **info}
 
 
 @flow(name="augment-generate")
-def generate_flow(model_uri: str, sample: SampleConfig, seed: int = 0, out_dir: str | None = None,
-                  data: DataSpec | None = None, quality: QualityConfig = QualityConfig()) -> dict[str, Any]:
+def generate_flow(
+    model_uri: str,
+    sample: SampleConfig,
+    seed: int = 0,
+    out_dir: str | None = None,
+    data: DataSpec | None = None,
+    quality: QualityConfig = QualityConfig(),
+) -> dict[str, Any]:
     """Sample rows from a registered generator and write them as Parquet (scored + augmented with `data`)."""
     started = time.perf_counter()
     root = artifacts_root()
@@ -66,4 +86,8 @@ def generate_flow(model_uri: str, sample: SampleConfig, seed: int = 0, out_dir: 
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return result | {"out_dir": str(out), "path": str(out / "synthetic.parquet"), "seconds": time.perf_counter() - started}
+    return result | {
+        "out_dir": str(out),
+        "path": str(out / "synthetic.parquet"),
+        "seconds": time.perf_counter() - started,
+    }

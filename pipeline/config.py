@@ -21,7 +21,8 @@ class DataSpec(_Strict):
     """Where the real rows come from and which column is the label."""
 
     source: str = Field(
-        description="Parquet file or folder, image folder, or a built-in name (digits, mnist, iris, wine, breast_cancer, penguins)"
+        description="Parquet file or folder, image folder, or a built-in name "
+        "(digits, mnist, iris, wine, breast_cancer, penguins)"
     )
     label: str | None = Field(None, description="label column; built-in sets know theirs")
     columns: list[str] | None = Field(None, description="feature columns to use (default: all but the label)")
@@ -31,6 +32,8 @@ class DataSpec(_Strict):
     # rows whose label is empty: refuse them (error), leave them out (drop), or keep them for the
     # pseudo_label generator, which labels them (use). With `use`, the rows that
     # real_per_class leaves out join as unlabelled rows.
+    # an image struct with a path but no bytes: read the file (only under the data's own folder)
+    image_paths: bool = Field(False, description="read images that have only a path, from under the data's folder")
     unlabelled: Literal["error", "drop", "use"] = Field(
         "error", description="rows without a label: error, drop, or use them (generator pseudo_label labels them)"
     )

@@ -79,8 +79,13 @@ def _round_sizes(delivery: Delivery, round_index: int) -> dict[str, int]:
     return sizes
 
 
-def _score(frame: pd.DataFrame, gen: Synthesizer, scorer: SampleScorer, delivery: Delivery,
-           accumulator: QualityAccumulator | None) -> pd.DataFrame:
+def _score(
+    frame: pd.DataFrame,
+    gen: Synthesizer,
+    scorer: SampleScorer,
+    delivery: Delivery,
+    accumulator: QualityAccumulator | None,
+) -> pd.DataFrame:
     y = gen.classes.encode(frame[gen.label])
     scores, feats = scorer.score_with_features(gen.codec.encode(frame[gen.features]).x, y)
     accepted = np.asarray(scores["accepted"]).copy()
@@ -100,8 +105,9 @@ def _score(frame: pd.DataFrame, gen: Synthesizer, scorer: SampleScorer, delivery
     return frame
 
 
-def accepted_rows(frames: Iterator[pd.DataFrame], codec: Codec, classes: ClassIndex, features: list[str],
-                  label: str) -> tuple[torch.Tensor, torch.Tensor]:
+def accepted_rows(
+    frames: Iterator[pd.DataFrame], codec: Codec, classes: ClassIndex, features: list[str], label: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoded (x, y) of the accepted rows of scored frames, without writing anything."""
     xs, ys = [], []
     for frame in frames:

@@ -73,9 +73,17 @@ def stage_data(config: RunConfig, work: Path) -> DataRef:
         write_frames(pool_path, [real.unlabelled], {"stage": "unlabelled"}, image_columns)
         data_hash = hashlib.sha256(f"{data_hash}+{frame_hash(real.unlabelled)}".encode()).hexdigest()
     return DataRef(
-        path=str(path), unlabelled_path=str(pool_path) if pool_path else None, hash=data_hash, name=real.name,
-        label=real.label, features=real.features, image_column=real.image_column, modality=real.modality,
-        counts=counts, unlabelled_rows=0 if real.unlabelled is None else len(real.unlabelled), requested=requested,
+        path=str(path),
+        unlabelled_path=str(pool_path) if pool_path else None,
+        hash=data_hash,
+        name=real.name,
+        label=real.label,
+        features=real.features,
+        image_column=real.image_column,
+        modality=real.modality,
+        counts=counts,
+        unlabelled_rows=0 if real.unlabelled is None else len(real.unlabelled),
+        requested=requested,
     )
 
 
@@ -89,8 +97,15 @@ def make_generator(config: RunConfig, hooks: TrainHooks | None = None, train: Tr
     """The run's generator, unfitted, as its config says."""
     if config.generator == "cvae":
         s = config.sample
-        return CVAESynthesizer(seed=config.seed, strategy=s.strategy, temperature=s.temperature,
-                               output_noise=s.output_noise, model=config.model, train=train or config.train, hooks=hooks)
+        return CVAESynthesizer(
+            seed=config.seed,
+            strategy=s.strategy,
+            temperature=s.temperature,
+            output_noise=s.output_noise,
+            model=config.model,
+            train=train or config.train,
+            hooks=hooks,
+        )
     if config.generator == "pseudo_label":
         return PseudoLabelSynthesizer(seed=config.seed, confidence=config.sample.pseudo_label_confidence)
     return generator_class(config)(seed=config.seed)
@@ -103,35 +118,61 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
     real = data.real()
     if config.generator == "pseudo_label":
         return decide("the pseudo_label generator writes real rows; the gate measures generators", config.quality)
-    fold_train = config.train.model_copy(update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)})
+    fold_train = config.train.model_copy(
+        update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)}
+    )
     factories = {PRODUCT: lambda: make_generator(config, train=fold_train)}
     if config.quality.baselines:
         baseline = SMOTESynthesizer if data.modality == "table" else AffineSynthesizer
         if baseline.kind != config.generator:
             factories[baseline.kind] = lambda: baseline(seed=config.seed)
     codec = fit_codec(real[data.features], data.image_column)
-    task = Task(real, data.label, data.features, codec, ClassIndex.fit(real[data.label]), data.requested,
-                config.quality, config.seed, config.sample.max_rounds)
+    task = Task(
+        real,
+        data.label,
+        data.features,
+        codec,
+        ClassIndex.fit(real[data.label]),
+        data.requested,
+        config.quality,
+        config.seed,
+        config.sample.max_rounds,
+    )
     return decide(cross_fit(task, factories), config.quality, config.seed)
 
 
-def synthesize(config: RunConfig, data: DataRef, generator_folder: str, out: Path,
-               provenance: dict[str, Any]) -> dict[str, Any]:
+def synthesize(
+    config: RunConfig, data: DataRef, generator_folder: str, out: Path, provenance: dict[str, Any]
+) -> dict[str, Any]:
     """The run's rows: see synthesize_rows."""
     gen = Synthesizer.load(generator_folder)
-    return synthesize_rows(gen, data.real(), data.requested, config.quality, config.sample, config.seed, out, provenance)
+    return synthesize_rows(
+        gen, data.real(), data.requested, config.quality, config.sample, config.seed, out, provenance
+    )
 
 
-def synthesize_rows(gen: Synthesizer, real: pd.DataFrame, requested: dict[str, int], quality: QualityConfig,
-                    sample: SampleConfig, seed: int, out: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+def synthesize_rows(
+    gen: Synthesizer,
+    real: pd.DataFrame,
+    requested: dict[str, int],
+    quality: QualityConfig,
+    sample: SampleConfig,
+    seed: int,
+    out: Path,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
     """Generate, score and keep rows until each class has its count; write synthetic.parquet,
     augmented.parquet and the quality report (without the gate) into `out`."""
     real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
     judge = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=seed)
     q = quality
     scorer = SampleScorer(judge, real_x, real_y, q.realism_quantile, q.copy_quantile, q.accept)
-    thresholds = {"realism": scorer.thresholds.realism, "authenticity": scorer.thresholds.authenticity,
-                  "baseline_quantiles": scorer.quantiles, "accept": q.accept}
+    thresholds = {
+        "realism": scorer.thresholds.realism,
+        "authenticity": scorer.thresholds.authenticity,
+        "baseline_quantiles": scorer.quantiles,
+        "accept": q.accept,
+    }
     provenance = provenance | {"thresholds": thresholds}
     accumulator, delivery = QualityAccumulator(gen.classes.names), Delivery(dict(requested))
     image_columns = [gen.codec.column] if gen.codec.modality == "image" else []
@@ -139,12 +180,17 @@ def synthesize_rows(gen: Synthesizer, real: pd.DataFrame, requested: dict[str, i
     rows = write_frames(out / "synthetic.parquet", frames, provenance, image_columns)
     kept = write_augmented(out / "augmented.parquet", real, out / "synthetic.parquet", provenance, image_columns)
     head = None if image_columns else head_per_class(out / "synthetic.parquet", gen.label, PLOT_ROWS_PER_CLASS)
-    report = build_report(accumulator, scorer.refs, thresholds, judge.real_accuracy, bool(image_columns), real, head,
-                          gen.features)
+    report = build_report(
+        accumulator, scorer.refs, thresholds, judge.real_accuracy, bool(image_columns), real, head, gen.features
+    )
     for name, counts in delivery.per_class().items():
         report["per_class"].setdefault(name, {"rows": 0}).update(counts)
-    report |= {"generator": gen.kind, "rounds": delivery.rounds, "short": delivery.short(),
-               "keeps_real_rows": gen.keeps_real_rows}
+    report |= {
+        "generator": gen.kind,
+        "rounds": delivery.rounds,
+        "short": delivery.short(),
+        "keeps_real_rows": gen.keeps_real_rows,
+    }
     write_report(report, out)
     return {"rows": rows, "accepted_rows": kept["synthetic"], "report": report, "provenance": provenance}
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["text.parse_math"] = False  # user text with $ or backslashes is shown as written
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -25,11 +26,8 @@ def loss_curves(history: list[dict[str, float]], path: Path) -> Path:
     epochs = np.arange(1, len(history) + 1)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     series = lambda k: [h.get(k, np.nan) for h in history]  # noqa: E731
-    semi = any("unlabelled" in h for h in history)
-    axes[0].plot(epochs, series("loss"), label="train loss" + (" (with unlabelled rows)" if semi else ""))
+    axes[0].plot(epochs, series("loss"), label="train loss")
     axes[0].plot(epochs, series("val_loss"), label="validation loss")
-    if semi:
-        axes[0].plot(epochs, series("unlabelled"), label="unlabelled bound (M2)")
     axes[0].set_yscale("symlog")
     axes[1].plot(epochs, series("recon"), label="reconstruction")
     axes[1].plot(epochs, series("kl"), label="KL")

@@ -34,17 +34,21 @@ STATE_ARTIFACT = "checkpoints/train-state.pt"
 def train_key(config: RunConfig, data_hash: str) -> str:
     """What determines the trained weights: a finished run with this key can be reused."""
     payload = {
-        "data": data_hash, "seed": config.seed, "generator": config.generator,
+        "data": data_hash,
+        "seed": config.seed,
+        "generator": config.generator,
         "model": config.model.model_dump(mode="json"),
-        "sample": config.sample.model_dump(mode="json", include={"strategy", "temperature", "output_noise",
-                                                                  "pseudo_label_confidence"}),
+        "sample": config.sample.model_dump(
+            mode="json", include={"strategy", "temperature", "output_noise", "pseudo_label_confidence"}
+        ),
         "train": config.train.model_dump(mode="json", exclude={"reuse", "threads", "checkpoint_every", "device"}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def train_or_reuse(config: RunConfig, data: DataRef, tracker: Tracker, work: Path, folder: Path,
-                   progress: bool = False) -> dict[str, Any]:
+def train_or_reuse(
+    config: RunConfig, data: DataRef, tracker: Tracker, work: Path, folder: Path, progress: bool = False
+) -> dict[str, Any]:
     """Leave the fitted generator in `folder`, logged to the tracker's run; return what happened."""
     key = train_key(config, data.hash)
     if config.train.reuse and (reused := _reuse_finished(tracker, key, folder)):
@@ -60,7 +64,11 @@ def train_or_reuse(config: RunConfig, data: DataRef, tracker: Tracker, work: Pat
     hooks = TrainHooks(lambda epoch, m: tracker.metrics(m, step=epoch), checkpoint, ship, progress)
     gen = make_generator(config, hooks=hooks).fit(data.real(), label=data.label, unlabelled=data.unlabelled())
     gen.save(folder)
-    info = _train_info(gen) | ({"resumed_from": resumed_from} if resumed_from else {})
+    info = _train_info(gen)
+    if info.get("resumed_from_epoch"):
+        tracker.set_tags(
+            {"augment.resumed_from_epoch": info["resumed_from_epoch"], "augment.resumed_from_run": resumed_from}
+        )
     tracker.metrics({k: v for k, v in info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     _log_trained(tracker, folder, info)
     return info
@@ -70,10 +78,18 @@ def _train_info(gen: Synthesizer) -> dict[str, Any]:
     result = getattr(gen, "result", None)
     if result is None:
         return {"generator": gen.kind}
-    return {"generator": gen.kind, "epochs": result.epochs_run, "best_epoch": result.best_epoch + 1,
-            "stopped_early": result.stopped_early, "samples_per_s": result.samples_per_s, "seconds": result.seconds,
-            "device": result.device, "arch": result.model.shape.arch, "resumed_from_epoch": result.resumed_from_epoch,
-            "history": result.history}
+    return {
+        "generator": gen.kind,
+        "epochs": result.epochs_run,
+        "best_epoch": result.best_epoch + 1,
+        "stopped_early": result.stopped_early,
+        "samples_per_s": result.samples_per_s,
+        "seconds": result.seconds,
+        "device": result.device,
+        "arch": result.model.shape.arch,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "history": result.history,
+    }
 
 
 def _log_trained(tracker: Tracker, folder: Path, info: dict[str, Any]) -> None:
@@ -102,19 +118,27 @@ def _reuse_finished(tracker: Tracker, key: str, folder: Path) -> dict[str, Any] 
 
 def _fetch_checkpoint(tracker: Tracker, key: str, path: Path) -> str:
     """Resume point for a retried job: a local checkpoint, else the newest one an unfinished
-    run of the same key shipped to MLflow (possibly from another worker). Runs whose
-    checkpoint is taken over are closed as KILLED: their process is gone."""
-    if path.exists():
-        return "local"
+    run of the same key shipped to MLflow (possibly from another worker). Returns "local",
+    that run's id, or "". Runs whose checkpoint is taken over, and earlier attempts of this
+    same flow run, are closed as KILLED: their process is gone."""
+    flow_run_id = tracker.client.get_run(tracker.run_id).data.tags.get("prefect_flow_run_id", "")
+    source = "local" if path.exists() else ""
     for run in tracker.runs_with_tag(TRAIN_KEY_TAG, key):
         tags = run.data.tags
-        if run.info.run_id == tracker.run_id or CHECKPOINT_TAG not in tags or tags.get(TRAINED_TAG) == "true" \
-                or RESUMED_BY_TAG in tags:
+        if (
+            run.info.run_id == tracker.run_id
+            or CHECKPOINT_TAG not in tags
+            or tags.get(TRAINED_TAG) == "true"
+            or RESUMED_BY_TAG in tags
+        ):
             continue
-        fetched = tracker.download(run.info.run_id, STATE_ARTIFACT, path.parent / "download")
-        os.replace(fetched, path)
+        if not source:
+            fetched = tracker.download(run.info.run_id, STATE_ARTIFACT, path.parent / "download")
+            os.replace(fetched, path)
+            source = run.info.run_id
+        elif not (flow_run_id and tags.get("prefect_flow_run_id") == flow_run_id):
+            continue
         tracker.client.set_tag(run.info.run_id, RESUMED_BY_TAG, tracker.run_id)  # one job takes each over
         if run.info.status == "RUNNING":
             tracker.client.set_terminated(run.info.run_id, "KILLED")
-        return run.info.run_id
-    return ""
+    return source

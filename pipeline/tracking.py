@@ -248,17 +248,22 @@ def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synth
     name, ref = _parse_model_uri(uri)
     client = _ReachableClient(tracking_uri)
     try:
-        version = client.get_model_version_by_alias(name, ref) if not ref.isdigit() else client.get_model_version(name, ref)
+        version = (
+            client.get_model_version_by_alias(name, ref) if not ref.isdigit() else client.get_model_version(name, ref)
+        )
     except TrackingError:
         raise
     except Exception as exc:
         raise ModelLoadError(
             f"cannot find {uri!r} in {tracking_uri}: {str(exc)[:200]}",
-            "check the name and alias (`augment run` registers models:/augment-<data>@candidate) and MLFLOW_TRACKING_URI",
+            "check the name and alias (`augment run` registers models:/augment-<data>@candidate) "
+            "and MLFLOW_TRACKING_URI",
         ) from None
     digest = (version.tags or {}).get(DIGEST_TAG)
     if not digest:
-        raise ModelLoadError(f"{uri!r} (version {version.version}) has no recorded digest", "register it with `augment run`")
+        raise ModelLoadError(
+            f"{uri!r} (version {version.version}) has no recorded digest", "register it with `augment run`"
+        )
     folder = Path(client.download_artifacts(version.run_id, SYNTHESIZER_ARTIFACT, str(dst)))
     gen = Synthesizer.load(folder, expected_digest=digest)
     return gen, {"model_uri": uri, "run_id": version.run_id or "", "model_version": str(version.version)}

@@ -119,8 +119,9 @@ def _place(encoded: Encoded, y: torch.Tensor, cfg: TrainConfig, gen: torch.Gener
     train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
     mask = None if encoded.mask is None else encoded.mask.to(device)
     has_val = len(val_idx) > 0
-    data = _Data(encoded.x.to(device), y.to(device), mask, train_idx.to(device),
-                 (val_idx if has_val else train_idx).to(device))
+    data = _Data(
+        encoded.x.to(device), y.to(device), mask, train_idx.to(device), (val_idx if has_val else train_idx).to(device)
+    )
     return data, has_val
 
 
@@ -206,8 +207,9 @@ class _Best:
             self.since_best += 1
 
 
-def _epoch(model: CVAE, opt, data: _Data, cfg: TrainConfig, beta_max: float, step: int, warmup: int,
-           gen: torch.Generator) -> tuple[dict[str, float], int]:
+def _epoch(
+    model: CVAE, opt, data: _Data, cfg: TrainConfig, beta_max: float, step: int, warmup: int, gen: torch.Generator
+) -> tuple[dict[str, float], int]:
     """One pass over the training rows in shuffled batches; returns mean metrics and rows seen."""
     sums: dict[str, torch.Tensor] = {}
     perm = data.train[torch.randperm(len(data.train), generator=gen).to(data.train.device)]
@@ -252,9 +254,16 @@ def save_checkpoint(
     path = Path(path)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     payload = {
-        "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-        "torch_rng": torch.get_rng_state(), "epoch": epoch, "best_loss": state.loss, "best_state": state.weights,
-        "since_best": state.since_best, "history": result.history, "best_epoch": result.best_epoch,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "epoch": epoch,
+        "best_loss": state.loss,
+        "best_state": state.weights,
+        "since_best": state.since_best,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
     }
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -265,8 +274,12 @@ def _progress_bar(enabled: bool, epochs: int, start: int):
         return None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
     bar = Progress(*columns, transient=False)
     task = bar.add_task("training", total=epochs, completed=start)
     bar.start()

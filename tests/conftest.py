@@ -34,8 +34,12 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_artifacts_root_at_the_end():
-    """Set up first, torn down last: the session's runs, MLflow database and Prefect home go."""
+    """Set up first, torn down last: the local Prefect server that CLI runs in subprocesses
+    started, the session's runs, MLflow database and Prefect home go."""
     yield
+    from flows.local_server import stop
+
+    stop(_ROOT)
     shutil.rmtree(_ROOT, ignore_errors=True)
 
 

@@ -370,12 +370,14 @@ def test_mlflow_server_setup(services):
     words, opts = parse(argv(services["mlflow"]["command"]))
     env = env_of(services["mlflow"])
     assert (opts.get("--artifacts-destination") or "").startswith("s3://"), (
-        f"mlflow --artifacts-destination should be an s3:// bucket on MinIO, got {opts.get('--artifacts-destination')!r}"
+        "mlflow --artifacts-destination should be an s3:// bucket on MinIO, "
+        f"got {opts.get('--artifacts-destination')!r}"
     )
     assert (opts.get("--backend-store-uri") or "").startswith("postgresql://") and opts["--backend-store-uri"].endswith(
         "@postgres:5432/mlflow"
     ), (
-        f"mlflow --backend-store-uri should be postgresql://...@postgres:5432/mlflow, got {opts.get('--backend-store-uri')!r}"
+        "mlflow --backend-store-uri should be postgresql://...@postgres:5432/mlflow, "
+        f"got {opts.get('--backend-store-uri')!r}"
     )
     assert env.get("MLFLOW_S3_ENDPOINT_URL") == "http://minio:9000", (
         "mlflow needs MLFLOW_S3_ENDPOINT_URL=http://minio:9000"

@@ -75,8 +75,16 @@ def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
     real = mixed_table.dropna().reset_index(drop=True)
     features = [c for c in real.columns if c != "label"]
     classes = ClassIndex.fit(real["label"])
-    task = Task(real, "label", features, fit_codec(real[features], None), classes, {"a": 4, "b": 4},
-                QualityConfig(folds=3, repeats=2, accept="all"), seed=0)
+    task = Task(
+        real,
+        "label",
+        features,
+        fit_codec(real[features], None),
+        classes,
+        {"a": 4, "b": 4},
+        QualityConfig(folds=3, repeats=2, accept="all"),
+        seed=0,
+    )
     evidence = cross_fit(task, {"product": lambda: SMOTESynthesizer(seed=0)})
     assert evidence.folds == 3 and len(evidence.predictions["real"]) == 2
     assert all(len(p) == len(real) for p in evidence.predictions["product"])

@@ -133,12 +133,14 @@ def test_bad_input_to_fit_is_one_clear_error(table):
         CVAESynthesizer().sample(per_class=1)
 
 
-def test_the_readme_python_api_runs_as_written():
-    """The README's fit-and-sample block, executed."""
+def test_the_readme_python_api_runs_as_written(tmp_path, monkeypatch):
+    """The README's fit-and-sample block, executed (in a temporary folder)."""
+    monkeypatch.chdir(tmp_path)
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = readme.split("<!-- python-api -->")[1].split("```python")[1].split("```")[0]
     namespace: dict = {}
     exec(compile(block.replace("epochs=300", "epochs=3"), "README.md", "exec"), namespace)  # noqa: S102
-    assert len(namespace["rows"]) > 0
+    assert len(namespace["rows"]) == 300 and namespace["rows"].equals(namespace["same"])
+    assert set(namespace["smote_rows"]["species"]) == {"Chinstrap", "Gentoo"}  # only the classes below 150

@@ -19,6 +19,7 @@ from pipeline.errors import DataError
 
 BlockKind = Literal["bernoulli", "gaussian", "categorical"]
 MAX_FREE_TEXT_LEVELS = 100
+MAX_IMAGE_PIXELS = 128 * 128  # larger images would need another model, and gigabytes per batch
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def _column_info(series: pd.Series) -> ColumnInfo:
             )
         if len(levels) > MAX_FREE_TEXT_LEVELS and len(levels) > 0.5 * len(observed):
             raise DataError(
-                f"column {name!r} has {len(levels)} distinct values in {len(observed)} rows: it looks like an ID or free text",
+                f"column {name!r} has {len(levels)} distinct values in {len(observed)} rows: "
+                "it looks like an ID or free text",
                 f"drop it (--columns without {name!r}) or bin it into categories",
             )
         return ColumnInfo(name, "categorical", dtype_info(series), missing, categories=levels)
@@ -203,6 +205,12 @@ class TableCodec:
             isna = series.isna().to_numpy()
             block = next(blocks)
             if col.kind in ("numeric", "integer"):
+                if isna.any() and not col.missing:
+                    raise DataError(
+                        f"column {col.name!r} has missing values (row {int(isna.argmax())}) where the rows it was "
+                        "fitted on had none",
+                        "fill them in, or fit on data that has missing values in that column",
+                    )
                 values = series.to_numpy(dtype=np.float64, na_value=np.nan)
                 x[:, block.start] = np.where(isna, 0.0, (values - col.mean) / col.std)
                 mask[:, block.start] = ~isna
@@ -285,6 +293,12 @@ class ImageCodec:
     def fit(cls, frame: pd.DataFrame) -> "ImageCodec":
         column = str(frame.columns[0])
         first = decode_image(frame[column].iloc[0], where=f"column {column!r}, row 0")
+        if first.shape[0] * first.shape[1] > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"images are {first.shape[1]}x{first.shape[0]} pixels; the CVAE is built for small images "
+                f"(at most {MAX_IMAGE_PIXELS:,} pixels, e.g. 128x128)",
+                "resize the images (e.g. to 64x64) before augmenting",
+            )
         channels = 1 if first.ndim == 2 else first.shape[2]
         return cls(column, channels, first.shape[0], first.shape[1])
 
@@ -295,7 +309,8 @@ class ImageCodec:
             array = decode_image(value, where=f"column {self.column!r}, row {i}")
             if array.shape[:2] != expected:
                 raise DataError(
-                    f"images have different sizes: row 0 is {expected[1]}x{expected[0]}, row {i} is {array.shape[1]}x{array.shape[0]}",
+                    f"images have different sizes: row 0 is {expected[1]}x{expected[0]}, "
+                    f"row {i} is {array.shape[1]}x{array.shape[0]}",
                     "resize all images to one size before augmenting",
                 )
             if self.channels == 1 and array.ndim == 3:

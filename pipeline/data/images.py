@@ -16,6 +16,7 @@ from PIL import Image
 from pipeline.errors import DataError
 
 IMAGE_STRUCT_FIELDS = ("bytes", "path")
+MAX_DECODED_PIXELS = 1024 * 1024  # above it an image is refused before its pixels are decoded
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -39,19 +40,18 @@ def decode_image(value: Any, where: str) -> np.ndarray:
     """A {bytes, path} struct (or raw bytes) to a uint8 array (H, W) or (H, W, 3)."""
     raw = value.get("bytes") if isinstance(value, dict) else value
     path = value.get("path") if isinstance(value, dict) else None
-    if raw is None and path:
-        try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
-        except OSError as exc:
-            raise DataError(
-                f"{where}: cannot read image file {path!r}: {exc}",
-                "store the image bytes in the column or fix the path",
-            ) from exc
+    if raw is None and path:  # a path names a file on this machine: never opened unless the user says so
+        raise DataError(
+            f"{where}: the image has no bytes, only a path ({str(path)[:80]!r})",
+            "store the image bytes in the column, or pass --image-paths to read files under the data's folder",
+        )
     if raw is None:
         raise DataError(f"{where}: image is missing", "drop rows without an image")
     try:
         with Image.open(io.BytesIO(raw)) as image:
+            if image.width * image.height > MAX_DECODED_PIXELS:  # checked before decoding: no huge allocation
+                raise DataError(f"{where}: the image is {image.width}x{image.height} pixels",
+                                "resize the images (e.g. to 64x64) before augmenting")
             return to_array(image)
     except DataError:
         raise

@@ -48,6 +48,8 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
             f"no label column given for {spec.source!r}",
             f"pass --label with one of: {', '.join(map(str, frame.columns))}",
         )
+    if spec.image_paths and (column := _find_image_column(frame)) is not None:
+        frame[column] = _read_image_paths(frame[column], _base_folder(spec.source))
     real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=spec.source, name=name)
     if spec.real_per_class is None:
         return real
@@ -87,6 +89,7 @@ def prepare_rows(
         pool = frame.loc[missing, features] if unlabelled == "use" and missing.any() else None
         frame = frame[~missing]
     validate_frame(frame, label, where=where)
+    _refuse_empty_rows(frame[features], where)
     image_column = image_column if image_column in features else None
     # encode once now so bad columns and mismatched images fail before anything is written
     both = pd.concat([frame[features], *([] if pool is None else [pool])])
@@ -111,6 +114,9 @@ def subsample_per_class(frame: pd.DataFrame, label: str, k: int, seed: int) -> p
 
 
 def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
+    if not source.strip():
+        raise DataError("the data source is empty", f"pass --data with a Parquet file or folder, an image folder, or "
+                        f"one of: {', '.join(BUILTINS)}")
     if source in BUILTINS:
         frame, label = BUILTINS[source]()
         return frame, label, source
@@ -127,6 +133,8 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        _check_one_schema(sorted(path.rglob("*.parquet")))
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
@@ -134,7 +142,64 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"cannot read {str(path)!r} as Parquet: {exc}",
             "check that the file is a complete Parquet file (e.g. pandas.read_parquet opens it)",
         ) from exc
+    names = table.column_names
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{str(path)!r} has repeated column names {repeated}", "give every column its own name")
     return table.to_pandas()
+
+
+def _refuse_empty_rows(features: pd.DataFrame, where: str) -> None:
+    """A row with every feature missing carries nothing to learn or score; filling it with
+    column means would change what it says without a word."""
+    empty = features.isna().all(axis=1).to_numpy()
+    if empty.any():
+        rows = features.index[empty].tolist()
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
+        raise DataError(f"{where}: {len(rows)} row(s) have no feature values at all (rows {shown})",
+                        "drop those rows")
+
+
+def _base_folder(source: str) -> Path:
+    path = Path(source).expanduser().resolve()
+    return path.parent if path.is_file() else path
+
+
+def _read_image_paths(column: pd.Series, base: Path) -> pd.Series:
+    """Fill in the bytes of image structs that hold only a path, reading files under `base` only."""
+
+    def load(value):
+        if not isinstance(value, dict) or value.get("bytes") is not None or not value.get("path"):
+            return value
+        file = (base / value["path"]).resolve()
+        if not file.is_relative_to(base) or not file.is_file():
+            raise DataError(
+                f"image path {value['path']!r} is not a file under the data's folder {str(base)!r}",
+                "store the image bytes in the column, or keep the image files beside the Parquet file",
+            )
+        return image_struct(file.read_bytes(), value["path"])
+
+    return column.map(load)
+
+
+def _check_one_schema(files: list[Path]) -> None:
+    """A folder of Parquet files is one table only when every file has the same columns and
+    types; Arrow would otherwise drop or null columns without a word."""
+    first = None
+    for file in files:
+        try:
+            schema = pq.read_schema(file).remove_metadata()
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"cannot read {str(file)!r} as Parquet: {exc}", "remove or repair that file") from exc
+        if first is None:
+            first = (file, schema)
+        elif not schema.equals(first[1]):
+            a, b = set(first[1].names), set(schema.names)
+            diff = f"columns {sorted(a ^ b)} differ" if a != b else "column types differ"
+            raise DataError(
+                f"the Parquet files of the folder do not share one schema: {first[0].name} and {file.name} ({diff})",
+                "write every file with the same columns and types, or pass one file",
+            )
 
 
 def _read_image_folder(root: Path) -> pd.DataFrame:

@@ -129,7 +129,9 @@ def gain_and_bound(evidence: Evidence, method: str, confidence: float, seed: int
 
     def gain(rows: np.ndarray) -> float:
         pairs = zip(evidence.predictions[method], evidence.predictions["real"])
-        return 100 * float(np.mean([macro_f1(truth[rows], a[rows], k) - macro_f1(truth[rows], r[rows], k) for a, r in pairs]))
+        return 100 * float(
+            np.mean([macro_f1(truth[rows], a[rows], k) - macro_f1(truth[rows], r[rows], k) for a, r in pairs])
+        )
 
     rng = np.random.default_rng(seed)
     draws = np.array([gain(rng.integers(0, len(truth), len(truth))) for _ in range(BOOTSTRAP)])
@@ -152,9 +154,16 @@ def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0) -> d
     """The report's `gate` section: decision, numbers and the one-sentence verdict."""
     base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence}
     if isinstance(evidence, str):
-        return base | {"decision": "not enough evidence", "promoted": False, "gain": None, "lower_bound": None,
-                       "eval_rows": 0, "baselines": {}, "reasons": [evidence],
-                       "verdict": f"No verdict: {evidence}. Check the rows yourself before training on them."}
+        return base | {
+            "decision": "not enough evidence",
+            "promoted": False,
+            "gain": None,
+            "lower_bound": None,
+            "eval_rows": 0,
+            "baselines": {},
+            "reasons": [evidence],
+            "verdict": f"No verdict: {evidence}. Check the rows yourself before training on them.",
+        }
     measured = {m: gain_and_bound(evidence, m, quality.confidence, seed) for m in evidence.predictions if m != "real"}
     gain, lower, upper = measured[PRODUCT]
     if lower > -quality.margin:
@@ -162,7 +171,10 @@ def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0) -> d
     elif gain < 0:
         decision, why = "keep", f"the rows cost {gain:+.1f} points (bound {lower:+.1f} to {upper:+.1f})"
     else:
-        decision, why = "not enough evidence", f"the gain {gain:+.1f} is not sure: its lower bound {lower:+.1f} is below -{quality.margin:g}"
+        decision, why = (
+            "not enough evidence",
+            f"the gain {gain:+.1f} is not sure: its lower bound {lower:+.1f} is below -{quality.margin:g}",
+        )
     rare = rare_classes(evidence.truth, evidence.class_names)
     real_recall, product_recall = recall_by_class(evidence, "real"), recall_by_class(evidence, PRODUCT)
     return base | {
@@ -175,7 +187,9 @@ def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0) -> d
         "folds": evidence.folds,
         "repeats": len(evidence.predictions["real"]),
         "synthetic_rows_per_fold": float(np.mean(evidence.synthetic_rows[PRODUCT])),
-        "baselines": {m: {"gain": round(g, 3), "lower_bound": round(lo, 3)} for m, (g, lo, _) in measured.items() if m != PRODUCT},
+        "baselines": {
+            m: {"gain": round(g, 3), "lower_bound": round(lo, 3)} for m, (g, lo, _) in measured.items() if m != PRODUCT
+        },
         "rare_class_recall": {c: {"real_only": real_recall[c], "augmented": product_recall[c]} for c in rare},
         "reasons": [f"macro-F1 {gain:+.1f} points over real rows alone on held-out real rows; {why}"],
         "verdict": verdict(measured, quality.margin),

@@ -9,6 +9,7 @@ absolute correlation difference per numeric pair).
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,9 +171,11 @@ def build_report(
         entry |= class_set_metrics(refs[c], synth) if c in refs else {}
         per_class[name] = entry
     rows = sum(e["rows"] for e in per_class.values())
-    weighted = lambda key: float(
-        sum(e[key] * e["rows"] for e in per_class.values() if not np.isnan(e.get(key, np.nan))) / max(rows, 1)
-    )  # noqa: E731
+
+    def weighted(key: str) -> float:
+        known = [e for e in per_class.values() if not np.isnan(e.get(key, np.nan))]
+        return float(sum(e[key] * e["rows"] for e in known) / max(rows, 1))
+
     overall = {"rows": rows, "judge_real_accuracy": judge_accuracy}
     for key in (
         "accepted_share",
@@ -197,55 +200,58 @@ def build_report(
     return {"overall": overall, "per_class": per_class, "thresholds": thresholds}
 
 
+def md(text: object) -> str:
+    """User text (class names) as inert Markdown: HTML escaped, table pipes and code ticks too."""
+    return html.escape(str(text)).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
+
+
+def _gate_lines(gate: dict[str, Any]) -> list[str]:
+    lines = [f"**Decision: {gate['decision']}** ({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
+             "", f"**{md(gate['verdict'])}**", ""]
+    lines += [f"- {md(r)}" for r in gate["reasons"]]
+    if gate.get("gain") is not None:
+        lines.append(f"- macro-F1 gain {gate['gain']:+.2f} points, one-sided {gate['confidence']:.0%} lower bound "
+                     f"{gate['lower_bound']:+.2f} (promote above -{gate['margin']:g}); {gate['eval_rows']} real rows "
+                     f"scored ({gate['folds']} folds x {gate['repeats']} repeats); {gate.get('synthetic_rows', '?')} "
+                     "synthetic rows shipped")
+    for name, b in gate.get("baselines", {}).items():
+        lines.append(f"- baseline {md(name)}: gain {b['gain']:+.2f} points (lower bound {b['lower_bound']:+.2f})")
+    for name, r in gate.get("rare_class_recall", {}).items():
+        lines.append(f"- rare class {md(name)}: recall {r['real_only']:.0%} on real rows alone, "
+                     f"{r['augmented']:.0%} with the synthetic rows")
+    return lines + [""]
+
+
 def report_markdown(report: dict[str, Any], title: str = "Quality report") -> str:
-    o = report["overall"]
-    lines = [
-        f"# {title}",
-        "",
+    o, th = report["overall"], report["thresholds"]
+    lines = [f"# {md(title)}", ""]
+    if report.get("gate"):
+        lines += _gate_lines(report["gate"])
+    lines += [
         f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
         f"- label fidelity {o['label_fidelity']:.2f}, follows label {o['follows_label']:.1%} "
         f"(judge accuracy on held-out real rows {o['judge_real_accuracy']:.1%})",
-        f"- precision {o['precision']:.2f}, recall {o['recall']:.2f}, density {o['density']:.2f}, coverage {o['coverage']:.2f}",
+        f"- precision {o['precision']:.2f}, recall {o['recall']:.2f}, density {o['density']:.2f}, "
+        f"coverage {o['coverage']:.2f}",
         f"- distance to closest real record, relative to real-to-real: median {o['dcr_relative_median']:.2f}",
     ]
     if "frechet_distance" in o:
         lines.append(f"- Fréchet distance in the judge's feature space: {o['frechet_distance']:.2f}")
     if "column_shapes" in o:
-        lines.append(
-            f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f} (1 = identical)"
-        )
-    if report.get("rows_from"):
-        lines[2:2] = [f"Rows: {report['rows_from']}.", ""]
-    th = report["thresholds"]
-    gate, down = report.get("gate"), report.get("downstream")
-    if gate:
-        verdict = (
-            "promoted to `champion`"
-            if gate["promoted"]
-            else "not promoted: augmentation is not shown to help this data set"
-        )
-        lines[2:2] = [f"**Decision: {verdict}.**", ""] + [f"- {r}" for r in gate["reasons"]] + [""]
-    if down:
-        lines.append(
-            f"- downstream accuracy on {down['eval_rows']} held-out real rows: real only {down['real_only_mean']:.1%}, "
-            f"real + synthetic {down['augmented_mean']:.1%} (gain {down['mean_gain']:+.1%} ± {down['noise']:.1%} over "
-            f"{len(down['diffs'])} seeds; {down['ratio']:g} synthetic per real row at weight {down['weight']:g}, chosen on validation)"
-        )
-        if "real_only_f1_mean" in down:
-            lines.append(
-                f"- downstream macro-F1: real only {down['real_only_f1_mean']:.3f}, real + synthetic {down['augmented_f1_mean']:.3f}"
-            )
+        lines.append(f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f}")
     lines += [
         f"- thresholds (from real-vs-real): realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}",
         "",
-        "| class | rows | accepted | follows label | fidelity | precision | recall | density | coverage | DCR median |",
+        "| class | requested | delivered | generated | follows label | fidelity | precision | recall | coverage "
+        "| DCR |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for name, e in report["per_class"].items():
         lines.append(
-            f"| {name} | {e['rows']} | {e['accepted_share']:.1%} | {e['follows_label']:.1%} | {e['label_fidelity']:.2f} "
-            f"| {e.get('precision', float('nan')):.2f} | {e.get('recall', float('nan')):.2f} | {e.get('density', float('nan')):.2f} "
-            f"| {e.get('coverage', float('nan')):.2f} | {e['dcr_relative_median']:.2f} |"
+            f"| {md(name)} | {e.get('requested', '-')} | {e.get('delivered', '-')} | {e.get('rows', 0)} "
+            f"| {e.get('follows_label', nan):.1%} | {e.get('label_fidelity', nan):.2f} | {e.get('precision', nan):.2f} "
+            f"| {e.get('recall', nan):.2f} | {e.get('coverage', nan):.2f} | {e.get('dcr_relative_median', nan):.2f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -2,18 +2,26 @@
 
 The synthetic file must have the real file's feature and label columns; extra columns
 (earlier scores, ids) are carried through untouched and scores already present are replaced.
+Rows are checked as they stream past (columns, classes, empty rows); the output folder is
+staged and moved into place whole, so a refused file leaves the previous results as they were.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.config import DataSpec
 from pipeline.data.codec import ClassIndex, fit_codec
-from pipeline.data.sources import load_real
+from pipeline.data.sources import RealData, load_real
 from pipeline.errors import DataError
 from pipeline.io import head_per_class, iter_row_groups, write_frames
+from pipeline.outputs import publish, staging_folder
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 
@@ -22,62 +30,68 @@ SCORE_COLUMNS = ("label_fidelity", "follows_label", "realism", "authenticity", "
 
 def score_file(real_path: str, synthetic_path: str, label: str, out_dir: str | Path, seed: int = 0) -> dict[str, Any]:
     """Write <out>/scored.parquet and the quality report; return the report."""
+    _check_readable(Path(synthetic_path))
     real = load_real(DataSpec(source=real_path, label=label), seed=seed)
-    out = Path(out_dir)
     codec = fit_codec(real.frame[real.features], real.image_column)
     classes = ClassIndex.fit(real.frame[label])
     real_x, real_y = codec.encode(real.frame[real.features]).x, classes.encode(real.frame[label])
     scorer = SampleScorer(LabelJudge.fit(real_x, real_y, classes.names, seed=seed), real_x, real_y)
     accumulator = QualityAccumulator(classes.names)
-    known = set(classes.names)
-
-    def frames():
-        for frame in iter_row_groups(synthetic_path):
-            missing = [c for c in real.features + [label] if c not in frame.columns]
-            if missing:
-                raise DataError(
-                    f"synthetic file lacks columns {missing}",
-                    "give a file with the real file's feature and label columns",
-                )
-            unknown = set(frame[label].astype(str)) - known
-            if unknown:
-                raise DataError(
-                    f"synthetic rows have classes the real rows lack: {sorted(unknown)[:5]}",
-                    "score only classes present in the real data",
-                )
-            frame = frame.drop(columns=[c for c in SCORE_COLUMNS if c in frame.columns])
-            frame[label] = frame[label].astype(real.frame[label].dtype)
-            yield frame
-
     thresholds = {
         "realism": scorer.thresholds.realism,
         "authenticity": scorer.thresholds.authenticity,
         "baseline_quantiles": scorer.quantiles,
     }
     image_columns = [real.image_column] if real.image_column else []
-    path = out / "scored.parquet"
-    write_frames(
-        path,
-        score_frames(frames(), codec, classes, label, scorer, accumulator),
-        {
-            "scored_file": str(synthetic_path),
-            "real_file": str(real_path),
-            "label": label,
-            "seed": seed,
-            "thresholds": thresholds,
-        },
-        image_columns,
-    )
-    synth_head = None if image_columns else head_per_class(path, label, 2000)
-    report = build_report(
-        accumulator,
-        scorer.refs,
-        thresholds,
-        scorer.judge.real_accuracy,
-        bool(image_columns),
-        real.frame,
-        synth_head,
-        real.features,
-    )
-    write_report(report, out, title=f"Quality report: {Path(synthetic_path).name}")
-    return {"scored": str(path), "report": report}
+    out = Path(out_dir).resolve()
+    stage = staging_folder(out)
+    try:
+        path = stage / "scored.parquet"
+        provenance = {"scored_file": str(synthetic_path), "real_file": str(real_path), "label": label, "seed": seed,
+                      "thresholds": thresholds}
+        rows = _checked_rows(synthetic_path, real, classes)
+        write_frames(path, score_frames(rows, codec, classes, label, scorer, accumulator), provenance, image_columns)
+        synth_head = None if image_columns else head_per_class(path, label, 2000)
+        report = build_report(accumulator, scorer.refs, thresholds, scorer.judge.real_accuracy, bool(image_columns),
+                              real.frame, synth_head, real.features)
+        write_report(report, stage, title=f"Quality report: {Path(synthetic_path).name}")
+        publish(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return {"scored": str(out / "scored.parquet"), "report": report}
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read the synthetic file {str(path)!r} as Parquet ({exc})",
+                        "pass --synthetic with an existing Parquet file") from None
+
+
+def _checked_rows(synthetic_path: str, real: RealData, classes: ClassIndex) -> Iterator[pd.DataFrame]:
+    """The synthetic rows, row group by row group, refused with a clear error where they do
+    not fit the real rows: missing columns, unknown or empty labels, rows with no values."""
+    label, known, seen = real.label, set(classes.names), 0
+    for frame in iter_row_groups(synthetic_path):
+        missing = [c for c in real.features + [label] if c not in frame.columns]
+        if missing:
+            raise DataError(f"synthetic file lacks columns {missing}",
+                            "give a file with the real file's feature and label columns")
+        no_label = frame[label].isna().to_numpy()
+        if no_label.any():
+            raise DataError(f"synthetic row {seen + int(no_label.argmax())} has no label",
+                            "give every synthetic row a label")
+        unknown = set(frame[label].astype(str)) - known
+        if unknown:
+            raise DataError(f"synthetic rows have classes the real rows lack: {sorted(unknown)[:5]}",
+                            "score only classes present in the real data")
+        empty = frame[real.features].isna().all(axis=1).to_numpy()
+        if empty.any():
+            raise DataError(f"synthetic row {seen + int(empty.argmax())} has no feature values at all "
+                            f"({int(empty.sum())} such rows in this part of the file)", "drop the empty rows")
+        frame = frame.drop(columns=[c for c in SCORE_COLUMNS if c in frame.columns])
+        frame[label] = frame[label].astype(real.frame[label].dtype)
+        seen += len(frame)
+        yield frame

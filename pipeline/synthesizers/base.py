@@ -151,7 +151,9 @@ class Synthesizer(ABC):
         spec, tensors, tables = storage.load_folder(folder, expected_digest)
         kind = KINDS.get(spec.get("kind"))
         if kind is None or (cls is not Synthesizer and not issubclass(kind, cls)):
-            raise ModelLoadError(f"{str(folder)!r} holds a {spec.get('kind')!r} model", f"load it with {kind or 'augment'}")
+            raise ModelLoadError(
+                f"{str(folder)!r} holds a {spec.get('kind')!r} model", f"load it with {kind or 'augment'}"
+            )
         obj = kind(seed=spec["seed"])
         obj.label, obj.columns, obj.features = spec["label"], spec["columns"], spec["features"]
         obj.codec = codec_from_dict(spec["codec"])
@@ -170,8 +172,9 @@ class Synthesizer(ABC):
         return {}
 
     @abstractmethod
-    def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict[str, pd.DataFrame]) -> None:
-        ...
+    def _restore(
+        self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict[str, pd.DataFrame]
+    ) -> None: ...
 
 
 def _join_unlabelled(real: RealData, unlabelled: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -69,7 +69,9 @@ class CVAESynthesizer(Synthesizer):
         target = y.to(model.prior_mu.device)
         if self.strategy == "transfer":
             if not len(model.post_y):
-                raise ConfigError("this model keeps no real rows' posteriors to transfer from", "sample with strategy prior")
+                raise ConfigError(
+                    "this model keeps no real rows' posteriors to transfer from", "sample with strategy prior"
+                )
             source = torch.randint(len(model.post_y), (len(y),), generator=gen).to(target.device)
             raw = model.sample_posterior(source, target, self.temperature, gen)
         else:
@@ -112,7 +114,9 @@ class CVAESynthesizer(Synthesizer):
             raise ModelLoadError(f"the saved weights do not fit the saved model: {str(exc)[:200]}", RETRAIN) from exc
         missing = [k for k in result.missing_keys if k not in POSTERIORS]
         if missing or result.unexpected_keys:
-            raise ModelLoadError(f"saved weights missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}", RETRAIN)
+            raise ModelLoadError(
+                f"saved weights missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}", RETRAIN
+            )
         self.model = model.eval()
 
 
