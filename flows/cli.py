@@ -190,11 +190,12 @@ def generate(
 
     configure_environment()
     try:
-        from pipeline.config import SampleConfig
+        from pipeline.config import SampleConfig, parse_model_uri
 
         from flows.settings import check_servers
 
         sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
+        parse_model_uri(model)
         check_servers()
         from flows.local_server import api_for_run
         from flows.settings import artifacts_root
@@ -267,7 +268,8 @@ def server_stop() -> None:
     from flows.local_server import stop
     from flows.settings import artifacts_root
 
-    console.print("stopped the local Prefect server" if stop(artifacts_root()) else "no local Prefect server was running")
+    stopped = stop(artifacts_root())
+    console.print("stopped the local Prefect server" if stopped else "no local Prefect server was running")
 
 
 @app.command()

@@ -182,3 +182,14 @@ class SweepConfig(_Strict):
                 )
             )
         return out
+
+
+def parse_model_uri(uri: str) -> tuple[str, str]:
+    """models:/<name>@<alias> or models:/<name>/<version> -> (name, alias or version)."""
+    from pipeline.errors import ModelLoadError
+
+    body = uri.removeprefix("models:/")
+    name, _, ref = body.partition("@") if "@" in body else body.rpartition("/")
+    if not uri.startswith("models:/") or not name or not ref or "/" in name:
+        raise ModelLoadError(f"{uri!r} is not a model URI", "use models:/<name>@<alias> or models:/<name>/<version>")
+    return name, ref

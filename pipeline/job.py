@@ -28,6 +28,7 @@ from pipeline.quality.report import QualityAccumulator, build_report, write_repo
 from pipeline.synthesizers import AffineSynthesizer, CVAESynthesizer, SMOTESynthesizer, Synthesizer
 from pipeline.synthesizers.base import plan_counts
 from pipeline.synthesizers.baselines import PseudoLabelSynthesizer
+from pipeline.runtime import pick_device
 from pipeline.train import TrainHooks
 
 PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size
@@ -230,3 +231,7 @@ def validate(config: RunConfig) -> None:
 def _check_settings(config: RunConfig) -> None:
     if config.generator != "cvae" and config.sample.strategy != "prior":
         raise ConfigError(f"--strategy {config.sample.strategy} is a CVAE strategy", "drop it or use --generator cvae")
+    if config.train.device == "cuda":
+        pick_device("cuda")  # refuses at once when no GPU is visible
+    if config.out_dir and Path(config.out_dir).exists() and not Path(config.out_dir).is_dir():
+        raise ConfigError(f"--out {config.out_dir!r} is a file", "pass a folder (it is created, or replaced whole)")

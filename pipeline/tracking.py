@@ -24,6 +24,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from pipeline import __version__
 from pipeline.errors import ModelLoadError, TrackingError
+from pipeline.config import parse_model_uri
 from pipeline.synthesizers import Synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 
@@ -245,7 +246,7 @@ def pip_requirements() -> list[str]:
 def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synthesizer, dict[str, str]]:
     """The generator of `models:/<name>@<alias>` (or /<version>), downloaded to dst and verified
     against the digest recorded at registration; and which version it was."""
-    name, ref = _parse_model_uri(uri)
+    name, ref = parse_model_uri(uri)
     client = _ReachableClient(tracking_uri)
     try:
         version = (
@@ -267,12 +268,3 @@ def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synth
     folder = Path(client.download_artifacts(version.run_id, SYNTHESIZER_ARTIFACT, str(dst)))
     gen = Synthesizer.load(folder, expected_digest=digest)
     return gen, {"model_uri": uri, "run_id": version.run_id or "", "model_version": str(version.version)}
-
-
-def _parse_model_uri(uri: str) -> tuple[str, str]:
-    """models:/<name>@<alias> or models:/<name>/<version> -> (name, alias or version)."""
-    body = uri.removeprefix("models:/")
-    name, _, ref = body.partition("@") if "@" in body else body.rpartition("/")
-    if not uri.startswith("models:/") or not name or not ref or "/" in name:
-        raise ModelLoadError(f"{uri!r} is not a model URI", "use models:/<name>@<alias> or models:/<name>/<version>")
-    return name, ref

@@ -149,11 +149,11 @@ def _column_info(series: pd.Series) -> ColumnInfo:
             info.decimals = _decimals(values)
         return info
     if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        levels = sorted({_py(v) for v in observed}, key=lambda v: (str(type(v)), v))
-        if any(isinstance(v, (dict, list, bytes)) for v in levels[:5]):
+        if any(isinstance(v, (dict, list, tuple, bytes, np.ndarray)) for v in observed.head(5)):
             raise DataError(
                 f"column {name!r} holds nested values", f"drop it or flatten it (--columns without {name!r})"
             )
+        levels = sorted({_py(v) for v in observed}, key=lambda v: (str(type(v)), v))
         if len(levels) > MAX_FREE_TEXT_LEVELS and len(levels) > 0.5 * len(observed):
             raise DataError(
                 f"column {name!r} has {len(levels)} distinct values in {len(observed)} rows: "

@@ -133,8 +133,7 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    if path.is_dir():
-        _check_one_schema(sorted(path.rglob("*.parquet")))
+    _check_one_schema(sorted(path.rglob("*.parquet")) if path.is_dir() else [path])
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
@@ -142,10 +141,6 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"cannot read {str(path)!r} as Parquet: {exc}",
             "check that the file is a complete Parquet file (e.g. pandas.read_parquet opens it)",
         ) from exc
-    names = table.column_names
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DataError(f"{str(path)!r} has repeated column names {repeated}", "give every column its own name")
     return table.to_pandas()
 
 
@@ -191,6 +186,9 @@ def _check_one_schema(files: list[Path]) -> None:
             schema = pq.read_schema(file).remove_metadata()
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"cannot read {str(file)!r} as Parquet: {exc}", "remove or repair that file") from exc
+        repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
+        if repeated:
+            raise DataError(f"{str(file)!r} has repeated column names {repeated}", "give every column its own name")
         if first is None:
             first = (file, schema)
         elif not schema.equals(first[1]):
