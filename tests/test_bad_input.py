@@ -55,8 +55,9 @@ def _mixed_folder(tmp: Path) -> str:
 
 
 def _repeated_columns(tmp: Path) -> str:
-    table = pa.table([pa.array([1.0, 2.0] * 3), pa.array([3.0, 4.0] * 3), pa.array(["a", "b"] * 3)],
-                     names=["x", "x", "label"])
+    table = pa.table(
+        [pa.array([1.0, 2.0] * 3), pa.array([3.0, 4.0] * 3), pa.array(["a", "b"] * 3)], names=["x", "x", "label"]
+    )
     pq.write_table(table, tmp / "dup.parquet")
     return str(tmp / "dup.parquet")
 
@@ -71,42 +72,116 @@ CASES: dict[str, tuple[Setup, str]] = {
     # the source
     "empty source": (lambda t: ["run", "--data", "", "--per-class", "3"], "the data source is empty"),
     "missing file": (lambda t: RUN + ["--data", str(t / "nope.parquet")], "is neither a file, a folder"),
-    "corrupt parquet": (lambda t: (t / "bad.parquet").write_bytes(b"PAR1junk") and RUN + ["--data", str(t / "bad.parquet"), "--label", "l"], "cannot read"),
-    "empty folder": (lambda t: (t / "empty").mkdir() or RUN + ["--data", str(t / "empty")], "has neither Parquet files"),
+    "corrupt parquet": (
+        lambda t: (
+            (t / "bad.parquet").write_bytes(b"PAR1junk") and RUN + ["--data", str(t / "bad.parquet"), "--label", "l"]
+        ),
+        "cannot read",
+    ),
+    "empty folder": (
+        lambda t: (t / "empty").mkdir() or RUN + ["--data", str(t / "empty")],
+        "has neither Parquet files",
+    ),
     "mixed schemas": (lambda t: RUN + ["--data", _mixed_folder(t), "--label", "label"], "do not share one schema"),
     "repeated columns": (lambda t: RUN + ["--data", _repeated_columns(t), "--label", "label"], "repeated column names"),
     # labels and columns
     "no label given": (lambda t: RUN + ["--data", _table(t, _base())], "no label column given"),
-    "unknown label": (lambda t: RUN + ["--data", _table(t, _base()), "--label", "nope"], "label column 'nope' not found"),
-    "unknown column": (lambda t: RUN + ["--data", _table(t, _base()), "--label", "label", "--columns", "q"], "not found"),
-    "one class": (lambda t: RUN + ["--data", _table(t, _base().assign(label="a")), "--label", "label"], "only one class"),
-    "class of one row": (lambda t: RUN + ["--data", _table(t, pd.concat([_base(), _base().head(1).assign(label="d")])), "--label", "label"], "fewer than 2 rows"),
-    "rows without label": (lambda t: RUN + ["--data", _table(t, _base().assign(label=["a", None, "b", "c"] * 3)), "--label", "label"], "have no label"),
-    "empty feature rows": (lambda t: RUN + ["--data", _table(t, _base().assign(x=np.nan, y=[np.nan] * 11 + [1.0])), "--label", "label"], "no feature values at all"),
-    "nested column": (lambda t: RUN + ["--data", _table(t, _base().assign(x=[[1, 2]] * 12)), "--label", "label"], "nested values"),
-    "id-like text": (lambda t: RUN + ["--data", _table(t, pd.DataFrame({"id": [f"r{i}" for i in range(300)], "label": ["a", "b", "c"] * 100})), "--label", "label"], "looks like an ID"),
+    "unknown label": (
+        lambda t: RUN + ["--data", _table(t, _base()), "--label", "nope"],
+        "label column 'nope' not found",
+    ),
+    "unknown column": (
+        lambda t: RUN + ["--data", _table(t, _base()), "--label", "label", "--columns", "q"],
+        "not found",
+    ),
+    "one class": (
+        lambda t: RUN + ["--data", _table(t, _base().assign(label="a")), "--label", "label"],
+        "only one class",
+    ),
+    "class of one row": (
+        lambda t: (
+            RUN + ["--data", _table(t, pd.concat([_base(), _base().head(1).assign(label="d")])), "--label", "label"]
+        ),
+        "fewer than 2 rows",
+    ),
+    "rows without label": (
+        lambda t: RUN + ["--data", _table(t, _base().assign(label=["a", None, "b", "c"] * 3)), "--label", "label"],
+        "have no label",
+    ),
+    "empty feature rows": (
+        lambda t: RUN + ["--data", _table(t, _base().assign(x=np.nan, y=[np.nan] * 11 + [1.0])), "--label", "label"],
+        "no feature values at all",
+    ),
+    "nested column": (
+        lambda t: RUN + ["--data", _table(t, _base().assign(x=[[1, 2]] * 12)), "--label", "label"],
+        "nested values",
+    ),
+    "id-like text": (
+        lambda t: (
+            RUN
+            + [
+                "--data",
+                _table(t, pd.DataFrame({"id": [f"r{i}" for i in range(300)], "label": ["a", "b", "c"] * 100})),
+                "--label",
+                "label",
+            ]
+        ),
+        "looks like an ID",
+    ),
     "markup in a class": (lambda t: RUN + ["--data", "iris", "--classes", "[/x]"], "unknown class(es) ['[/x]']"),
     # images
-    "image path only": (lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": None, "path": "/etc/hostname"}] * 4)], "only a path"),
-    "huge image": (lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": _png((2000, 2000)), "path": None}] * 4)], "2000x2000"),
-    "mixed image sizes": (lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": _png((8, 8)), "path": None}] * 3 + [{"bytes": _png((9, 9)), "path": None}])], "different sizes"),
-    "not an image": (lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": b"nope", "path": None}] * 4)], "not a readable image"),
+    "image path only": (
+        lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": None, "path": "/etc/hostname"}] * 4)],
+        "only a path",
+    ),
+    "huge image": (
+        lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": _png((2000, 2000)), "path": None}] * 4)],
+        "2000x2000",
+    ),
+    "mixed image sizes": (
+        lambda t: (
+            RUN
+            + [
+                "--label",
+                "label",
+                "--data",
+                _images(t, [{"bytes": _png((8, 8)), "path": None}] * 3 + [{"bytes": _png((9, 9)), "path": None}]),
+            ]
+        ),
+        "different sizes",
+    ),
+    "not an image": (
+        lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": b"nope", "path": None}] * 4)],
+        "not a readable image",
+    ),
     "affine on a table": (lambda t: RUN + ["--data", "iris", "--generator", "affine"], "makes image rows"),
     # counts and classes
     "no count": (lambda t: ["run", "--data", "iris"], "--per-class N or --balance-to N"),
-    "both counts": (lambda t: ["run", "--data", "iris", "--per-class", "3", "--balance-to", "60"], "both --per-class and --balance-to"),
+    "both counts": (
+        lambda t: ["run", "--data", "iris", "--per-class", "3", "--balance-to", "60"],
+        "both --per-class and --balance-to",
+    ),
     "zero per class": (lambda t: ["run", "--data", "iris", "--per-class", "0"], "greater than or equal to 1"),
     "negative balance": (lambda t: ["run", "--data", "iris", "--balance-to", "-4"], "greater than or equal to 1"),
     "balance asks for nothing": (lambda t: ["run", "--data", "iris", "--balance-to", "50"], "asks for nothing"),
     "too many rows": (lambda t: ["run", "--data", "iris", "--per-class", "1000000000"], "at most 10,000,000"),
     "unknown class": (lambda t: RUN + ["--data", "iris", "--classes", "rose"], "unknown class(es) ['rose']"),
     # settings
-    "one real row per class": (lambda t: RUN + ["--data", "iris", "--real-per-class", "1"], "greater than or equal to 2"),
+    "one real row per class": (
+        lambda t: RUN + ["--data", "iris", "--real-per-class", "1"],
+        "greater than or equal to 2",
+    ),
     "negative seed": (lambda t: RUN + ["--data", "iris", "--seed", "-1"], "seed"),
-    "seed above 2^32": (lambda t: RUN + ["--data", "iris", "--seed", str(2**32), "--real-per-class", "5"], "less than 4294967296"),
+    "seed above 2^32": (
+        lambda t: RUN + ["--data", "iris", "--seed", str(2**32), "--real-per-class", "5"],
+        "less than 4294967296",
+    ),
     "unknown generator": (lambda t: RUN + ["--data", "iris", "--generator", "gan"], "generator"),
     "unknown strategy": (lambda t: RUN + ["--data", "iris", "--strategy", "warp"], "strategy"),
-    "strategy of another generator": (lambda t: RUN + ["--data", "iris", "--generator", "smote", "--strategy", "transfer"], "is a CVAE strategy"),
+    "strategy of another generator": (
+        lambda t: RUN + ["--data", "iris", "--generator", "smote", "--strategy", "transfer"],
+        "is a CVAE strategy",
+    ),
     "unknown accept rule": (lambda t: RUN + ["--data", "iris", "--accept", "best"], "accept"),
     "unknown unlabelled policy": (lambda t: RUN + ["--data", "iris", "--unlabelled", "keep"], "unlabelled"),
     "pseudo labels without rows": (lambda t: RUN + ["--data", "iris", "--generator", "pseudo_label"], "there are none"),
@@ -114,24 +189,111 @@ CASES: dict[str, tuple[Setup, str]] = {
     "zero temperature": (lambda t: RUN + ["--data", "iris", "--temperature", "0"], "temperature"),
     "zero epochs": (lambda t: RUN + ["--data", "iris", "--epochs", "0"], "epochs"),
     "cuda without a GPU": (lambda t: RUN + ["--data", "iris", "--device", "cuda"], "no CUDA GPU is visible"),
-    "out is a file": (lambda t: (t / "f").write_text("x") and RUN + ["--data", "iris", "--out", str(t / "f")], "is a file"),
+    "out is a file": (
+        lambda t: (t / "f").write_text("x") and RUN + ["--data", "iris", "--out", str(t / "f")],
+        "is a file",
+    ),
     # the config file
     "config file missing": (lambda t: ["run", "--config", str(t / "none.json")], "cannot read the config file"),
     "config not json": (lambda t: ["run", "--config", _config_file(t, "{data: iris")], "not valid JSON"),
     "config a list": (lambda t: ["run", "--config", _config_file(t, "[1, 2]")], "not an object"),
-    "config unknown field": (lambda t: ["run", "--config", _config_file(t, json.dumps({"data": {"source": "iris"}, "sample": {"per_class": 2}, "colour": 1}))], "colour"),
-    "config wrong shape": (lambda t: ["run", "--config", _config_file(t, json.dumps({"data": "iris"})), "--label", "x"], "must be an object"),
-    "config without data": (lambda t: ["run", "--config", _config_file(t, json.dumps({"sample": {"per_class": 2}}))], "no data given"),
+    "config unknown field": (
+        lambda t: [
+            "run",
+            "--config",
+            _config_file(t, json.dumps({"data": {"source": "iris"}, "sample": {"per_class": 2}, "colour": 1})),
+        ],
+        "colour",
+    ),
+    "config wrong shape": (
+        lambda t: ["run", "--config", _config_file(t, json.dumps({"data": "iris"})), "--label", "x"],
+        "must be an object",
+    ),
+    "config without data": (
+        lambda t: ["run", "--config", _config_file(t, json.dumps({"sample": {"per_class": 2}}))],
+        "no data given",
+    ),
     # servers
-    "dead MLflow server": (lambda t: RUN + ["--data", "iris"], "MLflow tracking server at http://127.0.0.1:9 cannot be reached"),
+    "dead MLflow server": (
+        lambda t: RUN + ["--data", "iris"],
+        "MLflow tracking server at http://127.0.0.1:9 cannot be reached",
+    ),
     # generate and score
-    "generate: not a model URI": (lambda t: ["generate", "--model", "augment-iris", "--per-class", "2"], "is not a model URI"),
+    "generate: not a model URI": (
+        lambda t: ["generate", "--model", "augment-iris", "--per-class", "2"],
+        "is not a model URI",
+    ),
     "generate: no count": (lambda t: ["generate", "--model", "models:/augment-iris@candidate"], "exactly one of"),
-    "score: missing synthetic file": (lambda t: ["score", "--real", "iris", "--synthetic", str(t / "s.parquet"), "--label", "species", "--out", str(t / "out")], "cannot read the synthetic file"),
-    "score: columns missing": (lambda t: ["score", "--real", "iris", "--synthetic", _table(t, pd.DataFrame({"species": ["setosa"]}), "s.parquet"), "--label", "species", "--out", str(t / "out")], "lacks columns"),
-    "score: unknown class": (lambda t: ["score", "--real", "iris", "--synthetic", _iris_rows(t, species="rose"), "--label", "species", "--out", str(t / "out")], "classes the real rows lack"),
-    "score: empty rows": (lambda t: ["score", "--real", "iris", "--synthetic", _iris_rows(t, empty=True), "--label", "species", "--out", str(t / "out")], "no feature values at all"),
-    "score: rows without a label": (lambda t: ["score", "--real", "iris", "--synthetic", _iris_rows(t, species=None), "--label", "species", "--out", str(t / "out")], "has no label"),
+    "score: missing synthetic file": (
+        lambda t: [
+            "score",
+            "--real",
+            "iris",
+            "--synthetic",
+            str(t / "s.parquet"),
+            "--label",
+            "species",
+            "--out",
+            str(t / "out"),
+        ],
+        "cannot read the synthetic file",
+    ),
+    "score: columns missing": (
+        lambda t: [
+            "score",
+            "--real",
+            "iris",
+            "--synthetic",
+            _table(t, pd.DataFrame({"species": ["setosa"]}), "s.parquet"),
+            "--label",
+            "species",
+            "--out",
+            str(t / "out"),
+        ],
+        "lacks columns",
+    ),
+    "score: unknown class": (
+        lambda t: [
+            "score",
+            "--real",
+            "iris",
+            "--synthetic",
+            _iris_rows(t, species="rose"),
+            "--label",
+            "species",
+            "--out",
+            str(t / "out"),
+        ],
+        "classes the real rows lack",
+    ),
+    "score: empty rows": (
+        lambda t: [
+            "score",
+            "--real",
+            "iris",
+            "--synthetic",
+            _iris_rows(t, empty=True),
+            "--label",
+            "species",
+            "--out",
+            str(t / "out"),
+        ],
+        "no feature values at all",
+    ),
+    "score: rows without a label": (
+        lambda t: [
+            "score",
+            "--real",
+            "iris",
+            "--synthetic",
+            _iris_rows(t, species=None),
+            "--label",
+            "species",
+            "--out",
+            str(t / "out"),
+        ],
+        "has no label",
+    ),
 }
 
 
