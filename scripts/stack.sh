@@ -31,8 +31,16 @@ PG_USER=postgres
 
 PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api"
 MLFLOW_URL="http://$HOST:$MLFLOW_PORT"
-PREFECT_DB_URL="postgresql+asyncpg://$PG_USER@$HOST:$PG_PORT/prefect"
-MLFLOW_DB_URL="postgresql://$PG_USER@$HOST:$PG_PORT/mlflow"
+# PostgreSQL asks for a password (scram-sha-256): a random one, made on first use and kept in
+# $STACK_DIR/pg-password, readable by its owner only
+PG_PASSWORD_FILE="$STACK_DIR/pg-password"
+if [ ! -s "$PG_PASSWORD_FILE" ]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$PG_PASSWORD_FILE")
+fi
+PG_PASSWORD="$(cat "$PG_PASSWORD_FILE")"
+export PGPASSWORD="$PG_PASSWORD"
+PREFECT_DB_URL="postgresql+asyncpg://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/prefect"
+MLFLOW_DB_URL="postgresql://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/mlflow"
 PIDS="$STACK_DIR/pids"
 LOGS="$STACK_DIR/logs"
 
@@ -88,8 +96,11 @@ start_postgres() {
     if [ ! -s "$STACK_DIR/pgdata/PG_VERSION" ]; then
         log "initialising PostgreSQL cluster in $STACK_DIR/pgdata"
         mkdir -p "$STACK_DIR/pgdata"; [ "$(id -u)" -eq 0 ] && chown postgres "$STACK_DIR/pgdata"
-        as_pg "$bindir/initdb" -D "$STACK_DIR/pgdata" -U "$PG_USER" --auth=trust -E UTF8 >"$LOGS/initdb.log" 2>&1 \
-            || die "initdb failed, see $LOGS/initdb.log"
+        local pwfile="$STACK_DIR/pgrun/initdb-password"
+        cp "$PG_PASSWORD_FILE" "$pwfile"; [ "$(id -u)" -eq 0 ] && chown postgres "$pwfile"
+        as_pg "$bindir/initdb" -D "$STACK_DIR/pgdata" -U "$PG_USER" --auth=scram-sha-256 --pwfile="$pwfile" -E UTF8 \
+            >"$LOGS/initdb.log" 2>&1 || { rm -f "$pwfile"; die "initdb failed, see $LOGS/initdb.log"; }
+        rm -f "$pwfile"
     fi
     if pg_running; then
         log "postgres already running on $HOST:$PG_PORT"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,14 +25,14 @@ STACK_SH = ROOT / "scripts" / "stack.sh"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 GPU_JOB_VARIABLES = ROOT / "docker" / "gpu-pool-job-variables.json"
 
-ONE_SHOT = {"minio-init", "pools"}
+ONE_SHOT = {"minio-init", "pools", "check-secrets"}
 LONG_RUNNING = {"postgres", "prefect-server", "mlflow", "minio", "worker-cpu", "worker-gpu"}
 APP_IMAGE_SERVICES = {"prefect-server", "mlflow", "minio-init", "pools", "worker-cpu", "worker-gpu"}
 WORKERS = {"worker-cpu": "cpu", "worker-gpu": "gpu"}
 
 EXPECTED_DEPENDS = {
-    "postgres": {},
-    "minio": {},
+    "postgres": {"check-secrets": "service_completed_successfully"},
+    "minio": {"check-secrets": "service_completed_successfully"},
     "prefect-server": {"postgres": "service_healthy"},
     "minio-init": {"minio": "service_healthy"},
     "mlflow": {
@@ -494,3 +496,17 @@ def test_gpu_pool_job_variables():
     assert data.get("env", {}).get("PREFECT_API_URL") == WORKER_ENV["PREFECT_API_URL"], (
         "job variables need PREFECT_API_URL"
     )
+
+
+@pytest.mark.parametrize(
+    ("postgres", "minio", "refused"),
+    [("change-me-postgres", "s3cret-minio", True), ("s3cret-pg", "change-me-minio", True), ("", "x", True),
+     ("s3cret-pg", "s3cret-minio", False)],
+)
+def test_placeholder_secrets_are_refused(services, postgres, minio, refused):
+    """The check-secrets service's script, run here with sh as the container would."""
+    script = services["check-secrets"]["command"][0].replace("$$", "$")
+    env = {"PATH": os.environ["PATH"], "POSTGRES_PASSWORD": postgres, "MINIO_ROOT_PASSWORD": minio}
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    assert (result.returncode != 0) == refused, result.stdout
+    assert ("placeholder" in result.stdout) == refused
