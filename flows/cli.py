@@ -190,9 +190,8 @@ def generate(
 
     configure_environment()
     try:
-        from pipeline.config import SampleConfig, parse_model_uri
-
         from flows.settings import check_servers
+        from pipeline.config import SampleConfig, parse_model_uri
 
         sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
         parse_model_uri(model)
@@ -258,8 +257,10 @@ def server_status() -> None:
     if state is None:
         console.print("no local Prefect server runs for " + escape_text(artifacts_root()))
         return
-    console.print(f"local Prefect server: pid {state['pid']}, {state['url']}, idle {state['idle_seconds']} s "
-                  f"(stops by itself after {state['stops_after_idle_seconds']} s idle)")
+    console.print(
+        f"local Prefect server: pid {state['pid']}, {state['url']}, idle {state['idle_seconds']} s "
+        f"(stops by itself after {state['stops_after_idle_seconds']} s idle)"
+    )
 
 
 @server_app.command("stop")

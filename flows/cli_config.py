@@ -46,7 +46,9 @@ def run_config(config_file: str | None, flags: dict[str, Any]) -> RunConfig:
     """The file's config (if any) with every flag that was given laid over it, validated."""
     base = _read(config_file) if config_file else {}
     if flags.get("per_class") is not None and flags.get("balance_to") is not None:
-        raise ConfigError("both --per-class and --balance-to given", "pass exactly one of --per-class N or --balance-to N")
+        raise ConfigError(
+            "both --per-class and --balance-to given", "pass exactly one of --per-class N or --balance-to N"
+        )
     for flag, value in flags.items():
         if value is None:
             continue

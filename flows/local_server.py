@@ -33,8 +33,13 @@ START_TIMEOUT = 120.0  # the first start creates the database (23 s measured on 
 def _files(root: Path) -> dict[str, Path]:
     home = root / "prefect"
     home.mkdir(parents=True, exist_ok=True)
-    return {"state": home / "server.json", "lock": home / "server.lock", "used": home / "server.used",
-            "log": home / "server.log", "home": home}
+    return {
+        "state": home / "server.json",
+        "lock": home / "server.lock",
+        "used": home / "server.used",
+        "log": home / "server.log",
+        "home": home,
+    }
 
 
 def _healthy(url: str, timeout: float = 2.0) -> bool:
@@ -91,7 +96,10 @@ def ensure(root: Path) -> str:
         with open(files["log"], "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "flows.local_server", str(root), str(port), str(IDLE_SECONDS)],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
                 env=os.environ | {"PREFECT_HOME": str(files["home"])},
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -145,8 +153,21 @@ def _free_port() -> int:
 def serve(root: Path, port: int, idle: int) -> None:
     """The server's own process: uvicorn with Prefect's API, stopped on SIGTERM or when idle."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ],
         env=os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
     )
     stopping = []

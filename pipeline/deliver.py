@@ -53,8 +53,11 @@ def deliver(
     batch_rows: int = 4096,
     accumulator: QualityAccumulator | None = None,
     delivery: Delivery | None = None,
+    codec: Codec | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Scored frames (score columns and `accepted` added) until every class is delivered."""
+    """Scored frames (score columns and `accepted` added) until every class is delivered.
+    `codec` encodes rows for the scorer: the one its real rows were encoded with (default:
+    the generator's own)."""
     delivery = delivery if delivery is not None else Delivery(dict(counts))
     rounds = 1 if gen.finite else max_rounds  # a pool of real rows yields nothing new when asked again
     for r in range(rounds):
@@ -63,7 +66,7 @@ def deliver(
             break
         delivery.rounds = r + 1
         for frame in gen.sample_frames(ask, seed + r * ROUND_SEED_STRIDE, batch_rows):
-            yield _score(frame, gen, scorer, delivery, accumulator)
+            yield _score(frame, gen, codec or gen.codec, scorer, delivery, accumulator)
 
 
 def _round_sizes(delivery: Delivery, round_index: int) -> dict[str, int]:
@@ -82,12 +85,13 @@ def _round_sizes(delivery: Delivery, round_index: int) -> dict[str, int]:
 def _score(
     frame: pd.DataFrame,
     gen: Synthesizer,
+    codec: Codec,
     scorer: SampleScorer,
     delivery: Delivery,
     accumulator: QualityAccumulator | None,
 ) -> pd.DataFrame:
     y = gen.classes.encode(frame[gen.label])
-    scores, feats = scorer.score_with_features(gen.codec.encode(frame[gen.features]).x, y)
+    scores, feats = scorer.score_with_features(codec.encode(frame[gen.features]).x, y)
     accepted = np.asarray(scores["accepted"]).copy()
     names = frame[gen.label].astype(str).to_numpy()
     for c in np.unique(names):

@@ -25,10 +25,10 @@ from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.gate import PRODUCT, Task, cross_fit, decide
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
+from pipeline.runtime import pick_device
 from pipeline.synthesizers import AffineSynthesizer, CVAESynthesizer, SMOTESynthesizer, Synthesizer
 from pipeline.synthesizers.base import plan_counts
 from pipeline.synthesizers.baselines import PseudoLabelSynthesizer
-from pipeline.runtime import pick_device
 from pipeline.train import TrainHooks
 
 PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size

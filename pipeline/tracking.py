@@ -23,8 +23,8 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from pipeline import __version__
-from pipeline.errors import ModelLoadError, TrackingError
 from pipeline.config import parse_model_uri
+from pipeline.errors import ModelLoadError, TrackingError
 from pipeline.synthesizers import Synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 

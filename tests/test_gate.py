@@ -72,7 +72,7 @@ def test_verdict_names_a_better_baseline():
 
 
 def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
-    real = mixed_table.dropna().reset_index(drop=True)
+    real = mixed_table  # one row with a missing `visits`: most folds' generators never saw one
     features = [c for c in real.columns if c != "label"]
     classes = ClassIndex.fit(real["label"])
     task = Task(

@@ -140,7 +140,8 @@ def test_augment_deployment_runs_on_a_worker_and_lands_in_mlflow(stack, tmp_path
     run = stack.wait(stack.trigger("augment-generate/from-champion", params))
     assert run["state"]["type"] == "COMPLETED", run["state"]
     fresh = pd.read_parquet(tmp_path / "fresh" / "synthetic.parquet")
-    assert len(fresh) == 45 and {"label_fidelity", "accepted"} <= set(fresh.columns)
+    assert len(fresh) >= 45 and {"label_fidelity", "accepted"} <= set(fresh.columns)
+    assert fresh.groupby("species")["accepted"].sum().le(15).all()  # rounds until 15 per class, never more
     assert (tmp_path / "fresh" / "augmented.parquet").exists()
 
 

@@ -50,8 +50,10 @@ def decode_image(value: Any, where: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(raw)) as image:
             if image.width * image.height > MAX_DECODED_PIXELS:  # checked before decoding: no huge allocation
-                raise DataError(f"{where}: the image is {image.width}x{image.height} pixels",
-                                "resize the images (e.g. to 64x64) before augmenting")
+                raise DataError(
+                    f"{where}: the image is {image.width}x{image.height} pixels",
+                    "resize the images (e.g. to 64x64) before augmenting",
+                )
             return to_array(image)
     except DataError:
         raise

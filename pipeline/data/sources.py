@@ -115,8 +115,10 @@ def subsample_per_class(frame: pd.DataFrame, label: str, k: int, seed: int) -> p
 
 def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
     if not source.strip():
-        raise DataError("the data source is empty", f"pass --data with a Parquet file or folder, an image folder, or "
-                        f"one of: {', '.join(BUILTINS)}")
+        raise DataError(
+            "the data source is empty",
+            f"pass --data with a Parquet file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
+        )
     if source in BUILTINS:
         frame, label = BUILTINS[source]()
         return frame, label, source
@@ -151,8 +153,7 @@ def _refuse_empty_rows(features: pd.DataFrame, where: str) -> None:
     if empty.any():
         rows = features.index[empty].tolist()
         shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
-        raise DataError(f"{where}: {len(rows)} row(s) have no feature values at all (rows {shown})",
-                        "drop those rows")
+        raise DataError(f"{where}: {len(rows)} row(s) have no feature values at all (rows {shown})", "drop those rows")
 
 
 def _base_folder(source: str) -> Path:

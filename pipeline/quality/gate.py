@@ -98,7 +98,7 @@ def _one_fold(task: Task, factories: dict[str, Factory], x, y, train, held, seed
     frame = task.real.iloc[train.numpy()]
     for name, factory in factories.items():
         gen = factory().fit(frame, label=task.label)
-        frames = deliver(gen, task.counts, scorer, seed, task.max_rounds)
+        frames = deliver(gen, task.counts, scorer, seed, task.max_rounds, codec=task.codec)
         sx, sy = accepted_rows(frames, task.codec, task.classes, task.features, task.label)
         evidence.synthetic_rows.setdefault(name, []).append(len(sx))
         clf = _classifier(torch.cat([x[train], sx]), torch.cat([y[train], sy]), n_classes, seed, steps)

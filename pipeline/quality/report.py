@@ -206,19 +206,27 @@ def md(text: object) -> str:
 
 
 def _gate_lines(gate: dict[str, Any]) -> list[str]:
-    lines = [f"**Decision: {gate['decision']}** ({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
-             "", f"**{md(gate['verdict'])}**", ""]
+    lines = [
+        f"**Decision: {gate['decision']}** ({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
+        "",
+        f"**{md(gate['verdict'])}**",
+        "",
+    ]
     lines += [f"- {md(r)}" for r in gate["reasons"]]
     if gate.get("gain") is not None:
-        lines.append(f"- macro-F1 gain {gate['gain']:+.2f} points, one-sided {gate['confidence']:.0%} lower bound "
-                     f"{gate['lower_bound']:+.2f} (promote above -{gate['margin']:g}); {gate['eval_rows']} real rows "
-                     f"scored ({gate['folds']} folds x {gate['repeats']} repeats); {gate.get('synthetic_rows', '?')} "
-                     "synthetic rows shipped")
+        lines.append(
+            f"- macro-F1 gain {gate['gain']:+.2f} points, one-sided {gate['confidence']:.0%} lower bound "
+            f"{gate['lower_bound']:+.2f} (promote above -{gate['margin']:g}); {gate['eval_rows']} real rows "
+            f"scored ({gate['folds']} folds x {gate['repeats']} repeats); {gate.get('synthetic_rows', '?')} "
+            "synthetic rows shipped"
+        )
     for name, b in gate.get("baselines", {}).items():
         lines.append(f"- baseline {md(name)}: gain {b['gain']:+.2f} points (lower bound {b['lower_bound']:+.2f})")
     for name, r in gate.get("rare_class_recall", {}).items():
-        lines.append(f"- rare class {md(name)}: recall {r['real_only']:.0%} on real rows alone, "
-                     f"{r['augmented']:.0%} with the synthetic rows")
+        lines.append(
+            f"- rare class {md(name)}: recall {r['real_only']:.0%} on real rows alone, "
+            f"{r['augmented']:.0%} with the synthetic rows"
+        )
     return lines + [""]
 
 

@@ -47,13 +47,26 @@ def score_file(real_path: str, synthetic_path: str, label: str, out_dir: str | P
     stage = staging_folder(out)
     try:
         path = stage / "scored.parquet"
-        provenance = {"scored_file": str(synthetic_path), "real_file": str(real_path), "label": label, "seed": seed,
-                      "thresholds": thresholds}
+        provenance = {
+            "scored_file": str(synthetic_path),
+            "real_file": str(real_path),
+            "label": label,
+            "seed": seed,
+            "thresholds": thresholds,
+        }
         rows = _checked_rows(synthetic_path, real, classes)
         write_frames(path, score_frames(rows, codec, classes, label, scorer, accumulator), provenance, image_columns)
         synth_head = None if image_columns else head_per_class(path, label, 2000)
-        report = build_report(accumulator, scorer.refs, thresholds, scorer.judge.real_accuracy, bool(image_columns),
-                              real.frame, synth_head, real.features)
+        report = build_report(
+            accumulator,
+            scorer.refs,
+            thresholds,
+            scorer.judge.real_accuracy,
+            bool(image_columns),
+            real.frame,
+            synth_head,
+            real.features,
+        )
         write_report(report, stage, title=f"Quality report: {Path(synthetic_path).name}")
         publish(stage, out)
     except BaseException:
@@ -66,8 +79,10 @@ def _check_readable(path: Path) -> None:
     try:
         pq.read_schema(path)
     except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"cannot read the synthetic file {str(path)!r} as Parquet ({exc})",
-                        "pass --synthetic with an existing Parquet file") from None
+        raise DataError(
+            f"cannot read the synthetic file {str(path)!r} as Parquet ({exc})",
+            "pass --synthetic with an existing Parquet file",
+        ) from None
 
 
 def _checked_rows(synthetic_path: str, real: RealData, classes: ClassIndex) -> Iterator[pd.DataFrame]:
@@ -77,20 +92,27 @@ def _checked_rows(synthetic_path: str, real: RealData, classes: ClassIndex) -> I
     for frame in iter_row_groups(synthetic_path):
         missing = [c for c in real.features + [label] if c not in frame.columns]
         if missing:
-            raise DataError(f"synthetic file lacks columns {missing}",
-                            "give a file with the real file's feature and label columns")
+            raise DataError(
+                f"synthetic file lacks columns {missing}", "give a file with the real file's feature and label columns"
+            )
         no_label = frame[label].isna().to_numpy()
         if no_label.any():
-            raise DataError(f"synthetic row {seen + int(no_label.argmax())} has no label",
-                            "give every synthetic row a label")
+            raise DataError(
+                f"synthetic row {seen + int(no_label.argmax())} has no label", "give every synthetic row a label"
+            )
         unknown = set(frame[label].astype(str)) - known
         if unknown:
-            raise DataError(f"synthetic rows have classes the real rows lack: {sorted(unknown)[:5]}",
-                            "score only classes present in the real data")
+            raise DataError(
+                f"synthetic rows have classes the real rows lack: {sorted(unknown)[:5]}",
+                "score only classes present in the real data",
+            )
         empty = frame[real.features].isna().all(axis=1).to_numpy()
         if empty.any():
-            raise DataError(f"synthetic row {seen + int(empty.argmax())} has no feature values at all "
-                            f"({int(empty.sum())} such rows in this part of the file)", "drop the empty rows")
+            raise DataError(
+                f"synthetic row {seen + int(empty.argmax())} has no feature values at all "
+                f"({int(empty.sum())} such rows in this part of the file)",
+                "drop the empty rows",
+            )
         frame = frame.drop(columns=[c for c in SCORE_COLUMNS if c in frame.columns])
         frame[label] = frame[label].astype(real.frame[label].dtype)
         seen += len(frame)
