@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, fit_codec
-from pipeline.quality.gate import Evidence, Task, cross_fit, decide, fold_count, macro_f1, verdict
+from pipeline.quality.gate import Evidence, Task, cross_fit, decide, fold_count, macro_f1, rule, verdict
 from pipeline.synthesizers import SMOTESynthesizer
 
 Q = QualityConfig()
@@ -64,6 +64,15 @@ def test_too_little_data_is_not_enough_evidence():
     assert gate["lower_bound"] < -Q.margin < 0 < gate["gain"]
     assert decide("a class has fewer than 2 real rows", Q)["decision"] == "not enough evidence"
     assert fold_count(np.array([0, 0, 0, 1]), 5) == 0 and fold_count(np.array([0, 0, 0, 1, 1]), 5) == 2
+
+
+def test_small_evaluations_must_show_a_gain_not_only_no_loss():
+    # 150 rows: one row moves macro-F1 by about 0.7 points, so a loss of 0.5 is invisible
+    assert rule(0.3, -0.2, 1.0, 150, 0.5)[0] == "not enough evidence"
+    assert rule(0.3, -0.2, 1.0, 250, 0.5)[0] == "promote"
+    assert rule(2.0, 0.4, 3.0, 150, 0.5)[0] == "promote"
+    assert rule(0.0, 0.0, 0.0, 500, 0.5) == ("not enough evidence", "the rows changed no held-out prediction")
+    assert rule(-1.0, -3.0, 0.5, 500, 0.5)[0] == "keep"
 
 
 def test_verdict_names_a_better_baseline():

@@ -166,15 +166,7 @@ def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0) -> d
         }
     measured = {m: gain_and_bound(evidence, m, quality.confidence, seed) for m in evidence.predictions if m != "real"}
     gain, lower, upper = measured[PRODUCT]
-    if lower > -quality.margin:
-        decision, why = "promote", f"its lower bound {lower:+.1f} is above -{quality.margin:g}"
-    elif gain < 0:
-        decision, why = "keep", f"the rows cost {gain:+.1f} points (bound {lower:+.1f} to {upper:+.1f})"
-    else:
-        decision, why = (
-            "not enough evidence",
-            f"the gain {gain:+.1f} is not sure: its lower bound {lower:+.1f} is below -{quality.margin:g}",
-        )
+    decision, why = rule(gain, lower, upper, len(evidence.truth), quality.margin)
     rare = rare_classes(evidence.truth, evidence.class_names)
     real_recall, product_recall = recall_by_class(evidence, "real"), recall_by_class(evidence, PRODUCT)
     return base | {
@@ -192,14 +184,36 @@ def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0) -> d
         },
         "rare_class_recall": {c: {"real_only": real_recall[c], "augmented": product_recall[c]} for c in rare},
         "reasons": [f"macro-F1 {gain:+.1f} points over real rows alone on held-out real rows; {why}"],
-        "verdict": verdict(measured, quality.margin),
+        "verdict": verdict(measured, quality.margin, len(evidence.truth)),
     }
 
 
-def verdict(measured: dict[str, tuple[float, float, float]], margin: float) -> str:
-    """One sentence: the product's rows, a baseline (which), or the real rows alone."""
-    gain, lower, _ = measured[PRODUCT]
-    helps = {m: v for m, v in measured.items() if v[1] > -margin and v[0] > 0}
+def floor(rows: int, margin: float) -> float:
+    """The lowest lower bound that promotes. One row of n moves macro-F1 by about 100/n points:
+    an evaluation on fewer than 100/margin rows cannot see a loss of `margin`, so there the
+    rows must show a gain (bound above 0) rather than only "no loss beyond the margin"."""
+    return -margin if rows >= 100 / max(margin, 1e-9) else 0.0
+
+
+def rule(gain: float, lower: float, upper: float, rows: int, margin: float) -> tuple[str, str]:
+    """(decision, why in words) from the gain's bounds and how many real rows were scored."""
+    bar = floor(rows, margin)
+    if gain == lower == upper == 0:
+        return "not enough evidence", "the rows changed no held-out prediction"
+    if lower > bar:
+        return "promote", f"its lower bound {lower:+.1f} is above {bar:+.1f}" + (
+            "" if bar < 0 else f" (on {rows} rows a loss of {margin:g} points cannot be seen, so a gain must be)"
+        )
+    if gain < 0:
+        return "keep", f"the rows cost {gain:+.1f} points (bound {lower:+.1f} to {upper:+.1f})"
+    return "not enough evidence", f"the gain {gain:+.1f} is not sure: its lower bound {lower:+.1f} is not above {bar:+.1f}"
+
+
+def verdict(measured: dict[str, tuple[float, float, float]], margin: float, rows: int = 10**9) -> str:
+    """One sentence: the product's rows, a baseline (which), or the real rows alone; a method
+    counts as helping when the gate's own rule would promote it and its gain is positive."""
+    gain = measured[PRODUCT][0]
+    helps = {m: v for m, v in measured.items() if v[0] > 0 and rule(*v, rows, margin)[0] == "promote"}
     others = ", ".join(f"{m} {g:+.1f}" for m, (g, _, _) in measured.items() if m != PRODUCT)
     tail = f" (macro-F1 points over real rows alone: {PRODUCT} {gain:+.1f}" + (f", {others})" if others else ")")
     if not helps:
