@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.runtime import pid_alive
+
 IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
 START_TIMEOUT = 120.0  # the first start creates the database (23 s measured on a fresh home)
 
@@ -50,16 +52,6 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def status(root: Path) -> dict | None:
     """The running server of this artifacts home, or None."""
     files = _files(root)
@@ -67,7 +59,7 @@ def status(root: Path) -> dict | None:
         state = json.loads(files["state"].read_text())
     except (OSError, ValueError):
         return None
-    if not _alive(state["pid"]) or not _healthy(state["url"]):
+    if not pid_alive(state["pid"]) or not _healthy(state["url"]):
         return None
     used = files["used"].stat().st_mtime if files["used"].exists() else state["started"]
     return state | {"idle_seconds": round(time.time() - used), "stops_after_idle_seconds": state["idle"]}
@@ -123,15 +115,15 @@ def stop(root: Path, timeout: float = 20.0) -> bool:
         pid = json.loads(files["state"].read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return False
-    if not _alive(pid):
+    if not pid_alive(pid):
         files["state"].unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
         _reap(pid)
-    if _alive(pid):
+    if pid_alive(pid):
         os.killpg(pid, signal.SIGKILL)
     files["state"].unlink(missing_ok=True)
     return True

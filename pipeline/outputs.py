@@ -12,6 +12,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from pipeline.runtime import pid_alive
+
 
 def staging_folder(out: Path) -> Path:
     """A fresh, hidden folder beside `out` (same file system, so the final move is a rename).
@@ -19,21 +21,11 @@ def staging_folder(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.staging-*"):
         pid = stale.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     stage = out.parent / f".{out.name}.staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     return stage
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def publish(stage: Path, out: Path) -> None:

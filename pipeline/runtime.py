@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-DEFAULT_THREADS = 1  # one thread beat two on a loaded 2-core machine (BENCHMARKS.md)
+DEFAULT_THREADS = 1  # predictable on a shared machine; more with --threads or AUGMENT_THREADS
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -33,3 +33,14 @@ def pick_device(choice: str = "auto") -> torch.device:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(choice)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (a staging folder's or a server's owner)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

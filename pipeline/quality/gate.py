@@ -206,7 +206,8 @@ def rule(gain: float, lower: float, upper: float, rows: int, margin: float) -> t
         )
     if gain < 0:
         return "keep", f"the rows cost {gain:+.1f} points (bound {lower:+.1f} to {upper:+.1f})"
-    return "not enough evidence", f"the gain {gain:+.1f} is not sure: its lower bound {lower:+.1f} is not above {bar:+.1f}"
+    why = f"the gain {gain:+.1f} is not sure: its lower bound {lower:+.1f} is not above {bar:+.1f}"
+    return "not enough evidence", why
 
 
 def verdict(measured: dict[str, tuple[float, float, float]], margin: float, rows: int = 10**9) -> str:
