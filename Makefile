@@ -23,7 +23,7 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 test-unit: venv
-	$(BIN)/python -m pytest -q -m "not flow and not stack"
+	$(BIN)/python -m pytest -q -m "not flow and not stack and not tracking"
 
 test-flow: venv
 	$(BIN)/python -m pytest -q -m flow

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +41,7 @@ def test_train_throughput_tiny(tmp_path):
     assert digits["product_runs"][0]["samples_per_s"] > 0 and digits["bare_runs"][0]["samples_per_s"] > 0
 
 
+@pytest.mark.flow
 def test_end_to_end_tiny(tmp_path):
     data = _run(
         [

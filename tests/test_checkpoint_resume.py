@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from pipeline.reuse import CHECKPOINT_TAG, TRAIN_KEY_TAG, _fetch_checkpoint
 from pipeline.tracking import Tracker, default_tracking_uri
+
+pytestmark = pytest.mark.tracking
 
 
 def test_retried_job_fetches_the_checkpoint_of_the_dead_run(tmp_path):
@@ -40,7 +43,6 @@ def test_retried_job_fetches_the_checkpoint_of_the_dead_run(tmp_path):
 
 
 def test_unreachable_server_is_one_clear_error(tmp_path, monkeypatch):
-    import pytest
 
     from pipeline.errors import TrackingError
 
