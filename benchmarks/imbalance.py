@@ -34,7 +34,10 @@ class_weights / oversample / smote / affine.
     .venv/bin/python benchmarks/imbalance.py --datasets mnist --rare 5   # slow on 2 cores
 
 Results merge into benchmarks/results/imbalance.{md,json} (--out; --quick writes
-imbalance_quick.*): a later run replaces only the (data set, --rare) entries it ran.
+imbalance_quick.*): a later run replaces only the (data set, --rare) entries it ran, and a run of
+some --methods on the same seeds only those methods (to measure the product again after a change):
+
+    .venv/bin/python benchmarks/imbalance.py --datasets iris wine --rare 5 10 --methods product-prior product-transfer
 """
 
 from __future__ import annotations
@@ -530,17 +533,76 @@ def product_version() -> dict:
     import hashlib
     import subprocess
 
+    try:  # import now, so the hash is of the code this process runs
+        from pipeline import CVAESynthesizer  # noqa: F401
+    except ImportError:
+        pass
     files = sorted((ROOT / "pipeline").rglob("*.py"))
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return {"git_head": head.stdout.strip(), "pipeline_sha256": digest}
 
 
+def _setting_delta(entry: dict, method: str, other: str | None, key: str) -> float | None:
+    """Mean over seeds of method - other on one setting (other None: the setting's best baseline)."""
+    ran = entry["summary"]["methods"]
+    other = other or entry["summary"]["best_baseline"][key]
+    if method not in ran or other not in ran:
+        return None
+    rows = entry["methods"]
+    return statistics.mean(rows[method][s][key] - rows[other][s][key] for s in rows[method])
+
+
+def overview(entries: list[dict]) -> str:
+    """Per modality, each method's paired differences averaged over the settings (data set x rare rows), and
+    its worst setting's macro-F1 against real only: the issue's targets in one table."""
+    keys = [f"{k}_{m}" for k, m in METRICS]
+    lines = ["## Overview: mean over settings of the per-setting paired differences", ""]
+    for modality, names in (("tables", TABLES), ("images", IMAGES)):
+        group = [e for e in entries if e["dataset"] in names]
+        if not group:
+            continue
+        settings = ", ".join(f"{e['dataset']}/{e['rare_rows']}" for e in group)
+        lines += [
+            f"{modality} ({settings}); each cell: LR recall / LR F1 / second recall / second F1",
+            "",
+            "| method | Δ best baseline | Δ oversample | Δ textbook_cvae | Δ real | worst Δ real F1 (LR, second) |",
+            "|---|---|---|---|---|---|",
+        ]
+        methods = [m for m in METHODS if any(m in e["summary"]["methods"] for e in group)]
+        for method in methods:
+            cells = []
+            for other in (None, "oversample", "textbook_cvae", "real"):
+                means = []
+                for key in keys:
+                    deltas = [d for e in group if (d := _setting_delta(e, method, other, key)) is not None]
+                    means.append(f"{statistics.mean(deltas):+.1f}" if deltas else "")
+                cells.append(" / ".join(means))
+            worst = []
+            for key in ("lr_f1", "second_f1"):
+                deltas = [d for e in group if (d := _setting_delta(e, method, "real", key)) is not None]
+                worst.append(f"{min(deltas):+.1f}" if deltas else "")
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {', '.join(worst)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def merge_entry(old: dict | None, new: dict) -> dict:
+    """A rerun of some methods (--methods) on the same seeds replaces those methods only, so the product can
+    be measured again after a change without rerunning the baselines; other reruns replace the entry."""
+    if old is None or old["seeds"] != new["seeds"] or set(new["methods"]) >= set(old["methods"]):
+        return new
+    versions = old.get("versions") or {m: old.get("product_version") for m in old["methods"]}
+    versions.update({m: new["product_version"] for m in new["methods"]})
+    return {**old, "methods": {**old["methods"], **new["methods"]}, "versions": versions}
+
+
 def write(results: dict, out: str) -> None:
     """Merge into the existing JSON (other settings kept) and rewrite the markdown from every entry."""
     path = Path(out + ".json")
     stored = json.loads(path.read_text()) if path.exists() else {"entries": {}}
-    stored["entries"].update(results["entries"])
+    for key, entry in results["entries"].items():
+        stored["entries"][key] = merge_entry(stored["entries"].get(key), entry)
     stored.setdefault("runs", []).append(results["run"])
     order = {n: i for i, n in enumerate(TABLES + IMAGES)}
     entries = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
@@ -554,7 +616,7 @@ def write(results: dict, out: str) -> None:
         "column) of class_weights / oversample / smote / affine. 'spread': per-feature std of the new rare rows "
         "over that of the real rare rows (1: as varied as the real ones).\n\n"
     )
-    Path(out + ".md").write_text(header + "\n".join(markdown(e) for e in entries))
+    Path(out + ".md").write_text(header + overview(entries) + "\n" + "\n".join(markdown(e) for e in entries))
     print(f"\nwrote {out}.md and {out}.json")
 
 
@@ -575,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
         args.datasets, args.seeds = ["iris"], 2
     out = args.out or str(ROOT / "benchmarks/results" / ("imbalance_quick" if args.quick else "imbalance"))
     configure_threads(1)
+    version = product_version()  # taken as the product is imported: later edits on disk do not reach this process
     options = {
         "cvae_steps": args.cvae_steps,
         "product": pairs(args.product_arg),
@@ -587,7 +650,8 @@ def main(argv: list[str] | None = None) -> None:
             t1 = time.perf_counter()
             entry = run_setting(data, rare_rows, list(range(args.seeds)), args.methods, options)
             entry["wall_seconds"] = round(time.perf_counter() - t1, 1)
-            entry["product_version"] = product_version()
+            entry["product_version"] = version
+            entry["versions"] = {m: version for m in args.methods}
             entries[f"{name}/rare{rare_rows}"] = entry
             walls[f"{name}/rare{rare_rows}"] = entry["wall_seconds"]
             print(markdown(entry), flush=True)
@@ -597,7 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         "settings_wall_seconds": walls,
         "options": options,
         "machine": machine(),
-        "product_version": product_version(),
+        "product_version": version,
     }
     write({"entries": entries, "run": run}, out)
     print(f"wall time {run['wall_seconds']:.0f}s: {walls}")
