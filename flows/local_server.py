@@ -194,6 +194,7 @@ def api_for_run(root: Path) -> Iterator[None]:
         yield
         return
     os.environ["PREFECT_API_URL"] = ensure(root)
+    os.environ.setdefault("PREFECT_UI_URL", "")  # the local server serves no UI: print no link to one
     done = threading.Event()
 
     def keep_alive() -> None:
