@@ -7,12 +7,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-matplotlib.rcParams["text.parse_math"] = False  # user text with $ or backslashes is shown as written
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.data.images import decode_image  # noqa: E402
+
+
+def _plain(text: object, limit: int = 40) -> str:
+    """User text (class and column names) as written: a `$` would start matplotlib's math mode."""
+    return str(text)[:limit].replace("$", r"\$")
 
 
 def _save(fig, path: Path) -> Path:
@@ -77,7 +81,7 @@ def _side_by_side(
     fig, ax = plt.subplots(figsize=(cols * 0.55 + 1, len(groups) * 0.6 + 0.8))
     ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     step = sample.shape[0] + 1
-    ax.set_yticks([r * step + sample.shape[0] / 2 for r in range(len(groups))], [g[0] for g in groups], fontsize=8)
+    ax.set_yticks([r * step + sample.shape[0] / 2 for r in range(len(groups))], [_plain(g[0]) for g in groups], fontsize=8)
     ax.set_xticks([])
     for side in ax.spines.values():
         side.set_visible(False)
@@ -170,7 +174,7 @@ def class_bars(per_class: dict[str, dict[str, float]], path: Path) -> Path:
     for i, key in enumerate(keys):
         ax.bar(x + (i - (len(keys) - 1) / 2) * width, [per_class[n].get(key, np.nan) for n in names], width, label=key)
     ax.set_xticks(
-        x, names, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center", fontsize=8
+        x, [_plain(n) for n in names], rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center", fontsize=8
     )
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, ncol=len(keys), loc="lower right")
@@ -201,8 +205,8 @@ def column_distributions(real: pd.DataFrame, synthetic: pd.DataFrame, columns: l
             x = np.arange(len(shares))
             ax.bar(x - 0.2, shares["real"], 0.4, label="real")
             ax.bar(x + 0.2, shares["synthetic"], 0.4, label="synthetic")
-            ax.set_xticks(x, [str(i)[:10] for i in shares.index], rotation=30, fontsize=7)
-        ax.set_title(str(col)[:30], fontsize=9)
+            ax.set_xticks(x, [_plain(i, 10) for i in shares.index], rotation=30, fontsize=7)
+        ax.set_title(_plain(col, 30), fontsize=9)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)

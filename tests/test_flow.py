@@ -197,3 +197,20 @@ def test_generate_from_the_registry_in_a_new_process(digits_run, tmp_path):
     run_rows = pd.read_parquet(summary["synthetic"])
     same = run_rows[run_rows["label"] == 1]["image"].iloc[0]["bytes"]
     assert isinstance(same, bytes)
+
+
+def test_class_names_are_data_not_markup(flow, tmp_path):
+    """Labels that look like terminal markup, TeX or HTML are valid class names: the run
+    succeeds and every renderer shows them as written."""
+    from palmerpenguins import load_penguins
+
+    source = load_penguins().dropna().reset_index(drop=True)
+    odd = {"Adelie": "[/x]", "Chinstrap": "$\\frac{$", "Gentoo": "<script>x</script>"}
+    source["species"] = source["species"].map(odd).astype("str")
+    path = tmp_path / "odd.parquet"
+    source.to_parquet(path)
+    summary = flow(_config(str(path), tmp_path / "out", label="species", real_per_class=8))
+    assert set(summary["per_class"]) == set(odd.values())
+    report = (tmp_path / "out" / "quality_report.md").read_text()
+    assert "<script>" not in report and "&lt;script&gt;x&lt;/script&gt;" in report
+    assert set(pd.read_parquet(summary["synthetic"])["species"]) <= set(odd.values())

@@ -42,3 +42,16 @@ def test_quality_plots_from_scored_rows(tmp_path):
         plots.accepted_rejected(frame.iloc[:0], "image", "label", tmp_path / "none.png"),
     ]
     assert all(p.stat().st_size > 1000 for p in made)
+
+
+def test_user_text_in_plots_is_shown_as_written(tmp_path):
+    """A `$` in a class or column name would start matplotlib's math mode and crash the plot."""
+    import pandas as pd
+
+    from pipeline.plots import class_bars, column_distributions
+
+    names = ["$\\frac{$", "[/x]", "<script>x</script>"]
+    per_class = {n: {"accepted_share": 0.5, "follows_label": 0.9, "label_fidelity": 0.8} for n in names}
+    assert class_bars(per_class, tmp_path / "bars.png").stat().st_size > 1000
+    frame = pd.DataFrame({"$a$": [1.0, 2.0, 3.0], "colour": pd.Categorical(["$x", "y", "$x"])})
+    assert column_distributions(frame, frame, ["$a$", "colour"], tmp_path / "cols.png").stat().st_size > 1000

@@ -202,7 +202,7 @@ def build_report(
 
 def md(text: object) -> str:
     """User text (class names) as inert Markdown: HTML escaped, table pipes and code ticks too."""
-    return html.escape(str(text)).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
+    return html.escape(str(text), quote=False).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
 
 
 def _gate_lines(gate: dict[str, Any]) -> list[str]:
