@@ -81,7 +81,9 @@ def _side_by_side(
     fig, ax = plt.subplots(figsize=(cols * 0.55 + 1, len(groups) * 0.6 + 0.8))
     ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     step = sample.shape[0] + 1
-    ax.set_yticks([r * step + sample.shape[0] / 2 for r in range(len(groups))], [_plain(g[0]) for g in groups], fontsize=8)
+    ax.set_yticks(
+        [r * step + sample.shape[0] / 2 for r in range(len(groups))], [_plain(g[0]) for g in groups], fontsize=8
+    )
     ax.set_xticks([])
     for side in ax.spines.values():
         side.set_visible(False)
@@ -174,7 +176,11 @@ def class_bars(per_class: dict[str, dict[str, float]], path: Path) -> Path:
     for i, key in enumerate(keys):
         ax.bar(x + (i - (len(keys) - 1) / 2) * width, [per_class[n].get(key, np.nan) for n in names], width, label=key)
     ax.set_xticks(
-        x, [_plain(n) for n in names], rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center", fontsize=8
+        x,
+        [_plain(n) for n in names],
+        rotation=45 if len(names) > 8 else 0,
+        ha="right" if len(names) > 8 else "center",
+        fontsize=8,
     )
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, ncol=len(keys), loc="lower right")
