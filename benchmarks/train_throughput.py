@@ -184,7 +184,8 @@ def bench_dataset(name: str, epochs: int, repeats: int, shipped_repeats: int, li
             else:
                 bare.append(run_bare(encoded, y, codec, k, model_cfg, train_cfg, seed, epochs))
             print(
-                f"  {name} repeat {r + 1}/{repeats} {which}: {(product if which == 'product' else bare)[-1]['samples_per_s']:.0f} samples/s",
+                f"  {name} repeat {r + 1}/{repeats} {which}: "
+                f"{(product if which == 'product' else bare)[-1]['samples_per_s']:.0f} samples/s",
                 file=sys.stderr,
             )
     for r in range(shipped_repeats):
@@ -223,16 +224,20 @@ def bench_dataset(name: str, epochs: int, repeats: int, shipped_repeats: int, li
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
-        f"Machine: {m['cores']} cores, load average (1 min) {m['load_avg_1min']} at start / {results['load_avg_1min_end']} at end, "
+        f"Machine: {m['cores']} cores, load average (1 min) {m['load_avg_1min']} at start / "
+        f"{results['load_avg_1min_end']} at end, "
         f"torch {m['torch']}, device {m['device']}, torch threads {results['settings']['threads']}",
         "",
-        f'Per-epoch validation/active-units evaluation is EXCLUDED from "product" (pipeline.train.evaluate stubbed in-process); '
-        f'"product as shipped" keeps it (val_fraction=0 makes train_cvae evaluate on all training rows every epoch). '
+        'Per-epoch validation/active-units evaluation is EXCLUDED from "product" '
+        "(pipeline.train.evaluate stubbed in-process); "
+        '"product as shipped" keeps it (val_fraction=0 makes train_cvae evaluate on all training rows every epoch). '
         f"Median of {results['settings']['repeats']} alternating repeats; target product/bare >= {TARGET_RATIO}. "
         "samples/s = samples seen / wall seconds of the epoch loop (train_cvae's own samples_per_s for the product); "
-        "the CPU column divides by the thread's CPU seconds of the whole call instead (less sensitive to other load on the box).",
+        "the CPU column divides by the thread's CPU seconds of the whole call instead "
+        "(less sensitive to other load on the box).",
         "",
-        "| data set | rows | arch | epochs | product samples/s | bare samples/s | product / bare | target met | product / bare (CPU time) | product as shipped samples/s | shipped / bare |",
+        "| data set | rows | arch | epochs | product samples/s | bare samples/s | product / bare | target met "
+        "| product / bare (CPU time) | product as shipped samples/s | shipped / bare |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in results["datasets"]:
@@ -242,7 +247,8 @@ def markdown(results: dict) -> str:
         sratio = f"{d['ratio_shipped_over_bare']:.3f}" if shipped is not None else "-"
         lines.append(
             f"| {d['dataset']} | {d['rows']} | {d['arch']} | {d['epochs']} | {d['product_median_samples_per_s']:.0f} | "
-            f"{d['bare_median_samples_per_s']:.0f} | {ratio:.3f} | {'yes' if ratio >= TARGET_RATIO else 'NO'} | {d['ratio_cpu_product_over_bare']:.3f} | {shipped_txt} | {sratio} |"
+            f"{d['bare_median_samples_per_s']:.0f} | {ratio:.3f} | {'yes' if ratio >= TARGET_RATIO else 'NO'} "
+            f"| {d['ratio_cpu_product_over_bare']:.3f} | {shipped_txt} | {sratio} |"
         )
     lines += [
         "",
