@@ -89,11 +89,18 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     with tempfile.TemporaryDirectory(prefix="augment-e2e-") as tmp:
         home = Path(tmp)
-        for dataset in args.datasets:
-            runs = [run_once(dataset, args.k, args.per_class, seed, args.arg, home) for seed in range(args.repeats)]
-            median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-            rows.append({"dataset": dataset, "k": args.k, "per_class": args.per_class, "runs": runs, "median": median})
-            print(f"{dataset}: {median['wall_s']:.1f} s", file=sys.stderr)
+        try:  # the first run starts the home's local Prefect server, the later ones reuse it
+            for dataset in args.datasets:
+                runs = [run_once(dataset, args.k, args.per_class, seed, args.arg, home) for seed in range(args.repeats)]
+                median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+                rows.append(
+                    {"dataset": dataset, "k": args.k, "per_class": args.per_class, "runs": runs, "median": median}
+                )
+                print(f"{dataset}: {median['wall_s']:.1f} s", file=sys.stderr)
+        finally:
+            from flows.local_server import stop
+
+            stop(home)
     head = "| data set | wall | fixed overhead | " + " | ".join(STAGES) + " |"
     lines = [head, "|" + "---|" * (len(STAGES) + 3)]
     for row in rows:
