@@ -20,6 +20,12 @@ synthetic one bringing the rare classes up to 40 rows:
     product-prior        pipeline.CVAESynthesizer(strategy="prior").fit(...).sample(balance_to=40)
     product-transfer     the same with strategy="transfer"
     product-*+affine     images: half the rows of product-prior / -transfer (same fit), half affine views
+    shipped-RULE         what `augment run` ships in augmented.parquet: the product-prior fit, rows scored by
+                         SampleScorer(accept=RULE) and kept by pipeline.deliver.deliver (max_rounds=5) until
+                         each rare class has its count; RULE quality (the default: follows its label, realistic,
+                         not a near-copy), label (follows its label, not a near-copy) or all (not a near-copy)
+    shipped-transfer-RULE  the same on the product-transfer fit
+                         (their s/seed leaves out the fit, which product-prior / -transfer paid for)
 
 Classifiers: logistic regression on the codec's encoding (standardised numbers, one-hot
 categories; flattened pixels) and a second one (random forest for tables, the small CNN of
@@ -271,21 +277,37 @@ def textbook_cvae(split: Split, options: dict) -> Extra:
     return Extra(codec.encode(frame).x, labels)
 
 
-_PRODUCT_ROWS: dict[tuple, pd.DataFrame] = {}  # (data, seed, rare rows, options) -> sampled frame
+_PRODUCT_FITS: dict[tuple, object] = {}  # (data, seed, rare rows, options) -> fitted CVAESynthesizer
+_PRODUCT_ROWS: dict[tuple, pd.DataFrame] = {}  # the same key -> sampled frame
+_JUDGES: dict[tuple, object] = {}  # (data, seed, rare rows, {}) -> LabelJudge on the training rows (any strategy, rule)
 
 
-def product_rows(split: Split, options: dict) -> pd.DataFrame | str:
-    """The product's rows for the rare classes (cached: product+affine reuses a fit), or why there are none."""
+def _product_key(split: Split, options: dict) -> tuple:
+    return (split.data.name, split.seed, len(split.train_index), json.dumps(options, sort_keys=True))
+
+
+def product_fit(split: Split, options: dict):
+    """The fitted product generator (cached: product+affine and shipped-* reuse the fit), or why there is none."""
     try:
         from pipeline import CVAESynthesizer
     except ImportError as exc:
         return f"skipped: `from pipeline import CVAESynthesizer` failed ({exc})"
-    key = (split.data.name, split.seed, len(split.train_index), json.dumps(options, sort_keys=True))
-    if key not in _PRODUCT_ROWS:
+    key = _product_key(split, options)
+    if key not in _PRODUCT_FITS:
         data = split.data
-        synth = CVAESynthesizer(seed=split.seed, **options).fit(
+        _PRODUCT_FITS[key] = CVAESynthesizer(seed=split.seed, **options).fit(
             split.frame[data.features + [data.label]], label=data.label
         )
+    return _PRODUCT_FITS[key]
+
+
+def product_rows(split: Split, options: dict) -> pd.DataFrame | str:
+    """The product's rows for the rare classes, every one (what sample() returns), or why there are none."""
+    key = _product_key(split, options)
+    if key not in _PRODUCT_ROWS:
+        synth = product_fit(split, options)
+        if isinstance(synth, str):
+            return synth
         _PRODUCT_ROWS[key] = synth.sample(balance_to=split.target)
     return _PRODUCT_ROWS[key]
 
@@ -325,6 +347,43 @@ def product_affine(strategy: str) -> Method:
     return method
 
 
+def shipped(strategy: str, rule: str) -> Method:
+    """What `augment run` ships (pipeline/job.py synthesize_rows): the same fit as product-<strategy>, rows
+    generated, scored by SampleScorer(LabelJudge on the training rows, accept=rule) and kept by
+    pipeline.deliver.deliver until each rare class has its count (the counts product-<strategy> uses),
+    max_rounds=5; only the accepted rows are used. Round 1 draws the very rows product-<strategy> uses
+    (same counts, same seed), so the two differ only by the filter and the extra rounds."""
+
+    def method(split: Split, options: dict) -> Extra:
+        from pipeline.deliver import Delivery, accepted_rows, deliver
+        from pipeline.quality.fidelity import LabelJudge, SampleScorer
+
+        opts = {**options.get("product", {}), "strategy": strategy}
+        gen = product_fit(split, opts)
+        if isinstance(gen, str):
+            return Extra(skipped=gen)
+        data, key = split.data, _product_key(split, {})  # the judge depends on the training rows only
+        real = split.frame
+        real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
+        if key not in _JUDGES:
+            _JUDGES[key] = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=split.seed)
+        scorer = SampleScorer(_JUDGES[key], real_x, real_y, realism_quantile=0.05, copy_quantile=0.01, accept=rule)
+        counts = gen.plan(balance_to=split.target)
+        delivery = Delivery(dict(counts))
+        frames = deliver(gen, counts, scorer, split.seed, max_rounds=5, delivery=delivery)
+        x, y = accepted_rows(frames, data.codec, data.classes, data.features, data.label)
+        notes = {
+            "rows": {c: d["delivered"] for c, d in delivery.per_class().items()},
+            "requested": dict(counts),
+            "generated": dict(delivery.generated),
+            "rounds": delivery.rounds,
+            "short": delivery.short(),
+        }
+        return Extra(x, y, notes=notes)
+
+    return method
+
+
 METHODS: dict[str, Method] = {
     "real": real_only,
     "class_weights": class_weights,
@@ -336,6 +395,12 @@ METHODS: dict[str, Method] = {
     "product-transfer": product("transfer"),
     "product-prior+affine": product_affine("prior"),
     "product-transfer+affine": product_affine("transfer"),
+    "shipped-quality": shipped("prior", "quality"),
+    "shipped-label": shipped("prior", "label"),
+    "shipped-all": shipped("prior", "all"),
+    "shipped-transfer-quality": shipped("transfer", "quality"),
+    "shipped-transfer-label": shipped("transfer", "label"),
+    "shipped-transfer-all": shipped("transfer", "all"),
 }
 
 

@@ -72,7 +72,7 @@ def run(
         help="cvae, smote (tables), affine (images) or pseudo_label (your unlabelled rows, labelled) " + OPT,
     ),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="CVAE sampling: prior or transfer " + OPT),
-    accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: quality, label or all " + OPT),
+    accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: auto, quality, label or all " + OPT),
     gate: Optional[bool] = typer.Option(None, "--gate/--no-gate", help="measure the gain before promoting " + OPT),
     out: Optional[str] = typer.Option(None, "--out", help="output folder (default: artifacts/runs/<data>-<time>/)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="same seed, data and config: same rows on the CPU"),

@@ -167,12 +167,13 @@ def synthesize_rows(
     real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
     judge = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=seed)
     q = quality
-    scorer = SampleScorer(judge, real_x, real_y, q.realism_quantile, q.copy_quantile, q.accept)
+    accept = q.accept_rule(gen.codec.modality)
+    scorer = SampleScorer(judge, real_x, real_y, q.realism_quantile, q.copy_quantile, accept)
     thresholds = {
         "realism": scorer.thresholds.realism,
         "authenticity": scorer.thresholds.authenticity,
         "baseline_quantiles": scorer.quantiles,
-        "accept": q.accept,
+        "accept": accept,
     }
     provenance = provenance | {"thresholds": thresholds}
     accumulator, delivery = QualityAccumulator(gen.classes.names), Delivery(dict(requested))

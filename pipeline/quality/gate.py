@@ -94,7 +94,8 @@ def _one_fold(task: Task, factories: dict[str, Factory], x, y, train, held, seed
     preds["real"][held] = _classifier(x[train], y[train], n_classes, seed, steps).predict_proba(x[held]).argmax(1)
     judge = LabelJudge.fit(x[train], y[train], task.classes.names, seed=seed)
     q = task.quality
-    scorer = SampleScorer(judge, x[train], y[train], q.realism_quantile, q.copy_quantile, q.accept)
+    accept = q.accept_rule(task.codec.modality)
+    scorer = SampleScorer(judge, x[train], y[train], q.realism_quantile, q.copy_quantile, accept)
     frame = task.real.iloc[train.numpy()]
     for name, factory in factories.items():
         gen = factory().fit(frame, label=task.label)
