@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pipeline import plots
 from pipeline.config import QualityConfig, RunConfig, SampleConfig, TrainConfig
 from pipeline.data.codec import ClassIndex, fit_codec
-from pipeline.data.sources import frame_hash, load_real
+from pipeline.data.sources import RealData, frame_hash, load_real
 from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, write_augmented, write_frames
@@ -59,13 +59,7 @@ class DataRef(BaseModel):
 def stage_data(config: RunConfig, work: Path) -> DataRef:
     """Load and validate everything a run needs before any side effect elsewhere, and stage
     the rows as Parquet for the later stages."""
-    _check_settings(config)
-    real = load_real(config.data, seed=config.seed)
-    generator_class(config).check(real.modality, real.unlabelled)
-    counts = {str(k): int(v) for k, v in real.frame[real.label].astype(str).value_counts().sort_index().items()}
-    names = ClassIndex.fit(real.frame[real.label]).names
-    s = config.sample
-    requested = plan_counts(names, counts, s.per_class, s.balance_to, s.classes)
+    real, counts, requested = validate(config)
     image_columns = [real.image_column] if real.image_column else []
     path, pool_path, data_hash = work / "real.parquet", None, frame_hash(real.frame)
     write_frames(path, [real.frame], {"stage": "real"}, image_columns)
@@ -218,15 +212,18 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     return made
 
 
-def validate(config: RunConfig) -> None:
+def validate(config: RunConfig) -> tuple[RealData, dict[str, int], dict[str, int]]:
     """Every check a run makes before its first side effect, without writing anything: the CLI
-    calls it before Prefect and MLflow start, so bad input fails in seconds."""
+    calls it before Prefect and MLflow start, so bad input fails in seconds. Returns the real
+    rows, their count per class and the synthetic rows asked for per class."""
     _check_settings(config)
     real = load_real(config.data, seed=config.seed)
     generator_class(config).check(real.modality, real.unlabelled)
-    counts = real.frame[real.label].astype(str).value_counts().to_dict()
+    names = ClassIndex.fit(real.frame[real.label]).names  # the model's class order
+    found = real.frame[real.label].astype(str).value_counts()
+    counts = {name: int(found[name]) for name in names}
     s = config.sample
-    plan_counts(ClassIndex.fit(real.frame[real.label]).names, counts, s.per_class, s.balance_to, s.classes)
+    return real, counts, plan_counts(names, counts, s.per_class, s.balance_to, s.classes)
 
 
 def _check_settings(config: RunConfig) -> None:
