@@ -111,8 +111,6 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
     if not config.quality.evaluate:
         return decide("the gate is turned off (quality.evaluate = false)", config.quality)
     real = data.real()
-    if config.generator == "pseudo_label":
-        return decide("the pseudo_label generator writes real rows; the gate measures generators", config.quality)
     fold_train = config.train.model_copy(
         update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)}
     )
@@ -121,7 +119,9 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
         baseline = SMOTESynthesizer if data.modality == "table" else AffineSynthesizer
         if baseline.kind != config.generator:
             factories[baseline.kind] = lambda: baseline(seed=config.seed)
-    codec = fit_codec(real[data.features], data.image_column)
+    pool = data.unlabelled()  # the classifiers' codec sees every value a generator may write
+    features = real[data.features] if pool is None else pd.concat([real[data.features], pool])
+    codec = fit_codec(features, data.image_column)
     task = Task(
         real,
         data.label,
@@ -132,6 +132,7 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
         config.quality,
         config.seed,
         config.sample.max_rounds,
+        pool,
     )
     return decide(cross_fit(task, factories), config.quality, config.seed)
 

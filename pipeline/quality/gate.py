@@ -60,6 +60,7 @@ class Task:
     quality: QualityConfig
     seed: int
     max_rounds: int = 5
+    unlabelled: pd.DataFrame | None = None  # rows without a label, for generators that use them
 
 
 def fold_count(y: np.ndarray, wanted: int) -> int:
@@ -98,7 +99,7 @@ def _one_fold(task: Task, factories: dict[str, Factory], x, y, train, held, seed
     scorer = SampleScorer(judge, x[train], y[train], q.realism_quantile, q.copy_quantile, accept)
     frame = task.real.iloc[train.numpy()]
     for name, factory in factories.items():
-        gen = factory().fit(frame, label=task.label)
+        gen = factory().fit(frame, label=task.label, unlabelled=task.unlabelled)
         frames = deliver(gen, task.counts, scorer, seed, task.max_rounds, codec=task.codec)
         sx, sy = accepted_rows(frames, task.codec, task.classes, task.features, task.label)
         evidence.synthetic_rows.setdefault(name, []).append(len(sx))
