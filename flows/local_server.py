@@ -32,9 +32,10 @@ IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
 START_TIMEOUT = 120.0  # the first start creates the database (23 s measured on a fresh home)
 
 
-def _files(root: Path) -> dict[str, Path]:
+def _files(root: Path, create: bool = False) -> dict[str, Path]:
     home = root / "prefect"
-    home.mkdir(parents=True, exist_ok=True)
+    if create:  # only a start creates the folder: a stop must not bring back a removed home
+        home.mkdir(parents=True, exist_ok=True)
     return {
         "state": home / "server.json",
         "lock": home / "server.lock",
@@ -77,7 +78,7 @@ def _locked(root: Path) -> Iterator[None]:
 
 def ensure(root: Path) -> str:
     """The API URL of this home's server, started if none runs; marks it as used now."""
-    files = _files(root)
+    files = _files(root, create=True)
     files["used"].touch()
     with _locked(root):
         running = status(root)
@@ -105,7 +106,9 @@ def ensure(root: Path) -> str:
 
 
 def touch(root: Path) -> None:
-    _files(root)["used"].touch()
+    used = _files(root)["used"]
+    if used.parent.exists():
+        used.touch()
 
 
 def stop(root: Path, timeout: float = 20.0) -> bool:
@@ -176,7 +179,10 @@ def serve(root: Path, port: int, idle: int) -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-    _files(root)["state"].unlink(missing_ok=True)
+    try:
+        _files(root)["state"].unlink(missing_ok=True)
+    except OSError:  # the home was removed while the server ran
+        pass
 
 
 if __name__ == "__main__":
