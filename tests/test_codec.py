@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import png
 
 from pipeline.data.codec import ClassIndex, ImageCodec, TableCodec, codec_from_dict
 from pipeline.data.images import decode_image
 from pipeline.errors import DataError
-from tests.conftest import png
 
 
 def _ideal_raw(codec: TableCodec, x: torch.Tensor) -> torch.Tensor:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import png
 
 from pipeline.config import DataSpec
 from pipeline.data.sources import frame_hash, load_real
 from pipeline.errors import DataError
-from tests.conftest import png
 
 
 def test_builtin_table_with_categories_and_missing_values():
