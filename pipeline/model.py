@@ -50,6 +50,14 @@ def resolve_arch(arch: str, input_shape: tuple[int, ...]) -> str:
     return "mlp"
 
 
+def hidden_widths(cfg: ModelConfig, flat_dim: int) -> list[int]:
+    """The MLP widths: as configured, or 8 units per input value within [64, 256], then half."""
+    if cfg.hidden:
+        return list(cfg.hidden)
+    first = min(256, max(64, 8 * flat_dim))
+    return [first, first // 2]
+
+
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -101,25 +109,27 @@ class CVAE(nn.Module):
         super().__init__()
         self.shape, self.cfg, self.layout = shape, cfg, layout
         k, d, zdim = shape.n_classes, shape.flat_dim, cfg.latent_dim
+        hidden = hidden_widths(cfg, d)
         if shape.arch == "conv":
             self.enc_trunk: nn.Module = _ConvTrunk(shape.input_shape, cfg.conv_channels)
             self.enc_head = nn.Sequential(
-                nn.Linear(self.enc_trunk.out_dim + k, cfg.hidden[-1]), nn.SiLU(), nn.Linear(cfg.hidden[-1], 2 * zdim)
+                nn.Linear(self.enc_trunk.out_dim + k, hidden[-1]), nn.SiLU(), nn.Linear(hidden[-1], 2 * zdim)
             )
             self.dec: nn.Module = _ConvHead(zdim + k, shape.input_shape, cfg.conv_channels)
             trunk = _ConvTrunk(shape.input_shape, cfg.conv_channels)
             self.classifier = nn.Sequential(trunk, nn.Dropout(0.3), nn.Linear(trunk.out_dim, k))
         else:
             self.enc_trunk = nn.Flatten()
-            self.enc_head = _mlp([d + k, *cfg.hidden, 2 * zdim])
-            self.dec = _mlp([zdim + k, *reversed(cfg.hidden), d])
-            self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), _mlp([d, cfg.hidden[0], k]))
+            self.enc_head = _mlp([d + k, *hidden, 2 * zdim])
+            self.dec = _mlp([zdim + k, *reversed(hidden), d])
+            self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), _mlp([d, hidden[0], k]))
         # prior p(z|y) = N(mu_y, I); class means start spread apart so classes begin separated
         prior = torch.randn(k, zdim) * cfg.prior_spread / max(zdim, 1) ** 0.5
         if cfg.prior == "learned":
             self.prior_mu = nn.Parameter(prior)
         else:
             self.register_buffer("prior_mu", torch.zeros(k, zdim))
+        self.register_buffer("eye", torch.eye(k), persistent=False)
         gauss = [i for b in layout if b.kind == "gaussian" for i in range(b.start, b.stop)]
         self.register_buffer("gauss_idx", torch.tensor(gauss, dtype=torch.long))
         self.log_sigma = nn.Parameter(torch.zeros(len(gauss)))
@@ -131,7 +141,7 @@ class CVAE(nn.Module):
 
     # --- the model ---------------------------------------------------------------------
     def onehot(self, y: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(y, self.shape.n_classes).float()
+        return self.eye[y]  # F.one_hot checks y's range with a host sync on every call
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.enc_head(torch.cat([self.enc_trunk(x), self.onehot(y)], 1)).chunk(2, 1)
@@ -198,6 +208,8 @@ class CVAE(nn.Module):
 
     def mean_input(self, raw: torch.Tensor) -> torch.Tensor:
         """Decoder outputs as a point in input space (what the classifier sees)."""
+        if all(b.kind == "gaussian" for b in self.layout):  # numbers only: the means themselves
+            return raw.view(-1, *self.shape.input_shape)
         parts = []
         for b in self.layout:
             part = raw[:, b.start : b.stop]
@@ -216,10 +228,12 @@ class CVAE(nn.Module):
         x = x.flatten(1)
         nll = raw.new_zeros(len(raw))
         for b in self.layout:
+            if b.kind == "gaussian":  # all Gaussian columns at once, below
+                continue
             r, t = raw[:, b.start : b.stop], x[:, b.start : b.stop]
             if b.kind == "bernoulli":
                 nll = nll + F.binary_cross_entropy_with_logits(r, t, reduction="none").sum(1)
-            elif b.kind == "categorical":
+            else:
                 nll = nll - (t * F.log_softmax(r, 1)).sum(1)
         if len(self.gauss_idx):
             log_sigma = self.log_sigma.clamp(min=LOG_SIGMA_MIN)

@@ -24,6 +24,9 @@ from pipeline.transforms import random_affine
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ACTIVE_UNIT_VARIANCE = 0.01  # Burda et al. 2016: a unit is active if Var_x E[z|x] > 0.01
+# an epoch is at least this many optimiser steps (several passes over tiny data): with one
+# step per epoch, the validation pass after each step cost as much as the step itself
+MIN_EPOCH_STEPS = 16
 
 
 @dataclass
@@ -51,9 +54,16 @@ def stratified_split(y: torch.Tensor, fraction: float, generator: torch.Generato
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
+def epoch_shape(n_train: int, batch_size: int) -> tuple[int, int]:
+    """(passes over the training rows per epoch, optimiser steps per epoch)."""
+    per_pass = max(1, math.ceil(n_train / batch_size))
+    passes = max(1, math.ceil(MIN_EPOCH_STEPS / per_pass))
+    return passes, passes * per_pass
+
+
 def plan_epochs(cfg: TrainConfig, n_train: int) -> tuple[int, int]:
     """(epochs, patience): tiny data sets get more epochs so the step count stays sensible."""
-    steps_per_epoch = max(1, math.ceil(n_train / cfg.batch_size))
+    steps_per_epoch = epoch_shape(n_train, cfg.batch_size)[1]
     epochs = cfg.epochs or min(cfg.max_epochs, max(cfg.min_epochs, math.ceil(cfg.target_steps / steps_per_epoch)))
     patience = cfg.patience or max(10, epochs // 5)
     return epochs, patience
@@ -148,9 +158,9 @@ def train_cvae(
     gen = torch.Generator().manual_seed(seed)
     data, has_val = _place(encoded, y, train_cfg, gen, device)
     model = build_model(codec, n_classes, model_cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    opt = make_optimizer(model, train_cfg)
     epochs, patience = plan_epochs(train_cfg, len(data.train))
-    steps_per_epoch = max(1, math.ceil(len(data.train) / train_cfg.batch_size))
+    passes, steps_per_epoch = epoch_shape(len(data.train), train_cfg.batch_size)
     warmup_steps = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
     result = TrainResult(model=model, device=str(device))
     state = _Best()
@@ -159,7 +169,7 @@ def train_cvae(
     t0, seen = time.perf_counter(), 0
     for epoch in range(start_epoch, epochs):
         step = epoch * steps_per_epoch
-        metrics, rows = _epoch(model, opt, data, train_cfg, model_cfg.beta, step, warmup_steps, gen)
+        metrics, rows = _epoch(model, opt, data, train_cfg, model_cfg.beta, step, warmup_steps, gen, passes)
         seen += rows
         metrics |= evaluate(model, *data.rows(data.val), model_cfg.beta)
         result.history.append(metrics)
@@ -207,28 +217,51 @@ class _Best:
             self.since_best += 1
 
 
+def make_optimizer(model: CVAE, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam; the fused kernel where torch has one for the device (one call per step for all
+    parameters instead of one per parameter)."""
+    device = next(model.parameters()).device.type
+    fused = device in ("cpu", "cuda")
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
 def _epoch(
-    model: CVAE, opt, data: _Data, cfg: TrainConfig, beta_max: float, step: int, warmup: int, gen: torch.Generator
+    model: CVAE,
+    opt,
+    data: _Data,
+    cfg: TrainConfig,
+    beta_max: float,
+    step: int,
+    warmup: int,
+    gen: torch.Generator,
+    passes: int = 1,
 ) -> tuple[dict[str, float], int]:
-    """One pass over the training rows in shuffled batches; returns mean metrics and rows seen."""
-    sums: dict[str, torch.Tensor] = {}
-    perm = data.train[torch.randperm(len(data.train), generator=gen).to(data.train.device)]
+    """`passes` passes over the training rows in shuffled batches; mean metrics and rows seen."""
+    total, names = None, []
+    n = len(data.train)
+    batches = [
+        data.train[perm[s : s + cfg.batch_size]]
+        for perm in (torch.randperm(n, generator=gen).to(data.train.device) for _ in range(passes))
+        for s in range(0, n, cfg.batch_size)
+    ]
     augment_images = cfg.classic_augment and data.x.dim() == 4
     beta = beta_max
-    for s in range(0, len(perm), cfg.batch_size):
-        xb, yb, mb = data.rows(perm[s : s + cfg.batch_size])
+    for idx in batches:
+        xb, yb, mb = data.rows(idx)
         if augment_images:
             xb = random_affine(xb, gen)
         beta = beta_max * min(1.0, step / warmup)
         terms = model.loss(xb, yb, mb, beta)
+        names = list(terms)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0) + v.detach() * len(xb)
+        values = torch.stack(list(terms.values())).detach() * len(xb)  # one op, not one per term
+        total = values if total is None else total + values
         step += 1
-    metrics = {k: float(v) / len(perm) for k, v in sums.items()}
-    return metrics | {"beta": beta}, len(perm)
+    seen = n * passes
+    metrics = {k: float(v) / seen for k, v in zip(names, total.tolist())}
+    return metrics | {"beta": beta}, seen
 
 
 def _resume(path, model: CVAE, opt, gen: torch.Generator, state: _Best, result: TrainResult, device) -> int:

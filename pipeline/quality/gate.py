@@ -79,32 +79,46 @@ def cross_fit(task: Task, factories: dict[str, Factory]) -> Evidence | str:
     if not k:
         return "a class has fewer than 2 real rows, so no row of it can be held out"
     evidence = Evidence(y.numpy(), task.classes.names, folds=k)
+    folds = []  # (repeat, seed, train rows, held-out rows), every repeat's folds
     for repeat in range(task.quality.repeats):
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=(task.seed + repeat) % 2**32)
-        preds = {name: np.zeros(len(y), dtype=np.int64) for name in ["real", *factories]}
         for fold, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
-            seed = task.seed + 1000 * repeat + fold
-            _one_fold(task, factories, x, y, torch.as_tensor(train), torch.as_tensor(held), seed, preds, evidence)
-        for name, p in preds.items():
-            evidence.predictions.setdefault(name, []).append(p)
+            folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
+    generators = {name: _fold_generators(task, factory, folds) for name, factory in factories.items()}
+    preds = {name: np.zeros((task.quality.repeats, len(y)), dtype=np.int64) for name in ["real", *factories]}
+    for i, (repeat, seed, train, held) in enumerate(folds):
+        fold_preds = _one_fold(task, {n: g[i] for n, g in generators.items()}, x, y, train, held, seed, evidence)
+        for name, p in fold_preds.items():
+            preds[name][repeat, held] = p
+    evidence.predictions = {name: list(p) for name, p in preds.items()}
     return evidence
 
 
-def _one_fold(task: Task, factories: dict[str, Factory], x, y, train, held, seed: int, preds, evidence) -> None:
+def _fold_generators(task: Task, factory: Factory, folds: list) -> list[Synthesizer]:
+    """One generator per fold, fit on the fold's training rows (all at once where the
+    generator can: pipeline/ensemble.py)."""
+    gens = [factory() for _ in folds]
+    for gen, (_, seed, _, _) in zip(gens, folds):
+        gen.seed = seed
+    frames = [task.real.iloc[train.numpy()] for _, _, train, _ in folds]
+    return type(gens[0]).fit_many(gens, frames, task.label, task.unlabelled)
+
+
+def _one_fold(task: Task, fitted: dict[str, Synthesizer], x, y, train, held, seed: int, evidence) -> dict:
+    """Held-out predictions of real-only and of each fitted generator's rows on one fold."""
     n_classes, steps = len(task.classes), task.quality.classifier_steps
-    preds["real"][held] = _classifier(x[train], y[train], n_classes, seed, steps).predict_proba(x[held]).argmax(1)
+    preds = {"real": _classifier(x[train], y[train], n_classes, seed, steps).predict_proba(x[held]).argmax(1)}
     judge = LabelJudge.fit(x[train], y[train], task.classes.names, seed=seed)
     q = task.quality
     accept = q.accept_rule(task.codec.modality)
     scorer = SampleScorer(judge, x[train], y[train], q.realism_quantile, q.copy_quantile, accept)
-    frame = task.real.iloc[train.numpy()]
-    for name, factory in factories.items():
-        gen = factory().fit(frame, label=task.label, unlabelled=task.unlabelled)
+    for name, gen in fitted.items():
         frames = deliver(gen, task.counts, scorer, seed, task.max_rounds, codec=task.codec)
         sx, sy = accepted_rows(frames, task.codec, task.classes, task.features, task.label)
         evidence.synthetic_rows.setdefault(name, []).append(len(sx))
         clf = _classifier(torch.cat([x[train], sx]), torch.cat([y[train], sy]), n_classes, seed, steps)
-        preds[name][held] = clf.predict_proba(x[held]).argmax(1)
+        preds[name] = clf.predict_proba(x[held]).argmax(1)
+    return preds
 
 
 def _classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int, steps: int):

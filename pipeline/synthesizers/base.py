@@ -55,6 +55,21 @@ class Synthesizer(ABC):
     ) -> Self:
         """Learn from the labelled rows of `frame` (and, where the generator uses them, rows
         without a label: `unlabelled`, or the rows of `frame` whose label is empty)."""
+        self._fit(*self._prepare(frame, label, columns, unlabelled))
+        return self
+
+    @classmethod
+    def fit_many(
+        cls, generators: list[Self], frames: list[pd.DataFrame], label: str, unlabelled: pd.DataFrame | None = None
+    ) -> list[Self]:
+        """Fit generators[i] on frames[i], as fit() would; a generator that can train several
+        models at once (the gate's fold generators) overrides this."""
+        return [g.fit(f, label=label, unlabelled=unlabelled) for g, f in zip(generators, frames)]
+
+    def _prepare(
+        self, frame: pd.DataFrame, label: str, columns: list[str] | None, unlabelled: pd.DataFrame | None
+    ) -> tuple[Encoded, torch.Tensor, Encoded | None]:
+        """Validate the rows, fit the codec and class index: (encoded rows, labels, unlabelled)."""
         real = prepare_rows(frame, label, columns, unlabelled="use", where="fit(frame)")
         pool = _join_unlabelled(real, unlabelled)
         self.check(real.modality, pool)
@@ -66,8 +81,7 @@ class Synthesizer(ABC):
         self.real_counts = {str(k): int(v) for k, v in real.frame[real.label].astype(str).value_counts().items()}
         x = self.codec.encode(real.frame[real.features])
         self.unlabelled_rows = pool
-        self._fit(x, self.classes.encode(real.frame[real.label]), None if pool is None else self.codec.encode(pool))
-        return self
+        return x, self.classes.encode(real.frame[real.label]), None if pool is None else self.codec.encode(pool)
 
     @classmethod
     def check(cls, modality: str, unlabelled: pd.DataFrame | None) -> None:

@@ -2,8 +2,8 @@
 
 For each table, k (real rows per class) and data seed: k rows per class are the training
 rows, every other row of the built-in set is the fixed test set (no generator sees it).
-Every generating method adds the same number of synthetic rows per class (--ratio per real
-row) to the k real rows:
+Every generating method is asked for the same number of synthetic rows per class (--ratio
+per real row), added to the k real rows:
 
 - `real`: the k real rows per class only;
 - `smote`: imbalanced-learn SMOTE on the standardised numbers (SMOTE-NC when there are
@@ -11,10 +11,11 @@ row) to the k real rows:
 - `gaussian_copula`, `ctgan`, `tvae`: SDV single-table synthesizers fit on the k rows per
   class with the label as a categorical column, then sampled per class with a condition on
   the label (reject sampling when SDV cannot meet the condition; the JSON says where);
-- `product`: this product as `benchmarks/downstream.py` runs it: the CVAE trained on the k
-  rows, its prior samples scored against them, only the accepted rows kept (so it may add
-  fewer rows than asked for: accepted / generated is in the JSON);
-- `product_unfiltered`: the same trained CVAE and the same generated rows, all kept.
+- `product`: what the product ships: CVAESynthesizer (default settings; --train-arg sets
+  ModelConfig or TrainConfig fields) fit on the k rows, its rows generated, scored and kept
+  by pipeline.deliver as a run does, with the default QualityConfig (accept rule `auto`,
+  for tables `all`: only near-copies of real rows are dropped, and a short class gets more
+  rounds). It may add fewer rows than asked for: accepted / generated is in the JSON.
 
 Downstream: logistic regression and a random forest (200 trees) trained on real +
 synthetic rows, all methods through one encoding (the product's table codec fitted on the
@@ -22,13 +23,17 @@ whole table's feature columns: standardised numbers, missing numbers at the mean
 missing flag, one-hot categories with a missing level), evaluated on the test rows:
 accuracy and macro-F1, mean ± std over data seeds and the mean of the per-seed differences
 to real-only. Timing: fit and sample seconds of each generating method, and its
-(fit + sample) over the product's in the same split (the product's fit includes the
-quality judge; `product_unfiltered` reuses the product's training and is timed as if alone).
+(fit + sample) over the product's in the same split. The product's fit is
+CVAESynthesizer.fit and its sample the generation of the asked rows, as SDV's fit and
+sample; fitting the quality judge and delivering (the same rows drawn again, scored, short
+classes topped up) is `score_s` in the JSON, outside fit + sample. A per-table table gives
+the median product and TVAE fit + sample over the table's splits and TVAE / product.
 
-    .venv/bin/python benchmarks/peers.py                                        # all tables and methods
-    .venv/bin/python benchmarks/peers.py --datasets penguins --k 10 --methods real smote ctgan --gan-epochs 100
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/peers.py                      # all tables and methods
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/peers.py --datasets penguins --k 10 \
+        --methods real smote ctgan --gan-epochs 100
 
-SDV and imbalanced-learn come with `pip install -e '.[bench]'`. Tiny settings (tests run these):
+SDV and imbalanced-learn come with `pip install -e '.[bench]'`. Tiny settings:
 
     .venv/bin/python benchmarks/peers.py --datasets iris --k 4 --seeds 1 --methods real smote product \
         --train-arg target_steps=20 --json /tmp/p.json
@@ -37,7 +42,6 @@ SDV and imbalanced-learn come with `pip install -e '.[bench]'`. Tiny settings (t
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib.metadata
 import importlib.util
 import math
@@ -63,25 +67,24 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import publish, settings  # noqa: E402
-from pipeline.bundle import GeneratorBundle  # noqa: E402
-from pipeline.config import DataSpec, ModelConfig, QualityConfig, TrainConfig  # noqa: E402
-from pipeline.data.codec import ClassIndex, TableCodec, fit_codec  # noqa: E402
-from pipeline.data.sources import RealData, load_real, subsample_per_class  # noqa: E402
-from pipeline.generate import generate_frames  # noqa: E402
-from pipeline.quality.evaluate import accepted_samples  # noqa: E402
+from benchmarks._results import machine, pairs, publish, settings  # noqa: E402
+from benchmarks._splits import LowResourceSplit  # noqa: E402
+from pipeline.config import QualityConfig  # noqa: E402
+from pipeline.data.codec import ClassIndex, Codec  # noqa: E402
+from pipeline.deliver import Delivery, accepted_rows, deliver  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads, seed_everything  # noqa: E402
-from pipeline.train import train_cvae  # noqa: E402
+from pipeline.synthesizers import CVAESynthesizer  # noqa: E402
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
-METHODS = ["real", "smote", "gaussian_copula", "ctgan", "tvae", "product", "product_unfiltered"]
+METHODS = ["real", "smote", "gaussian_copula", "ctgan", "tvae", "product"]
 SDV_METHODS = {"gaussian_copula": "GaussianCopulaSynthesizer", "ctgan": "CTGANSynthesizer", "tvae": "TVAESynthesizer"}
 NEEDS = {"smote": "imblearn", **{m: "sdv" for m in SDV_METHODS}}  # method -> module it imports
 CLASSIFIERS = ["logreg", "forest"]
 METRICS = {"acc": "accuracy", "f1": "macro-F1"}
 MISSING_LEVEL = "__missing__"  # a missing category, as SDV sees it (_sdv_frame)
 REJECT_ROUNDS = 20  # unconditional SDV batches tried per class when conditional sampling falls short
+ALL_ROWS = 10**9  # LowResourceSplit's test_rows: every row outside the training rows is a test row
 
 
 @dataclass
@@ -93,7 +96,7 @@ class Split:
     seed: int
     label: str
     features: list[str]
-    codec: TableCodec
+    codec: Codec
     classes: ClassIndex
     train: pd.DataFrame  # k real rows per class, user's schema
     x: torch.Tensor  # encoded training rows
@@ -101,7 +104,6 @@ class Split:
     test_x: np.ndarray
     test_y: np.ndarray
     want: dict[str, int]  # synthetic rows asked for per class name
-    cache: dict[str, Any] = field(default_factory=dict)  # the product's training, shared by both product methods
 
 
 @dataclass
@@ -116,19 +118,11 @@ class Synthetic:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-@functools.cache
-def _load(dataset: str) -> RealData:
-    return load_real(DataSpec(source=dataset))
-
-
 def make_split(dataset: str, k: int, seed: int, ratio: float) -> Split:
-    full = _load(dataset)
+    low = LowResourceSplit.make(dataset, k, seed, test_rows=ALL_ROWS)
+    full = low.full
     if full.image_column is not None:
         raise SystemExit(f"{dataset} is an image set; this benchmark compares table generators")
-    codec = fit_codec(full.frame[full.features], None)
-    classes = ClassIndex.fit(full.frame[full.label])
-    train = subsample_per_class(full.frame, full.label, k, seed)
-    test = full.frame.drop(index=train.index)  # every other row: the generators never see them
     n_syn = int(round(ratio * k))
     return Split(
         dataset,
@@ -136,14 +130,14 @@ def make_split(dataset: str, k: int, seed: int, ratio: float) -> Split:
         seed,
         full.label,
         full.features,
-        codec,
-        classes,
-        train,
-        codec.encode(train[full.features]).x,
-        classes.encode(train[full.label]),
-        codec.encode(test[full.features]).x.numpy(),
-        classes.encode(test[full.label]).numpy(),
-        {name: n_syn for name in classes.names},
+        low.codec,
+        low.classes,
+        low.train[[*full.features, full.label]],
+        low.x(low.train),
+        low.y(low.train),
+        low.x(low.test).numpy(),
+        low.y(low.test).numpy(),
+        {name: n_syn for name in low.classes.names},
     )
 
 
@@ -285,57 +279,27 @@ def run_sdv(method: str, split: Split, seed: int, epochs: int) -> Synthetic:
     return Synthetic(sx, sy, fit_s, sample_s, generated, {"fallbacks": fallbacks} if fallbacks else {})
 
 
-def _product_training(split: Split, train_cfg: TrainConfig, quality: QualityConfig) -> dict[str, Any]:
-    """Train once per split, as downstream.py's run_one does; both product methods use it."""
-    if "product" not in split.cache:
-        t0 = time.perf_counter()
-        result = train_cvae(
-            split.codec.encode(split.train[split.features]),
-            split.y,
-            split.codec,
-            len(split.classes),
-            ModelConfig(),
-            train_cfg,
-            seed=split.seed,
-        )
-        bundle = GeneratorBundle(
-            result.model, split.codec, split.classes, split.label, {}, {}, list(split.train.columns)
-        )
-        train_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        scorer = SampleScorer(
-            LabelJudge.fit(split.x, split.y, split.classes.names, seed=split.seed),
-            split.x,
-            split.y,
-            quality.realism_quantile,
-            quality.copy_quantile,
-        )
-        split.cache["product"] = {
-            "bundle": bundle,
-            "scorer": scorer,
-            "train_s": train_s,
-            "judge_s": time.perf_counter() - t0,
-        }
-    return split.cache["product"]
-
-
-def run_product(split: Split, seed: int, train_cfg: TrainConfig, quality: QualityConfig) -> Synthetic:
-    trained = _product_training(split, train_cfg, quality)
+def run_product(split: Split, seed: int, options: dict[str, Any], quality: QualityConfig) -> Synthetic:
+    """Fit, generate the asked rows (timed as fit and sample), then deliver as a run does."""
     t0 = time.perf_counter()
-    sx, sy, generated = accepted_samples(trained["bundle"], trained["scorer"], split.want, seed + 1)
-    return Synthetic(
-        sx, sy, trained["train_s"] + trained["judge_s"], time.perf_counter() - t0, generated, {"accepted": len(sx)}
-    )
-
-
-def run_product_unfiltered(split: Split, seed: int, train_cfg: TrainConfig, quality: QualityConfig) -> Synthetic:
-    trained = _product_training(split, train_cfg, quality)
+    gen = CVAESynthesizer(seed=seed, **options).fit(split.train, label=split.label)
+    fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    frame = pd.concat(
-        list(generate_frames(trained["bundle"], split.want, seed + 1)), ignore_index=True
-    )  # same rows as `product` draws
-    sx, sy = _encode(split, frame)
-    return Synthetic(sx, sy, trained["train_s"], time.perf_counter() - t0, len(frame))
+    drawn = sum(len(f) for f in gen.sample_frames(split.want, seed + 1))
+    sample_s = time.perf_counter() - t0
+    # as pipeline/job.py's synthesize_rows: the judge on the generator's encoding of the real
+    # rows; deliver draws the same rows (same seed), scores them and tops up short classes
+    t0 = time.perf_counter()
+    real_x, real_y = gen.codec.encode(split.train[split.features]).x, gen.classes.encode(split.train[split.label])
+    judge = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=seed)
+    accept = quality.accept_rule(gen.codec.modality)
+    scorer = SampleScorer(judge, real_x, real_y, quality.realism_quantile, quality.copy_quantile, accept)
+    delivery = Delivery(dict(split.want))
+    frames = deliver(gen, split.want, scorer, seed + 1, delivery=delivery)
+    sx, sy = accepted_rows(frames, split.codec, split.classes, split.features, split.label)
+    notes = {"score_s": time.perf_counter() - t0, "sampled": drawn, "accepted": len(sx), "accept_rule": accept}
+    notes |= {"rounds": delivery.rounds} | ({"short": delivery.short()} if delivery.short() else {})
+    return Synthetic(sx, sy, fit_s, sample_s, sum(delivery.generated.values()), notes)
 
 
 # --- downstream -----------------------------------------------------------------------------
@@ -360,14 +324,13 @@ def downstream(split: Split, syn: Synthetic | None, seed: int) -> dict[str, floa
 
 
 def run_split(
-    split: Split, methods: list[str], args: argparse.Namespace, train_cfg: TrainConfig, quality: QualityConfig
+    split: Split, methods: list[str], args: argparse.Namespace, options: dict[str, Any], quality: QualityConfig
 ) -> list[dict]:
     seed = split.seed
     runners: dict[str, Callable[[], Synthetic]] = {
         "smote": lambda: run_smote(split, seed),
         **{m: (lambda m=m: run_sdv(m, split, seed, args.gan_epochs)) for m in SDV_METHODS},
-        "product": lambda: run_product(split, seed, train_cfg, quality),
-        "product_unfiltered": lambda: run_product_unfiltered(split, seed, train_cfg, quality),
+        "product": lambda: run_product(split, seed, options, quality),
     }
     rows = []
     for method in methods:
@@ -403,14 +366,13 @@ def run_split(
         row |= downstream(split, syn, seed)
         rows.append(row)
         print(
-            f"  {split.dataset} k={split.k} seed={seed} {method}: logreg {row['logreg_acc']:.3f} forest {row['forest_acc']:.3f}"
+            f"  {split.dataset} k={split.k} seed={seed} {method}: "
+            f"logreg {row['logreg_acc']:.3f} forest {row['forest_acc']:.3f}"
             + (f" (+{len(syn.x)} rows, fit {syn.fit_s:.1f} s, sample {syn.sample_s:.2f} s)" if syn is not None else ""),
             file=sys.stderr,
             flush=True,
         )
-    reference = next(
-        (r for m in ("product", "product_unfiltered") for r in rows if r["method"] == m and "fit_s" in r), None
-    )
+    reference = next((r for r in rows if r["method"] == "product" and "fit_s" in r), None)
     for row in rows:
         if reference is not None and "fit_s" in row:
             row["time_ratio_to_product"] = (row["fit_s"] + row["sample_s"]) / (
@@ -483,10 +445,33 @@ def timing(rows: list[dict], methods: list[str]) -> list[dict]:
             "total_s_median": statistics.median(totals),
             "total_s_max": max(totals),
         }
+        if "score_s" in mine[0]:
+            entry["score_s_median"] = statistics.median(r["score_s"] for r in mine)
         ratios = [r["time_ratio_to_product"] for r in mine if "time_ratio_to_product" in r]
         if ratios:
             entry |= {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
         out.append(entry)
+    return out
+
+
+def per_table(rows: list[dict]) -> list[dict]:
+    """Per data set, over its splits: median fit + sample of the product and of TVAE, and TVAE / product."""
+    out = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        product = [r["fit_s"] + r["sample_s"] for r in rows if (r["dataset"], r["method"]) == (dataset, "product")]
+        tvae = [r for r in rows if (r["dataset"], r["method"]) == (dataset, "tvae") and "time_ratio_to_product" in r]
+        if product and tvae:
+            ratios = [r["time_ratio_to_product"] for r in tvae]
+            out.append(
+                {
+                    "dataset": dataset,
+                    "splits": len(tvae),
+                    "product_s_median": statistics.median(product),
+                    "tvae_s_median": statistics.median(r["fit_s"] + r["sample_s"] for r in tvae),
+                    "tvae_over_product_median": statistics.median(ratios),
+                    "tvae_over_product_min": min(ratios),
+                }
+            )
     return out
 
 
@@ -505,7 +490,7 @@ def _metric_table(summary: list[dict], methods: list[str], key: str) -> str:
     return "\n".join(lines)
 
 
-def markdown(summary: list[dict], times: list[dict], methods: list[str]) -> str:
+def markdown(summary: list[dict], times: list[dict], tables: list[dict], methods: list[str]) -> str:
     parts = []
     for clf, title in (("logreg", "logistic regression"), ("forest", "random forest")):
         for metric, name in METRICS.items():
@@ -527,7 +512,8 @@ def markdown(summary: list[dict], times: list[dict], methods: list[str]) -> str:
         parts.append("**synthetic rows added** (mean over data seeds)\n\n" + "\n".join(lines))
     if times:
         lines = [
-            "| method | runs | median fit s | median sample s | median total s | max total s | total / product's (median, range) |",
+            "| method | runs | median fit s | median sample s | median total s | max total s "
+            "| total / product's (median, range) |",
             "|---|---|---|---|---|---|---|",
         ]
         for t in times:
@@ -538,7 +524,15 @@ def markdown(summary: list[dict], times: list[dict], methods: list[str]) -> str:
                 f"| {t['method']} | {t['runs']} | {t['fit_s_median']:.2f} | {t['sample_s_median']:.3f} | "
                 f"{t['total_s_median']:.2f} | {t['total_s_max']:.2f} | {ratio} |"
             )
-        parts.append("**time per split** (fit + sample of k rows per class, 1 torch thread)\n\n" + "\n".join(lines))
+        parts.append("**time per split** (fit + sample of the asked rows, 1 torch thread)\n\n" + "\n".join(lines))
+    if tables:
+        lines = ["| data set | splits | product s | TVAE s | TVAE / product (min) |", "|---|---|---|---|---|"]
+        for t in tables:
+            lines.append(
+                f"| {t['dataset']} | {t['splits']} | {t['product_s_median']:.2f} | {t['tvae_s_median']:.2f} | "
+                f"{t['tvae_over_product_median']:.3g} ({t['tvae_over_product_min']:.3g}) |"
+            )
+        parts.append("**fit + sample per table** (medians over the table's splits)\n\n" + "\n".join(lines))
     return "\n\n".join(parts)
 
 
@@ -549,8 +543,9 @@ def _check_libraries(methods: list[str], parser: argparse.ArgumentParser) -> dic
     missing = sorted({NEEDS[m] for m in methods if m in NEEDS and importlib.util.find_spec(NEEDS[m]) is None})
     if missing:
         users = [m for m in methods if NEEDS.get(m) in missing]
+        names = ", ".join("imbalanced-learn" if m == "imblearn" else m for m in missing)
         parser.error(
-            f"method(s) {', '.join(users)} need {', '.join('imbalanced-learn' if m == 'imblearn' else m for m in missing)}, "
+            f"method(s) {', '.join(users)} need {names}, "
             "which is not installed: pip install -e '.[bench]' (or leave those methods out with --methods)"
         )
     versions = {}
@@ -571,7 +566,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ratio", type=float, default=1.0, help="synthetic rows asked for per real row")
     parser.add_argument("--gan-epochs", type=int, default=300, help="CTGAN and TVAE epochs (SDV's default: 300)")
     parser.add_argument(
-        "--train-arg", action="append", default=[], metavar="KEY=VALUE", help="product TrainConfig field"
+        "--train-arg", action="append", default=[], metavar="KEY=VALUE", help="product ModelConfig or TrainConfig field"
     )
     parser.add_argument(
         "--quality-arg", action="append", default=[], metavar="KEY=VALUE", help="product QualityConfig field"
@@ -584,22 +579,20 @@ def main(argv: list[str] | None = None) -> dict:
     versions = _check_libraries(methods, parser)
     warnings.filterwarnings("ignore", module=r"(sdv|ctgan|rdt|copulas|sdmetrics)(\.|$)")
     configure_threads(1)
-    train_cfg = settings(TrainConfig, args.train_arg)
-    quality = settings(QualityConfig, args.quality_arg)
-    started, load_start, rows = time.perf_counter(), os.getloadavg()[0], []
+    options, quality = pairs(args.train_arg), settings(QualityConfig, args.quality_arg)
+    probe = CVAESynthesizer(**options)  # an unknown option fails here, before any split
+    started, start, rows = time.perf_counter(), machine(), []
     for dataset in args.datasets:
         for k in args.k:
             for seed in range(args.seeds):
-                rows.extend(run_split(make_split(dataset, k, seed, args.ratio), methods, args, train_cfg, quality))
-    summary, times = summarise(rows, methods), timing(rows, methods)
+                rows.extend(run_split(make_split(dataset, k, seed, args.ratio), methods, args, options, quality))
+    summary, times, tables = summarise(rows, methods), timing(rows, methods), per_table(rows)
     results = {
         "benchmark": "peers",
         "command": " ".join(["python", "benchmarks/peers.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {
-            "cores": os.cpu_count(),
-            "load_avg_1min_start": round(load_start, 2),
+        "machine": start
+        | {
             "load_avg_1min_end": round(os.getloadavg()[0], 2),
-            "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "libraries": versions,
         },
@@ -610,15 +603,17 @@ def main(argv: list[str] | None = None) -> dict:
             "methods": methods,
             "ratio": args.ratio,
             "gan_epochs": args.gan_epochs,
-            "train_config": train_cfg.model_dump(),
+            "model_config": probe.model_cfg.model_dump(),
+            "train_config": probe.train_cfg.model_dump(),
             "quality_config": quality.model_dump(),
         },
         "rows": rows,
         "summary": summary,
         "timing": times,
+        "timing_per_table": tables,
         "total_seconds": time.perf_counter() - started,
     }
-    return publish(results, markdown(summary, times, methods), args.json)
+    return publish(results, markdown(summary, times, tables, methods), args.json)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,150 @@
+"""Several CVAEs of one shape trained at once, as one batched model (the gate's fold generators).
+
+On small data a training step is mostly per-operation overhead, not arithmetic, so ten
+models cost nearly ten times one. Stacking their weights and running the loss under
+torch.func.vmap makes one call per operation for all of them
+(benchmarks/train_throughput.py --ensemble). Each member keeps its own rows, validation
+split, initialisation, noise, Adam state (Adam is elementwise, so stacking changes nothing)
+and early stopping; only the schedule (epoch length, KL warm-up) is shared, set by the
+smallest member.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.func import stack_module_state, vmap
+from torch.nn.utils.stateless import _reparametrize_module
+
+from pipeline.config import ModelConfig, TrainConfig
+from pipeline.data.codec import Codec, Encoded
+from pipeline.model import CVAE
+from pipeline.runtime import configure_threads, seed_everything
+from pipeline.train import build_model, epoch_shape, plan_epochs, stratified_split
+
+
+@dataclass
+class Member:
+    """One model's rows: the encoded training rows, their labels, the seed of its fit."""
+
+    x: Encoded
+    y: torch.Tensor
+    seed: int
+
+
+def can_stack(members: list[Member], codecs: list[Codec], model_cfg: ModelConfig) -> bool:
+    """Same input shape and layout, no missing values, an MLP (vmap's conv batching is slow)."""
+    first = codecs[0]
+    layout = [(b.kind, b.start, b.stop) for b in first.layout]
+    return (
+        len(members) > 1
+        and model_cfg.arch in ("auto", "mlp")
+        and len(first.input_shape) == 1
+        and all(m.x.mask is None for m in members)
+        and all(tuple(c.input_shape) == tuple(first.input_shape) for c in codecs)
+        and all([(b.kind, b.start, b.stop) for b in c.layout] == layout for c in codecs)
+    )
+
+
+class _Rows:
+    """A member's training rows served in shuffled passes, `size` rows per draw."""
+
+    def __init__(self, idx: torch.Tensor, gen: torch.Generator) -> None:
+        self.idx, self.gen, self.queue = idx, gen, idx[:0]
+
+    def draw(self, size: int) -> torch.Tensor:
+        while len(self.queue) < size:
+            self.queue = torch.cat([self.queue, self.idx[torch.randperm(len(self.idx), generator=self.gen)]])
+        out, self.queue = self.queue[:size], self.queue[size:]
+        return out
+
+
+def train_many(
+    members: list[Member], codecs: list[Codec], n_classes: int, model_cfg: ModelConfig, train_cfg: TrainConfig
+) -> list[CVAE]:
+    """Fit one CVAE per member (see the module docstring); each keeps its best-validation weights."""
+    configure_threads(train_cfg.threads)
+    models, splits, rows, stops = [], [], [], []
+    for m, codec in zip(members, codecs):
+        seed_everything(m.seed)  # each member is initialised as its own fit would be
+        gen = torch.Generator().manual_seed(m.seed)
+        train_idx, val_idx = stratified_split(m.y, train_cfg.val_fraction, gen)
+        splits.append(val_idx if len(val_idx) else train_idx)
+        stops.append(len(val_idx) > 0)  # early stopping needs a real validation split
+        rows.append(_Rows(train_idx, gen))
+        models.append(build_model(codec, n_classes, model_cfg))
+    n_min = min(len(r.idx) for r in rows)
+    batch = min(train_cfg.batch_size, n_min)
+    epochs, patience = plan_epochs(train_cfg.model_copy(update={"batch_size": batch}), n_min)
+    steps_per_epoch = epoch_shape(n_min, batch)[1]
+    warmup = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
+    params = stack_module_state(models)[0]
+    base = models[0]
+    buffers = dict(base.named_buffers())  # the same in every member (layout, fixed prior, no posteriors yet)
+    opt = torch.optim.Adam(params.values(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=True)
+
+    def loss_of_one(p, b, x, y, beta):
+        with _reparametrize_module(base, {**p, **b}):
+            return base.loss(x, y, None, beta)["loss"]
+
+    batched_loss = vmap(loss_of_one, in_dims=(0, None, 0, 0, None), randomness="different")
+    best = [_Best() for _ in members]
+    seed_everything(members[0].seed)
+    for epoch in range(epochs):
+        for step in range(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch):
+            picks = [r.draw(batch) for r in rows]
+            x = torch.stack([m.x.x[i] for m, i in zip(members, picks)])
+            y = torch.stack([m.y[i] for m, i in zip(members, picks)])
+            loss = batched_loss(params, buffers, x, y, model_cfg.beta * min(1.0, step / warmup)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if (epoch + 1) * steps_per_epoch < warmup:  # before the KL weight is full, losses differ
+            continue
+        for i, (m, val) in enumerate(zip(members, splits)):
+            if best[i].since < patience or not stops[i]:
+                best[i].update(_val_loss(base, params, buffers, i, m.x.x[val], m.y[val], model_cfg.beta))
+                best[i].keep(params, buffers, i)
+        if all(s and b.since >= patience for s, b in zip(stops, best)):
+            break
+    return [_finish(model, b, m) for model, b, m in zip(models, best, members)]
+
+
+@torch.no_grad()
+def _val_loss(base: CVAE, params, buffers, i: int, x: torch.Tensor, y: torch.Tensor, beta: float) -> float:
+    own = {k: v[i] for k, v in params.items()} | buffers
+    with _reparametrize_module(base, own):
+        base.eval()
+        raw, mu, logvar = base(x, y)
+        loss = base.recon_nll(raw, x, None).mean() + beta * base.kl(mu, logvar, y).sum()
+        base.train()
+    return float(loss)
+
+
+@dataclass
+class _Best:
+    loss: float = math.inf
+    since: int = 0
+    weights: dict[str, torch.Tensor] | None = None
+    improved: bool = False
+
+    def update(self, loss: float) -> None:
+        self.improved = self.weights is None or loss < self.loss - 1e-4 * abs(self.loss)
+        if self.improved:
+            self.loss, self.since = loss, 0
+        else:
+            self.since += 1
+
+    def keep(self, params, buffers, i: int) -> None:
+        if self.improved:
+            self.weights = {k: v[i].detach().clone() for k, v in params.items()} | dict(buffers)
+
+
+def _finish(model: CVAE, best: _Best, member: Member) -> CVAE:
+    if best.weights is not None:
+        model.load_state_dict(best.weights)
+    model.eval()
+    model.remember_posteriors(member.x.x, member.y)
+    return model
