@@ -579,6 +579,7 @@ def main(argv: list[str] | None = None) -> dict:
     versions = _check_libraries(methods, parser)
     warnings.filterwarnings("ignore", module=r"(sdv|ctgan|rdt|copulas|sdmetrics)(\.|$)")
     configure_threads(1)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo (seconds)
     options, quality = pairs(args.train_arg), settings(QualityConfig, args.quality_arg)
     probe = CVAESynthesizer(**options)  # an unknown option fails here, before any split
     started, start, rows = time.perf_counter(), machine(), []

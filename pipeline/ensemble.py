@@ -22,7 +22,7 @@ from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Codec, Encoded
 from pipeline.model import CVAE
 from pipeline.runtime import configure_threads, seed_everything
-from pipeline.train import build_model, epoch_shape, plan_epochs, stratified_split
+from pipeline.train import build_model, passes_per_validation, plan_epochs, steps_per_pass, stratified_split
 
 
 @dataclass
@@ -78,8 +78,8 @@ def train_many(
     n_min = min(len(r.idx) for r in rows)
     batch = min(train_cfg.batch_size, n_min)
     epochs, patience = plan_epochs(train_cfg.model_copy(update={"batch_size": batch}), n_min)
-    steps_per_epoch = epoch_shape(n_min, batch)[1]
-    warmup = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
+    per_pass, every = steps_per_pass(n_min, batch), passes_per_validation(n_min, batch)
+    warmup = max(1, int(train_cfg.kl_warmup_fraction * epochs * per_pass))
     params = stack_module_state(models)[0]
     base = models[0]
     buffers = dict(base.named_buffers())  # the same in every member (layout, fixed prior, no posteriors yet)
@@ -92,8 +92,10 @@ def train_many(
     batched_loss = vmap(loss_of_one, in_dims=(0, None, 0, 0, None), randomness="different")
     best = [_Best() for _ in members]
     seed_everything(members[0].seed)
-    for epoch in range(epochs):
-        for step in range(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch):
+    epoch = 0
+    while epoch < epochs:
+        passes = min(every, epochs - epoch)
+        for step in range(epoch * per_pass, (epoch + passes) * per_pass):
             picks = [r.draw(batch) for r in rows]
             x = torch.stack([m.x.x[i] for m, i in zip(members, picks)])
             y = torch.stack([m.y[i] for m, i in zip(members, picks)])
@@ -101,11 +103,12 @@ def train_many(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        if (epoch + 1) * steps_per_epoch < warmup:  # before the KL weight is full, losses differ
+        epoch += passes
+        if epoch * per_pass < warmup:  # before the KL weight is full, losses differ
             continue
         for i, (m, val) in enumerate(zip(members, splits)):
             if best[i].since < patience or not stops[i]:
-                best[i].update(_val_loss(base, params, buffers, i, m.x.x[val], m.y[val], model_cfg.beta))
+                best[i].update(_val_loss(base, params, buffers, i, m.x.x[val], m.y[val], model_cfg.beta), passes)
                 best[i].keep(params, buffers, i)
         if all(s and b.since >= patience for s, b in zip(stops, best)):
             break
@@ -130,12 +133,12 @@ class _Best:
     weights: dict[str, torch.Tensor] | None = None
     improved: bool = False
 
-    def update(self, loss: float) -> None:
+    def update(self, loss: float, passes: int) -> None:
         self.improved = self.weights is None or loss < self.loss - 1e-4 * abs(self.loss)
         if self.improved:
             self.loss, self.since = loss, 0
         else:
-            self.since += 1
+            self.since += passes
 
     def keep(self, params, buffers, i: int) -> None:
         if self.improved:

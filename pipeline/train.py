@@ -24,9 +24,8 @@ from pipeline.transforms import random_affine
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ACTIVE_UNIT_VARIANCE = 0.01  # Burda et al. 2016: a unit is active if Var_x E[z|x] > 0.01
-# an epoch is at least this many optimiser steps (several passes over tiny data): with one
-# step per epoch, the validation pass after each step cost as much as the step itself
-MIN_EPOCH_STEPS = 16
+# training steps between validation passes, at least (several epochs apart on tiny data)
+MIN_STEPS_PER_VALIDATION = 16
 
 
 @dataclass
@@ -54,17 +53,20 @@ def stratified_split(y: torch.Tensor, fraction: float, generator: torch.Generato
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
-def epoch_shape(n_train: int, batch_size: int) -> tuple[int, int]:
-    """(passes over the training rows per epoch, optimiser steps per epoch)."""
-    per_pass = max(1, math.ceil(n_train / batch_size))
-    passes = max(1, math.ceil(MIN_EPOCH_STEPS / per_pass))
-    return passes, passes * per_pass
+def steps_per_pass(n_train: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_train / batch_size))
+
+
+def passes_per_validation(n_train: int, batch_size: int) -> int:
+    """Epochs (passes over the training rows) between validation passes: on tiny data one
+    per pass would cost as much as the training step itself."""
+    return max(1, math.ceil(MIN_STEPS_PER_VALIDATION / steps_per_pass(n_train, batch_size)))
 
 
 def plan_epochs(cfg: TrainConfig, n_train: int) -> tuple[int, int]:
     """(epochs, patience): tiny data sets get more epochs so the step count stays sensible."""
-    steps_per_epoch = epoch_shape(n_train, cfg.batch_size)[1]
-    epochs = cfg.epochs or min(cfg.max_epochs, max(cfg.min_epochs, math.ceil(cfg.target_steps / steps_per_epoch)))
+    per_pass = steps_per_pass(n_train, cfg.batch_size)
+    epochs = cfg.epochs or min(cfg.max_epochs, max(cfg.min_epochs, math.ceil(cfg.target_steps / per_pass)))
     patience = cfg.patience or max(10, epochs // 5)
     return epochs, patience
 
@@ -160,34 +162,40 @@ def train_cvae(
     model = build_model(codec, n_classes, model_cfg).to(device)
     opt = make_optimizer(model, train_cfg)
     epochs, patience = plan_epochs(train_cfg, len(data.train))
-    passes, steps_per_epoch = epoch_shape(len(data.train), train_cfg.batch_size)
+    steps_per_epoch = steps_per_pass(len(data.train), train_cfg.batch_size)
+    every = passes_per_validation(len(data.train), train_cfg.batch_size)
     warmup_steps = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
     result = TrainResult(model=model, device=str(device))
     state = _Best()
-    start_epoch = _resume(hooks.checkpoint_path, model, opt, gen, state, result, device)
-    bar = _progress_bar(hooks.progress, epochs, start_epoch)
+    epoch = _resume(hooks.checkpoint_path, model, opt, gen, state, result, device)
+    bar = _progress_bar(hooks.progress, epochs, epoch)
     t0, seen = time.perf_counter(), 0
-    for epoch in range(start_epoch, epochs):
-        step = epoch * steps_per_epoch
-        metrics, rows = _epoch(model, opt, data, train_cfg, model_cfg.beta, step, warmup_steps, gen, passes)
-        seen += rows
+    while epoch < epochs:
+        # validation on a fixed grid (multiples of `every`), so a run resumed from a checkpoint
+        # validates, and so draws its random numbers, exactly as an unbroken one
+        passes = min(every - epoch % every, epochs - epoch)
+        metrics, rows = _epoch(
+            model, opt, data, train_cfg, model_cfg.beta, epoch * steps_per_epoch, warmup_steps, gen, passes
+        )
+        seen, epoch = seen + rows, epoch + passes
         metrics |= evaluate(model, *data.rows(data.val), model_cfg.beta)
         result.history.append(metrics)
-        warm = (epoch + 1) * steps_per_epoch >= warmup_steps  # before the KL weight is full, losses differ
-        state.update(metrics["val_loss"], model, epoch, warm, result)
+        warm = epoch * steps_per_epoch >= warmup_steps  # before the KL weight is full, losses differ
+        state.update(metrics["val_loss"], model, epoch - 1, warm, result, passes)
         if hooks.on_epoch:
-            hooks.on_epoch(epoch, metrics)
+            hooks.on_epoch(epoch - 1, metrics)
         if bar:
-            text = f"epoch {epoch + 1}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}"
-            bar[0].update(bar[1], advance=1, description=text)
-        result.epochs_run = epoch + 1
+            text = f"epoch {epoch}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}"
+            bar[0].update(bar[1], advance=passes, description=text)
+        result.epochs_run = epoch
         if has_val and warm and state.since_best >= patience:  # early stopping on a real validation split
             result.stopped_early = True
             break
-        if hooks.checkpoint_path and (epoch + 1) % train_cfg.checkpoint_every == 0:
-            save_checkpoint(hooks.checkpoint_path, model, opt, gen, epoch, state, result)
+        ckpt = train_cfg.checkpoint_every  # at the first validation at or after each multiple
+        if hooks.checkpoint_path and epoch // ckpt > (epoch - passes) // ckpt:
+            save_checkpoint(hooks.checkpoint_path, model, opt, gen, epoch - 1, state, result)
             if hooks.on_checkpoint:
-                hooks.on_checkpoint(Path(hooks.checkpoint_path), epoch + 1)
+                hooks.on_checkpoint(Path(hooks.checkpoint_path), epoch)
     if bar:
         bar[0].stop()
     result.seconds = time.perf_counter() - t0
@@ -207,14 +215,14 @@ class _Best:
     weights: dict | None = None
     since_best: int = 0
 
-    def update(self, loss: float, model: CVAE, epoch: int, warm: bool, result: TrainResult) -> None:
+    def update(self, loss: float, model: CVAE, epoch: int, warm: bool, result: TrainResult, passes: int = 1) -> None:
         if not warm:
             return
         if self.weights is None or loss < self.loss - 1e-4 * abs(self.loss):
             self.loss, self.weights, self.since_best = loss, copy.deepcopy(model.state_dict()), 0
             result.best_epoch = epoch
         else:
-            self.since_best += 1
+            self.since_best += passes
 
 
 def make_optimizer(model: CVAE, cfg: TrainConfig) -> torch.optim.Adam:
@@ -236,7 +244,7 @@ def _epoch(
     gen: torch.Generator,
     passes: int = 1,
 ) -> tuple[dict[str, float], int]:
-    """`passes` passes over the training rows in shuffled batches; mean metrics and rows seen."""
+    """`passes` epochs (passes over the training rows in shuffled batches); mean metrics and rows seen."""
     total, names = None, []
     n = len(data.train)
     batches = [
