@@ -74,6 +74,9 @@ class TrainConfig(_Strict):
     patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
     classic_augment: bool = False  # random small affine views of real images per batch; off: blurrier samples at k=10
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # bfloat16 autocast for the training loss (weights and optimiser stay float32); meant for
+    # GPUs, where it is not yet measured (BENCHMARKS.md "GPU")
+    mixed_precision: bool = False
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
     checkpoint_every: int = Field(25, ge=1, description="epochs between resumable checkpoints (also shipped to MLflow)")
     reuse: bool = Field(True, description="reuse a finished training of the same data + config found in MLflow")

@@ -99,7 +99,8 @@ def train_many(
             picks = [r.draw(batch) for r in rows]
             x = torch.stack([m.x.x[i] for m, i in zip(members, picks)])
             y = torch.stack([m.y[i] for m, i in zip(members, picks)])
-            loss = batched_loss(params, buffers, x, y, model_cfg.beta * min(1.0, step / warmup)).sum()
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=train_cfg.mixed_precision):
+                loss = batched_loss(params, buffers, x, y, model_cfg.beta * min(1.0, step / warmup)).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

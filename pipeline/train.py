@@ -259,7 +259,8 @@ def _epoch(
         if augment_images:
             xb = random_affine(xb, gen)
         beta = beta_max * min(1.0, step / warmup)
-        terms = model.loss(xb, yb, mb, beta)
+        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision):
+            terms = model.loss(xb, yb, mb, beta)
         names = list(terms)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()

@@ -51,7 +51,7 @@ def test_recon_nll_prefers_the_right_category(mixed_table):
     assert model.recon_nll(good, x, None) < model.recon_nll(bad, x, None)
 
 
-def _fit(mixed_table, seed: int):
+def _fit(mixed_table, seed: int, config: TrainConfig = TINY):
     features = mixed_table.drop(columns=["label"])
     codec = TableCodec.fit(features)
     classes = ClassIndex.fit(mixed_table["label"])
@@ -61,7 +61,7 @@ def _fit(mixed_table, seed: int):
         codec,
         2,
         ModelConfig(latent_dim=4),
-        TINY,
+        config,
         seed=seed,
     )
 
@@ -72,6 +72,16 @@ def test_training_lowers_the_loss_and_is_deterministic(mixed_table):
     state, same, diff = (r.model.state_dict() for r in (first, again, other))
     assert all(torch.equal(state[k], same[k]) for k in state)
     assert not all(torch.equal(state[k], diff[k]) for k in state)
+
+
+def test_mixed_precision_trains_in_bfloat16_and_stays_deterministic(mixed_table):
+    bf16 = TINY.model_copy(update={"mixed_precision": True})
+    first, again, full = _fit(mixed_table, 0, bf16), _fit(mixed_table, 0, bf16), _fit(mixed_table, 0)
+    assert first.history[-1]["recon"] < first.history[0]["recon"]
+    state, same, other = (r.model.state_dict() for r in (first, again, full))
+    assert all(v.dtype != torch.bfloat16 for v in state.values())  # the weights stay float32
+    assert all(torch.equal(state[k], same[k]) for k in state)
+    assert not all(torch.equal(state[k], other[k]) for k in state)  # the loss really ran in bfloat16
 
 
 def test_training_resumes_from_a_checkpoint_to_the_same_weights(mixed_table, tmp_path):
