@@ -148,7 +148,8 @@ class _Best:
 
 def _finish(model: CVAE, best: _Best, member: Member) -> CVAE:
     if best.weights is not None:
-        model.load_state_dict(best.weights)
+        saved = model.state_dict()  # persistent entries only (not the one-hot table)
+        model.load_state_dict({k: v for k, v in best.weights.items() if k in saved})
     model.eval()
     model.remember_posteriors(member.x.x, member.y)
     return model
