@@ -165,7 +165,7 @@ class Tracker:
         the model version, and never runs code from the store. Returns (version, URI)."""
         gen = Synthesizer.load(folder)
         digest = manifest_digest(folder)
-        with mlflow.start_run(run_id=self.run_id), _quiet("mlflow.pyfunc", "mlflow.models.model"):
+        with mlflow.start_run(run_id=self.run_id), _quiet("mlflow.pyfunc", "mlflow.models.model"), _no_env_scan():
             info = mlflow.pyfunc.log_model(
                 name="generator",
                 python_model=str(Path(__file__).with_name("pyfunc_model.py")),
@@ -234,6 +234,24 @@ def model_signature(gen: Synthesizer) -> ModelSignature:
             ]
         ),
     )
+
+
+@contextmanager
+def _no_env_scan():
+    """Skip MLflow's check of the model's requirements against every installed distribution
+    (2-3 s of a table run: importlib-metadata reads them all). pip_requirements() pins the
+    versions installed here, so the check can find no mismatch."""
+    from mlflow.utils import environment
+
+    check = getattr(environment, "warn_dependency_requirement_mismatches", None)
+    if check is None:  # another MLflow version: nothing to skip
+        yield
+        return
+    environment.warn_dependency_requirement_mismatches = lambda requirements: None
+    try:
+        yield
+    finally:
+        environment.warn_dependency_requirement_mismatches = check
 
 
 def pip_requirements() -> list[str]:
