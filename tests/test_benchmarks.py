@@ -61,3 +61,29 @@ def test_end_to_end_tiny(tmp_path):
     assert median["wall_s"] > median["flow_s"] > median["train"] > 0 and median["overhead_s"] > 0
     assert median["plots"] > 0 and median["synthesize"] > 0
 
+
+
+def test_peers_tiny(tmp_path):
+    data = _run(
+        [
+            "benchmarks/peers.py",
+            "--datasets",
+            "iris",
+            "--k",
+            "4",
+            "--seeds",
+            "1",
+            "--methods",
+            "real",
+            "smote",
+            "product",
+            "--train-arg",
+            "target_steps=20",
+        ],
+        tmp_path / "peers.json",
+    )
+    methods = {r["method"] for r in data["rows"]}
+    assert methods == {"real", "smote", "product"}
+    assert all(0 <= r["logreg_acc"] <= 1 and r["test_rows"] > 100 for r in data["rows"])
+    product = next(t for t in data["timing"] if t["method"] == "product")
+    assert product["fit_s_median"] > 0 and product["ratio_median"] == 1.0
