@@ -2,8 +2,8 @@
 
 On small data a training step is mostly per-operation overhead, not arithmetic, so ten
 models cost nearly ten times one. Stacking their weights and running the loss under
-torch.func.vmap makes one call per operation for all of them
-(benchmarks/train_throughput.py --ensemble). Each member keeps its own rows, validation
+torch.func.vmap makes one call per operation for all of them (BENCHMARKS.md, "Speed":
+the gate's cost per data set before and after). Each member keeps its own rows, validation
 split, initialisation, noise, Adam state (Adam is elementwise, so stacking changes nothing)
 and early stopping; only the schedule (epoch length, KL warm-up) is shared, set by the
 smallest member.

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.job import DataRef, make_generator
 from pipeline.synthesizers import Synthesizer
@@ -34,6 +35,7 @@ STATE_ARTIFACT = "checkpoints/train-state.pt"
 def train_key(config: RunConfig, data_hash: str) -> str:
     """What determines the trained weights: a finished run with this key can be reused."""
     payload = {
+        "augment": __version__,  # a new version may train differently: never reuse across versions
         "data": data_hash,
         "seed": config.seed,
         "generator": config.generator,
