@@ -44,10 +44,7 @@ class ModelConfig(_Strict):
 
     arch: Literal["auto", "mlp", "conv"] = "auto"  # auto: conv for images >= 16 px, else MLP
     latent_dim: int = Field(16, ge=1, le=512)
-    # MLP widths, encoder order. None: sized by the input (pipeline/model.py hidden_widths):
-    # 8 units per input value between 64 and 256, then half: [256, 128] for images and wide
-    # tables, [64, 32] for iris; the narrow nets train faster (benchmarks/imbalance.py: BENCHMARKS.md)
-    hidden: list[int] | None = Field(None, min_length=1)
+    hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=1)  # MLP widths, encoder order
     conv_channels: list[int] = Field(default_factory=lambda: [32, 64])
     prior: Literal["standard", "learned"] = "learned"  # learned: p(z|y) = N(mu_y, I)
     prior_spread: float = Field(3.0, ge=0.0)  # initial distance of class means from 0

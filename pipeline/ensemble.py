@@ -20,7 +20,7 @@ from torch.nn.utils.stateless import _reparametrize_module
 
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Codec, Encoded
-from pipeline.model import CVAE
+from pipeline.model import CVAE, resolve_arch
 from pipeline.runtime import configure_threads, seed_everything
 from pipeline.train import build_model, passes_per_validation, plan_epochs, steps_per_pass, stratified_split
 
@@ -35,13 +35,12 @@ class Member:
 
 
 def can_stack(members: list[Member], codecs: list[Codec], model_cfg: ModelConfig) -> bool:
-    """Same input shape and layout, no missing values, an MLP (vmap's conv batching is slow)."""
+    """Same input shape and layout, no missing values, an MLP (conv nets are not stacked)."""
     first = codecs[0]
     layout = [(b.kind, b.start, b.stop) for b in first.layout]
     return (
         len(members) > 1
-        and model_cfg.arch in ("auto", "mlp")
-        and len(first.input_shape) == 1
+        and resolve_arch(model_cfg.arch, tuple(first.input_shape)) == "mlp"
         and all(m.x.mask is None for m in members)
         and all(tuple(c.input_shape) == tuple(first.input_shape) for c in codecs)
         and all([(b.kind, b.start, b.stop) for b in c.layout] == layout for c in codecs)

@@ -50,14 +50,6 @@ def resolve_arch(arch: str, input_shape: tuple[int, ...]) -> str:
     return "mlp"
 
 
-def hidden_widths(cfg: ModelConfig, flat_dim: int) -> list[int]:
-    """The MLP widths: as configured, or 8 units per input value within [64, 256], then half."""
-    if cfg.hidden:
-        return list(cfg.hidden)
-    first = min(256, max(64, 8 * flat_dim))
-    return [first, first // 2]
-
-
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -109,7 +101,7 @@ class CVAE(nn.Module):
         super().__init__()
         self.shape, self.cfg, self.layout = shape, cfg, layout
         k, d, zdim = shape.n_classes, shape.flat_dim, cfg.latent_dim
-        hidden = hidden_widths(cfg, d)
+        hidden = cfg.hidden
         if shape.arch == "conv":
             self.enc_trunk: nn.Module = _ConvTrunk(shape.input_shape, cfg.conv_channels)
             self.enc_head = nn.Sequential(
