@@ -75,7 +75,11 @@ class TrainConfig(_Strict):
     # GPUs, where it is not yet measured (BENCHMARKS.md "GPU")
     mixed_precision: bool = False
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
-    checkpoint_every: int = Field(25, ge=1, description="epochs between resumable checkpoints (also shipped to MLflow)")
+    checkpoint_every: int | None = Field(
+        None,
+        ge=1,
+        description="epochs between resumable checkpoints (also shipped to MLflow); default: about every 1000 steps",
+    )
     reuse: bool = Field(True, description="reuse a finished training of the same data + config found in MLflow")
 
 
