@@ -35,11 +35,14 @@ class Member:
 
 
 def can_stack(members: list[Member], codecs: list[Codec], model_cfg: ModelConfig) -> bool:
-    """Same input shape and layout, no missing values, an MLP (conv nets are not stacked)."""
+    """Tables (an MLP on one row of numbers) of one shape and layout, without missing values.
+    Images are not stacked: on digits the stack took 35 s where one-by-one fits, each
+    stopping early on its own, took 31 s (their steps are arithmetic, not overhead)."""
     first = codecs[0]
     layout = [(b.kind, b.start, b.stop) for b in first.layout]
     return (
         len(members) > 1
+        and len(first.input_shape) == 1
         and resolve_arch(model_cfg.arch, tuple(first.input_shape)) == "mlp"
         and all(m.x.mask is None for m in members)
         and all(tuple(c.input_shape) == tuple(first.input_shape) for c in codecs)

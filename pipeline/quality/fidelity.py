@@ -28,12 +28,16 @@ class LabelJudge:
     class_names: list[str]
 
     @classmethod
-    def fit(cls, x: torch.Tensor, y: torch.Tensor, class_names: list[str], seed: int = 0) -> "LabelJudge":
+    def fit(
+        cls, x: torch.Tensor, y: torch.Tensor, class_names: list[str], seed: int = 0, measure: bool = True
+    ) -> "LabelJudge":
+        """The judge, and (measure=True) its accuracy on held-out real rows from a probe fit
+        without them; the gate skips the probe, whose number it never reads."""
         k = len(class_names)
         gen = torch.Generator().manual_seed(seed)
         fit_idx, hold_idx = stratified_split(y, HOLDOUT_FRACTION, gen)
         accuracy = float("nan")
-        if len(hold_idx):
+        if measure and len(hold_idx):
             probe = fit_classifier(x[fit_idx], y[fit_idx], k, seed=seed)
             accuracy = float((probe.predict_proba(x[hold_idx]).argmax(1) == y[hold_idx].numpy()).mean())
         return cls(fit_classifier(x, y, k, seed=seed), accuracy, class_names)

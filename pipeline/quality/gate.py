@@ -108,7 +108,7 @@ def _one_fold(task: Task, fitted: dict[str, Synthesizer], x, y, train, held, see
     """Held-out predictions of real-only and of each fitted generator's rows on one fold."""
     n_classes, steps = len(task.classes), task.quality.classifier_steps
     preds = {"real": _classifier(x[train], y[train], n_classes, seed, steps).predict_proba(x[held]).argmax(1)}
-    judge = LabelJudge.fit(x[train], y[train], task.classes.names, seed=seed)
+    judge = LabelJudge.fit(x[train], y[train], task.classes.names, seed=seed, measure=False)
     q = task.quality
     accept = q.accept_rule(task.codec.modality)
     scorer = SampleScorer(judge, x[train], y[train], q.realism_quantile, q.copy_quantile, accept)
