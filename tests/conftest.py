@@ -18,9 +18,9 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ["PREFECT_HOME"] = str(_ROOT / "prefect")
 os.environ["AUGMENT_THREADS"] = "1"
-# a local Prefect server started by a CLI run in a test stops itself a minute after its last
+# a local Prefect server started by a CLI run in a test stops itself five minutes after its last
 # use, even where the session's teardown below does not get to stop it
-os.environ["AUGMENT_SERVER_IDLE"] = "60"
+os.environ["AUGMENT_SERVER_IDLE"] = "300"
 
 from flows.settings import configure_environment  # noqa: E402
 
