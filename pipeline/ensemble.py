@@ -22,7 +22,16 @@ from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Codec, Encoded
 from pipeline.model import CVAE, resolve_arch
 from pipeline.runtime import configure_threads, seed_everything
-from pipeline.train import build_model, passes_per_validation, plan_epochs, steps_per_pass, stratified_split
+from pipeline.train import (
+    build_model,
+    evaluate,
+    improves,
+    make_optimizer,
+    passes_per_validation,
+    plan_epochs,
+    steps_per_pass,
+    stratified_split,
+)
 
 
 @dataclass
@@ -85,7 +94,7 @@ def train_many(
     params = stack_module_state(models)[0]
     base = models[0]
     buffers = dict(base.named_buffers())  # the same in every member (layout, fixed prior, no posteriors yet)
-    opt = torch.optim.Adam(params.values(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=True)
+    opt = make_optimizer(list(params.values()), train_cfg)
 
     def loss_of_one(p, b, x, y, beta):
         with _reparametrize_module(base, {**p, **b}):
@@ -112,21 +121,16 @@ def train_many(
         for i, (m, val) in enumerate(zip(members, splits)):
             if best[i].since < patience or not stops[i]:
                 best[i].update(_val_loss(base, params, buffers, i, m.x.x[val], m.y[val], model_cfg.beta), passes)
-                best[i].keep(params, buffers, i)
+                best[i].keep(params, i)
         if all(s and b.since >= patience for s, b in zip(stops, best)):
             break
     return [_finish(model, b, m) for model, b, m in zip(models, best, members)]
 
 
-@torch.no_grad()
 def _val_loss(base: CVAE, params, buffers, i: int, x: torch.Tensor, y: torch.Tensor, beta: float) -> float:
-    own = {k: v[i] for k, v in params.items()} | buffers
-    with _reparametrize_module(base, own):
-        base.eval()
-        raw, mu, logvar = base(x, y)
-        loss = base.recon_nll(raw, x, None).mean() + beta * base.kl(mu, logvar, y).sum()
-        base.train()
-    return float(loss)
+    """Member i's validation loss, as train.evaluate measures a single model's."""
+    with _reparametrize_module(base, {k: v[i] for k, v in params.items()} | buffers):
+        return evaluate(base, x, y, None, beta)["val_loss"]
 
 
 @dataclass
@@ -137,21 +141,20 @@ class _Best:
     improved: bool = False
 
     def update(self, loss: float, passes: int) -> None:
-        self.improved = self.weights is None or loss < self.loss - 1e-4 * abs(self.loss)
+        self.improved = self.weights is None or improves(loss, self.loss)
         if self.improved:
             self.loss, self.since = loss, 0
         else:
             self.since += passes
 
-    def keep(self, params, buffers, i: int) -> None:
+    def keep(self, params, i: int) -> None:
         if self.improved:
-            self.weights = {k: v[i].detach().clone() for k, v in params.items()} | dict(buffers)
+            self.weights = {k: v[i].detach().clone() for k, v in params.items()}
 
 
 def _finish(model: CVAE, best: _Best, member: Member) -> CVAE:
-    if best.weights is not None:
-        saved = model.state_dict()  # persistent entries only (not the one-hot table)
-        model.load_state_dict({k: v for k, v in best.weights.items() if k in saved})
+    if best.weights is not None:  # the parameters; the buffers are the same in every member
+        model.load_state_dict(model.state_dict() | best.weights)
     model.eval()
     model.remember_posteriors(member.x.x, member.y)
     return model

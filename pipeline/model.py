@@ -101,20 +101,19 @@ class CVAE(nn.Module):
         super().__init__()
         self.shape, self.cfg, self.layout = shape, cfg, layout
         k, d, zdim = shape.n_classes, shape.flat_dim, cfg.latent_dim
-        hidden = cfg.hidden
         if shape.arch == "conv":
             self.enc_trunk: nn.Module = _ConvTrunk(shape.input_shape, cfg.conv_channels)
             self.enc_head = nn.Sequential(
-                nn.Linear(self.enc_trunk.out_dim + k, hidden[-1]), nn.SiLU(), nn.Linear(hidden[-1], 2 * zdim)
+                nn.Linear(self.enc_trunk.out_dim + k, cfg.hidden[-1]), nn.SiLU(), nn.Linear(cfg.hidden[-1], 2 * zdim)
             )
             self.dec: nn.Module = _ConvHead(zdim + k, shape.input_shape, cfg.conv_channels)
             trunk = _ConvTrunk(shape.input_shape, cfg.conv_channels)
             self.classifier = nn.Sequential(trunk, nn.Dropout(0.3), nn.Linear(trunk.out_dim, k))
         else:
             self.enc_trunk = nn.Flatten()
-            self.enc_head = _mlp([d + k, *hidden, 2 * zdim])
-            self.dec = _mlp([zdim + k, *reversed(hidden), d])
-            self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), _mlp([d, hidden[0], k]))
+            self.enc_head = _mlp([d + k, *cfg.hidden, 2 * zdim])
+            self.dec = _mlp([zdim + k, *reversed(cfg.hidden), d])
+            self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), _mlp([d, cfg.hidden[0], k]))
         # prior p(z|y) = N(mu_y, I); class means start spread apart so classes begin separated
         prior = torch.randn(k, zdim) * cfg.prior_spread / max(zdim, 1) ** 0.5
         if cfg.prior == "learned":

@@ -167,10 +167,11 @@ def train_cvae(
     gen = torch.Generator().manual_seed(seed)
     data, has_val = _place(encoded, y, train_cfg, gen, device)
     model = build_model(codec, n_classes, model_cfg).to(device)
-    opt = make_optimizer(model, train_cfg)
+    opt = make_optimizer(list(model.parameters()), train_cfg)
     epochs, patience = plan_epochs(train_cfg, len(data.train))
     steps_per_epoch = steps_per_pass(len(data.train), train_cfg.batch_size)
     every = passes_per_validation(len(data.train), train_cfg.batch_size)
+    ckpt = checkpoint_epochs(train_cfg, steps_per_epoch)  # saved at the first validation at or after each multiple
     warmup_steps = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
     result = TrainResult(model=model, device=str(device))
     state = _Best()
@@ -198,7 +199,6 @@ def train_cvae(
         if has_val and warm and state.since_best >= patience:  # early stopping on a real validation split
             result.stopped_early = True
             break
-        ckpt = checkpoint_epochs(train_cfg, steps_per_epoch)  # at the first validation at or after each multiple
         if hooks.checkpoint_path and epoch // ckpt > (epoch - passes) // ckpt:
             save_checkpoint(hooks.checkpoint_path, model, opt, gen, epoch - 1, state, result)
             if hooks.on_checkpoint:
@@ -225,19 +225,23 @@ class _Best:
     def update(self, loss: float, model: CVAE, epoch: int, warm: bool, result: TrainResult, passes: int = 1) -> None:
         if not warm:
             return
-        if self.weights is None or loss < self.loss - 1e-4 * abs(self.loss):
+        if self.weights is None or improves(loss, self.loss):
             self.loss, self.weights, self.since_best = loss, copy.deepcopy(model.state_dict()), 0
             result.best_epoch = epoch
         else:
             self.since_best += passes
 
 
-def make_optimizer(model: CVAE, cfg: TrainConfig) -> torch.optim.Adam:
+def make_optimizer(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.Adam:
     """Adam; the fused kernel where torch has one for the device (one call per step for all
     parameters instead of one per parameter)."""
-    device = next(model.parameters()).device.type
-    fused = device in ("cpu", "cuda")
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    fused = params[0].device.type in ("cpu", "cuda")
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
+def improves(loss: float, best: float) -> bool:
+    """A validation loss better than the best so far by more than a relative 1e-4."""
+    return loss < best - 1e-4 * abs(best)
 
 
 def _epoch(
