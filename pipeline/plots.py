@@ -27,7 +27,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def loss_curves(history: list[dict[str, float]], path: Path) -> Path:
-    epochs = np.arange(1, len(history) + 1)
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]  # epochs done at each validation
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     series = lambda k: [h.get(k, np.nan) for h in history]  # noqa: E731
     axes[0].plot(epochs, series("loss"), label="train loss")

@@ -187,7 +187,7 @@ def train_cvae(
         )
         seen, epoch = seen + rows, epoch + passes
         metrics |= evaluate(model, *data.rows(data.val), model_cfg.beta)
-        result.history.append(metrics)
+        result.history.append(metrics | {"epoch": epoch})  # validations are several epochs apart on tiny data
         warm = epoch * steps_per_epoch >= warmup_steps  # before the KL weight is full, losses differ
         state.update(metrics["val_loss"], model, epoch - 1, warm, result, passes)
         if hooks.on_epoch:

@@ -69,6 +69,8 @@ def _fit(mixed_table, seed: int, config: TrainConfig = TINY):
 def test_training_lowers_the_loss_and_is_deterministic(mixed_table):
     first, again, other = _fit(mixed_table, 0), _fit(mixed_table, 0), _fit(mixed_table, 1)
     assert first.history[-1]["recon"] < first.history[0]["recon"]
+    epochs = [h["epoch"] for h in first.history]  # validations several epochs apart, on the epoch axis
+    assert epochs == sorted(set(epochs)) and epochs[-1] == first.epochs_run
     state, same, diff = (r.model.state_dict() for r in (first, again, other))
     assert all(torch.equal(state[k], same[k]) for k in state)
     assert not all(torch.equal(state[k], diff[k]) for k in state)
