@@ -27,6 +27,7 @@ from pipeline.config import ModelConfig
 from pipeline.data.codec import Block
 
 LOG_SIGMA_MIN = -4.0
+SAMPLE_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,9 @@ class CVAE(nn.Module):
         self, y: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Decoder outputs for z ~ p(z|y), the latent noise scaled by temperature."""
-        return self.decode(self.prior_mu[y] + temperature * self._randn(len(y), self.cfg.latent_dim, generator), y)
+        return self._decode_rows(
+            self.prior_mu[y] + temperature * self._randn(len(y), self.cfg.latent_dim, generator), y
+        )
 
     @torch.no_grad()
     def remember_posteriors(self, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> None:
@@ -195,7 +198,16 @@ class CVAE(nn.Module):
         the row; with another label it is the row's style drawn in that class."""
         mu, std = self.post_mu[source], (0.5 * self.post_logvar[source]).exp()
         mu = mu - self.prior_mu[self.post_y[source]] + self.prior_mu[y]  # the style, moved to y's prior
-        return self.decode(mu + temperature * std * self._randn(len(source), self.cfg.latent_dim, generator), y)
+        return self._decode_rows(mu + temperature * std * self._randn(len(source), self.cfg.latent_dim, generator), y)
+
+    def _decode_rows(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """decode(); when sampling a conv model, in chunks of SAMPLE_CHUNK rows (the same
+        numbers, 1.35x faster on the CPU than 4096 rows at once: BENCHMARKS.md)."""
+        if self.shape.arch != "conv" or torch.is_grad_enabled() or len(z) <= SAMPLE_CHUNK:
+            return self.decode(z, y)
+        return torch.cat(
+            [self.decode(z[s : s + SAMPLE_CHUNK], y[s : s + SAMPLE_CHUNK]) for s in range(0, len(z), SAMPLE_CHUNK)]
+        )
 
     def mean_input(self, raw: torch.Tensor) -> torch.Tensor:
         """Decoder outputs as a point in input space (what the classifier sees)."""

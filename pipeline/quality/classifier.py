@@ -23,8 +23,13 @@ class Classifier(Protocol):
     def predict_proba(self, x: torch.Tensor) -> np.ndarray: ...
 
 
+CHANNELS_LAST = torch.channels_last  # 2.4x faster inference, 1.1-1.3x faster training on the CPU (BENCHMARKS.md)
+INFERENCE_BATCH = 256  # rows per forward pass: faster than 2048 on the CPU (caches) and a tenth of the memory
+
+
 class SmallCNN(nn.Module):
-    """Two conv blocks and a linear head; works from 8x8 up to 64x64."""
+    """Two conv blocks and a linear head; works from 8x8 up to 64x64. Weights and inputs are
+    kept channels-last, where oneDNN's convolutions and pooling are fastest."""
 
     def __init__(self, channels: int, n_classes: int) -> None:
         super().__init__()
@@ -38,12 +43,13 @@ class SmallCNN(nn.Module):
             nn.Flatten(),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(64 * 16, n_classes))
+        self.to(memory_format=CHANNELS_LAST)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return self.features(x.contiguous(memory_format=CHANNELS_LAST))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.embed(x))
 
 
 @dataclass
@@ -51,7 +57,7 @@ class CNNClassifier:
     net: SmallCNN
 
     @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor, batch: int = 2048) -> np.ndarray:
+    def predict_proba(self, x: torch.Tensor, batch: int = INFERENCE_BATCH) -> np.ndarray:
         self.net.eval()
         out = [torch.softmax(self.net(x[s : s + batch]), 1) for s in range(0, len(x), batch)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.net.head[-1].out_features))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.quality.classifier import Classifier, fit_classifier
+from pipeline.quality.classifier import INFERENCE_BATCH, Classifier, fit_classifier
 from pipeline.quality.report import QualityAccumulator
 from pipeline.quality.scores import ClassReference, baseline_thresholds
 from pipeline.train import stratified_split
@@ -72,7 +72,9 @@ def judge_features(judge: LabelJudge, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)
     with torch.no_grad():
         net.eval()
-        return torch.cat([net.embed(x[s : s + 2048]) for s in range(0, len(x), 2048)]) if len(x) else x.flatten(1)
+        if not len(x):
+            return x.flatten(1)
+        return torch.cat([net.embed(x[s : s + INFERENCE_BATCH]) for s in range(0, len(x), INFERENCE_BATCH)])
 
 
 class SampleScorer:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.quality.scores import EXACT, ClassReference
+from pipeline.quality.scores import EXACT, FAST, ClassReference
 
 MAX_ROWS_PER_CLASS = 2000  # set metrics use the first rows of each class: memory stays flat
 MAX_DCR_SAMPLE = 50_000  # DCR quantiles of a class come from a uniform sample of this many rows
@@ -77,7 +77,7 @@ def _knn_manifold_share(a: torch.Tensor, b: torch.Tensor, k: int) -> float:
     """Share of rows of a inside the k-NN manifold of b (union of b's k-NN balls)."""
     if len(b) < 2 or len(a) == 0:
         return float("nan")
-    ref = ClassReference.fit(b, k)
+    ref = ClassReference.fit(b, k, compute_mode=FAST)  # b: up to MAX_ROWS_PER_CLASS synthetic rows
     _, _, inside = ref.score(a)
     return float(inside.mean())
 
@@ -97,18 +97,22 @@ def class_set_metrics(ref: ClassReference, synth: torch.Tensor) -> dict[str, flo
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fit to two feature sets (FID's formula)."""
-    from scipy import linalg
+    """Fréchet distance between Gaussians fit to two feature sets (FID's formula).
 
+    tr sqrt(A B) is the sum of the square roots of the eigenvalues of sqrt(A) B sqrt(A), which
+    are real and non-negative for covariances: two symmetric eigendecompositions instead of
+    a general matrix square root (4.3 s -> well under a second for 1024 features)."""
     a, b = a.double().numpy(), b.double().numpy()
     if len(a) < 2 or len(b) < 2:
         return float("nan")
     mu_a, mu_b = a.mean(0), b.mean(0)
     eps = 1e-6 * np.eye(a.shape[1])
     cov_a, cov_b = np.cov(a, rowvar=False) + eps, np.cov(b, rowvar=False) + eps
-    covmean = linalg.sqrtm(cov_a @ cov_b)
-    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_covmean = np.sqrt(np.clip(middle, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_covmean)
 
 
 def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -> dict[str, float]:

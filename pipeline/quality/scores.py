@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 EXACT = "donot_use_mm_for_euclid_dist"  # exact zeros for exact copies; the matmul form is off by ~1e-3
+FAST = "use_mm_for_euclid_dist"  # set metrics over thousands of rows: 20x faster, no copy to detect
 
 
 @dataclass
@@ -32,16 +33,17 @@ class ClassReference:
     k: int
 
     @classmethod
-    def fit(cls, features: torch.Tensor, k: int = 5) -> "ClassReference":
+    def fit(cls, features: torch.Tensor, k: int = 5, compute_mode: str = EXACT) -> "ClassReference":
+        """`compute_mode` FAST for large sets whose radii need no exact zeros (report.py)."""
         features = features.flatten(1).float()
         n = len(features)
         k = max(1, min(k, n - 1))
-        d = torch.cdist(features, features, compute_mode=EXACT)
+        d = torch.cdist(features, features, compute_mode=compute_mode)
         d.fill_diagonal_(float("inf"))
-        sorted_d = d.sort(1).values
-        nn = sorted_d[:, 0]
+        nearest = d.topk(min(k, n), dim=1, largest=False).values  # sorted ascending
+        nn = nearest[:, 0]
         scale = float(nn[torch.isfinite(nn)].median()) if n > 1 else 1.0
-        return cls(features, sorted_d[:, k - 1], scale or 1.0, k)
+        return cls(features, nearest[:, k - 1], scale or 1.0, k)
 
     def score(self, x: torch.Tensor, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(realism, authenticity, in_manifold) per row of x."""
