@@ -65,8 +65,8 @@ def deliver(
         if not ask:
             break
         delivery.rounds = r + 1
-        for frame in gen.sample_frames(ask, seed + r * ROUND_SEED_STRIDE, batch_rows):
-            yield _score(frame, gen, codec or gen.codec, scorer, delivery, accumulator)
+        for frame, written in gen.sample_written(ask, seed + r * ROUND_SEED_STRIDE, batch_rows):
+            yield _score(frame, written, gen, codec or gen.codec, scorer, delivery, accumulator)
 
 
 def _round_sizes(delivery: Delivery, round_index: int) -> dict[str, int]:
@@ -84,14 +84,22 @@ def _round_sizes(delivery: Delivery, round_index: int) -> dict[str, int]:
 
 def _score(
     frame: pd.DataFrame,
+    written: torch.Tensor | None,
     gen: Synthesizer,
     codec: Codec,
     scorer: SampleScorer,
     delivery: Delivery,
     accumulator: QualityAccumulator | None,
 ) -> pd.DataFrame:
+    """The scorer sees the rows as written: re-encoded from the frame, or (images) the pixels
+    the generator wrote, which are what re-encoding reads back (a quarter of the streaming
+    time of images was PNG decoding, BENCHMARKS.md)."""
     y = gen.classes.encode(frame[gen.label])
-    scores, feats = scorer.score_with_features(codec.encode(frame[gen.features]).x, y)
+    if written is not None and codec.modality == "image" and tuple(written.shape[1:]) == codec.input_shape:
+        x = written
+    else:
+        x = codec.encode(frame[gen.features]).x
+    scores, feats = scorer.score_with_features(x, y)
     accepted = np.asarray(scores["accepted"]).copy()
     names = frame[gen.label].astype(str).to_numpy()
     for c in np.unique(names):

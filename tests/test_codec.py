@@ -84,6 +84,14 @@ def test_image_round_trip_is_pixel_exact(image_frame):
         assert np.abs(original.astype(int) - again.astype(int)).max() <= 1
 
 
+def test_truncated_png_is_refused():
+    from pipeline.data.images import encode_png
+
+    raw = encode_png(np.arange(64, dtype=np.uint8).reshape(8, 8))
+    with pytest.raises(DataError, match="row 1: not a readable image"):
+        decode_image({"bytes": raw[:-30], "path": None}, "row 1")
+
+
 def test_images_of_different_sizes_are_refused(image_frame):
     frame = image_frame.copy()
     frame.at[5, "image"] = {"bytes": png(np.zeros((20, 16))), "path": None}

@@ -8,6 +8,7 @@ import pickle
 
 import pandas as pd
 import pytest
+import torch
 
 from pipeline import AffineSynthesizer, CVAESynthesizer, SMOTESynthesizer, Synthesizer
 from pipeline.errors import ConfigError, DataError, ModelLoadError
@@ -112,6 +113,22 @@ def test_baselines_share_the_interface(table, image_frame, tmp_path):
     assert len(views) == 6 and views["image"][0]["bytes"].startswith(b"\x89PNG")
     with pytest.raises(ConfigError, match="makes image rows, and this data is a table"):
         AffineSynthesizer().fit(table, label="species")
+
+
+@pytest.mark.parametrize("kind", [CVAESynthesizer, AffineSynthesizer])
+def test_image_rows_come_with_the_pixels_their_pngs_hold(kind, image_frame):
+    """The scorer takes the generator's pixels instead of decoding the PNGs it wrote: they must
+    be exactly what decoding gives."""
+    options = {"epochs": 1, "latent_dim": 4} if kind is CVAESynthesizer else {}
+    gen = kind(seed=0, **options).fit(image_frame, label="label")
+    for frame, pixels in gen.sample_written({"0": 300, "1": 5}, seed=1, batch_rows=128):
+        assert pixels is not None and torch.equal(pixels, gen.codec.encode(frame[gen.features]).x)
+    frames = [frame for frame, _ in gen.sample_written({"1": 3}, seed=2)]
+    pd.testing.assert_frame_equal(pd.concat(frames), pd.concat(list(gen.sample_frames({"1": 3}, seed=2))))
+
+
+def test_table_rows_are_read_back_by_re_encoding(fitted):
+    assert all(encoded is None for _, encoded in fitted.sample_written({"Adelie": 5}, seed=0))
 
 
 def test_pseudo_labels_deliver_only_sure_rows(table):

@@ -15,7 +15,7 @@ from pipeline.data.images import encode_pngs, image_struct
 
 
 def _images_frame(pixels: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    pngs = encode_pngs(pixels.astype(np.uint8), workers=2)
+    pngs = encode_pngs(pixels.astype(np.uint8))
     return pd.DataFrame({"image": [image_struct(png) for png in pngs], "label": labels.astype(np.int64)})
 
 

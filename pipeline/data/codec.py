@@ -38,6 +38,10 @@ class Encoded:
     mask: torch.Tensor | None  # (N, D) 1 where a Gaussian value is observed; None if nothing missing
 
 
+# decoded rows, and where it comes at no cost their encoding as read back (else None)
+Written = tuple[pd.DataFrame, "torch.Tensor | None"]
+
+
 # --- dtypes -------------------------------------------------------------------------------
 
 
@@ -263,6 +267,11 @@ class TableCodec:
                 out[col.name] = restore_dtype([levels[i] for i in codes], col.dtype)
         return pd.DataFrame(out)
 
+    def decode_written(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> Written:
+        """decode(), and no encoding: rounding and categories make re-encoding the rows the
+        only exact way to read them back."""
+        return self.decode(raw, generator), None
+
     def to_dict(self) -> dict[str, Any]:
         return {"modality": "table", "columns": [asdict(c) for c in self.columns]}
 
@@ -322,14 +331,24 @@ class ImageCodec:
         return Encoded(torch.from_numpy(np.ascontiguousarray(pixels)), None)
 
     def decode(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> pd.DataFrame:
-        return self.decode_means(torch.sigmoid(raw.detach().to("cpu", torch.float32)))
+        return self.decode_written(raw, generator)[0]
+
+    def decode_written(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> Written:
+        """decode(), and the rows as encode() reads them back from what is written: the 8-bit
+        pixels the (lossless) PNGs hold, so scoring needs no PNG decoding."""
+        return self.means_written(torch.sigmoid(raw.detach().to("cpu", torch.float32)))
 
     def decode_means(self, probs: torch.Tensor) -> pd.DataFrame:
         """Pixel values in [0, 1] (not logits) -> 8-bit PNG image structs."""
+        return self.means_written(probs)[0]
+
+    def means_written(self, probs: torch.Tensor) -> Written:
+        """decode_means(), and the written pixels as encode() would read them back."""
         probs = probs.detach().to("cpu", torch.float32).reshape(-1, *self.input_shape)
-        pixels = (probs * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        pngs = encode_pngs(pixels, workers=2)
-        return pd.DataFrame({self.column: [image_struct(png) for png in pngs]})
+        pixels = (probs * 255.0).round().to(torch.uint8)
+        pngs = encode_pngs(pixels.permute(0, 2, 3, 1).numpy())
+        frame = pd.DataFrame({self.column: [image_struct(png) for png in pngs]})
+        return frame, pixels.float() / 255.0
 
     def to_dict(self) -> dict[str, Any]:
         return {

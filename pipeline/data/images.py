@@ -7,7 +7,6 @@ in `datasets`, pandas and pyarrow without a custom reader.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,12 +27,11 @@ def encode_png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def encode_pngs(images: np.ndarray, workers: int = 1) -> list[bytes]:
-    """A batch of uint8 images (N, H, W[, C]) to PNG bytes; zlib releases the GIL, so threads help."""
-    if workers <= 1 or len(images) < 256:
-        return [encode_png(image) for image in images]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(encode_png, images, chunksize=64))
+def encode_pngs(images: np.ndarray) -> list[bytes]:
+    """A batch of uint8 images (N, H, W[, C]) to PNG bytes. One thread: PIL's encoder holds the
+    GIL for most of its work, and two threads were slower than one (177 against 159 us per
+    28x28 image, BENCHMARKS.md "Images on the CPU")."""
+    return [encode_png(image) for image in images]
 
 
 def decode_image(value: Any, where: str) -> np.ndarray:

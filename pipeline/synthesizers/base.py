@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from pipeline import __version__
-from pipeline.data.codec import ClassIndex, Codec, Encoded, codec_from_dict, fit_codec
+from pipeline.data.codec import ClassIndex, Codec, Encoded, Written, codec_from_dict, fit_codec
 from pipeline.data.sources import RealData, prepare_rows
 from pipeline.errors import ConfigError, ModelLoadError
 from pipeline.synthesizers import storage
@@ -117,19 +117,29 @@ class Synthesizer(ABC):
 
     def sample_frames(self, counts: dict[str, int], seed: int, batch_rows: int = 4096) -> Iterator[pd.DataFrame]:
         """The rows of `counts` as a stream of frames of at most batch_rows rows."""
+        for frame, _ in self.sample_written(counts, seed, batch_rows):
+            yield frame
+
+    def sample_written(self, counts: dict[str, int], seed: int, batch_rows: int = 4096) -> Iterator[Written]:
+        """sample_frames(), each frame with its features encoded as the codec reads them back
+        from what is written, where the generator has that at no cost (images), else None."""
         self._require_fitted()
         gen = torch.Generator().manual_seed(seed)
         parts = [torch.full((n,), self.classes.index_of(c), dtype=torch.long) for c, n in counts.items() if n > 0]
         labels = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
         for start in range(0, len(labels), batch_rows):
             y = labels[start : start + batch_rows]
-            frame = self._generate(y, gen)
+            frame, encoded = self._generate_written(y, gen)
             frame[self.label] = self.classes.decode(y.numpy()).array
-            yield frame[self.columns]
+            yield frame[self.columns], encoded
 
     @abstractmethod
     def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
         """Feature columns, in the user's schema, of one new row per label in y."""
+
+    def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
+        """_generate(), with the encoding of what is written where it comes at no cost."""
+        return self._generate(y, gen), None
 
     def _empty(self) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.data.codec import Encoded
+from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError
 from pipeline.synthesizers.base import Synthesizer
 from pipeline.transforms import random_affine
@@ -79,13 +79,16 @@ class AffineSynthesizer(Synthesizer):
         self.pixels, self.y = (x.x * 255).round().to(torch.uint8), y
 
     def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
+        return self._generate_written(y, gen)[0]
+
+    def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
         source = torch.zeros(len(y), dtype=torch.long)
         for c in torch.unique(y).tolist():
             rows = torch.nonzero(self.y == c).flatten()
             picks = torch.randint(len(rows), (int((y == c).sum()),), generator=gen)
             source[y == c] = rows[picks]
         views = random_affine(self.pixels[source].float() / 255, gen)
-        return self.codec.decode_means(views.clamp(0, 1))
+        return self.codec.means_written(views.clamp(0, 1))
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return {"pixels": self.pixels, "y": self.y}
@@ -124,7 +127,7 @@ class PseudoLabelSynthesizer(Synthesizer):
             _label=proba.argmax(1), _confidence=proba.max(1).astype("float64")
         )
 
-    def sample_frames(self, counts: dict[str, int], seed: int, batch_rows: int = 4096) -> Iterator[pd.DataFrame]:
+    def sample_written(self, counts: dict[str, int], seed: int, batch_rows: int = 4096) -> Iterator[Written]:
         self._require_fitted()
         gen = torch.Generator().manual_seed(seed)
         sure = torch.tensor((self.pool["_confidence"] >= self.confidence).to_numpy())
@@ -136,9 +139,9 @@ class PseudoLabelSynthesizer(Synthesizer):
             for start in range(0, len(rows), batch_rows):
                 frame = self.pool.iloc[rows[start : start + batch_rows]].reset_index(drop=True)
                 frame[self.label] = self.classes.decode(np.full(len(frame), c)).array
-                yield frame[self.columns]
+                yield frame[self.columns], None
 
-    def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:  # pragma: no cover - see sample_frames
+    def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:  # pragma: no cover - see sample_written
         raise NotImplementedError
 
     def _state_spec(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from pipeline.config import ModelConfig, TrainConfig
-from pipeline.data.codec import Encoded
+from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError, ModelLoadError
 from pipeline.model import CVAE, ModelShape
 from pipeline.synthesizers.base import Synthesizer
@@ -84,8 +84,11 @@ class CVAESynthesizer(Synthesizer):
         )
         self.model = self.result.model
 
-    @torch.no_grad()
     def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
+        return self._generate_written(y, gen)[0]
+
+    @torch.no_grad()
+    def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
         model = self.model
         target = y.to(model.prior_mu.device)
         if self.strategy == "transfer":
@@ -99,7 +102,7 @@ class CVAESynthesizer(Synthesizer):
             raw = model.sample(target, self.temperature, gen)
         if self.output_noise:
             raw = model.output_noise(raw, gen)
-        return self.codec.decode(raw, generator=gen)
+        return self.codec.decode_written(raw, generator=gen)
 
     # --- saving ---------------------------------------------------------------------------
     def _state_spec(self) -> dict[str, Any]:
