@@ -500,8 +500,12 @@ def test_gpu_pool_job_variables():
 
 @pytest.mark.parametrize(
     ("postgres", "minio", "refused"),
-    [("change-me-postgres", "s3cret-minio", True), ("s3cret-pg", "change-me-minio", True), ("", "x", True),
-     ("s3cret-pg", "s3cret-minio", False)],
+    [
+        ("change-me-postgres", "s3cret-minio", True),
+        ("s3cret-pg", "change-me-minio", True),
+        ("", "x", True),
+        ("s3cret-pg", "s3cret-minio", False),
+    ],
 )
 def test_placeholder_secrets_are_refused(services, postgres, minio, refused):
     """The check-secrets service's script, run here with sh as the container would."""
