@@ -62,7 +62,6 @@ def test_end_to_end_tiny(tmp_path):
     assert median["plots"] > 0 and median["synthesize"] > 0
 
 
-
 def test_peers_tiny(tmp_path):
     data = _run(
         [
@@ -87,3 +86,11 @@ def test_peers_tiny(tmp_path):
     assert all(0 <= r["logreg_acc"] <= 1 and r["test_rows"] > 100 for r in data["rows"])
     product = next(t for t in data["timing"] if t["method"] == "product")
     assert product["fit_s_median"] > 0 and product["ratio_median"] == 1.0
+
+
+def test_generation_throughput_tiny(tmp_path):
+    data = _run(["benchmarks/generation_throughput.py", "--tiny", "--rows", "300"], tmp_path / "gt.json")
+    (run,) = data["runs"]
+    assert run["rows"] == 300 and run["rows_per_s"] > 0 and run["rss_peak_mib"] >= run["rss_before_mib"] > 0
+    assert {"model", "png_encode", "reencode", "judge", "knn", "write"} <= set(run["parts_s"])
+    assert sum(run["parts_s"].values()) <= run["stream_s"] * 1.05  # the parts do not overlap
