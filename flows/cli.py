@@ -243,34 +243,49 @@ def score(
     console.print(f"wrote {result['scored']} and {Path(result['scored']).parent / 'quality_report.md'}")
 
 
-server_app = typer.Typer(help="The local Prefect server that runs keep between them (embedded default only).")
+server_app = typer.Typer(
+    help="What runs in the background between runs (embedded default only): the local Prefect server "
+    "and the warm runner."
+)
 app.add_typer(server_app, name="server")
 
 
 @server_app.command("status")
 def server_status() -> None:
-    """Show the local Prefect server of this artifacts home, if one runs."""
-    from flows.local_server import status
+    """Show the local Prefect server and the warm runner of this artifacts home, if they run."""
+    from flows import local_server, runner
     from flows.settings import artifacts_root
 
-    state = status(artifacts_root())
+    root = artifacts_root()
+    state = local_server.status(root)
     if state is None:
-        console.print("no local Prefect server runs for " + escape_text(artifacts_root()))
-        return
-    console.print(
-        f"local Prefect server: pid {state['pid']}, {state['url']}, idle {state['idle_seconds']} s "
-        f"(stops by itself after {state['stops_after_idle_seconds']} s idle)"
-    )
+        console.print("no local Prefect server runs for " + escape_text(root))
+    else:
+        console.print(
+            f"local Prefect server: pid {state['pid']}, {state['url']}, idle {state['idle_seconds']} s "
+            f"(stops by itself after {state['stops_after_idle_seconds']} s idle)"
+        )
+    warm = runner.status(root)
+    if warm is None:
+        console.print("no warm runner runs for " + escape_text(root))
+    else:
+        console.print(
+            f"warm runner: pid {warm['pid']}, {'ready' if warm['ready'] else 'starting'}, "
+            f"idle {warm['idle_seconds']} s "
+            f"(stops by itself after {warm['stops_after_idle_seconds']} s idle)"
+        )
 
 
 @server_app.command("stop")
 def server_stop() -> None:
-    """Stop the local Prefect server of this artifacts home."""
-    from flows.local_server import stop
+    """Stop the local Prefect server and the warm runner of this artifacts home."""
+    from flows import local_server, runner
     from flows.settings import artifacts_root
 
-    stopped = stop(artifacts_root())
+    root = artifacts_root()
+    stopped = local_server.stop(root)
     console.print("stopped the local Prefect server" if stopped else "no local Prefect server was running")
+    console.print("stopped the warm runner" if runner.stop(root) else "no warm runner was running")
 
 
 @app.command()

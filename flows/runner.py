@@ -1,0 +1,420 @@
+"""The warm runner: a background process that serves `augment run` and `augment generate`
+with torch, Prefect and MLflow already imported.
+
+A fresh Python process pays about 10 s to import them (and torch's first optimiser 2.5 s
+more) before any work: every invocation paid it again. After the first `augment run` of
+an artifacts home ends, it leaves this runner behind; a later `augment run` or `augment
+generate` hands it the command line, working folder, environment and terminal (stdin,
+stdout and stderr), and the runner forks a copy of itself that runs the command exactly as
+the CLI would, writing to the caller's terminal. The caller waits, passes Ctrl-C on, and
+exits with the copy's status. Where no runner answers, the command runs in its own
+process as before.
+
+It is visible and bounded, like the local Prefect server (flows/local_server.py):
+- `augment server status` shows it (PID, idle time), `augment server stop` stops it;
+- it stops by itself after AUGMENT_SERVER_IDLE seconds (default 900) without a command;
+- AUGMENT_RUNNER=0 turns it off (nothing is started or used);
+- it listens on a Unix socket in a folder only its user can open, answers only its own user
+  (the peer's credentials are checked), and serves only callers with the same Python, the
+  same code and the same settings (AUGMENT_*, PREFECT_*, MLFLOW_*, thread and CUDA
+  variables); any other caller runs in its own process. A runner whose code changed on
+  disk stops at the next call.
+
+This module is the `augment` entry point: it imports nothing heavy until it knows where the
+command will run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SERVED = ("run", "generate")  # the commands that import torch, Prefect and MLflow
+SETTING_PREFIXES = (
+    "AUGMENT_",
+    "PREFECT_",
+    "MLFLOW_",
+    "OMP_",
+    "MKL_",
+    "CUDA_",
+    "TORCH",
+    "PYTORCH_",
+    "PYTHON",
+    "HF_",
+    "DO_NOT_TRACK",
+    "GIT_PYTHON",
+)
+IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
+MAX_MESSAGE = 1 << 20
+
+
+def main() -> None:
+    """`augment ...`: served by the warm runner where one is ready, else run here (and, for a
+    served command, a runner is left behind for the next one)."""
+    argv, env = sys.argv[1:], dict(os.environ)  # the environment as given, before the command sets defaults
+    served = bool(argv) and argv[0] in SERVED and enabled()
+    if served:
+        code = run_in_runner(argv)
+        if code is not None:
+            sys.exit(code)
+    try:
+        from flows.cli import app
+
+        app()
+    finally:
+        if served:
+            start_in_background(_root(), env)
+
+
+def enabled() -> bool:
+    return os.environ.get("AUGMENT_RUNNER", "1") != "0"
+
+
+def _root() -> Path:
+    return Path(os.environ.get("AUGMENT_HOME", "artifacts")).resolve()  # as flows.settings.artifacts_root
+
+
+def _files(root: Path) -> dict[str, Path]:
+    home = root / "runner"
+    return {"state": home / "runner.json", "lock": home / "runner.lock", "log": home / "runner.log", "home": home}
+
+
+def socket_path(root: Path) -> Path:
+    """A short path (Unix sockets allow ~100 bytes) in a per-user folder only its user opens."""
+    folder = Path(tempfile.gettempdir()) / f"augment-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        raise PermissionError(f"{folder} is not private to this user")
+    return folder / (hashlib.sha256(str(root).encode()).hexdigest()[:24] + ".sock")
+
+
+def fingerprint(env: dict[str, str]) -> str:
+    """What must match for a runner to serve a caller: Python, the code on disk, the settings."""
+    code = []
+    for package in (Path(__file__).parent, Path(__file__).parent.parent / "pipeline"):
+        for path in sorted(package.rglob("*.py")):
+            stat = path.stat()
+            code.append(f"{path}:{stat.st_mtime_ns}:{stat.st_size}")
+    settings = sorted((k, v) for k, v in env.items() if k.startswith(SETTING_PREFIXES))
+    text = json.dumps([sys.executable, code, settings])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- the caller's side ---------------------------------------------------------------------
+
+
+def run_in_runner(argv: list[str]) -> int | None:
+    """The command's exit status as served by this home's runner, or None where none serves it."""
+    try:
+        path = socket_path(_root())
+    except OSError:
+        return None
+    if not path.exists():
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        conn.connect(str(path))
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "fingerprint": fingerprint(os.environ)}
+        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+        answer = _receive(conn)
+    except OSError:
+        conn.close()
+        return None
+    if answer is None or "pid" not in answer:  # refused: another Python, code or settings
+        conn.close()
+        return None
+    return _wait(conn, answer["pid"])
+
+
+def _wait(conn: socket.socket, pid: int) -> int:
+    """Pass Ctrl-C and termination on to the job; its exit status when it ends."""
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    with conn:
+        while True:
+            message = _receive(conn)
+            if message is None:
+                print("augment: the warm runner's job ended without an exit status", file=sys.stderr)
+                return 1
+            if "exit" in message:
+                return int(message["exit"])
+
+
+def _receive(conn: socket.socket) -> dict | None:
+    data = conn.recv(MAX_MESSAGE)
+    return json.loads(data) if data else None
+
+
+def start_in_background(root: Path, env: dict[str, str]) -> None:
+    """Start this home's runner, with the environment the command was given (so it serves the
+    next command given the same), unless one runs or is starting; never fails the command."""
+    if not enabled():
+        return
+    try:
+        files = _files(root)
+        files["home"].mkdir(parents=True, exist_ok=True)
+        with open(files["lock"], "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another command is starting it
+            if status(root) is not None:
+                return
+            with open(files["log"], "ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "flows.runner", str(root)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                    cwd=str(Path(__file__).parent.parent),
+                    env=env,
+                )
+            files["state"].write_text(json.dumps({"pid": process.pid, "started": time.time(), "ready": False}))
+    except OSError:
+        return
+
+
+def status(root: Path) -> dict | None:
+    """This home's runner (pid, ready, idle seconds), or None."""
+    try:
+        state = json.loads(_files(root)["state"].read_text())
+    except (OSError, ValueError):
+        return None
+    if not _alive(state.get("pid", -1)):
+        return None
+    used = state.get("used", state["started"])
+    try:
+        used = max(used, socket_path(root).stat().st_mtime)
+    except OSError:
+        pass
+    return state | {"idle_seconds": round(time.time() - used), "stops_after_idle_seconds": IDLE_SECONDS}
+
+
+def stop(root: Path, timeout: float = 10.0) -> bool:
+    """Stop this home's runner; True if one was running. Jobs it is serving run to their end."""
+    state = status(root)
+    if state is None:
+        return False
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(state["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(state["pid"]):
+        os.kill(state["pid"], signal.SIGKILL)
+    _files(root)["state"].unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child of this process is not running
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
+
+
+# --- the runner's side ---------------------------------------------------------------------
+
+
+class Runner:
+    """The serving loop: one forked copy per command, until idle or told to stop."""
+
+    def __init__(self, root: Path) -> None:
+        from flows.settings import configure_environment
+
+        self.root, self.spawn_env = root, dict(os.environ)
+        configure_environment(root)
+        _warm_imports()
+        self.mine = fingerprint(self.spawn_env)
+        self.path = socket_path(root)
+        self.jobs: set[int] = set()
+        self.stopping = False
+
+    def serve(self) -> "Job | None":
+        """Serve until idle or stopped (then None); returns in a forked copy only, with its job."""
+        import select
+
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.path.unlink(missing_ok=True)
+        listener.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        listener.listen(16)
+        state = _files(self.root)["state"]
+        state.write_text(json.dumps({"pid": os.getpid(), "started": time.time(), "ready": True}))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: setattr(self, "stopping", True))
+        last = time.time()
+        while not self.stopping:
+            ready, _, _ = select.select([listener], [], [], 1.0)
+            self.jobs = {pid for pid in self.jobs if not _reaped(pid)}
+            if ready:
+                conn, _ = listener.accept()
+                last = time.time()
+                os.utime(self.path)
+                job = self._handle(conn, listener)
+                if job is not None:  # this is the forked copy
+                    return job
+            elif not self.jobs and time.time() - last > IDLE_SECONDS:
+                break
+        listener.close()
+        self.path.unlink(missing_ok=True)
+        try:
+            if json.loads(state.read_text()).get("pid") == os.getpid():
+                state.unlink()
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def _handle(self, conn: socket.socket, listener: socket.socket) -> "Job | None":
+        """Check the caller, then fork: the copy gets the job, this process keeps nothing of it."""
+        with conn:
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            caller, uid, _ = struct.unpack("3i", creds)
+            if uid != os.getuid():
+                return
+            try:
+                data, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
+                request = json.loads(data)
+            except (OSError, ValueError):
+                return
+            if len(fds) != 3 or request.get("fingerprint") != self.mine:
+                for fd in fds:
+                    os.close(fd)
+                conn.send(json.dumps({"refused": "different Python, code or settings"}).encode())
+                self.stopping = fingerprint(self.spawn_env) != self.mine  # its code changed on disk
+                _log(
+                    f"refused pid {caller}: different Python, code or settings"
+                    + ("; stopping" if self.stopping else "")
+                )
+                return
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                return Job(conn.dup(), request, fds)
+            self.jobs.add(pid)
+            for fd in fds:
+                os.close(fd)
+            _log(f"served `{' '.join(request['argv'][:1])}` for pid {caller} as pid {pid}")
+            return None
+
+
+def _log(line: str) -> None:
+    """One line in <home>/runner/runner.log (this process's stdout)."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+
+
+def _warm_imports() -> None:
+    """What every served command imports, except Prefect: Prefect fixes its settings (the API
+    URL among them) when it is imported, and a command sets PREFECT_API_URL to its home's
+    local server first, so each job imports Prefect itself (about 2 s). No thread is started
+    and no torch op runs here, so the forked copies start clean."""
+    import torch
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # imports torch._dynamo (2.5 s)
+    import flows.cli  # noqa: F401
+    import pipeline.job  # noqa: F401 - pandas, scikit-learn, the pipeline
+    import pipeline.tracking  # noqa: F401 - MLflow
+
+    if "prefect" in sys.modules:
+        raise RuntimeError("the warm runner must not import Prefect: see _warm_imports")
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == pid
+
+
+class Job:
+    """One command in a forked copy of the runner: it takes over the caller's terminal, folder
+    and environment and runs the command as the CLI would."""
+
+    def __init__(self, conn: socket.socket, request: dict, fds: list[int]) -> None:
+        self.conn, self.request, self.fds = conn, request, fds
+        self.done = False
+
+    def run(self) -> int:
+        """The command's exit status, also sent to the caller; the interpreter then exits as
+        after any command (exit handlers run)."""
+        import threading
+        import traceback
+
+        self._take_over()
+        threading.Thread(target=self._watch_caller, daemon=True).start()
+        code = 1
+        try:
+            from flows.cli import app
+
+            app(args=self.request["argv"], prog_name="augment")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:  # noqa: BLE001 - printed as the CLI would print it
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.done = True
+        try:
+            self.conn.send(json.dumps({"exit": code}).encode())
+        except OSError:
+            pass
+        return code
+
+    def _take_over(self) -> None:
+        import io
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in zip((0, 1, 2), self.fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8", errors="replace")
+        sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), encoding="utf-8", line_buffering=os.isatty(1))
+        sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding="utf-8", line_buffering=True)
+        os.chdir(self.request["cwd"])
+        os.environ.clear()
+        os.environ.update(self.request["env"])
+        self.conn.send(json.dumps({"pid": os.getpid()}).encode())
+
+    def _watch_caller(self) -> None:
+        """The caller went away (killed) while the command runs: stop it as Ctrl-C would."""
+        try:
+            while self.conn.recv(MAX_MESSAGE):
+                pass
+        except OSError:
+            pass
+        if not self.done:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+if __name__ == "__main__":
+    job = Runner(Path(sys.argv[1])).serve()
+    if job is not None:
+        sys.exit(job.run())
