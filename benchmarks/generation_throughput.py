@@ -96,16 +96,15 @@ def child(spec: dict) -> dict:
     if getattr(gen, "model", None) is not None:
         timers.wrap(gen.model, "sample", "model")
         timers.wrap(gen.model, "sample_posterior", "model")
-    original = type(gen).sample_frames
+    original = type(gen).sample_written
 
-    def sample_frames(self, *args, **kwargs):
+    def sample_written(self, *args, **kwargs):
         timers.seconds.clear()  # the judge's fit and the real-vs-real baseline come before
         marks["rss_before"], marks["start"] = _max_rss_mib(), time.perf_counter()
-        for frame in original(self, *args, **kwargs):
-            yield frame
+        yield from original(self, *args, **kwargs)
         marks["rss_streamed"] = _max_rss_mib()
 
-    type(gen).sample_frames = sample_frames
+    type(gen).sample_written = sample_written
     original_augmented = job.write_augmented
 
     def write_augmented(*args, **kwargs):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 EXACT = "donot_use_mm_for_euclid_dist"  # exact zeros for exact copies; the matmul form is off by ~1e-3
-FAST = "use_mm_for_euclid_dist"  # set metrics over thousands of rows: 20x faster, no copy to detect
+FAST = "use_mm_for_euclid_dist"  # set metrics over thousands of rows, no copy to detect (BENCHMARKS.md)
 
 
 @dataclass
