@@ -13,12 +13,13 @@ process as before.
 It is visible and bounded, like the local Prefect server (flows/local_server.py):
 - `augment server status` shows it (PID, idle time), `augment server stop` stops it;
 - it stops by itself after AUGMENT_SERVER_IDLE seconds (default 900) without a command;
-- AUGMENT_RUNNER=0 turns it off (nothing is started or used);
+- AUGMENT_RUNNER=0 turns it off (nothing is started or used), as does AUGMENT_EPHEMERAL=1;
 - it listens on a Unix socket in a folder only its user can open, answers only its own user
   (the peer's credentials are checked), and serves only callers with the same Python, the
   same code and the same settings (AUGMENT_*, PREFECT_*, MLFLOW_*, thread and CUDA
   variables); any other caller runs in its own process. A runner whose code changed on
-  disk stops at the next call.
+  disk, or whose home's local Prefect server was replaced (its Prefect points at the old
+  one), stops at the next call.
 
 This module is the `augment` entry point: it imports nothing heavy until it knows where the
 command will run.
@@ -77,7 +78,9 @@ def main() -> None:
 
 
 def enabled() -> bool:
-    return os.environ.get("AUGMENT_RUNNER", "1") != "0"
+    """Off with AUGMENT_RUNNER=0, and with Prefect's own temporary server (AUGMENT_EPHEMERAL=1),
+    which lives and dies with one process."""
+    return os.environ.get("AUGMENT_RUNNER", "1") != "0" and os.environ.get("AUGMENT_EPHEMERAL") != "1"
 
 
 def _root() -> Path:
@@ -247,6 +250,7 @@ class Runner:
 
         self.root, self.spawn_env = root, dict(os.environ)
         configure_environment(root)
+        self.api_url = _point_prefect_at_local_server(root)
         _warm_imports()
         self.mine = fingerprint(self.spawn_env)
         self.path = socket_path(root)
@@ -294,22 +298,19 @@ class Runner:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             caller, uid, _ = struct.unpack("3i", creds)
             if uid != os.getuid():
-                return
+                return None
             try:
                 data, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
                 request = json.loads(data)
             except (OSError, ValueError):
-                return
-            if len(fds) != 3 or request.get("fingerprint") != self.mine:
+                return None
+            refusal = self._refusal(request, fds)
+            if refusal:
                 for fd in fds:
                     os.close(fd)
-                conn.send(json.dumps({"refused": "different Python, code or settings"}).encode())
-                self.stopping = fingerprint(self.spawn_env) != self.mine  # its code changed on disk
-                _log(
-                    f"refused pid {caller}: different Python, code or settings"
-                    + ("; stopping" if self.stopping else "")
-                )
-                return
+                conn.send(json.dumps({"refused": refusal}).encode())
+                _log(f"refused pid {caller}: {refusal}" + ("; stopping" if self.stopping else ""))
+                return None
             pid = os.fork()
             if pid == 0:
                 listener.close()
@@ -320,26 +321,58 @@ class Runner:
             _log(f"served `{' '.join(request['argv'][:1])}` for pid {caller} as pid {pid}")
             return None
 
+    def _refusal(self, request: dict, fds: list[int]) -> str:
+        """Why this runner cannot serve the request ('' when it can); it stops when it never
+        could again (its code changed on disk, or its home's local server is not the one its
+        Prefect points at)."""
+        if len(fds) != 3:
+            return "no terminal passed"
+        if request.get("fingerprint") != self.mine:
+            self.stopping = fingerprint(self.spawn_env) != self.mine
+            return "different Python, code or settings"
+        if self.api_url is not None:
+            from flows import local_server
+
+            server = local_server.status(self.root)
+            if server is None or server["url"] != self.api_url:
+                self.stopping = True
+                return "the home's local Prefect server is not the one this runner's Prefect points at"
+        return ""
+
 
 def _log(line: str) -> None:
     """One line in <home>/runner/runner.log (this process's stdout)."""
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
 
 
+def _point_prefect_at_local_server(root: Path) -> str | None:
+    """Prefect fixes its settings, the API URL among them, when it is imported: point this
+    process at the URL the commands will use, the home's local server (started if none runs),
+    as the CLI does before its own import. None where the commands name a server themselves
+    (PREFECT_API_URL, part of the fingerprint)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from flows.local_server import ensure
+
+    os.environ["PREFECT_API_URL"] = url = ensure(root)
+    os.environ.setdefault("PREFECT_UI_URL", "")  # as flows.local_server.api_for_run
+    return url
+
+
 def _warm_imports() -> None:
-    """What every served command imports, except Prefect: Prefect fixes its settings (the API
-    URL among them) when it is imported, and a command sets PREFECT_API_URL to its home's
-    local server first, so each job imports Prefect itself (about 2 s). No thread is started
-    and no torch op runs here, so the forked copies start clean."""
+    """What every served command imports. No thread may be running and no torch op has run
+    when the runner forks, so the copies start clean: checked here."""
+    import threading
+
     import torch
 
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # imports torch._dynamo (2.5 s)
+    import flows.augment  # noqa: F401 - Prefect, MLflow, pandas, scikit-learn, the pipeline
     import flows.cli  # noqa: F401
-    import pipeline.job  # noqa: F401 - pandas, scikit-learn, the pipeline
-    import pipeline.tracking  # noqa: F401 - MLflow
+    import flows.generate  # noqa: F401
 
-    if "prefect" in sys.modules:
-        raise RuntimeError("the warm runner must not import Prefect: see _warm_imports")
+    if threading.active_count() != 1:
+        raise RuntimeError(f"threads running before the runner forks: {threading.enumerate()}")
 
 
 def _reaped(pid: int) -> bool:
