@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.runtime import pid_alive
+from pipeline.processes import pid_alive
 
 IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
 START_TIMEOUT = 120.0  # the first start creates the database (23 s measured on a fresh home)

@@ -227,13 +227,12 @@ def stop(root: Path, timeout: float = 10.0) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """pid_alive, where a finished child of this process (not yet reaped) counts as gone."""
+    from pipeline.processes import pid_alive
+
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
-    try:  # a finished child of this process is not running
+    try:
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except ChildProcessError:
         return True

@@ -12,7 +12,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from pipeline.runtime import pid_alive
+from pipeline.processes import pid_alive
 
 
 def staging_folder(out: Path) -> Path:

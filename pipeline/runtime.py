@@ -33,14 +33,3 @@ def pick_device(choice: str = "auto") -> torch.device:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(choice)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this PID exists (a staging folder's or a server's owner)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
