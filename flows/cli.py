@@ -105,9 +105,10 @@ def run(
         from flows.local_server import api_for_run
         from flows.settings import artifacts_root
 
-        with api_for_run(artifacts_root()):
+        with api_for_run(artifacts_root()) as server_ready:
             from flows.augment import augment_flow
 
+            server_ready()
             summary = augment_flow(config, progress=sys.stderr.isatty())
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
@@ -199,9 +200,10 @@ def generate(
         from flows.local_server import api_for_run
         from flows.settings import artifacts_root
 
-        with api_for_run(artifacts_root()):
+        with api_for_run(artifacts_root()) as server_ready:
             from flows.generate import generate_flow
 
+            server_ready()
             result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

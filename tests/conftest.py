@@ -21,6 +21,7 @@ os.environ["AUGMENT_THREADS"] = "1"
 # a local Prefect server started by a CLI run in a test stops itself five minutes after its last
 # use, even where the session's teardown below does not get to stop it
 os.environ["AUGMENT_SERVER_IDLE"] = "300"
+os.environ["XDG_CACHE_HOME"] = str(_ROOT / "cache")  # the Prefect database template (flows/local_server.py)
 os.environ["AUGMENT_RUNNER"] = "0"  # tests/test_runner.py turns the warm runner on where it tests it
 
 from flows.settings import configure_environment  # noqa: E402

@@ -1,0 +1,82 @@
+"""The local Prefect server of an artifacts home: a new home's server starts from a copy of an
+empty migrated database (Prefect's own migrations, run once), and a start does not wait."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from flows import local_server
+
+
+def _tables(database: Path) -> dict[str, str]:
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    connection.close()
+    return dict(rows)
+
+
+def _revision(database: Path) -> str:
+    with sqlite3.connect(database) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    connection.close()
+    return revision
+
+
+def _small_database(path: Path, table: str) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE {table} (x INTEGER)")
+    connection.close()
+
+
+def test_a_new_home_copies_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template = local_server._template_path()
+    template.parent.mkdir(parents=True)
+    _small_database(template, "made_by_migrations")
+    home = tmp_path / "home"
+    home.mkdir()
+    local_server.prepare_database(home)
+    assert set(_tables(home / "prefect.db")) == {"made_by_migrations"}
+    assert not list(template.parent.glob("*.partial")) and not list(home.glob("*.partial"))
+
+
+def test_an_existing_database_or_a_chosen_one_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template = local_server._template_path()
+    template.parent.mkdir(parents=True)
+    _small_database(template, "template")
+    home = tmp_path / "home"
+    home.mkdir()
+    _small_database(home / "prefect.db", "runs_of_this_home")
+    local_server.prepare_database(home)
+    assert set(_tables(home / "prefect.db")) == {"runs_of_this_home"}
+
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://db/prefect")
+    local_server.prepare_database(other)
+    assert not (other / "prefect.db").exists()
+
+
+def test_servers_of_new_homes_start_from_one_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first new home runs Prefect's migrations into the template; the second home's
+    server starts from a copy of it and answers, at the same schema and revision."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    try:
+        url = local_server.start(first)
+        assert local_server.start(first) == url  # a second caller waits for the same server
+        local_server.wait_ready(first, url)
+        template = local_server._template_path()
+        assert template.exists()
+        local_server.ensure(second)
+        assert local_server.status(second) is not None
+        assert _revision(second / "prefect" / "prefect.db") == _revision(template)
+        assert _tables(second / "prefect" / "prefect.db").keys() == _tables(first / "prefect" / "prefect.db").keys()
+    finally:
+        local_server.stop(first)
+        local_server.stop(second)
+    assert local_server.status(first) is None and local_server.status(second) is None
