@@ -31,25 +31,27 @@ def _small_database(path: Path, table: str) -> None:
     connection.close()
 
 
-def test_a_new_home_copies_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    template = local_server._template_path()
-    template.parent.mkdir(parents=True)
-    _small_database(template, "made_by_migrations")
-    home = tmp_path / "home"
-    home.mkdir()
-    local_server.prepare_database(home)
-    assert set(_tables(home / "prefect.db")) == {"made_by_migrations"}
-    assert not list(template.parent.glob("*.partial")) and not list(home.glob("*.partial"))
-
-
-def test_an_existing_database_or_a_chosen_one_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty server home, with a stand-in template (one table, `template`) in a private cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     template = local_server._template_path()
     template.parent.mkdir(parents=True)
     _small_database(template, "template")
-    home = tmp_path / "home"
-    home.mkdir()
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+def test_a_new_home_copies_the_template(home: Path) -> None:
+    local_server.prepare_database(home)
+    template = local_server._template_path()
+    assert set(_tables(home / "prefect.db")) == {"template"}
+    assert not list(template.parent.glob("*.partial")) and not list(home.glob("*.partial"))
+
+
+def test_an_existing_database_or_a_chosen_one_is_left_alone(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _small_database(home / "prefect.db", "runs_of_this_home")
     local_server.prepare_database(home)
     assert set(_tables(home / "prefect.db")) == {"runs_of_this_home"}
