@@ -259,23 +259,22 @@ def server_status() -> None:
     from flows.settings import artifacts_root
 
     root = artifacts_root()
-    state = local_server.status(root)
+    server = local_server.status(root)
+    _print_background("local Prefect server", server, root, server and server["url"])
+    _print_background("warm runner", runner.status(root), root)
+
+
+def _print_background(what: str, state: dict | None, root: object, where: str | None = None) -> None:
+    """One line about a background process of this home: its PID, whether it is ready, how
+    long it has been idle and when it stops by itself."""
     if state is None:
-        console.print("no local Prefect server runs for " + escape_text(root))
-    else:
-        console.print(
-            f"local Prefect server: pid {state['pid']}, {state['url']}, idle {state['idle_seconds']} s "
-            f"(stops by itself after {state['stops_after_idle_seconds']} s idle)"
-        )
-    warm = runner.status(root)
-    if warm is None:
-        console.print("no warm runner runs for " + escape_text(root))
-    else:
-        console.print(
-            f"warm runner: pid {warm['pid']}, {'ready' if warm['ready'] else 'starting'}, "
-            f"idle {warm['idle_seconds']} s "
-            f"(stops by itself after {warm['stops_after_idle_seconds']} s idle)"
-        )
+        console.print(f"no {what} runs for " + escape_text(root))
+        return
+    console.print(
+        f"{what}: pid {state['pid']}, {escape_text(where) + ', ' if where else ''}"
+        f"{'ready' if state['ready'] else 'starting'}, idle {state['idle_seconds']} s "
+        f"(stops by itself after {state['stops_after_idle_seconds']} s idle)"
+    )
 
 
 @server_app.command("stop")

@@ -58,16 +58,17 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def status(root: Path) -> dict | None:
-    """The running server of this artifacts home, or None."""
+    """The server of this home that runs or is starting (`ready`: it answers), or None."""
     files = _files(root)
-    try:
-        state = json.loads(files["state"].read_text())
-    except (OSError, ValueError):
-        return None
-    if not pid_alive(state["pid"]) or not _healthy(state["url"]):
+    state = _state(root)
+    if state is None:
         return None
     used = files["used"].stat().st_mtime if files["used"].exists() else state["started"]
-    return state | {"idle_seconds": round(time.time() - used), "stops_after_idle_seconds": state["idle"]}
+    return state | {
+        "ready": _healthy(state["url"]),
+        "idle_seconds": round(time.time() - used),
+        "stops_after_idle_seconds": state["idle"],
+    }
 
 
 @contextmanager

@@ -68,10 +68,13 @@ def test_servers_of_new_homes_start_from_one_migration(tmp_path: Path, monkeypat
     server starts from a copy of it and answers, at the same schema and revision."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("AUGMENT_HOME", str(first))
     try:
         url = local_server.start(first)
         assert local_server.start(first) == url  # a second caller waits for the same server
+        assert f"local Prefect server: pid {local_server.status(first)['pid']}, {url}, starting" in _server_status()
         local_server.wait_ready(first, url)
+        assert f"{url}, ready, idle" in _server_status()
         template = local_server._template_path()
         assert template.exists()
         local_server.ensure(second)
@@ -82,3 +85,15 @@ def test_servers_of_new_homes_start_from_one_migration(tmp_path: Path, monkeypat
         local_server.stop(first)
         local_server.stop(second)
     assert local_server.status(first) is None and local_server.status(second) is None
+    assert f"no local Prefect server runs for {first}" in _server_status()
+
+
+def _server_status() -> str:
+    """What `augment server status` prints for the home AUGMENT_HOME names."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["server", "status"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())  # the console wraps long lines at the terminal's width
