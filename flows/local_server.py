@@ -65,7 +65,6 @@ def status(root: Path) -> dict | None:
         return None
     used = files["used"].stat().st_mtime if files["used"].exists() else state["started"]
     return state | {
-        "ready": _healthy(state["url"]),
         "idle_seconds": round(time.time() - used),
         "stops_after_idle_seconds": state["idle"],
     }
@@ -87,12 +86,12 @@ def _state(root: Path) -> dict | None:
         state = json.loads(_files(root)["state"].read_text())
     except (OSError, ValueError):
         return None
-    _reap(state["pid"])
     if not pid_alive(state["pid"]):
         return None
-    if not _healthy(state["url"]) and time.time() - state["started"] > START_TIMEOUT:
+    ready = _healthy(state["url"])
+    if not ready and time.time() - state["started"] > START_TIMEOUT:
         return None  # never became healthy: not ours to wait for (or its PID was reused)
-    return state
+    return state | {"ready": ready}
 
 
 def start(root: Path) -> str:
@@ -159,18 +158,10 @@ def stop(root: Path, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-        _reap(pid)
     if pid_alive(pid):
         os.killpg(pid, signal.SIGKILL)
     files["state"].unlink(missing_ok=True)
     return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _free_port() -> int:
@@ -199,10 +190,12 @@ def _copy_database(source: Path, target: Path) -> None:
     handle, partial = tempfile.mkstemp(dir=target.parent, suffix=".partial")
     os.close(handle)
     try:
-        with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
+        src, dst = sqlite3.connect(source), sqlite3.connect(partial)
+        try:
             src.backup(dst)
-        src.close()
-        dst.close()
+        finally:
+            src.close()
+            dst.close()
         os.replace(partial, target)
     finally:
         Path(partial).unlink(missing_ok=True)

@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.processes import pid_alive
+
 SERVED = ("run", "generate")  # the commands that import torch, Prefect and MLflow
 SETTING_PREFIXES = (
     "AUGMENT_",
@@ -201,7 +203,7 @@ def status(root: Path) -> dict | None:
         state = json.loads(_files(root)["state"].read_text())
     except (OSError, ValueError):
         return None
-    if not _alive(state.get("pid", -1)):
+    if not pid_alive(state.get("pid", -1)):
         return None
     used = state.get("used", state["started"])
     try:
@@ -218,24 +220,12 @@ def stop(root: Path, timeout: float = 10.0) -> bool:
         return False
     os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(state["pid"]) and time.monotonic() < deadline:
+    while pid_alive(state["pid"]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(state["pid"]):
+    if pid_alive(state["pid"]):
         os.kill(state["pid"], signal.SIGKILL)
     _files(root)["state"].unlink(missing_ok=True)
     return True
-
-
-def _alive(pid: int) -> bool:
-    """pid_alive, where a finished child of this process (not yet reaped) counts as gone."""
-    from pipeline.processes import pid_alive
-
-    if not pid_alive(pid):
-        return False
-    try:
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
 
 
 # --- the runner's side ---------------------------------------------------------------------

@@ -4,11 +4,15 @@ empty migrated database (Prefect's own migrations, run once), and a start does n
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from flows import local_server
+from pipeline.processes import pid_alive
 
 
 def _tables(database: Path) -> dict[str, str]:
@@ -97,3 +101,20 @@ def _server_status() -> str:
     result = CliRunner().invoke(app, ["server", "status"])
     assert result.exit_code == 0, result.output
     return " ".join(result.output.split())  # the console wraps long lines at the terminal's width
+
+
+def test_a_finished_child_is_gone_before_anyone_reaps_it() -> None:
+    """A server or runner this process started and that has exited must not count as running
+    (the system answers for its PID until it is reaped)."""
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert pid_alive(running.pid)
+        deadline = time.monotonic() + 30
+        while pid_alive(finished.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(finished.pid)
+        assert pid_alive(running.pid)
+    finally:
+        running.kill()
+        running.wait()
