@@ -1,10 +1,13 @@
 """The augment flow: Prefect wiring of pipeline/job.py's stages, nothing more.
 
-    load-data -> train (or reuse / resume) -> register -> gate -> synthesize -> plots
-              -> outputs moved into place as a set -> aliases -> MLflow run FINISHED
+    load-data -> train (or reuse / resume) -> gate -> synthesize -> plots -> report logged
+              -> commit: register, model version into the files, aliases, outputs in place
+              -> MLflow run FINISHED
 
-Outputs are written into a fresh staging folder beside `--out` and swapped in whole at
-the end, so a failed or killed run leaves the previous outputs as they were.
+Outputs are written into a fresh staging folder beside `--out` and moved into place at the
+end; nothing is registered or aliased before then. A failed or interrupted run (its own
+error, Ctrl-C, SIGTERM) leaves the registry, its aliases and the previous outputs as they
+were, and its MLflow run FAILED or KILLED.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -26,8 +29,10 @@ from prefect.runtime import flow_run
 from flows.settings import artifacts_root
 from pipeline import __version__, job, plots
 from pipeline.config import RunConfig
+from pipeline.io import update_provenance
 from pipeline.job import DataRef
-from pipeline.outputs import publish, staging_folder
+from pipeline.outputs import check_out, claim_out, publish, staging_folder
+from pipeline.processes import signals_deferred
 from pipeline.quality.report import report_markdown, write_report
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
 from pipeline.runtime import configure_threads
@@ -82,11 +87,20 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
     started, timed = time.perf_counter(), Stopwatch()
     configure_threads(config.train.threads)
     root = artifacts_root()
+    inputs = [config.data.source] if Path(config.data.source).expanduser().exists() else []
+    if config.out_dir:  # checked (and claimed) before the data is read; the CLI did so already
+        check_out(config.out_dir, inputs, root)
     work = root / "work" / f"{flow_run.id or uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
     with timed("load_data"):
         data = load_data(config, work)
-    out = Path(config.out_dir).resolve() if config.out_dir else default_out_dir(data.name)
+    with claim_out(config.out_dir or default_out_dir(data.name), inputs, root) as out:
+        return _run(config, data, out, root, work, progress, started, timed)
+
+
+def _run(config, data: DataRef, out: Path, root: Path, work: Path, progress: bool, started, timed) -> dict[str, Any]:
+    """Everything after loading: the outputs are staged, and registered, aliased and moved
+    into place together only once all of them are written (`_commit`)."""
     stage, name = staging_folder(out), config.model_name or model_name_for(data.name)
     tracker = Tracker(default_tracking_uri(root), config.experiment, artifact_root=root / "mlflow-artifacts")
     tracker.start(
@@ -102,35 +116,64 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         tracker.log_params(config.flat_params() | {"data.name": data.name, "data.rows": sum(data.counts.values())})
         with timed("train"):
             trained = train(config, data, tracker, work, stage / "model", progress)
-        with timed("register"):
-            model = register(tracker, stage / "model", name)
         with timed("gate"):
             gate = evaluate(config, data)
+        pending = {"name": name, "version": "", "uri": "", "alias_uri": f"models:/{name}@candidate"}
         with timed("synthesize"):
-            synth = synthesize(config, data, stage / "model", stage, _provenance(config, data, tracker, model))
+            synth = synthesize(config, data, stage / "model", stage, _provenance(config, data, tracker, pending))
         report = synth["report"] | {"gate": gate | {"synthetic_rows": synth["accepted_rows"]}}
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))
-        summary = _summary(config, data, out, tracker, model, trained, synth, report, made, started)
-        summary["timings"] = timed.seconds
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        publish(stage, out)
-        _finish(tracker, out, report, model)
+        _log_outcome(tracker, stage, report)
         create_markdown_artifact(
             markdown=report_markdown(report, "augment quality report"),
             key="augment-quality-report",
             description="quality and gate of the synthetic rows",
         )
+
+        def summarise(model: dict[str, str]) -> dict[str, Any]:
+            summary = _summary(config, data, out, tracker, model, trained, synth, report, made, started)
+            return summary | {"timings": timed.seconds}
+
+        with timed("commit"), signals_deferred():
+            summary = _commit(tracker, stage, out, name, report["gate"]["promoted"], summarise)
+            tracker.finish("FINISHED")
         shutil.rmtree(work, ignore_errors=True)
         return summary
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         try:
-            tracker.finish("FAILED")
+            tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
         raise
+
+
+def _commit(
+    tracker: Tracker, stage: Path, out: Path, name: str, promoted: bool, summarise: Callable[[dict], dict]
+) -> dict[str, Any]:
+    """Register the model, write its version into the staged files, move the aliases and put
+    the outputs in place, all or nothing: a failure on the way puts the registry back as it
+    was and leaves the previous outputs alone (the caller holds Ctrl-C and SIGTERM back)."""
+    before = tracker.registry_state(name)
+    try:
+        model = register(tracker, stage / "model", name)
+        for file in ("synthetic.parquet", "augmented.parquet"):
+            update_provenance(stage / file, {"model_uri": model["uri"], "model_version": model["version"]})
+        summary = summarise(model)
+        (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        tracker.set_alias(name, "candidate", model["version"])
+        if promoted:
+            tracker.set_alias(name, "champion", model["version"])
+        publish(stage, out)
+    except BaseException:
+        try:
+            tracker.undo_registration(name, before)
+        except Exception as undo:  # noqa: BLE001 - the first error is the one to report
+            print(f"could not undo the registration of {name}: {undo}")
+        raise
+    return summary
 
 
 class Stopwatch:
@@ -165,20 +208,17 @@ def _provenance(config: RunConfig, data: DataRef, tracker: Tracker, model: dict[
     }
 
 
-def _finish(tracker: Tracker, out: Path, report: dict[str, Any], model: dict[str, str]) -> None:
-    """With the outputs in place: log them, move the aliases last, close the run."""
+def _log_outcome(tracker: Tracker, stage: Path, report: dict[str, Any]) -> None:
+    """The run's report, plots and numbers, logged from the staging folder before the commit:
+    a run that fails after this is FAILED in MLflow with what it measured."""
     gate = report["gate"]
-    tracker.log_artifacts(out / "plots", "plots") if (out / "plots").exists() else None
-    for file in ("quality_report.json", "quality_report.md", "summary.json"):
-        tracker.log_artifact(out / file, "quality")
+    tracker.log_artifacts(stage / "plots", "plots") if (stage / "plots").exists() else None
+    for file in ("quality_report.json", "quality_report.md"):
+        tracker.log_artifact(stage / file, "quality")
     overall = {f"quality.{k}": v for k, v in report["overall"].items() if isinstance(v, (int, float))}
     numbers = {f"gate.{k}": gate[k] for k in ("gain", "lower_bound") if gate.get(k) is not None}
     tracker.metrics(overall | numbers | {"gate.promoted": float(gate["promoted"])})
     tracker.set_tags({"gate.decision": gate["decision"], "gate.verdict": gate["verdict"][:5000]})
-    tracker.set_alias(model["name"], "candidate", model["version"])
-    if gate["promoted"]:
-        tracker.set_alias(model["name"], "champion", model["version"])
-    tracker.finish("FINISHED")
 
 
 def _summary(config, data: DataRef, out: Path, tracker: Tracker, model, trained, synth, report, made, started) -> dict:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -42,6 +43,26 @@ def _fail(exc: Exception) -> None:
             console.print(f"[bold red]error:[/] {escape(where)}: {escape(err['msg'])}")
         raise typer.Exit(2)
     raise exc
+
+
+@contextmanager
+def _claimed(out: Optional[str], inputs: list[str], command: str) -> Iterator[None]:
+    """This command's --out checked and held (pipeline/outputs.py), and the command marked as
+    running in its artifacts home (`augment server stop` waits for it), while the block runs."""
+    from pathlib import Path
+
+    from flows.activity import running
+    from flows.settings import artifacts_root
+    from pipeline.outputs import claim_out
+
+    root = artifacts_root()
+    existing = [i for i in inputs if i and Path(i).expanduser().exists()]
+    with running(root, [command] + (["--out", out] if out else [])):
+        if out is None:
+            yield
+            return
+        with claim_out(out, existing, root):
+            yield
 
 
 OPT = "(default: pipeline/config.py, or the --config file)"
@@ -100,16 +121,19 @@ def run(
 
         config = run_config(config_file, flags)
         validate(config)  # bad input fails here, in seconds, before any server starts or file is written
-        check_servers()
-        console.print(f"[bold]augment[/] {escape_text(config.data.source)}: data ok; starting Prefect and MLflow ...")
-        from flows.local_server import api_for_run
         from flows.settings import artifacts_root
 
-        with api_for_run(artifacts_root()) as server_ready:
-            from flows.augment import augment_flow
+        with _claimed(config.out_dir, [config.data.source], "run"):  # a refused --out: before any work
+            check_servers()
+            source = escape_text(config.data.source)
+            console.print(f"[bold]augment[/] {source}: data ok; starting Prefect and MLflow ...")
+            from flows.local_server import api_for_run
 
-            server_ready()
-            summary = augment_flow(config, progress=sys.stderr.isatty())
+            with api_for_run(artifacts_root()) as server_ready:
+                from flows.augment import augment_flow
+
+                server_ready()
+                summary = augment_flow(config, progress=sys.stderr.isatty())
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
         return
@@ -196,15 +220,17 @@ def generate(
 
         sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
         parse_model_uri(model)
-        check_servers()
-        from flows.local_server import api_for_run
         from flows.settings import artifacts_root
 
-        with api_for_run(artifacts_root()) as server_ready:
-            from flows.generate import generate_flow
+        with _claimed(out, [], "generate"):
+            check_servers()
+            from flows.local_server import api_for_run
 
-            server_ready()
-            result = generate_flow(model, sample, seed=seed, out_dir=out)
+            with api_for_run(artifacts_root()) as server_ready:
+                from flows.generate import generate_flow
+
+                server_ready()
+                result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -231,9 +257,11 @@ def score(
     from pathlib import Path
 
     try:
+        from flows.settings import artifacts_root
         from pipeline.quality.score_file import score_file
 
-        result = score_file(real, synthetic, label, out or str(Path(synthetic).parent / "scored"), seed=seed)
+        out = out or str(Path(synthetic).parent / "scored")
+        result = score_file(real, synthetic, label, out, seed=seed, home=artifacts_root())
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -278,15 +306,52 @@ def _print_background(what: str, state: dict | None, root: object, where: str | 
 
 
 @server_app.command("stop")
-def server_stop() -> None:
-    """Stop the local Prefect server and the warm runner of this artifacts home."""
-    from flows import local_server, runner
+def server_stop(
+    force: bool = typer.Option(False, "--force", help="interrupt the runs of this home first (as Ctrl-C would)"),
+) -> None:
+    """Stop the local Prefect server and the warm runner of this artifacts home; refused while a
+    run of the home is in progress, unless --force interrupts it first."""
+    from flows import activity, local_server, runner
     from flows.settings import artifacts_root
+    from pipeline.errors import AugmentError
 
     root = artifacts_root()
+    busy = activity.in_progress(root)
+    if busy and not force:
+        _fail(
+            AugmentError(
+                "a run of this artifacts home is in progress: " + "; ".join(map(activity.describe, busy)),
+                "wait until it ends, or `augment server stop --force` to interrupt it first (it stops as after "
+                "Ctrl-C: nothing registered, the previous outputs kept)",
+            )
+        )
+    if busy:
+        _interrupt(root, busy)
     stopped = local_server.stop(root)
     console.print("stopped the local Prefect server" if stopped else "no local Prefect server was running")
     console.print("stopped the warm runner" if runner.stop(root) else "no warm runner was running")
+
+
+def _interrupt(root: object, busy: list[dict], patience: float = 60.0) -> None:
+    """Ctrl-C to each run of the home, then SIGTERM to any still running after `patience` s."""
+    import os
+    import signal
+    import time
+
+    from flows import activity
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        for entry in busy:
+            console.print(f"interrupting {escape_text(activity.describe(entry))}")
+            try:
+                os.kill(entry["pid"], signum)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + patience
+        while (busy := activity.in_progress(root)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not busy:
+            return
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 Given the real rows too (`data`), the new rows are scored and kept as in the augment flow
 and an augmented.parquet is written beside them: the nightly "fresh rows from the
-champion" job. Outputs are staged and moved into place as a set.
+champion" job. Outputs are staged and moved into place as a set, only into a folder that
+is new, empty or an earlier output (pipeline/outputs.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.data.sources import load_real
 from pipeline.errors import DataError
 from pipeline.io import write_frames
 from pipeline.job import synthesize_rows
-from pipeline.outputs import publish, staging_folder
+from pipeline.outputs import claim_out, publish, staging_folder
 from pipeline.tracking import default_tracking_uri, load_registered
 
 
@@ -78,14 +79,16 @@ def generate_flow(
     """Sample rows from a registered generator and write them as Parquet (scored + augmented with `data`)."""
     started = time.perf_counter()
     root = artifacts_root()
-    out = Path(out_dir).resolve() if out_dir else root / "generated" / f"{datetime.now():%Y%m%d-%H%M%S}"
-    stage = staging_folder(out)
-    try:
-        result = generate_from_registry(model_uri, sample, seed, stage, default_tracking_uri(root), data, quality)
-        publish(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    inputs = [data.source] if data is not None and Path(data.source).expanduser().exists() else []
+    default = root / "generated" / f"{datetime.now():%Y%m%d-%H%M%S}"
+    with claim_out(out_dir or default, inputs, root) as out:
+        stage = staging_folder(out)
+        try:
+            result = generate_from_registry(model_uri, sample, seed, stage, default_tracking_uri(root), data, quality)
+            publish(stage, out)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     return result | {
         "out_dir": str(out),
         "path": str(out / "synthetic.parquet"),

@@ -76,6 +76,26 @@ def write_frames(
     return writer.rows
 
 
+def update_provenance(path: str | Path, updates: dict[str, Any]) -> None:
+    """Add `updates` to a written file's provenance: the file is copied row group by row group
+    (never whole in memory) into a temp file that replaces it. What only the end of a run
+    knows (the registered model version) goes in this way."""
+    path = Path(path)
+    source = pq.ParquetFile(path)
+    meta = dict(source.schema_arrow.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(read_provenance(path) | updates, default=str).encode()
+    schema = source.schema_arrow.with_metadata(meta)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for i in range(source.num_row_groups):
+                group = source.read_row_group(i)
+                writer.write_table(group.replace_schema_metadata(meta), row_group_size=max(group.num_rows, 1))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def read_provenance(path: str | Path) -> dict[str, Any]:
     meta = pq.read_schema(path).metadata or {}
     return json.loads(meta.get(PROVENANCE_KEY, b"{}"))

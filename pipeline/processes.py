@@ -4,6 +4,10 @@ before anything heavy is imported."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 
 def pid_alive(pid: int) -> bool:
@@ -20,3 +24,22 @@ def pid_alive(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except ChildProcessError:  # not a child of this process: it runs
         return True
+
+
+@contextmanager
+def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[list[int]]:
+    """Hold Ctrl-C and SIGTERM back while the block runs, then deliver them to the handlers
+    of before: a few steps that must happen all together (register, move aliases, publish)
+    are never cut in the middle. Outside the main thread nothing can be held back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in signums}
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)

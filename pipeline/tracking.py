@@ -179,6 +179,32 @@ class Tracker:
         self.client.set_model_version_tag(name, version, DIGEST_TAG, digest)
         return version, f"models:/{name}/{version}"
 
+    def registry_state(self, name: str) -> dict[str, str] | None:
+        """The aliases of registered model `name` (alias -> version), or None where it is not
+        registered: what `undo_registration` puts back."""
+        try:
+            return dict(self.client.get_registered_model(name).aliases or {})
+        except TrackingError:
+            raise
+        except Exception:  # MLflow says RESOURCE_DOES_NOT_EXIST in several ways
+            return None
+
+    def undo_registration(self, name: str, before: dict[str, str] | None) -> None:
+        """Put the registry back as `registry_state` saw it: this run's versions of `name`
+        deleted, the aliases as they were, the model itself gone if this run created it."""
+        for version in self.client.search_model_versions(f"name = '{name}' and run_id = '{self.run_id}'"):
+            self.client.delete_model_version(name, version.version)
+        if before is None:
+            if not self.client.search_model_versions(f"name = '{name}'"):
+                self.client.delete_registered_model(name)
+            return
+        now = self.registry_state(name) or {}
+        for alias in set(now) - set(before):
+            self.client.delete_registered_model_alias(name, alias)
+        for alias, version in before.items():
+            if now.get(alias) != version:
+                self.client.set_registered_model_alias(name, alias, version)
+
     def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 

@@ -21,15 +21,24 @@ from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import RealData, load_real
 from pipeline.errors import DataError
 from pipeline.io import head_per_class, iter_row_groups, write_frames
-from pipeline.outputs import publish, staging_folder
+from pipeline.outputs import claim_out, publish, staging_folder
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 
 SCORE_COLUMNS = ("label_fidelity", "follows_label", "realism", "authenticity", "quality_score", "accepted")
 
 
-def score_file(real_path: str, synthetic_path: str, label: str, out_dir: str | Path, seed: int = 0) -> dict[str, Any]:
-    """Write <out>/scored.parquet and the quality report; return the report."""
+def score_file(
+    real_path: str, synthetic_path: str, label: str, out_dir: str | Path, seed: int = 0, home: Path | None = None
+) -> dict[str, Any]:
+    """Write <out>/scored.parquet and the quality report; return the report. `out_dir` is
+    checked and claimed first (pipeline/outputs.py): never an input's folder, nor a user's."""
+    inputs = [p for p in (real_path, synthetic_path) if Path(p).expanduser().exists()]
+    with claim_out(out_dir, inputs, home) as out:
+        return _score_into(real_path, synthetic_path, label, out, seed)
+
+
+def _score_into(real_path: str, synthetic_path: str, label: str, out: Path, seed: int) -> dict[str, Any]:
     _check_readable(Path(synthetic_path))
     real = load_real(DataSpec(source=real_path, label=label), seed=seed)
     codec = fit_codec(real.frame[real.features], real.image_column)
@@ -43,7 +52,6 @@ def score_file(real_path: str, synthetic_path: str, label: str, out_dir: str | P
         "baseline_quantiles": scorer.quantiles,
     }
     image_columns = [real.image_column] if real.image_column else []
-    out = Path(out_dir).resolve()
     stage = staging_folder(out)
     try:
         path = stage / "scored.parquet"
