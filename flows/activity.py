@@ -42,6 +42,10 @@ def running(root: Path, argv: list[str]) -> Iterator[None]:
     finally:
         tmp.unlink(missing_ok=True)
         handle.close()
+        try:
+            folder.rmdir()  # the last command of the home leaves no folder behind
+        except OSError:
+            pass
 
 
 def in_progress(root: Path) -> list[dict]:

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from pipeline import CVAESynthesizer, Synthesizer
 from pipeline.errors import AugmentError
+from pipeline.outputs import MARKER
 
 Setup = Callable[[Path], list[str]]
 
@@ -44,6 +45,24 @@ def _base() -> pd.DataFrame:
 
 def _images(tmp: Path, values: list[dict]) -> str:
     return _table(tmp, pd.DataFrame({"image": values, "label": [i % 2 for i in range(len(values))]}))
+
+
+def _linked_image_folder(tmp: Path, link_class: bool) -> str:
+    """An image folder whose class `b` (or one file of it) is a symlink to a place outside it."""
+    outside = tmp / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(_png((8, 8), 7))
+    folder = tmp / "images"
+    for cls in "ab":
+        if cls == "b" and link_class:
+            (folder / cls).symlink_to(outside)
+            continue
+        (folder / cls).mkdir(parents=True)
+        for i in range(3):
+            (folder / cls / f"{i}.png").write_bytes(_png((8, 8), 50 * i))
+    if not link_class:
+        (folder / "b" / "3.png").symlink_to(outside / "secret.png")
+    return str(folder)
 
 
 def _mixed_folder(tmp: Path) -> str:
@@ -153,6 +172,14 @@ CASES: dict[str, tuple[Setup, str]] = {
     "not an image": (
         lambda t: RUN + ["--label", "label", "--data", _images(t, [{"bytes": b"nope", "path": None}] * 4)],
         "not a readable image",
+    ),
+    "image symlink leaving the folder": (
+        lambda t: RUN + ["--data", _linked_image_folder(t, link_class=False)],
+        "images/b/3.png' leads outside the data folder",
+    ),
+    "class folder symlink leaving the folder": (
+        lambda t: RUN + ["--data", _linked_image_folder(t, link_class=True)],
+        "images/b' leads outside the data folder",
     ),
     "affine on a table": (lambda t: RUN + ["--data", "iris", "--generator", "affine"], "makes image rows"),
     # counts and classes
@@ -327,6 +354,7 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(case, tmp_path, home, 
     out = tmp_path / "previous"
     out.mkdir()
     (out / "synthetic.parquet").write_text("the previous run's file")
+    (out / MARKER).write_text(json.dumps({"written_by": "augment", "files": ["synthetic.parquet"]}))
     if "--out" not in args and args[0] == "run":
         args += ["--out", str(out)]
     result = CliRunner().invoke(app, args)
@@ -335,7 +363,8 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(case, tmp_path, home, 
     assert "Traceback" not in result.output and text.startswith("error:"), result.output
     assert expected in text, result.output
     assert (out / "synthetic.parquet").read_text() == "the previous run's file"
-    assert [p.name for p in out.iterdir()] == ["synthetic.parquet"] and not list(tmp_path.glob(".previous*"))
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "synthetic.parquet"]
+    assert not list(tmp_path.glob(".previous*"))
     assert sorted(p.name for p in home.iterdir()) in ([], ["prefect"]), sorted(home.iterdir())
     assert not (home / "prefect").exists() or not list((home / "prefect").glob("server.json"))
 

@@ -135,6 +135,9 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        for file in path.rglob("*"):
+            _inside(file, path)
     _check_one_schema(sorted(path.rglob("*.parquet")) if path.is_dir() else [path])
     try:
         table = pq.read_table(path)
@@ -204,6 +207,8 @@ def _check_one_schema(files: list[Path]) -> None:
 def _read_image_folder(root: Path) -> pd.DataFrame:
     rows: list[dict] = []
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for class_dir in class_dirs:
+        _inside(class_dir, root)
     if not class_dirs:
         raise DataError(
             f"folder {str(root)!r} has neither Parquet files nor class sub-folders",
@@ -213,6 +218,7 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
         for file in sorted(class_dir.rglob("*")):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
+            _inside(file, root)
             rows.append(
                 {"image": image_struct(file.read_bytes(), str(file.relative_to(root))), "label": class_dir.name}
             )
@@ -223,6 +229,16 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["label"] = frame["label"].astype("str")
     return frame
+
+
+def _inside(path: Path, root: Path) -> None:
+    """Refuse a file or folder of the data folder that leads outside it (a symlink, or a
+    mount): its contents would be read, and copied into the outputs, without a word."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise DataError(
+            f"{str(path)!r} leads outside the data folder {str(root)!r} (to {str(path.resolve())!r})",
+            "copy the file into the data folder instead of linking to it, or remove the link",
+        )
 
 
 def _find_image_column(frame: pd.DataFrame) -> str | None:
