@@ -103,16 +103,17 @@ def _run(config, data: DataRef, out: Path, root: Path, work: Path, progress: boo
     into place together only once all of them are written (`_commit`)."""
     stage, name = staging_folder(out), config.model_name or model_name_for(data.name)
     tracker = Tracker(default_tracking_uri(root), config.experiment, artifact_root=root / "mlflow-artifacts")
-    tracker.start(
-        f"{data.name}-seed{config.seed}",
-        tags={
-            "data_hash": data.hash,
-            "modality": data.modality,
-            "prefect_flow_run_id": str(flow_run.id or ""),
-            TRAIN_KEY_TAG: train_key(config, data.hash),
-        },
-    )
     try:
+        with signals_deferred():  # an interruption here would leave a RUNNING run no one finishes
+            tracker.start(
+                f"{data.name}-seed{config.seed}",
+                tags={
+                    "data_hash": data.hash,
+                    "modality": data.modality,
+                    "prefect_flow_run_id": str(flow_run.id or ""),
+                    TRAIN_KEY_TAG: train_key(config, data.hash),
+                },
+            )
         tracker.log_params(config.flat_params() | {"data.name": data.name, "data.rows": sum(data.counts.values())})
         with timed("train"):
             trained = train(config, data, tracker, work, stage / "model", progress)
@@ -144,7 +145,8 @@ def _run(config, data: DataRef, out: Path, root: Path, work: Path, progress: boo
     except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         try:
-            tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
+            if tracker.run_id is not None:
+                tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
         raise

@@ -183,7 +183,7 @@ class Tracker:
         """The aliases of registered model `name` (alias -> version), or None where it is not
         registered: what `undo_registration` puts back."""
         try:
-            return dict(self.client.get_registered_model(name).aliases or {})
+            return {alias: str(v) for alias, v in (self.client.get_registered_model(name).aliases or {}).items()}
         except TrackingError:
             raise
         except Exception:  # MLflow says RESOURCE_DOES_NOT_EXIST in several ways
