@@ -146,6 +146,46 @@ def test_a_run_that_fails_at_its_end_registers_nothing(tmp_path):
     assert [str(v.version) for v in client.search_model_versions("name = 'augment-iris'")] == [version]
 
 
+@pytest.mark.flow
+def test_the_commit_undoes_the_registration_when_the_outputs_cannot_be_put_in_place(tmp_path, monkeypatch):
+    """The run's last step: registered, provenance stamped, aliases moved, then publishing
+    fails: the registry and the previous outputs are as they were."""
+    import flows.augment as augment
+    from pipeline import SMOTESynthesizer
+    from pipeline.data.builtin import load_iris
+    from pipeline.io import write_frames
+    from pipeline.outputs import publish, staging_folder
+    from pipeline.tracking import Tracker
+
+    frame, label = load_iris()
+    out = tmp_path / "out"
+    publish(_staged(out, "previous"), out)
+    before = _files(out)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "augment", artifact_root=tmp_path / "artifacts")
+    tracker.start("failing")
+    stage = staging_folder(out)
+    SMOTESynthesizer(seed=0).fit(frame, label=label).save(stage / "model")
+    for name in ("synthetic.parquet", "augmented.parquet"):
+        write_frames(stage / name, [frame], {"seed": 0})
+
+    def broken_publish(stage, out):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(augment, "register", augment.register.fn)  # the task's body, without Prefect
+    monkeypatch.setattr(augment, "publish", broken_publish)
+    with pytest.raises(OSError, match="disk full"):
+        augment._commit(tracker, stage, out, "augment-iris", True, lambda model: {"model": model})
+    assert tracker.registry_state("augment-iris") is None and _files(out) == before
+
+
+def _staged(out: Path, text: str) -> Path:
+    from pipeline.outputs import staging_folder
+
+    stage = staging_folder(out)
+    (stage / "summary.json").write_text(text)
+    return stage
+
+
 def test_server_stop_refuses_while_a_run_is_in_progress(tmp_path, monkeypatch):
     monkeypatch.setenv("AUGMENT_HOME", str(tmp_path))
     with running(tmp_path, ["run", "--out", "x"]):
