@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline.errors import AugmentError
-from pipeline.processes import pid_alive
+from pipeline.processes import hold_locked, lock_held, wait_unlocked
 
 IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
 START_TIMEOUT = 120.0  # the machine's first home migrates the database (25 s measured)
@@ -81,17 +81,16 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def _state(root: Path) -> dict | None:
-    """The state file of a server that runs or is starting (its process is alive)."""
+    """The state of a server that runs or is starting: its state file is locked for as long
+    as any of its processes lives (`_hold`), so a slow answer never counts as no server."""
+    path = _files(root)["state"]
+    if not lock_held(path):
+        return None
     try:
-        state = json.loads(_files(root)["state"].read_text())
+        state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not pid_alive(state["pid"]):
-        return None
-    ready = _healthy(state["url"])
-    if not ready and time.time() - state["started"] > START_TIMEOUT:
-        return None  # never became healthy: not ours to wait for (or its PID was reused)
-    return state | {"ready": ready}
+    return state | {"ready": _healthy(state["url"])}
 
 
 def start(root: Path) -> str:
@@ -105,17 +104,31 @@ def start(root: Path) -> str:
             return running["url"]
         port = _free_port()
         url = f"http://127.0.0.1:{port}/api"
-        with open(files["log"], "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "flows.local_server", str(root), str(port), str(IDLE_SECONDS)],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=os.environ | {"PREFECT_HOME": str(files["home"])},
-            )
-        state = {"pid": process.pid, "port": port, "url": url, "started": time.time(), "idle": IDLE_SECONDS}
-        files["state"].write_text(json.dumps(state))
+        state = {"pid": None, "port": port, "url": url, "started": time.time(), "idle": IDLE_SECONDS}
+        fd = hold_locked(files["state"], state)
+        if fd is None:  # a server of this home is still going away (stop, idle): wait for it
+            wait_unlocked(files["state"], 20.0)
+            fd = hold_locked(files["state"], state)
+            if fd is None:
+                raise AugmentError(
+                    "another local Prefect server of this home does not stop",
+                    "`augment server stop`, then run again",
+                )
+        try:
+            with open(files["log"], "ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "flows.local_server", str(root), str(port), str(IDLE_SECONDS), str(fd)],
+                    stdout=log,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=(fd,),
+                    env=os.environ | {"PREFECT_HOME": str(files["home"])},
+                )
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(state | {"pid": process.pid}).encode(), 0)
+        finally:
+            os.close(fd)  # the server holds the lock now; this process no longer does
         return url
 
 
@@ -145,21 +158,26 @@ def touch(root: Path) -> None:
 
 
 def stop(root: Path, timeout: float = 20.0) -> bool:
-    """Stop this home's server; True if one was running."""
+    """Stop this home's server (its process and uvicorn's); True if one was running."""
     files = _files(root)
+    if not lock_held(files["state"]):
+        files["state"].unlink(missing_ok=True)
+        return False
     try:
         pid = json.loads(files["state"].read_text())["pid"]
     except (OSError, ValueError, KeyError):
-        return False
-    if not pid_alive(pid):
-        files["state"].unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        pid = None
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        if not wait_unlocked(files["state"], timeout):
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the server's session: it and uvicorn
+            except ProcessLookupError:
+                pass
+            wait_unlocked(files["state"], 5.0)
     files["state"].unlink(missing_ok=True)
     return True
 
@@ -239,8 +257,20 @@ def prepare_database(home: Path) -> None:
         print(f"no database template ({exc}); Prefect migrates the new database itself", file=sys.stderr)
 
 
-def serve(root: Path, port: int, idle: int) -> None:
-    """The server's own process: uvicorn with Prefect's API, stopped on SIGTERM or when idle."""
+def _die_with_parent() -> None:
+    """In uvicorn's process before it starts: end when the server's process ends, even by
+    SIGKILL, so no uvicorn outlives it (Linux; elsewhere the lock still tells it runs)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def serve(root: Path, port: int, idle: int, lock_fd: int | None = None) -> None:
+    """The server's own process: uvicorn with Prefect's API, stopped on SIGTERM or when idle.
+    Both keep the state file's lock (`lock_fd`) for as long as either lives."""
     prepare_database(_files(root)["home"])
     server = subprocess.Popen(
         [
@@ -259,6 +289,8 @@ def serve(root: Path, port: int, idle: int) -> None:
             "on",
         ],
         env=os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
+        pass_fds=() if lock_fd is None else (lock_fd,),
+        preexec_fn=_die_with_parent,
     )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -274,14 +306,11 @@ def serve(root: Path, port: int, idle: int) -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-    try:
-        _files(root)["state"].unlink(missing_ok=True)
-    except OSError:  # the home was removed while the server ran
-        pass
+            server.wait()
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
 
 
 @contextmanager

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.processes import pid_alive
+from pipeline.processes import hold_locked, lock_held, wait_unlocked
 
 SERVED = ("run", "generate")  # the commands that import torch, Prefect and MLflow
 SETTING_PREFIXES = (
@@ -182,28 +182,38 @@ def start_in_background(root: Path, env: dict[str, str]) -> None:
                 return  # another command is starting it
             if status(root) is not None:
                 return
-            with open(files["log"], "ab") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "flows.runner", str(root)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                    cwd=str(Path(__file__).parent.parent),
-                    env=env,
-                )
-            files["state"].write_text(json.dumps({"pid": process.pid, "started": time.time(), "ready": False}))
+            fd = hold_locked(files["state"], {"pid": None, "started": time.time(), "ready": False})
+            if fd is None:
+                return  # a runner of this home still runs (or is going away)
+            try:
+                with open(files["log"], "ab") as log:
+                    process = subprocess.Popen(
+                        [sys.executable, "-m", "flows.runner", str(root), str(fd)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,
+                        pass_fds=(fd,),
+                        cwd=str(Path(__file__).parent.parent),
+                        env=env,
+                    )
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps({"pid": process.pid, "started": time.time(), "ready": False}).encode(), 0)
+            finally:
+                os.close(fd)  # the runner holds the state file's lock for its whole life now
     except OSError:
         return
 
 
 def status(root: Path) -> dict | None:
     """This home's runner (pid, ready, idle seconds), or None."""
+    if not lock_held(_files(root)["state"]):  # held by the runner for as long as it lives
+        return None
     try:
         state = json.loads(_files(root)["state"].read_text())
     except (OSError, ValueError):
         return None
-    if not pid_alive(state.get("pid", -1)):
+    if not state.get("pid"):
         return None
     used = state.get("used", state["started"])
     try:
@@ -218,12 +228,13 @@ def stop(root: Path, timeout: float = 10.0) -> bool:
     state = status(root)
     if state is None:
         return False
-    os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(state["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(state["pid"]):
-        os.kill(state["pid"], signal.SIGKILL)
+    try:
+        os.kill(state["pid"], signal.SIGTERM)
+        if not wait_unlocked(_files(root)["state"], timeout):
+            os.kill(state["pid"], signal.SIGKILL)
+            wait_unlocked(_files(root)["state"], 5.0)
+    except ProcessLookupError:
+        pass
     _files(root)["state"].unlink(missing_ok=True)
     return True
 
@@ -234,10 +245,10 @@ def stop(root: Path, timeout: float = 10.0) -> bool:
 class Runner:
     """The serving loop: one forked copy per command, until idle or told to stop."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lock_fd: int | None = None) -> None:
         from flows.settings import configure_environment
 
-        self.root, self.spawn_env = root, dict(os.environ)
+        self.root, self.spawn_env, self.lock_fd = root, dict(os.environ), lock_fd
         configure_environment(root)
         self.api_url = _point_prefect_at_local_server(root)
         _warm_imports()
@@ -274,12 +285,7 @@ class Runner:
                 break
         listener.close()
         self.path.unlink(missing_ok=True)
-        try:
-            if json.loads(state.read_text()).get("pid") == os.getpid():
-                state.unlink()
-        except (OSError, ValueError):
-            pass
-        return None
+        return None  # the state file's lock goes with this process: no runner is seen from then on
 
     def _handle(self, conn: socket.socket, listener: socket.socket) -> "Job | None":
         """Check the caller, then fork: the copy gets the job, this process keeps nothing of it."""
@@ -303,6 +309,8 @@ class Runner:
             pid = os.fork()
             if pid == 0:
                 listener.close()
+                if self.lock_fd is not None:
+                    os.close(self.lock_fd)  # a job that outlives the runner is not the runner
                 return Job(conn.dup(), request, fds)
             self.jobs.add(pid)
             for fd in fds:
@@ -437,6 +445,6 @@ class Job:
 
 
 if __name__ == "__main__":
-    job = Runner(Path(sys.argv[1])).serve()
+    job = Runner(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None).serve()
     if job is not None:
         sys.exit(job.run())

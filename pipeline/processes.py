@@ -3,10 +3,14 @@ before anything heavy is imported."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 
@@ -43,3 +47,44 @@ def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM))
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         for signum in dict.fromkeys(caught):
             signal.raise_signal(signum)
+
+
+def lock_held(path: Path) -> bool:
+    """Whether some process holds the lock of `path` (a server's or runner's state file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's own lock
+    return False
+
+
+def hold_locked(path: Path, state: dict) -> int | None:
+    """An open, locked descriptor of the state file `path` with `state` written in it, for the
+    process started next to inherit (pass_fds) and keep for its whole life; None where some
+    process holds it already. One server (or runner) per home however they were killed: the
+    system drops the lock only when the last process holding it is gone."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(state).encode(), 0)
+    return fd
+
+
+def wait_unlocked(path: Path, timeout: float) -> bool:
+    """Wait until no process holds the lock of `path`; whether none does."""
+    deadline = time.monotonic() + timeout
+    while lock_held(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -3,6 +3,8 @@ empty migrated database (Prefect's own migrations, run once), and a start does n
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flows import local_server
-from pipeline.processes import pid_alive
+from pipeline.processes import pid_alive, wait_unlocked
 
 
 def _tables(database: Path) -> dict[str, str]:
@@ -118,3 +120,39 @@ def test_a_finished_child_is_gone_before_anyone_reaps_it() -> None:
     finally:
         running.kill()
         running.wait()
+
+
+def _processes_of(home: Path) -> set[int]:
+    """PIDs whose command line or environment names this home (the server and its uvicorn)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            text = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(home).encode() in text and int(proc.name) != os.getpid():
+            found.add(int(proc.name))
+    return found
+
+
+def test_one_server_per_home_whatever_was_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers slowly is still the home's server (no second one starts), and
+    one killed with SIGKILL takes its uvicorn with it: the next start leaves exactly one."""
+    home = tmp_path / "home"
+    url = local_server.ensure(home)
+    first = local_server.status(home)["pid"]
+    try:
+        processes = _processes_of(home)
+        assert first in processes and len(processes) == 2  # the server and its uvicorn
+        monkeypatch.setattr(local_server, "_healthy", lambda *args, **kwargs: False)
+        monkeypatch.setattr(local_server, "START_TIMEOUT", 0.0)  # as if it had started long ago
+        assert local_server.start(home) == url and _processes_of(home) == processes
+        monkeypatch.undo()
+        os.kill(first, signal.SIGKILL)
+        assert wait_unlocked(home / "prefect" / "server.json", 20.0)
+        local_server.ensure(home)
+        again = _processes_of(home)
+        assert len(again) == 2 and not again & processes
+    finally:
+        local_server.stop(home)
+    assert not _processes_of(home) and local_server.status(home) is None
