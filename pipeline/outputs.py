@@ -70,8 +70,8 @@ def check_out(out: str | Path, inputs: Iterable[str | Path] = (), home: str | Pa
             raise _refuse(target, f"is {what}", choose)
         if path.is_relative_to(target):
             raise _refuse(target, f"holds {what} ({str(path)!r})", choose)
-    if target.exists() and not target.is_dir():
-        raise _refuse(target, "is a file, not a folder", choose)
+    if not _existing(target).is_dir():
+        raise _refuse(target, f"is or lies under a file ({str(_existing(target))!r}), not a folder", choose)
     if target.is_dir() and any(target.iterdir()):
         _previous_files(target)  # refuses a folder that is not an earlier run's output
     _check_writable(target)

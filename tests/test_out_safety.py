@@ -64,6 +64,7 @@ TARGETS = {
     "the artifacts home": ("artifacts", "is the artifacts home"),
     "the home folder": ("~", "is your home folder"),
     "the root folder": ("/", "is the root folder"),
+    "a path under a file": ("documents/mine.txt/sub", "lies under a file"),
 }
 INPUT_ONLY = {"the input's folder": ("run", "score"), "the scored file's folder": ("score",)}
 
