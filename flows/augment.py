@@ -98,7 +98,16 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         return _run(config, data, out, root, work, progress, started, timed)
 
 
-def _run(config, data: DataRef, out: Path, root: Path, work: Path, progress: bool, started, timed) -> dict[str, Any]:
+def _run(
+    config: RunConfig,
+    data: DataRef,
+    out: Path,
+    root: Path,
+    work: Path,
+    progress: bool,
+    started: float,
+    timed: Stopwatch,
+) -> dict[str, Any]:
     """Everything after loading: the outputs are staged, and registered, aliased and moved
     into place together only once all of them are written (`_commit`)."""
     stage, name = staging_folder(out), config.model_name or model_name_for(data.name)
