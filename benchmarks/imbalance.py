@@ -178,6 +178,9 @@ class Extra:
     weight: torch.Tensor | None = None  # per real training row
     skipped: str | None = None  # why the method did not run here
     notes: dict = field(default_factory=dict)
+    # per classifier ("lr", "second"): the whole training set (rows, labels, weights), where what
+    # is trained depends on the classifier (the `follow` method: the advice of a gate judged by it)
+    per_kind: dict = field(default_factory=dict)
 
 
 Method = Callable[[Split, dict], Extra]
@@ -384,6 +387,57 @@ def shipped(strategy: str, rule: str) -> Method:
     return method
 
 
+JUDGES = {"lr": "logistic", "second": "forest"}  # the gate's judge for each of this benchmark's classifiers
+
+
+def follow(split: Split, options: dict) -> Extra:
+    """What a user gets who trains on what `augment run --generator auto --judge J --balance-to 40`
+    ships: the product's own gate (pipeline/job.py evaluate_gate, the whole menu cross-fitted on the
+    training rows, judged by J) recommends a training set, job.synthesize writes it as
+    augmented.parquet (rows, sample_weight), and the classifier J is trained on exactly that.
+    J is logistic for the LR columns, forest (tables) or cnn (images) for the second ones."""
+    import tempfile
+
+    from pipeline import job
+    from pipeline.config import QualityConfig, RunConfig
+
+    data = split.data
+    per_kind, notes = {}, {}
+    with tempfile.TemporaryDirectory(prefix="augment-follow-") as tmp:
+        source = Path(tmp) / "train.parquet"
+        split.frame[data.features + [data.label]].to_parquet(source)
+        config = RunConfig(
+            data=DataSpec(source=str(source), label=data.label),
+            sample={"balance_to": split.target},
+            generator="auto",
+            seed=split.seed,
+        )
+        ref = job.stage_data(config, Path(tmp))
+        folder = Path(tmp) / "model"  # the CVAE the run trains: the same for both judges
+        job.make_generator(config).fit(ref.real(), label=ref.label).save(folder)
+        for kind, judge in JUDGES.items():
+            judge = "cnn" if kind == "second" and data.is_image else judge
+            judged = config.model_copy(update={"quality": QualityConfig(judge=judge)})
+            gate = job.evaluate_gate(judged, ref)
+            option = job.shipped_option(judged, ref, gate)
+            out = Path(tmp) / kind
+            out.mkdir()
+            job.synthesize(judged, ref, str(folder), out, {}, option)
+            shipped = pd.read_parquet(out / "augmented.parquet")
+            x = data.codec.encode(shipped[data.features]).x
+            y = data.classes.encode(shipped[data.label])
+            weight = torch.tensor(shipped["sample_weight"].to_numpy(), dtype=torch.float32)
+            per_kind[kind] = Extra(x, y, weight)
+            notes[kind] = {
+                "judge": judge,
+                "recommended": option,
+                "why": (gate.get("recommendation") or {}).get("why"),
+                "gate_gains": {m: v["gain"] for m, v in gate["options"].items()},
+                "rows_added": int(shipped["is_synthetic"].sum()),
+            }
+    return Extra(per_kind=per_kind, notes=notes)
+
+
 METHODS: dict[str, Method] = {
     "real": real_only,
     "class_weights": class_weights,
@@ -401,6 +455,7 @@ METHODS: dict[str, Method] = {
     "shipped-transfer-quality": shipped("transfer", "quality"),
     "shipped-transfer-label": shipped("transfer", "label"),
     "shipped-transfer-all": shipped("transfer", "all"),
+    "follow": follow,
 }
 
 
@@ -450,6 +505,8 @@ def evaluate(split: Split, extra: Extra) -> dict[str, float]:
     truth = split.data.y[torch.as_tensor(split.test_index)].numpy()
     out = {}
     for kind in ("lr", "second"):
+        if kind in extra.per_kind:  # the whole training set this classifier is trained on
+            x, y, weight = extra.per_kind[kind].x, extra.per_kind[kind].y, extra.per_kind[kind].weight
         predicted = fit_predict(kind, x, y, weight, test, len(split.data.classes), split.seed, split.data.is_image)
         for metric, value in scores(truth, predicted, split.rare, len(split.data.classes)).items():
             out[f"{kind}_{metric}"] = value

@@ -66,8 +66,10 @@ def evaluate(config: RunConfig, data: DataRef) -> dict[str, Any]:
 
 
 @task(name="synthesize")
-def synthesize(config: RunConfig, data: DataRef, folder: Path, stage: Path, provenance: dict) -> dict[str, Any]:
-    return job.synthesize(config, data, str(folder), stage, provenance)
+def synthesize(
+    config: RunConfig, data: DataRef, folder: Path, stage: Path, provenance: dict, option: str | None
+) -> dict[str, Any]:
+    return job.synthesize(config, data, str(folder), stage, provenance, option)
 
 
 @task(name="plots")
@@ -106,9 +108,11 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
             model = register(tracker, stage / "model", name)
         with timed("gate"):
             gate = evaluate(config, data)
+        option = job.shipped_option(config, data, gate)
         with timed("synthesize"):
-            synth = synthesize(config, data, stage / "model", stage, _provenance(config, data, tracker, model))
-        report = synth["report"] | {"gate": gate | {"synthetic_rows": synth["accepted_rows"]}}
+            provenance = _provenance(config, data, tracker, model) | {"shipped_option": option}
+            synth = synthesize(config, data, stage / "model", stage, provenance, option)
+        report = synth["report"] | {"gate": gate | {"synthetic_rows": synth["accepted_rows"], "shipped": option}}
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))

@@ -69,7 +69,14 @@ def run(
     generator: Optional[str] = typer.Option(
         None,
         "--generator",
-        help="cvae, smote (tables), affine (images) or pseudo_label (your unlabelled rows, labelled) " + OPT,
+        help="cvae, smote (tables), affine (images), oversample, pseudo_label (your unlabelled rows, labelled), "
+        "or auto (train the CVAE, ship the training set the gate recommends) " + OPT,
+    ),
+    judge: Optional[str] = typer.Option(
+        None,
+        "--judge",
+        help="the classifier you will train, which the gate measures every option with: "
+        "logistic, forest, boosting or cnn (images) " + OPT,
     ),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="CVAE sampling: prior or transfer " + OPT),
     accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: auto, quality, label or all " + OPT),
@@ -139,7 +146,10 @@ def _print_run_summary(s: dict) -> None:
             else ["-", "-", "-"]
         )
         table.add_row(e(cls), str(s["real_counts"].get(cls, 0)), *map(str, cells), *scores)
-    console.print(table)
+    if s["per_class"]:
+        console.print(table)
+    else:
+        console.print(f"no synthetic rows: the shipped training set ({e(s['gate'].get('shipped'))}) adds none")
     for cls, missing in s["short"].items():
         st = s["per_class"][cls]
         console.print(
@@ -151,18 +161,11 @@ def _print_run_summary(s: dict) -> None:
         f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
         f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)"
     )
-    g = s["gate"]
-    colour = "green" if g["promoted"] else "yellow"
-    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
-    for cls, r in g.get("rare_class_recall", {}).items():
-        console.print(
-            f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, {r['augmented']:.0%} with the rows"
-        )
-    console.print(f"[bold]{e(g['verdict'])}[/]")
     console.print(
         f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}"
     )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
+    g = s["gate"]
     champion = f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""
     console.print(f"model:     {e(s['model']['alias_uri'])} (version {s['model']['version']}){e(champion)}")
     t = s["train"]
@@ -174,6 +177,34 @@ def _print_run_summary(s: dict) -> None:
         else t["generator"]
     )
     console.print(f"training:  {trained}; total {s['seconds']:.1f} s")
+    _print_gate(g)
+
+
+def _print_gate(g: dict) -> None:
+    """The gate last, where the eye lands: promotion, rare classes, then which training set to use."""
+    e = escape_text
+    colour = "green" if g["promoted"] else "yellow"
+    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
+    for cls, r in g.get("rare_class_recall", {}).items():
+        console.print(
+            f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, "
+            f"{r['augmented']:.0%} with the {e(g.get('product', 'synthetic'))} rows"
+        )
+    advice, options = g.get("recommendation"), g.get("options", {})
+    if advice:
+        ranked = sorted(options, key=lambda m: -options[m]["gain"])
+        cells = [f"{m} {options[m]['gain']:+.1f}" for m in ranked]
+        console.print(f"options (macro-F1 points over real rows alone, judge {g['judge']}): " + e(", ".join(cells)))
+        line = f"recommended: {advice['method']} {advice['gain']:+.1f} [{advice['lower_bound']:+.1f}, "
+        line += f"{advice['upper_bound']:+.1f}]"
+        runner = advice.get("runner_up")
+        if runner:
+            line += f"; runner-up: {runner} {options[runner]['gain']:+.1f}"
+        shipped = g.get("shipped")
+        if shipped:
+            line += f"; augmented.parquet holds {shipped}"
+        console.print(f"[bold]{e(line)}[/]")
+    console.print(f"[bold]{e(g['verdict'])}[/]")
 
 
 @app.command()

@@ -33,6 +33,7 @@ FIELDS = {
     "prior": "model.prior",
     "accept": "quality.accept",
     "gate": "quality.evaluate",
+    "judge": "quality.judge",
     "generator": "generator",
     "seed": "seed",
     "out": "out_dir",

@@ -131,7 +131,12 @@ class QualityConfig(_Strict):
     margin: float = Field(0.5, ge=0)  # points of macro-F1 the rows may cost and still be promoted
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gain's lower bound
     fold_steps: int = Field(1000, ge=1)  # training steps of each fold's generator (at most train.target_steps)
-    baselines: bool = True  # measure the cheap baselines (SMOTE / affine views) on the same folds
+    # measure the whole menu (class weights, oversampling, SMOTE / affine views, ...) on the same
+    # folds; off: only the real rows alone and the run's own rows
+    baselines: bool = True
+    # the user's downstream classifier, which the gate trains on every option: logistic,
+    # forest, boosting (scikit-learn) or cnn (images); auto: logistic for tables, cnn for images
+    judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
     classifier_steps: int = Field(300, ge=1)  # CNN steps of the downstream image classifier
 
     def accept_rule(self, modality: str) -> str:
@@ -139,6 +144,12 @@ class QualityConfig(_Strict):
         if self.accept != "auto":
             return self.accept
         return "all" if modality == "table" else "quality"
+
+    def judge_for(self, modality: str) -> str:
+        """The judge in force for this kind of data (resolves auto)."""
+        if self.judge != "auto":
+            return self.judge
+        return "logistic" if modality == "table" else "cnn"
 
 
 class RunConfig(_Strict):
@@ -149,7 +160,9 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    generator: Literal["cvae", "smote", "affine", "pseudo_label"] = "cvae"  # what makes the rows
+    # what makes the rows; auto: train the CVAE as always, then ship the training set the gate
+    # recommends (the CVAE's rows, a cheap baseline's, class weights, or the real rows alone)
+    generator: Literal["cvae", "smote", "affine", "oversample", "pseudo_label", "auto"] = "cvae"
     seed: int = Field(0, ge=0, lt=2**32)
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>

@@ -219,3 +219,25 @@ def column_distributions(real: pd.DataFrame, synthetic: pd.DataFrame, columns: l
     fig.suptitle("real vs synthetic, per column")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def gate_options(options: dict[str, dict[str, float]], recommended: str | None, judge: str, path: Path) -> Path:
+    """Each training set's gain over the real rows alone with its interval; the recommended one
+    in colour, so the answer and how far apart the options are read at a glance."""
+    names = sorted(options, key=lambda m: options[m]["gain"])
+    gain = np.array([options[m]["gain"] for m in names])
+    lower = np.array([options[m]["lower_bound"] for m in names])
+    upper = np.array([options[m]["upper_bound"] for m in names])
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
+    colours = ["tab:green" if m == recommended else "tab:gray" for m in names]
+    ax.barh(names, gain, color=colours, alpha=0.6)
+    ax.errorbar(gain, names, xerr=[gain - lower, upper - gain], fmt="none", ecolor="black", capsize=3)
+    ax.scatter(gain, names, c=colours, s=40, zorder=3)
+    for tick in ax.get_yticklabels():
+        if tick.get_text() == recommended:
+            tick.set_color("tab:green")
+            tick.set_fontweight("bold")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"macro-F1 points over real rows alone (judge: {judge})")
+    ax.set_title("Which training set? (recommended in green; bars: 90 % bootstrap interval)")
+    return _save(fig, path)

@@ -121,7 +121,9 @@ def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     assert list(a.columns[: len(source.columns)]) == list(source.columns)
     assert a["year"].dtype == "int64" and isinstance(a["island"].dtype, pd.CategoricalDtype)
     assert set(a["island"].dropna()) <= set(source["island"].dropna())
-    assert real.dtypes.drop("is_synthetic").to_dict() == a.dtypes[real.columns.drop("is_synthetic")].to_dict()
+    added = ["is_synthetic", "source", "sample_weight"]
+    assert real.dtypes.drop(added).to_dict() == a.dtypes[real.columns.drop(added)].to_dict()
+    assert set(real["source"]) == {"real", "cvae"} and real["sample_weight"].eq(1.0).all()
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["model"]["version"] == first["model"]["version"]
     assert int(again["model"]["version"]) == int(first["model"]["version"]) + 1
     # an unchanged job reruns cheaply: the generator comes from MLflow, the rows are the same
@@ -218,3 +220,26 @@ def test_class_names_are_data_not_markup(flow, tmp_path):
     report = (tmp_path / "out" / "quality_report.md").read_text()
     assert "<script>" not in report and "&lt;script&gt;x&lt;/script&gt;" in report
     assert set(pd.read_parquet(summary["synthetic"])["species"]) <= set(odd.values())
+
+
+def test_auto_ships_the_recommended_training_set(flow, tmp_path):
+    """`--generator auto`: the CVAE is trained and registered, and augmented.parquet is the
+    training set the gate recommends: its rows, sources and weights as the menu says."""
+    from pipeline.quality.menu import OPTIONS
+
+    base = _config("wine", tmp_path / "auto", real_per_class=8)
+    config = base.model_copy(update={"generator": "auto", "sample": SampleConfig(balance_to=12)})
+    summary = flow(config)
+    gate = summary["gate"]
+    advice, options = gate["recommendation"], gate["options"]
+    assert gate["judge"] == "logistic" and gate["metric"] == "macro_f1" and gate["product"] == "cvae"
+    assert set(options) == {"real_only", "class_weight", "oversample", "smote", "cvae"}
+    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == options[advice["method"]]
+    assert gate["shipped"] == advice["method"] and summary["model"]["version"]
+    shipped = pd.read_parquet(summary["augmented"])
+    option = OPTIONS[advice["method"]]
+    assert set(shipped.loc[shipped["is_synthetic"], "source"]) == set(option.sources)
+    assert (shipped["sample_weight"] != 1.0).any() == option.balanced
+    report = (tmp_path / "auto" / "quality_report.md").read_text()
+    assert "| option | gain | interval |" in report and (tmp_path / "auto" / "plots" / "gate_options.png").exists()
+    assert read_provenance(summary["augmented"])["shipped_option"] == advice["method"]
