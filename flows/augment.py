@@ -28,6 +28,7 @@ from pipeline import __version__, job, plots
 from pipeline.config import RunConfig
 from pipeline.job import DataRef
 from pipeline.outputs import publish, staging_folder
+from pipeline.quality.gate import shipped_note
 from pipeline.quality.report import report_markdown, write_report
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
 from pipeline.runtime import configure_threads
@@ -112,7 +113,8 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         with timed("synthesize"):
             provenance = _provenance(config, data, tracker, model) | {"shipped_option": option}
             synth = synthesize(config, data, stage / "model", stage, provenance, option)
-        report = synth["report"] | {"gate": gate | {"synthetic_rows": synth["accepted_rows"], "shipped": option}}
+        shipped = {"synthetic_rows": synth["accepted_rows"], "shipped": option or job.trained_kind(config)}
+        report = synth["report"] | {"gate": gate | shipped | {"shipped_note": shipped_note(gate, shipped["shipped"])}}
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))

@@ -200,10 +200,9 @@ def _print_gate(g: dict) -> None:
         runner = advice.get("runner_up")
         if runner:
             line += f"; runner-up: {runner} {options[runner]['gain']:+.1f}"
-        shipped = g.get("shipped")
-        if shipped:
-            line += f"; augmented.parquet holds {shipped}"
         console.print(f"[bold]{e(line)}[/]")
+        if g.get("shipped_note"):
+            console.print(e(g["shipped_note"]))
     console.print(f"[bold]{e(g['verdict'])}[/]")
 
 

@@ -298,3 +298,14 @@ def verdict(options: list[Option], measured: dict[str, dict], advice: dict[str, 
     head = f"Train on {words.get(chosen, chosen)} ({chosen}"
     head += ")" if chosen == REAL_ONLY else f", {gain:+.1f} macro-F1 points over your real rows alone)"
     return f"{head}: {advice['why']}." + (f" Others: {others}." if others else "")
+
+
+def shipped_note(gate: dict[str, Any], shipped: str) -> str:
+    """What augmented.parquet holds, next to the advice: the same, or how to get the advice."""
+    advice = gate.get("recommendation")
+    if not advice or advice["method"] == shipped:
+        return f"augmented.parquet holds {shipped}."
+    return (
+        f"augmented.parquet holds {shipped}, not the recommended {advice['method']}: "
+        "rerun with --generator auto to ship it."
+    )

@@ -253,6 +253,7 @@ def _menu_lines(gate: dict[str, Any]) -> list[str]:
         mark = "**recommended**" if name == advice.get("method") else ""
         mark += " shipped" if name == gate.get("shipped") else ""
         lines.append(f"| {name} | {o['gain']:+.2f} | {o['lower_bound']:+.2f} to {o['upper_bound']:+.2f} | {mark} |")
+    lines += ["", gate.get("shipped_note", ""), ""] if gate.get("shipped_note") else []
     return lines + ["", "![options](plots/gate_options.png)", ""]
 
 
