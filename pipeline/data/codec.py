@@ -141,7 +141,7 @@ def _refuse_unmodellable(values: np.ndarray, index: pd.Index, name: str) -> None
         first = int(np.argmax(bad))
         raise DataError(
             f"column {cut(name, 60)!r} has {int(bad.sum())} value(s) that are infinite or too large to model "
-            f"(row {index[first]}: {values[first]!r}; at most {LARGEST:g} in size)",
+            f"(row {index[first]}: {float(values[first])!r}; at most {LARGEST:g} in size)",
             "leave those values empty (missing), replace them with finite numbers, or rescale the column",
         )
 

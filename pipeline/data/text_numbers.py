@@ -51,7 +51,7 @@ def numbers_in_text(frame: pd.DataFrame, columns: list[str], where: str) -> tupl
         example = next(t for t in texts if "," in t or "%" in t)
         notes.append(
             f"{where}: column {cut(column, 60)!r} holds numbers written as text; read them as numbers "
-            f"({reading.words}: {example!r} -> {_convert(pd.Series([example]), reading).iloc[0]!r})"
+            f"({reading.words}: {example!r} -> {_convert(pd.Series([example]), reading).tolist()[0]!r})"
         )
     return frame, notes
 

@@ -49,7 +49,7 @@ def _refuse_unhashable(labels: pd.Series, label: str, where: str) -> None:
         try:
             hash(value)
         except TypeError:
-            kind = {dict: "a struct"}.get(type(value), f"a {type(value).__name__}")
+            kind = "a struct" if isinstance(value, dict) else "a list" if hasattr(value, "__len__") else "a value"
             raise DataError(
                 f"{where}: label column {cut(label, 60)!r} holds {kind} (row {row}: {cut(repr(value), 60)}), "
                 "not a class name",
