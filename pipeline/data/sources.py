@@ -135,7 +135,7 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
         frame, label = BUILTINS[source]()
         return frame, label, source
     path = Path(source).expanduser()
-    if not path.exists():
+    if not _exists(path):
         raise DataError(
             f"data source {cut(source, 160)!r} is neither a file, a folder nor a built-in set",
             f"give a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
@@ -150,6 +150,14 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
         if kind == "csv":
             return read_csv(path), None, name
     return _read_parquet(path), None, name
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists, False for a name the system refuses to look up (too long, a NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _folder_kind(root: Path) -> str:
