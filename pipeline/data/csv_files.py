@@ -35,11 +35,12 @@ def csv_files(folder: Path) -> list[Path]:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """One CSV file (or every CSV file of a folder, which must share their columns) as a frame."""
-    if path.is_dir():
-        files = csv_files(path)
-        tables = [(_read_table(f), f) for f in files]
-        return _concat(tables).to_pandas()
-    return _read_table(path).to_pandas()
+    files = csv_files(path) if path.is_dir() else [path]
+    delimiters = {_sniff_delimiter(f) for f in files}
+    table = _concat([(_read_table(f), f) for f in files])
+    frame = table.to_pandas()
+    frame.attrs["csv_delimiter"] = delimiters.pop() if len(delimiters) == 1 else None
+    return frame
 
 
 def _read_table(path: Path) -> pa.Table:

@@ -56,7 +56,8 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     notes: list[str] = []
     if spec.source not in BUILTINS:
         candidates = [c for c in (spec.columns or frame.columns) if c in frame.columns and c != label]
-        frame, notes = numbers_in_text(frame, candidates, where=cut(spec.source, 160))
+        decimal_comma = frame.attrs.pop("csv_delimiter", None) == ";"
+        frame, notes = numbers_in_text(frame, candidates, where=cut(spec.source, 160), decimal_comma=decimal_comma)
     real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=cut(spec.source, 160), name=name)
     real.notes = notes
     if spec.real_per_class is None:

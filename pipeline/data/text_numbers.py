@@ -32,9 +32,13 @@ class Reading:
     words: str  # for the console
 
 
-def numbers_in_text(frame: pd.DataFrame, columns: list[str], where: str) -> tuple[pd.DataFrame, list[str]]:
+def numbers_in_text(
+    frame: pd.DataFrame, columns: list[str], where: str, decimal_comma: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with every text column of `columns` that holds numbers read as numbers, and one
-    note per converted column; DataError for a column that holds numbers no single way."""
+    note per converted column; DataError for a column that holds numbers no single way.
+    `decimal_comma`: the file separates its fields with ';', as where a comma is the decimal
+    mark, so "1,234" is read as 1.234 rather than refused as ambiguous."""
     notes: list[str] = []
     for column in columns:
         series = frame[column]
@@ -44,7 +48,7 @@ def numbers_in_text(frame: pd.DataFrame, columns: list[str], where: str) -> tupl
         if values.empty or not all(isinstance(v, str) for v in values):
             continue
         texts = [str(t) for t in pd.unique(values.str.strip())]
-        reading = _reading(texts, column, where)
+        reading = _reading(texts, column, where, decimal_comma)
         if reading is None:
             continue
         frame = frame.assign(**{column: _convert(series, reading)})
@@ -56,7 +60,7 @@ def numbers_in_text(frame: pd.DataFrame, columns: list[str], where: str) -> tupl
     return frame, notes
 
 
-def _reading(texts: list[str], column: str, where: str) -> Reading | None:
+def _reading(texts: list[str], column: str, where: str, decimal_comma: bool) -> Reading | None:
     """The one way to read these texts as numbers; None when they are not numbers with separators."""
     numberish = [t for t in texts if _NUMBERISH.match(t)]
     marked = [t for t in numberish if "," in t or "%" in t]
@@ -84,6 +88,8 @@ def _reading(texts: list[str], column: str, where: str) -> Reading | None:
     us = all(_US.match(b) for b in bodies)
     eu = all(_EU.match(b) for b in bodies)
     pct = " out of 100" if all(percent) else ""
+    if us and eu and decimal_comma:
+        us = False  # ambiguous alone; a ';'-separated file writes decimals with a comma
     if us and eu and any("," in b for b in bodies):
         raise DataError(
             f"{where}: column {name!r} holds numbers written as text whose comma may be a decimal mark or a "
@@ -105,16 +111,19 @@ def _reading(texts: list[str], column: str, where: str) -> Reading | None:
 
 
 def _convert(series: pd.Series, reading: Reading) -> pd.Series:
-    text = series.astype("object").where(series.notna(), None)
-    text = text.map(lambda t: None if t is None else str(t).strip().rstrip("%").strip())
-    if reading.thousands:
-        text = text.map(lambda t: None if t is None else t.replace(reading.thousands, ""))
-    if reading.decimal != ".":
-        text = text.map(lambda t: None if t is None else t.replace(reading.decimal, "."))
-    numbers = pd.to_numeric(text, errors="raise").astype("float64")
+    def plain(value: object) -> str | None:
+        if pd.isna(value):
+            return None
+        text = str(value).strip().rstrip("%").strip()
+        text = text.replace(reading.thousands, "") if reading.thousands else text
+        return text.replace(reading.decimal, ".")
+
+    text = [plain(v) for v in series]
+    numbers = pd.Series(pd.to_numeric(pd.Series(text, dtype="object"), errors="raise"), index=series.index)
+    numbers = numbers.astype("float64").rename(series.name)
     if reading.percent:
         return numbers / 100.0
-    whole = not any("." in t for t in text.dropna())
+    whole = not any("." in t for t in text if t is not None)
     if whole:
         return numbers.astype("Int64" if numbers.isna().any() else "int64")
     return numbers
