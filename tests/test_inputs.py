@@ -194,3 +194,26 @@ def test_the_console_drops_the_products_errors_and_keeps_bugs():
     )
     assert keep(plain)
     assert sys.exc_info() == (None, None, None)
+
+
+def test_a_failed_run_keeps_its_traceback_in_mlflow():
+    from flows.augment import _record_failure
+
+    class Client:
+        def log_text(self, run_id, text, path):
+            saved[path] = (run_id, text)
+
+    class Tracker:
+        run_id, client = "r1", Client()
+
+        def set_tags(self, tags):
+            saved.update(tags)
+
+    saved: dict = {}
+    try:
+        raise DataError("the rows are wrong", "fix them")
+    except DataError as exc:
+        _record_failure(Tracker(), exc)
+    assert saved["error"].startswith("DataError: the rows are wrong")
+    run_id, text = saved["error/traceback.txt"]
+    assert run_id == "r1" and "Traceback" in text and "the rows are wrong" in text
