@@ -48,7 +48,7 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     label = spec.label or default_label
     if label is None:
         raise DataError(
-            f"no label column given for {spec.source!r}",
+            f"no label column given for {cut(spec.source, 160)!r}",
             f"pass --label with one of: {cut(', '.join(map(str, frame.columns)), 300)}",
         )
     if spec.image_paths and (column := _find_image_column(frame)) is not None:
