@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import time
+import traceback
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,6 +27,7 @@ from prefect.runtime import flow_run
 from flows.settings import artifacts_root
 from pipeline import __version__, job, plots
 from pipeline.config import RunConfig
+from pipeline.errors import cut
 from pipeline.job import DataRef
 from pipeline.outputs import publish, staging_folder
 from pipeline.quality.gate import shipped_note
@@ -130,13 +132,21 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         )
         shutil.rmtree(work, ignore_errors=True)
         return summary
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         try:
+            _record_failure(tracker, exc)
             tracker.finish("FAILED")
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
         raise
+
+
+def _record_failure(tracker: Tracker, exc: BaseException) -> None:
+    """The error on the MLflow run (tag) and its traceback as an artifact: the terminal shows the
+    product's own errors without one (flows/console.py), an operator finds it here."""
+    tracker.set_tags({"error": cut(f"{type(exc).__name__}: {exc}", 5000)})
+    tracker.client.log_text(tracker.run_id, traceback.format_exc(), "error/traceback.txt")
 
 
 class Stopwatch:

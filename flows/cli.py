@@ -20,28 +20,31 @@ app = typer.Typer(
 console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
 
 
-def _split(text: Optional[str]) -> Optional[list[str]]:
-    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _fail(exc: Exception) -> None:
     """A clear message and exit 2 for what the user can fix; anything else is a bug: re-raised."""
     from pydantic import ValidationError
     from rich.markup import escape
 
-    from pipeline.errors import AugmentError
+    from pipeline.errors import AugmentError, cut, disk_full
 
+    exc = disk_full(exc) or exc
     if isinstance(exc, AugmentError):
-        console.print(f"[bold red]error:[/] {escape(exc.problem)}")
+        console.print(f"[bold red]error:[/] {escape(cut(exc.problem, 2000))}")
         if exc.fix:
-            console.print(f"[yellow]fix:[/] {escape(exc.fix)}")
+            console.print(f"[yellow]fix:[/] {escape(cut(exc.fix, 1000))}")
         raise typer.Exit(2)
     if isinstance(exc, ValidationError):
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            console.print(f"[bold red]error:[/] {escape(where)}: {escape(err['msg'])}")
+        for err in exc.errors()[:20]:
+            where = ".".join(cut(str(p), 60) for p in err["loc"])
+            console.print(f"[bold red]error:[/] {escape(cut(where, 200))}: {escape(cut(err['msg'], 300))}")
         raise typer.Exit(2)
     raise exc
+
+
+def _notes(notes: list[str]) -> None:
+    """What the run decided for the user without being asked (e.g. text read as numbers)."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape_text(note)}")
 
 
 OPT = "(default: pipeline/config.py, or the --config file)"
@@ -102,20 +105,24 @@ def run(
     configure_environment()
     try:
         from flows.cli_config import run_config
-        from flows.settings import check_servers
+        from flows.settings import artifacts_root, check_servers
+        from pipeline.checks import check_tracking_store, tracking_uri_for
         from pipeline.job import validate
 
         config = run_config(config_file, flags)
-        validate(config)  # bad input fails here, in seconds, before any server starts or file is written
+        real, _, _ = validate(config)  # bad input fails here, in seconds, before any server starts or file is written
+        check_tracking_store(tracking_uri_for(artifacts_root()))
         check_servers()
+        _notes(real.notes)
         console.print(f"[bold]augment[/] {escape_text(config.data.source)}: data ok; starting Prefect and MLflow ...")
         from flows.local_server import api_for_run
-        from flows.settings import artifacts_root
 
         with api_for_run(artifacts_root()) as server_ready:
             from flows.augment import augment_flow
+            from flows.console import hide_product_tracebacks
 
             server_ready()
+            hide_product_tracebacks()
             summary = augment_flow(config, progress=sys.stderr.isatty())
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
@@ -221,19 +228,24 @@ def generate(
 
     configure_environment()
     try:
-        from flows.settings import check_servers
+        from flows.settings import artifacts_root, check_servers
+        from pipeline.checks import check_registered, check_seed, split_list, tracking_uri_for
         from pipeline.config import SampleConfig, parse_model_uri
 
-        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
+        check_seed(seed)
+        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=split_list(classes, "--classes"))
         parse_model_uri(model)
         check_servers()
+        # the model, its version, files and classes: refused here, not from inside the flow
+        check_registered(model, tracking_uri_for(artifacts_root()), sample, seed)
         from flows.local_server import api_for_run
-        from flows.settings import artifacts_root
 
         with api_for_run(artifacts_root()) as server_ready:
+            from flows.console import hide_product_tracebacks
             from flows.generate import generate_flow
 
             server_ready()
+            hide_product_tracebacks()
             result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -261,7 +273,10 @@ def score(
     from pathlib import Path
 
     try:
+        from pipeline.checks import check_seed
         from pipeline.quality.score_file import score_file
+
+        check_seed(seed)
 
         result = score_file(real, synthetic, label, out or str(Path(synthetic).parent / "scored"), seed=seed)
     except Exception as exc:  # noqa: BLE001

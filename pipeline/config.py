@@ -14,7 +14,8 @@ from pipeline.errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan pass `gt=0`-style bounds and fail later as "missing values"; refuse them here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
@@ -47,25 +48,25 @@ class ModelConfig(_Strict):
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=1)  # MLP widths, encoder order
     conv_channels: list[int] = Field(default_factory=lambda: [32, 64])
     prior: Literal["standard", "learned"] = "learned"  # learned: p(z|y) = N(mu_y, I)
-    prior_spread: float = Field(3.0, ge=0.0)  # initial distance of class means from 0
-    beta: float = Field(1.0, ge=0.0)
+    prior_spread: float = Field(3.0, ge=0.0, le=100.0)  # initial distance of class means from 0
+    beta: float = Field(1.0, ge=0.0, le=1000.0)
     # nats per latent unit below which KL is not penalised: keeps the latent in use, so
     # samples vary instead of collapsing to class averages (digits k=10: diversity 0.98 -> 1.20)
-    free_bits: float = Field(0.5, ge=0.0)
+    free_bits: float = Field(0.5, ge=0.0, le=100.0)
     # auxiliary classifier loss on prior samples; 3 beat 1 and 0 on label following (docs/architecture.md)
-    label_loss_weight: float = Field(3.0, ge=0.0)
+    label_loss_weight: float = Field(3.0, ge=0.0, le=1000.0)
 
 
 class TrainConfig(_Strict):
     """Optimisation, early stopping and the training device."""
 
-    epochs: int | None = Field(None, ge=1, description="default: enough epochs for target_steps")
+    epochs: int | None = Field(None, ge=1, le=100_000, description="default: enough epochs for target_steps")
     target_steps: int = Field(3000, ge=1)
     min_epochs: int = Field(10, ge=1)
     max_epochs: int = Field(2000, ge=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    lr: float = Field(1e-3, gt=0, le=10.0)
+    weight_decay: float = Field(0.0, ge=0, le=10.0)
     kl_warmup_fraction: float = Field(0.2, ge=0, le=1)  # of all steps; beta ramps 0 -> beta
     val_fraction: float = Field(0.1, ge=0, lt=0.5)
     patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
@@ -74,7 +75,7 @@ class TrainConfig(_Strict):
     # bfloat16 autocast for the training loss (weights and optimiser stay float32); meant for
     # GPUs, where it is not yet measured (BENCHMARKS.md "GPU")
     mixed_precision: bool = False
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
+    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
     checkpoint_every: int | None = Field(
         None,
         ge=1,
@@ -95,7 +96,7 @@ class SampleConfig(_Strict):
     strategy: Literal["prior", "transfer"] = "prior"
     # CVAE, tables: draw numbers from p(x|z,y) (mean + learned sigma * noise), not the mean
     output_noise: bool = True
-    temperature: float = Field(1.0, gt=0)  # scale of the latent noise
+    temperature: float = Field(1.0, gt=0, le=100.0)  # scale of the latent noise
     # generator pseudo_label: a row is eligible for a class when the judge gives it that label
     # with at least this probability; rows are then drawn at random among the eligible ones
     pseudo_label_confidence: float = Field(0.9, gt=0, le=1)

@@ -314,7 +314,8 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
         for i, (_, group) in enumerate(synthetic.groupby(synthetic[label].astype(str), sort=True)):
             made.append(plots.class_samples(group, data.image_column, folder / f"samples_class_{i}.png"))
     else:
-        made.append(plots.column_distributions(real, synthetic, data.features, folder / "columns.png"))
+        shapes = report["overall"].get("column_shape_by_column")
+        made.append(plots.column_distributions(real, synthetic, data.features, folder / "columns.png", shapes))
     thresholds = {k: v for k, v in report["thresholds"].items() if isinstance(v, (int, float))}
     made.append(plots.score_histograms(synthetic, thresholds, folder / "scores.png"))
     made.append(plots.class_bars(report["per_class"], folder / "quality_per_class.png"))

@@ -243,3 +243,65 @@ def test_auto_ships_the_recommended_training_set(flow, tmp_path):
     report = (tmp_path / "auto" / "quality_report.md").read_text()
     assert "| option | gain | interval |" in report and (tmp_path / "auto" / "plots" / "gate_options.png").exists()
     assert read_provenance(summary["augmented"])["shipped_option"] == advice["method"]
+
+
+def test_a_csv_table_runs_exactly_as_its_parquet_twin(flow, tmp_path):
+    """Same rows for the same seed, each trained anew: a CSV file is read as its Parquet twin."""
+    from palmerpenguins import load_penguins
+
+    source = load_penguins().dropna().reset_index(drop=True)  # floats, integers, text; CSV says them exactly
+    source.to_csv(tmp_path / "penguins.csv", index=False)
+    source.to_parquet(tmp_path / "penguins.parquet")
+    rows = {}
+    for kind in ("csv", "parquet"):
+        config = _config(str(tmp_path / f"penguins.{kind}"), tmp_path / kind, label="species", real_per_class=8)
+        config = config.model_copy(
+            update={
+                "train": config.train.model_copy(update={"reuse": False}),
+                "quality": config.quality.model_copy(update={"evaluate": False}),
+            }
+        )
+        summary = flow(config)
+        assert "reused_from_run" not in summary["train"]
+        rows[kind] = pd.read_parquet(summary["synthetic"])
+    pd.testing.assert_frame_equal(rows["csv"], rows["parquet"])
+    assert len(rows["csv"]) >= 18
+
+
+def test_the_products_errors_reach_the_terminal_without_a_traceback(prefect_server):
+    """Prefect prints a failing flow's traceback on the console; for the product's own errors
+    the CLI's filter keeps it off (the run's log keeps it), for anything else it stays."""
+    import io
+    import logging
+
+    from prefect import flow as prefect_flow
+    from prefect import task
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from flows.console import HideProductErrors, hide_product_tracebacks
+
+    @task
+    def refuse(kind: str) -> None:
+        raise DataError("the rows are wrong", "fix them") if kind == "product" else ValueError("a bug")
+
+    @prefect_flow
+    def job(kind: str) -> None:
+        refuse(kind)
+
+    console = next(h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler))
+    before, printed = console.console.file, {}
+    hide_product_tracebacks()
+    try:
+        for kind, error in (("product", DataError), ("bug", ValueError)):
+            console.console.file = io.StringIO()
+            with pytest.raises(error):
+                job(kind)
+            printed[kind] = console.console.file.getvalue()
+    finally:
+        console.console.file = before
+        for handler in logging.getLogger().handlers:
+            for f in [f for f in handler.filters if isinstance(f, HideProductErrors)]:
+                handler.removeFilter(f)
+    assert "Beginning flow run" in printed["product"]
+    assert "Traceback" not in printed["product"] and "the rows are wrong" not in printed["product"]
+    assert "Traceback" in printed["bug"] and "a bug" in printed["bug"]
