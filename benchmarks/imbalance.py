@@ -178,6 +178,9 @@ class Extra:
     weight: torch.Tensor | None = None  # per real training row
     skipped: str | None = None  # why the method did not run here
     notes: dict = field(default_factory=dict)
+    # per classifier ("lr", "second"): the whole training set (rows, labels, weights), where what
+    # is trained depends on the classifier (the `follow` method: the advice of a gate judged by it)
+    per_kind: dict = field(default_factory=dict)
 
 
 Method = Callable[[Split, dict], Extra]
@@ -384,6 +387,57 @@ def shipped(strategy: str, rule: str) -> Method:
     return method
 
 
+JUDGES = {"lr": "logistic", "second": "forest"}  # the gate's judge for each of this benchmark's classifiers
+
+
+def follow(split: Split, options: dict) -> Extra:
+    """What a user gets who trains on what `augment run --generator auto --judge J --balance-to 40`
+    ships: the product's own gate (pipeline/job.py evaluate_gate, the whole menu cross-fitted on the
+    training rows, judged by J) recommends a training set, job.synthesize writes it as
+    augmented.parquet (rows, sample_weight), and the classifier J is trained on exactly that.
+    J is logistic for the LR columns, forest (tables) or cnn (images) for the second ones."""
+    import tempfile
+
+    from pipeline import job
+    from pipeline.config import QualityConfig, RunConfig
+
+    data = split.data
+    per_kind, notes = {}, {}
+    with tempfile.TemporaryDirectory(prefix="augment-follow-") as tmp:
+        source = Path(tmp) / "train.parquet"
+        split.frame[data.features + [data.label]].to_parquet(source)
+        config = RunConfig(
+            data=DataSpec(source=str(source), label=data.label),
+            sample={"balance_to": split.target},
+            generator="auto",
+            seed=split.seed,
+        )
+        ref = job.stage_data(config, Path(tmp))
+        folder = Path(tmp) / "model"  # the CVAE the run trains: the same for both judges
+        job.make_generator(config).fit(ref.real(), label=ref.label).save(folder)
+        for kind, judge in JUDGES.items():
+            judge = "cnn" if kind == "second" and data.is_image else judge
+            judged = config.model_copy(update={"quality": QualityConfig(judge=judge)})
+            gate = job.evaluate_gate(judged, ref)
+            option = job.shipped_option(judged, ref, gate)
+            out = Path(tmp) / kind
+            out.mkdir()
+            job.synthesize(judged, ref, str(folder), out, {}, option)
+            shipped = pd.read_parquet(out / "augmented.parquet")
+            x = data.codec.encode(shipped[data.features]).x
+            y = data.classes.encode(shipped[data.label])
+            weight = torch.tensor(shipped["sample_weight"].to_numpy(), dtype=torch.float32)
+            per_kind[kind] = Extra(x, y, weight)
+            notes[kind] = {
+                "judge": judge,
+                "recommended": option,
+                "why": (gate.get("recommendation") or {}).get("why"),
+                "gate_gains": {m: v["gain"] for m, v in gate["options"].items()},
+                "rows_added": int(shipped["is_synthetic"].sum()),
+            }
+    return Extra(per_kind=per_kind, notes=notes)
+
+
 METHODS: dict[str, Method] = {
     "real": real_only,
     "class_weights": class_weights,
@@ -401,6 +455,7 @@ METHODS: dict[str, Method] = {
     "shipped-transfer-quality": shipped("transfer", "quality"),
     "shipped-transfer-label": shipped("transfer", "label"),
     "shipped-transfer-all": shipped("transfer", "all"),
+    "follow": follow,
 }
 
 
@@ -450,6 +505,8 @@ def evaluate(split: Split, extra: Extra) -> dict[str, float]:
     truth = split.data.y[torch.as_tensor(split.test_index)].numpy()
     out = {}
     for kind in ("lr", "second"):
+        if kind in extra.per_kind:  # the whole training set this classifier is trained on
+            x, y, weight = extra.per_kind[kind].x, extra.per_kind[kind].y, extra.per_kind[kind].weight
         predicted = fit_predict(kind, x, y, weight, test, len(split.data.classes), split.seed, split.data.is_image)
         for metric, value in scores(truth, predicted, split.rare, len(split.data.classes)).items():
             out[f"{kind}_{metric}"] = value
@@ -652,6 +709,115 @@ def overview(entries: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# the benchmark method that measures each option of the gate's menu (pipeline/quality/menu.py)
+MENU_METHODS = {
+    "tables": {
+        "real_only": "real",
+        "class_weight": "class_weights",
+        "oversample": "oversample",
+        "smote": "smote",
+        "cvae": "shipped-all",
+    },
+    "images": {
+        "real_only": "real",
+        "class_weight": "class_weights",
+        "oversample": "oversample",
+        "affine": "affine",
+        "cvae": "shipped-quality",
+        "cvae_affine": "product-prior+affine",
+    },
+}
+F1_KEYS = {"lr": "lr_f1", "second": "second_f1"}
+
+
+def _mean(entry: dict, method: str, key: str) -> float | None:
+    rows = entry["methods"].get(method) or {}
+    values = [r[key] for r in rows.values() if key in r]
+    return statistics.mean(values) if values and len(values) == len(entry["seeds"]) else None
+
+
+def _replayed(entry: dict, modality: str, kind: str, tie: float) -> float | None:
+    """Macro-F1 a user gets under a tie rule: the recommendation replayed from the gate's own
+    gains (kept in the follow method's notes) and read off the menu method's test score."""
+    from pipeline.quality.menu import OPTIONS
+
+    scores = []
+    for seed, result in (entry["methods"].get("follow") or {}).items():
+        gains = result.get("notes", {}).get(kind, {}).get("gate_gains")
+        if not gains:
+            return None
+        best = max(gains.values())
+        near = [m for m in gains if gains[m] >= best - tie]
+        chosen = min(near, key=lambda m: (OPTIONS[m].cost, -gains[m]))
+        method = MENU_METHODS[modality].get(chosen)
+        row = (entry["methods"].get(method) or {}).get(seed)
+        if row is None:
+            return None
+        scores.append(row[F1_KEYS[kind]])
+    return statistics.mean(scores) if scores else None
+
+
+def advice_overview(entries: list[dict]) -> str:
+    """The gate's advice against what a user could have picked: 'follow' (train on what
+    `--generator auto` ships) and the fixed rules, each as macro-F1 minus the best menu option
+    chosen with hindsight (per setting, by mean over seeds) and minus the real rows alone."""
+    lines = ["## Follow the recommendation (`--generator auto`)", ""]
+    for modality, names in (("tables", TABLES), ("images", IMAGES)):
+        menu = MENU_METHODS[modality]
+        group = [e for e in entries if e["dataset"] in names and "follow" in e["methods"]]
+        if not group:
+            continue
+        rules = ["follow", *[m for m in menu.values() if m != "real"]]
+        settings = ", ".join(f"{e['dataset']}/{e['rare_rows']}" for e in group)
+        lines += [
+            f"{modality} ({settings}): macro-F1, LR / second classifier (the gate judged by the same classifier)",
+            "",
+            "| training set | Δ best with hindsight (mean) | worst Δ best | Δ real rows alone (mean) | worst Δ real |",
+            "|---|---|---|---|---|",
+        ]
+        for rule in rules:
+            cells = {"hind": [], "hind_worst": [], "real": [], "real_worst": []}
+            for kind, key in F1_KEYS.items():
+                d_best, d_real = [], []
+                for e in group:
+                    value = _mean(e, rule, key)
+                    options = [v for m in menu.values() if (v := _mean(e, m, key)) is not None]
+                    real = _mean(e, "real", key)
+                    if value is None or not options or real is None:
+                        continue
+                    d_best.append(value - max(options))
+                    d_real.append(value - real)
+                if not d_best:
+                    continue
+                cells["hind"].append(f"{statistics.mean(d_best):+.1f}")
+                cells["hind_worst"].append(f"{min(d_best):+.1f}")
+                cells["real"].append(f"{statistics.mean(d_real):+.1f}")
+                cells["real_worst"].append(f"{min(d_real):+.1f}")
+            if cells["hind"]:
+                name = "**follow**" if rule == "follow" else f"always {rule}"
+                lines.append(f"| {name} | " + " | ".join(" / ".join(v) for v in cells.values()) + " |")
+        lines += ["", "The tie rule replayed from the gate's own gains (Δ best with hindsight, LR / second):", ""]
+        lines += ["| tie (points) | Δ best with hindsight (mean) | worst Δ real |", "|---|---|---|"]
+        for tie in (0.0, 0.5, 1.0, 2.0):
+            hind, worst = [], []
+            for kind, key in F1_KEYS.items():
+                d_best, d_real = [], []
+                for e in group:
+                    value = _replayed(e, modality, kind, tie)
+                    options = [v for m in menu.values() if (v := _mean(e, m, key)) is not None]
+                    if value is None or not options:
+                        continue
+                    d_best.append(value - max(options))
+                    d_real.append(value - _mean(e, "real", key))
+                if d_best:
+                    hind.append(f"{statistics.mean(d_best):+.1f}")
+                    worst.append(f"{min(d_real):+.1f}")
+            if hind:
+                lines.append(f"| {tie:g} | {' / '.join(hind)} | {' / '.join(worst)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def merge_entry(old: dict | None, new: dict) -> dict:
     """A rerun of some methods (--methods) on the same seeds replaces those methods only, so the product can
     be measured again after a change without rerunning the baselines; other reruns replace the entry."""
@@ -668,7 +834,8 @@ def write(results: dict, out: str) -> None:
     stored = json.loads(path.read_text()) if path.exists() else {"entries": {}}
     for key, entry in results["entries"].items():
         stored["entries"][key] = merge_entry(stored["entries"].get(key), entry)
-    stored.setdefault("runs", []).append(results["run"])
+    if results.get("run"):
+        stored.setdefault("runs", []).append(results["run"])
     order = {n: i for i, n in enumerate(TABLES + IMAGES)}
     entries = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
     for entry in entries:
@@ -681,7 +848,8 @@ def write(results: dict, out: str) -> None:
         "column) of class_weights / oversample / smote / affine. 'spread': per-feature std of the new rare rows "
         "over that of the real rare rows (1: as varied as the real ones).\n\n"
     )
-    Path(out + ".md").write_text(header + overview(entries) + "\n" + "\n".join(markdown(e) for e in entries))
+    body = header + advice_overview(entries) + "\n" + overview(entries) + "\n" + "\n".join(markdown(e) for e in entries)
+    Path(out + ".md").write_text(body)
     print(f"\nwrote {out}.md and {out}.json")
 
 
@@ -697,7 +865,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", default=None, help="path prefix for .md and .json (default benchmarks/results/imbalance)"
     )
+    parser.add_argument("--rewrite", action="store_true", help="only render the markdown again from the JSON")
     args = parser.parse_args(argv)
+    if args.rewrite:
+        return write({"entries": {}}, args.out or str(ROOT / "benchmarks/results/imbalance"))
     if args.quick:
         args.datasets, args.seeds = ["iris"], 2
     out = args.out or str(ROOT / "benchmarks/results" / ("imbalance_quick" if args.quick else "imbalance"))

@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import time
+import traceback
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,10 +30,12 @@ from prefect.runtime import flow_run
 from flows.settings import artifacts_root
 from pipeline import __version__, job, plots
 from pipeline.config import RunConfig
+from pipeline.errors import cut
 from pipeline.io import update_provenance
 from pipeline.job import DataRef
 from pipeline.outputs import check_out, claim_out, publish, staging_folder
 from pipeline.processes import signals_deferred
+from pipeline.quality.gate import shipped_note
 from pipeline.quality.report import report_markdown, write_report
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
 from pipeline.runtime import configure_threads
@@ -71,8 +74,10 @@ def evaluate(config: RunConfig, data: DataRef) -> dict[str, Any]:
 
 
 @task(name="synthesize")
-def synthesize(config: RunConfig, data: DataRef, folder: Path, stage: Path, provenance: dict) -> dict[str, Any]:
-    return job.synthesize(config, data, str(folder), stage, provenance)
+def synthesize(
+    config: RunConfig, data: DataRef, folder: Path, stage: Path, provenance: dict, option: str | None
+) -> dict[str, Any]:
+    return job.synthesize(config, data, str(folder), stage, provenance, option)
 
 
 @task(name="plots")
@@ -129,9 +134,12 @@ def _run(
         with timed("gate"):
             gate = evaluate(config, data)
         pending = {"name": name, "version": "", "uri": "", "alias_uri": f"models:/{name}@candidate"}
+        option = job.shipped_option(config, data, gate)
         with timed("synthesize"):
-            synth = synthesize(config, data, stage / "model", stage, _provenance(config, data, tracker, pending))
-        report = synth["report"] | {"gate": gate | {"synthetic_rows": synth["accepted_rows"]}}
+            provenance = _provenance(config, data, tracker, pending) | {"shipped_option": option}
+            synth = synthesize(config, data, stage / "model", stage, provenance, option)
+        shipped = {"synthetic_rows": synth["accepted_rows"], "shipped": option or job.trained_kind(config)}
+        report = synth["report"] | {"gate": gate | shipped | {"shipped_note": shipped_note(gate, shipped["shipped"])}}
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))
@@ -155,6 +163,7 @@ def _run(
         shutil.rmtree(stage, ignore_errors=True)
         try:
             if tracker.run_id is not None:
+                _record_failure(tracker, exc)
                 tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
@@ -185,6 +194,13 @@ def _commit(
             print(f"could not undo the registration of {name}: {undo}")
         raise
     return summary
+
+
+def _record_failure(tracker: Tracker, exc: BaseException) -> None:
+    """The error on the MLflow run (tag) and its traceback as an artifact: the terminal shows the
+    product's own errors without one (flows/console.py), an operator finds it here."""
+    tracker.set_tags({"error": cut(f"{type(exc).__name__}: {exc}", 5000)})
+    tracker.client.log_text(tracker.run_id, traceback.format_exc(), "error/traceback.txt")
 
 
 class Stopwatch:

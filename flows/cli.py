@@ -21,26 +21,23 @@ app = typer.Typer(
 console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
 
 
-def _split(text: Optional[str]) -> Optional[list[str]]:
-    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _fail(exc: Exception) -> None:
     """A clear message and exit 2 for what the user can fix; anything else is a bug: re-raised."""
     from pydantic import ValidationError
     from rich.markup import escape
 
-    from pipeline.errors import AugmentError
+    from pipeline.errors import AugmentError, cut, disk_full
 
+    exc = disk_full(exc) or exc
     if isinstance(exc, AugmentError):
-        console.print(f"[bold red]error:[/] {escape(exc.problem)}")
+        console.print(f"[bold red]error:[/] {escape(cut(exc.problem, 2000))}")
         if exc.fix:
-            console.print(f"[yellow]fix:[/] {escape(exc.fix)}")
+            console.print(f"[yellow]fix:[/] {escape(cut(exc.fix, 1000))}")
         raise typer.Exit(2)
     if isinstance(exc, ValidationError):
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            console.print(f"[bold red]error:[/] {escape(where)}: {escape(err['msg'])}")
+        for err in exc.errors()[:20]:
+            where = ".".join(cut(str(p), 60) for p in err["loc"])
+            console.print(f"[bold red]error:[/] {escape(cut(where, 200))}: {escape(cut(err['msg'], 300))}")
         raise typer.Exit(2)
     raise exc
 
@@ -63,6 +60,12 @@ def _claimed(out: Optional[str], inputs: list[str], command: str) -> Iterator[No
             return
         with claim_out(out, existing, root):
             yield
+
+
+def _notes(notes: list[str]) -> None:
+    """What the run decided for the user without being asked (e.g. text read as numbers)."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape_text(note)}")
 
 
 OPT = "(default: pipeline/config.py, or the --config file)"
@@ -90,7 +93,14 @@ def run(
     generator: Optional[str] = typer.Option(
         None,
         "--generator",
-        help="cvae, smote (tables), affine (images) or pseudo_label (your unlabelled rows, labelled) " + OPT,
+        help="cvae, smote (tables), affine (images), oversample, pseudo_label (your unlabelled rows, labelled), "
+        "or auto (train the CVAE, ship the training set the gate recommends) " + OPT,
+    ),
+    judge: Optional[str] = typer.Option(
+        None,
+        "--judge",
+        help="the classifier you will train, which the gate measures every option with: "
+        "logistic, forest, boosting or cnn (images) " + OPT,
     ),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="CVAE sampling: prior or transfer " + OPT),
     accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: auto, quality, label or all " + OPT),
@@ -116,23 +126,26 @@ def run(
     configure_environment()
     try:
         from flows.cli_config import run_config
-        from flows.settings import check_servers
+        from flows.settings import artifacts_root, check_servers
+        from pipeline.checks import check_tracking_store, tracking_uri_for
         from pipeline.job import validate
 
         config = run_config(config_file, flags)
-        validate(config)  # bad input fails here, in seconds, before any server starts or file is written
-        from flows.settings import artifacts_root
-
+        real, _, _ = validate(config)  # bad input fails here, in seconds, before any server starts or file is written
         with _claimed(config.out_dir, [config.data.source], "run"):  # a refused --out: before any work
+            check_tracking_store(tracking_uri_for(artifacts_root()))
             check_servers()
+            _notes(real.notes)
             source = escape_text(config.data.source)
             console.print(f"[bold]augment[/] {source}: data ok; starting Prefect and MLflow ...")
             from flows.local_server import api_for_run
 
             with api_for_run(artifacts_root()) as server_ready:
                 from flows.augment import augment_flow
+                from flows.console import hide_product_tracebacks
 
                 server_ready()
+                hide_product_tracebacks()
                 summary = augment_flow(config, progress=sys.stderr.isatty())
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
@@ -163,7 +176,10 @@ def _print_run_summary(s: dict) -> None:
             else ["-", "-", "-"]
         )
         table.add_row(e(cls), str(s["real_counts"].get(cls, 0)), *map(str, cells), *scores)
-    console.print(table)
+    if s["per_class"]:
+        console.print(table)
+    else:
+        console.print(f"no synthetic rows: the shipped training set ({e(s['gate'].get('shipped'))}) adds none")
     for cls, missing in s["short"].items():
         st = s["per_class"][cls]
         console.print(
@@ -175,18 +191,11 @@ def _print_run_summary(s: dict) -> None:
         f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
         f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)"
     )
-    g = s["gate"]
-    colour = "green" if g["promoted"] else "yellow"
-    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
-    for cls, r in g.get("rare_class_recall", {}).items():
-        console.print(
-            f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, {r['augmented']:.0%} with the rows"
-        )
-    console.print(f"[bold]{e(g['verdict'])}[/]")
     console.print(
         f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}"
     )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
+    g = s["gate"]
     champion = f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""
     console.print(f"model:     {e(s['model']['alias_uri'])} (version {s['model']['version']}){e(champion)}")
     t = s["train"]
@@ -198,6 +207,33 @@ def _print_run_summary(s: dict) -> None:
         else t["generator"]
     )
     console.print(f"training:  {trained}; total {s['seconds']:.1f} s")
+    _print_gate(g)
+
+
+def _print_gate(g: dict) -> None:
+    """The gate last, where the eye lands: promotion, rare classes, then which training set to use."""
+    e = escape_text
+    colour = "green" if g["promoted"] else "yellow"
+    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
+    for cls, r in g.get("rare_class_recall", {}).items():
+        console.print(
+            f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, "
+            f"{r['augmented']:.0%} with the {e(g.get('product', 'synthetic'))} rows"
+        )
+    advice, options = g.get("recommendation"), g.get("options", {})
+    if advice:
+        ranked = sorted(options, key=lambda m: -options[m]["gain"])
+        cells = [f"{m} {options[m]['gain']:+.1f}" for m in ranked]
+        console.print(f"options (macro-F1 points over real rows alone, judge {g['judge']}): " + e(", ".join(cells)))
+        line = f"recommended: {advice['method']} {advice['gain']:+.1f} [{advice['lower_bound']:+.1f}, "
+        line += f"{advice['upper_bound']:+.1f}]"
+        runner = advice.get("runner_up")
+        if runner:
+            line += f"; runner-up: {runner} {options[runner]['gain']:+.1f}"
+        console.print(f"[bold]{e(line)}[/]")
+        if g.get("shipped_note"):
+            console.print(e(g["shipped_note"]))
+    console.print(f"[bold]{e(g['verdict'])}[/]")
 
 
 @app.command()
@@ -215,21 +251,25 @@ def generate(
 
     configure_environment()
     try:
-        from flows.settings import check_servers
+        from flows.settings import artifacts_root, check_servers
+        from pipeline.checks import check_registered, check_seed, split_list, tracking_uri_for
         from pipeline.config import SampleConfig, parse_model_uri
 
-        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=_split(classes))
+        check_seed(seed)
+        sample = SampleConfig(per_class=per_class, balance_to=balance_to, classes=split_list(classes, "--classes"))
         parse_model_uri(model)
-        from flows.settings import artifacts_root
-
         with _claimed(out, [], "generate"):
             check_servers()
+            # the model, its version, files and classes: refused here, not from inside the flow
+            check_registered(model, tracking_uri_for(artifacts_root()), sample, seed)
             from flows.local_server import api_for_run
 
             with api_for_run(artifacts_root()) as server_ready:
+                from flows.console import hide_product_tracebacks
                 from flows.generate import generate_flow
 
                 server_ready()
+                hide_product_tracebacks()
                 result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -258,8 +298,10 @@ def score(
 
     try:
         from flows.settings import artifacts_root
+        from pipeline.checks import check_seed
         from pipeline.quality.score_file import score_file
 
+        check_seed(seed)
         out = out or str(Path(synthetic).parent / "scored")
         result = score_file(real, synthetic, label, out, seed=seed, home=artifacts_root())
     except Exception as exc:  # noqa: BLE001

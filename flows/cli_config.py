@@ -4,10 +4,9 @@ only. `--config run.json` gives the starting point; any flag given on top replac
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
+from pipeline.checks import read_config_file, split_list
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 
@@ -33,6 +32,7 @@ FIELDS = {
     "prior": "model.prior",
     "accept": "quality.accept",
     "gate": "quality.evaluate",
+    "judge": "quality.judge",
     "generator": "generator",
     "seed": "seed",
     "out": "out_dir",
@@ -44,7 +44,7 @@ COUNTS = ("sample.per_class", "sample.balance_to")  # one of the two: a flag for
 
 def run_config(config_file: str | None, flags: dict[str, Any]) -> RunConfig:
     """The file's config (if any) with every flag that was given laid over it, validated."""
-    base = _read(config_file) if config_file else {}
+    base = read_config_file(config_file) if config_file else {}
     if flags.get("per_class") is not None and flags.get("balance_to") is not None:
         raise ConfigError(
             "both --per-class and --balance-to given", "pass exactly one of --per-class N or --balance-to N"
@@ -53,7 +53,7 @@ def run_config(config_file: str | None, flags: dict[str, Any]) -> RunConfig:
         if value is None:
             continue
         if flag in LISTS:
-            value = [t.strip() for t in str(value).split(",") if t.strip()]
+            value = split_list(value, "--" + flag)
         field = FIELDS[flag]
         if field in COUNTS:
             for other in COUNTS:
@@ -64,20 +64,6 @@ def run_config(config_file: str | None, flags: dict[str, Any]) -> RunConfig:
     if "sample" not in base:
         raise ConfigError("say how many synthetic rows to make", "pass --per-class N or --balance-to N")
     return RunConfig.model_validate(base)
-
-
-def _read(path: str) -> dict[str, Any]:
-    try:
-        value = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the config file {path!r}: {exc.strerror}", "pass an existing JSON file"
-        ) from None
-    except ValueError as exc:
-        raise ConfigError(f"config file {path!r} is not valid JSON: {exc}", "fix the JSON (see README)") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"config file {path!r} holds a {type(value).__name__}, not an object", "see README")
-    return value
 
 
 def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -14,7 +14,8 @@ from pipeline.errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan pass `gt=0`-style bounds and fail later as "missing values"; refuse them here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
@@ -47,25 +48,25 @@ class ModelConfig(_Strict):
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=1)  # MLP widths, encoder order
     conv_channels: list[int] = Field(default_factory=lambda: [32, 64])
     prior: Literal["standard", "learned"] = "learned"  # learned: p(z|y) = N(mu_y, I)
-    prior_spread: float = Field(3.0, ge=0.0)  # initial distance of class means from 0
-    beta: float = Field(1.0, ge=0.0)
+    prior_spread: float = Field(3.0, ge=0.0, le=100.0)  # initial distance of class means from 0
+    beta: float = Field(1.0, ge=0.0, le=1000.0)
     # nats per latent unit below which KL is not penalised: keeps the latent in use, so
     # samples vary instead of collapsing to class averages (digits k=10: diversity 0.98 -> 1.20)
-    free_bits: float = Field(0.5, ge=0.0)
+    free_bits: float = Field(0.5, ge=0.0, le=100.0)
     # auxiliary classifier loss on prior samples; 3 beat 1 and 0 on label following (docs/architecture.md)
-    label_loss_weight: float = Field(3.0, ge=0.0)
+    label_loss_weight: float = Field(3.0, ge=0.0, le=1000.0)
 
 
 class TrainConfig(_Strict):
     """Optimisation, early stopping and the training device."""
 
-    epochs: int | None = Field(None, ge=1, description="default: enough epochs for target_steps")
+    epochs: int | None = Field(None, ge=1, le=100_000, description="default: enough epochs for target_steps")
     target_steps: int = Field(3000, ge=1)
     min_epochs: int = Field(10, ge=1)
     max_epochs: int = Field(2000, ge=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    lr: float = Field(1e-3, gt=0, le=10.0)
+    weight_decay: float = Field(0.0, ge=0, le=10.0)
     kl_warmup_fraction: float = Field(0.2, ge=0, le=1)  # of all steps; beta ramps 0 -> beta
     val_fraction: float = Field(0.1, ge=0, lt=0.5)
     patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
@@ -74,7 +75,7 @@ class TrainConfig(_Strict):
     # bfloat16 autocast for the training loss (weights and optimiser stay float32); meant for
     # GPUs, where it is not yet measured (BENCHMARKS.md "GPU")
     mixed_precision: bool = False
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
+    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads; default 1 ($AUGMENT_THREADS)")
     checkpoint_every: int | None = Field(
         None,
         ge=1,
@@ -95,7 +96,7 @@ class SampleConfig(_Strict):
     strategy: Literal["prior", "transfer"] = "prior"
     # CVAE, tables: draw numbers from p(x|z,y) (mean + learned sigma * noise), not the mean
     output_noise: bool = True
-    temperature: float = Field(1.0, gt=0)  # scale of the latent noise
+    temperature: float = Field(1.0, gt=0, le=100.0)  # scale of the latent noise
     # generator pseudo_label: a row is eligible for a class when the judge gives it that label
     # with at least this probability; rows are then drawn at random among the eligible ones
     pseudo_label_confidence: float = Field(0.9, gt=0, le=1)
@@ -131,7 +132,12 @@ class QualityConfig(_Strict):
     margin: float = Field(0.5, ge=0)  # points of macro-F1 the rows may cost and still be promoted
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gain's lower bound
     fold_steps: int = Field(1000, ge=1)  # training steps of each fold's generator (at most train.target_steps)
-    baselines: bool = True  # measure the cheap baselines (SMOTE / affine views) on the same folds
+    # measure the whole menu (class weights, oversampling, SMOTE / affine views, ...) on the same
+    # folds; off: only the real rows alone and the run's own rows
+    baselines: bool = True
+    # the user's downstream classifier, which the gate trains on every option: logistic,
+    # forest, boosting (scikit-learn) or cnn (images); auto: logistic for tables, cnn for images
+    judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
     classifier_steps: int = Field(300, ge=1)  # CNN steps of the downstream image classifier
 
     def accept_rule(self, modality: str) -> str:
@@ -139,6 +145,12 @@ class QualityConfig(_Strict):
         if self.accept != "auto":
             return self.accept
         return "all" if modality == "table" else "quality"
+
+    def judge_for(self, modality: str) -> str:
+        """The judge in force for this kind of data (resolves auto)."""
+        if self.judge != "auto":
+            return self.judge
+        return "logistic" if modality == "table" else "cnn"
 
 
 class RunConfig(_Strict):
@@ -149,7 +161,9 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    generator: Literal["cvae", "smote", "affine", "pseudo_label"] = "cvae"  # what makes the rows
+    # what makes the rows; auto: train the CVAE as always, then ship the training set the gate
+    # recommends (the CVAE's rows, a cheap baseline's, class weights, or the real rows alone)
+    generator: Literal["cvae", "smote", "affine", "oversample", "pseudo_label", "auto"] = "cvae"
     seed: int = Field(0, ge=0, lt=2**32)
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>

@@ -37,6 +37,14 @@ class Delivery:
     def short(self) -> dict[str, int]:
         return {c: n - self.delivered.get(c, 0) for c, n in self.requested.items() if self.delivered.get(c, 0) < n}
 
+    def merge(self, other: "Delivery") -> None:
+        """Add another source's counts (an option of the gate's menu with two generators)."""
+        for c, n in other.generated.items():
+            self.generated[c] = self.generated.get(c, 0) + n
+        for c, n in other.delivered.items():
+            self.delivered[c] = self.delivered.get(c, 0) + n
+        self.rounds = max(self.rounds, other.rounds)
+
     def per_class(self) -> dict[str, dict[str, int]]:
         return {
             c: {"requested": n, "generated": self.generated.get(c, 0), "delivered": self.delivered.get(c, 0)}

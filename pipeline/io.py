@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,12 +68,19 @@ class ParquetStreamWriter:
 
 
 def write_frames(
-    path: str | Path, frames: Iterable[pd.DataFrame], provenance: dict[str, Any], image_columns: Iterable[str] = ()
+    path: str | Path,
+    frames: Iterable[pd.DataFrame],
+    provenance: dict[str, Any],
+    image_columns: Iterable[str] = (),
+    empty: pd.DataFrame | None = None,
 ) -> int:
-    """Stream frames into one Parquet file; returns the number of rows written."""
+    """Stream frames into one Parquet file; returns the number of rows written. With no frames,
+    `empty` (a frame of no rows) gives the file its columns; without it, no rows is an error."""
     with ParquetStreamWriter(path, provenance, image_columns) as writer:
         for frame in frames:
             writer.write(frame)
+        if writer.writer is None and empty is not None:
+            writer.write(empty)
     return writer.rows
 
 
@@ -146,21 +154,41 @@ def write_augmented(
     synthetic_path: str | Path,
     provenance: dict[str, Any],
     image_columns: Iterable[str] = (),
+    balanced: bool = False,
+    label: str | None = None,
 ) -> dict[str, int]:
-    """Real rows, then the accepted synthetic rows (streamed back), with is_synthetic."""
+    """Real rows, then the accepted synthetic rows (streamed back), with is_synthetic, source
+    (`real` or the generator that made the row) and sample_weight: 1, or with `balanced` the
+    balanced class weights of `label` (scikit-learn's rule: n / (classes * rows of the class))."""
     columns = list(real.columns)
     counts = {"real": len(real), "synthetic": 0}
+    weights = _balanced_weights(real[label]) if balanced else None
+
+    def weight(labels: pd.Series) -> np.ndarray:
+        if weights is None:
+            return np.ones(len(labels))
+        return labels.astype(str).map(weights).to_numpy(dtype="float64")
 
     def frames() -> Iterator[pd.DataFrame]:
-        yield real.assign(is_synthetic=False)
-        for part in iter_row_groups(synthetic_path, columns=columns + ["accepted"]):
-            kept = part.loc[part["accepted"], columns]
+        yield real.assign(is_synthetic=False, source="real", sample_weight=weight(real[label]) if label else 1.0)
+        named = "source" in pq.read_schema(synthetic_path).names  # files written before 0.5 have no source
+        for part in iter_row_groups(synthetic_path, columns=columns + ["accepted"] + (["source"] if named else [])):
+            kept = part.loc[part["accepted"]]
             counts["synthetic"] += len(kept)
             if len(kept):
-                yield kept.assign(is_synthetic=True)
+                yield kept[columns].assign(
+                    is_synthetic=True,
+                    source=kept["source"] if named else "synthetic",
+                    sample_weight=weight(kept[label]) if label else 1.0,
+                )
 
     write_frames(path, frames(), provenance, image_columns)
     return counts
+
+
+def _balanced_weights(labels: pd.Series) -> dict[str, float]:
+    found = labels.astype(str).value_counts()
+    return {c: len(labels) / (len(found) * int(n)) for c, n in found.items()}
 
 
 def head_per_class(path: str | Path, label: str, n: int) -> pd.DataFrame:

@@ -8,9 +8,12 @@ stages run in one process or on workers of a real stack.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 from pydantic import BaseModel
@@ -23,10 +26,11 @@ from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
-from pipeline.quality.gate import PRODUCT, Task, cross_fit, decide
+from pipeline.quality.gate import Task, cross_fit, decide
+from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, menu, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
-from pipeline.synthesizers import AffineSynthesizer, CVAESynthesizer, SMOTESynthesizer, Synthesizer
+from pipeline.synthesizers import CVAESynthesizer, Synthesizer
 from pipeline.synthesizers.base import plan_counts
 from pipeline.synthesizers.baselines import PseudoLabelSynthesizer
 from pipeline.train import TrainHooks
@@ -82,15 +86,20 @@ def stage_data(config: RunConfig, work: Path) -> DataRef:
     )
 
 
+def trained_kind(config: RunConfig) -> str:
+    """The generator a run trains and registers: `auto` trains the CVAE, then ships what the gate recommends."""
+    return "cvae" if config.generator == "auto" else config.generator
+
+
 def generator_class(config: RunConfig) -> type[Synthesizer]:
     from pipeline.synthesizers import KINDS
 
-    return KINDS[config.generator]
+    return KINDS[trained_kind(config)]
 
 
 def make_generator(config: RunConfig, hooks: TrainHooks | None = None, train: TrainConfig | None = None) -> Synthesizer:
     """The run's generator, unfitted, as its config says."""
-    if config.generator == "cvae":
+    if trained_kind(config) == "cvae":
         s = config.sample
         return CVAESynthesizer(
             seed=config.seed,
@@ -101,24 +110,38 @@ def make_generator(config: RunConfig, hooks: TrainHooks | None = None, train: Tr
             train=train or config.train,
             hooks=hooks,
         )
-    if config.generator == "pseudo_label":
+    return cheap_generator(config, trained_kind(config))
+
+
+def cheap_generator(config: RunConfig, kind: str) -> Synthesizer:
+    """A generator that needs no training settings (every kind but the CVAE), unfitted."""
+    from pipeline.synthesizers import KINDS
+
+    if kind == "pseudo_label":
         return PseudoLabelSynthesizer(seed=config.seed, confidence=config.sample.pseudo_label_confidence)
-    return generator_class(config)(seed=config.seed)
+    return KINDS[kind](seed=config.seed)
 
 
 def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
-    """The gate section of the report: the product and the cheap baseline, cross-fitted."""
+    """The gate section of the report: every option of the menu, cross-fitted with the judge."""
+    judge = config.quality.judge_for(data.modality)
     if not config.quality.evaluate:
-        return decide("the gate is turned off (quality.evaluate = false)", config.quality)
+        return decide("the gate is turned off (quality.evaluate = false)", config.quality, judge=judge)
     real = data.real()
     fold_train = config.train.model_copy(
         update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)}
     )
-    factories = {PRODUCT: lambda: make_generator(config, train=fold_train)}
-    if config.quality.baselines:
-        baseline = SMOTESynthesizer if data.modality == "table" else AffineSynthesizer
-        if baseline.kind != config.generator:
-            factories[baseline.kind] = lambda: baseline(seed=config.seed)
+    product = trained_kind(config)
+    options = menu(data.modality, product)
+    if not config.quality.baselines:
+        options = [o for o in options if o.name in (REAL_ONLY, product)]
+    kinds = {kind for o in options for kind in o.sources}
+    factories: dict[str, Callable[[], Synthesizer]] = {
+        kind: (lambda: make_generator(config, train=fold_train))
+        if kind == product
+        else partial(cheap_generator, config, kind)
+        for kind in kinds
+    }
     pool = data.unlabelled()  # the classifiers' codec sees every value a generator may write
     features = real[data.features] if pool is None else pd.concat([real[data.features], pool])
     codec = fit_codec(features, data.image_column)
@@ -133,80 +156,166 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
         config.seed,
         config.sample.max_rounds,
         pool,
+        product=product,
+        judge=judge,
     )
-    return decide(cross_fit(task, factories), config.quality, config.seed)
+    return decide(cross_fit(task, factories, options), config.quality, config.seed, judge)
+
+
+def shipped_option(config: RunConfig, data: DataRef, gate: dict[str, Any]) -> str | None:
+    """Under --generator auto, the menu option whose training set ships: the gate's
+    recommendation, or where nothing could be measured (a class of one row) the option that
+    measured best across the project's benchmarks (menu.UNMEASURED). None: the run's generator."""
+    if config.generator != "auto":
+        return None
+    advice = gate.get("recommendation")
+    return advice["method"] if advice else UNMEASURED[data.modality]
+
+
+@dataclass
+class Source:
+    """Rows one generator adds to the shipped training set, and which of them ship: `accept`
+    is the scorer's rule, or "none" (every row, as a practitioner uses a cheap baseline)."""
+
+    gen: Synthesizer
+    counts: dict[str, int]
+    accept: str
 
 
 def synthesize(
-    config: RunConfig, data: DataRef, generator_folder: str, out: Path, provenance: dict[str, Any]
+    config: RunConfig,
+    data: DataRef,
+    generator_folder: str,
+    out: Path,
+    provenance: dict[str, Any],
+    option: str | None = None,
 ) -> dict[str, Any]:
-    """The run's rows: see synthesize_rows."""
-    gen = Synthesizer.load(generator_folder)
+    """The run's rows (see synthesize_rows): the trained generator's, or with `option` (a name of
+    the gate's menu, under --generator auto) the rows of that training set."""
+    trained, real = Synthesizer.load(generator_folder), data.real()
+    rule = config.quality.accept_rule(trained.codec.modality)
+    if option is None:
+        sources, balanced = [Source(trained, data.requested, rule)], False
+    else:
+        sources, balanced = option_sources(config, data, trained, option), OPTIONS[option].balanced
     return synthesize_rows(
-        gen, data.real(), data.requested, config.quality, config.sample, config.seed, out, provenance
+        sources, real, None, config.quality, config.sample, config.seed, out, provenance, balanced, option
     )
 
 
+def option_sources(config: RunConfig, data: DataRef, trained: Synthesizer, option: str) -> list[Source]:
+    """The generators of a menu option with their share of the rows asked for: the trained one's
+    rows scored and filtered as a run ships them, a cheap baseline's fit here and kept whole."""
+    kinds = OPTIONS[option].sources
+    if not kinds:  # the real rows alone, maybe weighted: the trained generator only sets the schema
+        return [Source(trained, {}, config.quality.accept_rule(trained.codec.modality))]
+    sources = []
+    for kind, counts in zip(kinds, split_counts(data.requested, len(kinds))):
+        if kind == trained.kind:
+            sources.append(Source(trained, counts, config.quality.accept_rule(trained.codec.modality)))
+        else:
+            gen = cheap_generator(config, kind).fit(data.real(), label=data.label, unlabelled=data.unlabelled())
+            sources.append(Source(gen, counts, "none"))
+    return sources
+
+
 def synthesize_rows(
-    gen: Synthesizer,
+    sources: list[Source] | Synthesizer,
     real: pd.DataFrame,
-    requested: dict[str, int],
+    requested: dict[str, int] | None,
     quality: QualityConfig,
     sample: SampleConfig,
     seed: int,
     out: Path,
     provenance: dict[str, Any],
+    balanced: bool = False,
+    option: str | None = None,
 ) -> dict[str, Any]:
     """Generate, score and keep rows until each class has its count; write synthetic.parquet,
-    augmented.parquet and the quality report (without the gate) into `out`."""
+    augmented.parquet and the quality report (without the gate) into `out`. `sources` is one
+    generator (asked for `requested`) or the generators of a menu option; `balanced` gives
+    the shipped rows balanced class weights (sample_weight); `option` names the menu option shipped."""
+    if isinstance(sources, Synthesizer):
+        sources = [Source(sources, dict(requested or {}), quality.accept_rule(sources.codec.modality))]
+    gen = sources[0].gen  # every source is fit on the same rows: one codec, one class index
     real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
     judge = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=seed)
     q = quality
-    accept = q.accept_rule(gen.codec.modality)
-    scorer = SampleScorer(judge, real_x, real_y, q.realism_quantile, q.copy_quantile, accept)
+    scorer = SampleScorer(judge, real_x, real_y, q.realism_quantile, q.copy_quantile, sources[0].accept)
     thresholds = {
         "realism": scorer.thresholds.realism,
         "authenticity": scorer.thresholds.authenticity,
         "baseline_quantiles": scorer.quantiles,
-        "accept": accept,
+        "accept": sources[0].accept,
     }
     provenance = provenance | {"thresholds": thresholds}
-    accumulator, delivery = QualityAccumulator(gen.classes.names), Delivery(dict(requested))
+    asked = {c: sum(s.counts.get(c, 0) for s in sources) for c in gen.classes.names}
+    accumulator, delivery = QualityAccumulator(gen.classes.names), Delivery({c: n for c, n in asked.items() if n})
     image_columns = [gen.codec.column] if gen.codec.modality == "image" else []
-    frames = deliver(gen, requested, scorer, seed, sample.max_rounds, sample.batch_rows, accumulator, delivery)
-    rows = write_frames(out / "synthetic.parquet", frames, provenance, image_columns)
-    kept = write_augmented(out / "augmented.parquet", real, out / "synthetic.parquet", provenance, image_columns)
-    head = None if image_columns else head_per_class(out / "synthetic.parquet", gen.label, PLOT_ROWS_PER_CLASS)
+
+    def frames():
+        for i, source in enumerate(sources):
+            part = Delivery(dict(source.counts))
+            rule = copy.copy(scorer)
+            rule.accept = source.accept
+            for frame in deliver(
+                source.gen, source.counts, rule, seed + i, sample.max_rounds, sample.batch_rows, accumulator, part
+            ):
+                yield frame.assign(source=source.gen.kind)
+            delivery.merge(part)
+
+    empty = no_rows(gen, real)
+    rows = write_frames(out / "synthetic.parquet", frames(), provenance, image_columns, empty=empty)
+    kept = write_augmented(
+        out / "augmented.parquet", real, out / "synthetic.parquet", provenance, image_columns, balanced, gen.label
+    )
+    head = (
+        None if image_columns or not rows else head_per_class(out / "synthetic.parquet", gen.label, PLOT_ROWS_PER_CLASS)
+    )
     report = build_report(
         accumulator, scorer.refs, thresholds, judge.real_accuracy, bool(image_columns), real, head, gen.features
     )
     for name, counts in delivery.per_class().items():
         report["per_class"].setdefault(name, {"rows": 0}).update(counts)
     report |= {
-        "generator": gen.kind,
+        "generator": option or sources[0].gen.kind,
         "rounds": delivery.rounds,
         "short": delivery.short(),
-        "keeps_real_rows": gen.keeps_real_rows,
+        "keeps_real_rows": any(s.gen.keeps_real_rows for s in sources),
     }
     write_report(report, out)
     return {"rows": rows, "accepted_rows": kept["synthetic"], "report": report, "provenance": provenance}
+
+
+def no_rows(gen: Synthesizer, real: pd.DataFrame) -> pd.DataFrame:
+    """synthetic.parquet's columns without a row, for an option that adds none (class weights)."""
+    scores = {"label_fidelity": "float32", "follows_label": "bool", "realism": "float32", "authenticity": "float32"}
+    scores |= {"quality_score": "float32", "accepted": "bool", "source": "str"}
+    return real[gen.columns].head(0).assign(**{c: pd.Series(dtype=t) for c, t in scores.items()})
 
 
 def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     """Sample grids and accepted/rejected rows (images) or per-column distributions (tables),
     score histograms and per-class bars."""
     real, label, folder = data.real(), data.label, out / "plots"
+    made: list[Path] = []
+    gate = report.get("gate") or {}
+    if gate.get("options"):
+        advice = gate.get("recommendation") or {}
+        made.append(
+            plots.gate_options(gate["options"], advice.get("method"), gate["judge"], folder / "gate_options.png")
+        )
     synthetic = head_per_class(out / "synthetic.parquet", label, PLOT_ROWS_PER_CLASS)
     if synthetic.empty:
-        return []
-    made: list[Path] = []
+        return made
     if data.image_column:
         made.append(plots.image_grid(real, synthetic, data.image_column, label, folder / "samples_grid.png"))
         made.append(plots.accepted_rejected(synthetic, data.image_column, label, folder / "accepted_rejected.png"))
         for i, (_, group) in enumerate(synthetic.groupby(synthetic[label].astype(str), sort=True)):
             made.append(plots.class_samples(group, data.image_column, folder / f"samples_class_{i}.png"))
     else:
-        made.append(plots.column_distributions(real, synthetic, data.features, folder / "columns.png"))
+        shapes = report["overall"].get("column_shape_by_column")
+        made.append(plots.column_distributions(real, synthetic, data.features, folder / "columns.png", shapes))
     thresholds = {k: v for k, v in report["thresholds"].items() if isinstance(v, (int, float))}
     made.append(plots.score_histograms(synthetic, thresholds, folder / "scores.png"))
     made.append(plots.class_bars(report["per_class"], folder / "quality_per_class.png"))
@@ -220,6 +329,7 @@ def validate(config: RunConfig) -> tuple[RealData, dict[str, int], dict[str, int
     _check_settings(config)
     real = load_real(config.data, seed=config.seed)
     generator_class(config).check(real.modality, real.unlabelled)
+    _check_judge(config, real.modality)
     names = ClassIndex.fit(real.frame[real.label]).names  # the model's class order
     found = real.frame[real.label].astype(str).value_counts()
     counts = {name: int(found[name]) for name in names}
@@ -227,8 +337,21 @@ def validate(config: RunConfig) -> tuple[RealData, dict[str, int], dict[str, int
     return real, counts, plan_counts(names, counts, s.per_class, s.balance_to, s.classes)
 
 
+def _check_judge(config: RunConfig, modality: str) -> None:
+    if config.quality.judge == "cnn" and modality != "image":
+        raise ConfigError(
+            f"--judge cnn is a classifier of images, and this data is a {modality}",
+            "pass --judge logistic, forest or boosting (the classifier you will train)",
+        )
+
+
 def _check_settings(config: RunConfig) -> None:
-    if config.generator != "cvae" and config.sample.strategy != "prior":
+    if config.generator == "auto" and not config.quality.evaluate:
+        raise ConfigError(
+            "--generator auto ships the training set the gate recommends, and --no-gate turns the gate off",
+            "drop --no-gate, or name a generator (--generator cvae, smote, affine or oversample)",
+        )
+    if trained_kind(config) != "cvae" and config.sample.strategy != "prior":
         raise ConfigError(f"--strategy {config.sample.strategy} is a CVAE strategy", "drop it or use --generator cvae")
     if config.train.device == "cuda":
         pick_device("cuda")  # refuses at once when no GPU is visible

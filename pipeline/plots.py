@@ -51,6 +51,14 @@ def _pixels(values: pd.Series, n: int) -> list[np.ndarray]:
     return [decode_image(v, "plot") for v in values.iloc[:n]]
 
 
+def _same_mode(imgs: list[np.ndarray]) -> list[np.ndarray]:
+    """Grey (H, W) and colour (H, W, 3) images of one data set on one sheet: all as colour when
+    any is (a grey + RGBA folder of one size broke the montage with a broadcast error)."""
+    if not any(im.ndim == 3 for im in imgs):
+        return imgs
+    return [im if im.ndim == 3 else np.repeat(im[:, :, None], 3, axis=2) for im in imgs]
+
+
 def _montage(imgs: list[np.ndarray], cols: int, cell: tuple[int, ...] | None = None, pad: int = 1) -> np.ndarray:
     """Tile images into one array (blank cells where there are fewer): one imshow instead of
     one matplotlib axes per image, which is what made grids of hundreds of images slow."""
@@ -68,9 +76,12 @@ def _side_by_side(
     groups: list[tuple[str, list[np.ndarray], list[np.ndarray]]], n_left: int, n_right: int, title: str, path: Path
 ) -> Path:
     """One row per group: up to n_left images, a gap, up to n_right images."""
-    sample = next((im for _, left, right in groups for im in left + right), None)
-    if sample is None:
+    flat = _same_mode([im for _, left, right in groups for im in left + right])
+    if not flat:
         return _empty(title, path)
+    it = iter(flat)
+    groups = [(name, [next(it) for _ in left], [next(it) for _ in right]) for name, left, right in groups]
+    sample = flat[0]
     blank = np.full(sample.shape, 255, dtype=np.uint8)
     cols = n_left + 1 + n_right
     cells: list[np.ndarray] = []
@@ -130,7 +141,7 @@ def accepted_rejected(synthetic: pd.DataFrame, image: str, label: str, path: Pat
 
 def class_samples(synthetic: pd.DataFrame, image: str, path: Path, n: int = 64) -> Path:
     """An 8-wide grid of one class's synthetic images."""
-    imgs = _pixels(synthetic[image], n)
+    imgs = _same_mode(_pixels(synthetic[image], n))
     if not imgs:
         return _empty("samples", path)
     grid = _montage(imgs, 8)
@@ -188,8 +199,32 @@ def class_bars(per_class: dict[str, dict[str, float]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def column_distributions(real: pd.DataFrame, synthetic: pd.DataFrame, columns: list[str], path: Path) -> Path:
-    """Per column: real vs synthetic histogram (numbers) or bar shares (categories)."""
+MAX_COLUMN_PLOTS = 24  # one small panel each; 2,000 panels took minutes and are unreadable anyway
+
+
+def columns_to_draw(columns: list[str], shapes: dict[str, float] | None = None) -> list[str]:
+    """All columns of a narrow table; of a wide one, the MAX_COLUMN_PLOTS least alike in real and
+    synthetic rows (lowest column-shape score, where the report has them), else the first ones."""
+    if len(columns) <= MAX_COLUMN_PLOTS:
+        return list(columns)
+    if not shapes:
+        return list(columns[:MAX_COLUMN_PLOTS])
+    rank = {c: shapes.get(c, float("nan")) for c in columns}
+    worst = sorted(columns, key=lambda c: (np.isnan(rank[c]), rank[c]))[:MAX_COLUMN_PLOTS]
+    return [c for c in columns if c in set(worst)]
+
+
+def column_distributions(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    columns: list[str],
+    path: Path,
+    shapes: dict[str, float] | None = None,
+) -> Path:
+    """Per column: real vs synthetic histogram (numbers) or bar shares (categories); of a wide
+    table only the columns columns_to_draw picks, named in the title."""
+    total = len(columns)
+    columns = columns_to_draw(columns, shapes)
     n = len(columns)
     width = min(4, n)
     rows = int(np.ceil(n / width))
@@ -216,6 +251,33 @@ def column_distributions(real: pd.DataFrame, synthetic: pd.DataFrame, columns: l
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle("real vs synthetic, per column")
+    which = (
+        ""
+        if n == total
+        else f": {n} of {total:,} columns, " + ("the least alike by column shape" if shapes else "the first ones")
+    )
+    fig.suptitle("real vs synthetic, per column" + which)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def gate_options(options: dict[str, dict[str, float]], recommended: str | None, judge: str, path: Path) -> Path:
+    """Each training set's gain over the real rows alone with its interval; the recommended one
+    in colour, so the answer and how far apart the options are read at a glance."""
+    names = sorted(options, key=lambda m: options[m]["gain"])
+    gain = np.array([options[m]["gain"] for m in names])
+    lower = np.array([options[m]["lower_bound"] for m in names])
+    upper = np.array([options[m]["upper_bound"] for m in names])
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
+    colours = ["tab:green" if m == recommended else "tab:gray" for m in names]
+    ax.barh(names, gain, color=colours, alpha=0.6)
+    ax.errorbar(gain, names, xerr=[gain - lower, upper - gain], fmt="none", ecolor="black", capsize=3)
+    ax.scatter(gain, names, c=colours, s=40, zorder=3)
+    for tick in ax.get_yticklabels():
+        if tick.get_text() == recommended:
+            tick.set_color("tab:green")
+            tick.set_fontweight("bold")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"macro-F1 points over real rows alone (judge: {judge})")
+    ax.set_title("Which training set? (recommended in green; bars: 90 % bootstrap interval)")
     return _save(fig, path)

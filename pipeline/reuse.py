@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config import RunConfig
-from pipeline.job import DataRef, make_generator
+from pipeline.job import DataRef, make_generator, trained_kind
 from pipeline.synthesizers import Synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 from pipeline.tracking import SYNTHESIZER_ARTIFACT, Tracker
@@ -38,7 +38,7 @@ def train_key(config: RunConfig, data_hash: str) -> str:
         "augment": __version__,  # a new version may train differently: never reuse across versions
         "data": data_hash,
         "seed": config.seed,
-        "generator": config.generator,
+        "generator": trained_kind(config),
         "model": config.model.model_dump(mode="json"),
         "sample": config.sample.model_dump(
             mode="json", include={"strategy", "temperature", "output_noise", "pseudo_label_confidence"}

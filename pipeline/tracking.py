@@ -24,7 +24,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from pipeline import __version__
 from pipeline.config import parse_model_uri
-from pipeline.errors import ModelLoadError, TrackingError
+from pipeline.errors import AugmentError, ModelLoadError, TrackingError, cut, disk_full
 from pipeline.synthesizers import Synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 
@@ -287,6 +287,17 @@ def pip_requirements() -> list[str]:
     return [f"{n}=={version(n).split('+')[0]}" for n in names] + [f"augment-pipeline=={__version__}"]
 
 
+def _disk_full(exc: Exception, dst: str | Path) -> AugmentError | None:
+    """MLflow may report a full disk only as "Failed to download artifacts": say what it is."""
+    import shutil
+
+    if full := disk_full(exc):
+        return full
+    if shutil.disk_usage(dst).free < 1 << 20:
+        return AugmentError(f"No space left on device in {cut(str(dst), 160)}", "free disk space there, then run again")
+    return None
+
+
 def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synthesizer, dict[str, str]]:
     """The generator of `models:/<name>@<alias>` (or /<version>), downloaded to dst and verified
     against the digest recorded at registration; and which version it was."""
@@ -309,6 +320,11 @@ def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synth
         raise ModelLoadError(
             f"{uri!r} (version {version.version}) has no recorded digest", "register it with `augment run`"
         )
-    folder = Path(client.download_artifacts(version.run_id, SYNTHESIZER_ARTIFACT, str(dst)))
+    try:
+        folder = Path(client.download_artifacts(version.run_id, SYNTHESIZER_ARTIFACT, str(dst)))
+    except Exception as exc:
+        if (full := _disk_full(exc, dst)) is None:
+            raise
+        raise full from exc
     gen = Synthesizer.load(folder, expected_digest=digest)
     return gen, {"model_uri": uri, "run_id": version.run_id or "", "model_version": str(version.version)}

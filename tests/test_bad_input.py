@@ -99,7 +99,7 @@ CASES: dict[str, tuple[Setup, str]] = {
     ),
     "empty folder": (
         lambda t: (t / "empty").mkdir() or RUN + ["--data", str(t / "empty")],
-        "has neither Parquet files",
+        "has no Parquet or CSV files",
     ),
     "mixed schemas": (lambda t: RUN + ["--data", _mixed_folder(t), "--label", "label"], "do not share one schema"),
     "repeated columns": (lambda t: RUN + ["--data", _repeated_columns(t), "--label", "label"], "repeated column names"),

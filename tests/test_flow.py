@@ -121,7 +121,9 @@ def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     assert list(a.columns[: len(source.columns)]) == list(source.columns)
     assert a["year"].dtype == "int64" and isinstance(a["island"].dtype, pd.CategoricalDtype)
     assert set(a["island"].dropna()) <= set(source["island"].dropna())
-    assert real.dtypes.drop("is_synthetic").to_dict() == a.dtypes[real.columns.drop("is_synthetic")].to_dict()
+    added = ["is_synthetic", "source", "sample_weight"]
+    assert real.dtypes.drop(added).to_dict() == a.dtypes[real.columns.drop(added)].to_dict()
+    assert set(real["source"]) == {"real", "cvae"} and real["sample_weight"].eq(1.0).all()
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["model"]["version"] == first["model"]["version"]
     assert int(again["model"]["version"]) == int(first["model"]["version"]) + 1
     # an unchanged job reruns cheaply: the generator comes from MLflow, the rows are the same
@@ -218,3 +220,88 @@ def test_class_names_are_data_not_markup(flow, tmp_path):
     report = (tmp_path / "out" / "quality_report.md").read_text()
     assert "<script>" not in report and "&lt;script&gt;x&lt;/script&gt;" in report
     assert set(pd.read_parquet(summary["synthetic"])["species"]) <= set(odd.values())
+
+
+def test_auto_ships_the_recommended_training_set(flow, tmp_path):
+    """`--generator auto`: the CVAE is trained and registered, and augmented.parquet is the
+    training set the gate recommends: its rows, sources and weights as the menu says."""
+    from pipeline.quality.menu import OPTIONS
+
+    base = _config("wine", tmp_path / "auto", real_per_class=8)
+    config = base.model_copy(update={"generator": "auto", "sample": SampleConfig(balance_to=12)})
+    summary = flow(config)
+    gate = summary["gate"]
+    advice, options = gate["recommendation"], gate["options"]
+    assert gate["judge"] == "logistic" and gate["metric"] == "macro_f1" and gate["product"] == "cvae"
+    assert set(options) == {"real_only", "class_weight", "oversample", "smote", "cvae"}
+    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == options[advice["method"]]
+    assert gate["shipped"] == advice["method"] and summary["model"]["version"]
+    shipped = pd.read_parquet(summary["augmented"])
+    option = OPTIONS[advice["method"]]
+    assert set(shipped.loc[shipped["is_synthetic"], "source"]) == set(option.sources)
+    assert (shipped["sample_weight"] != 1.0).any() == option.balanced
+    report = (tmp_path / "auto" / "quality_report.md").read_text()
+    assert "| option | gain | interval |" in report and (tmp_path / "auto" / "plots" / "gate_options.png").exists()
+    assert read_provenance(summary["augmented"])["shipped_option"] == advice["method"]
+
+
+def test_a_csv_table_runs_exactly_as_its_parquet_twin(flow, tmp_path):
+    """Same rows for the same seed, each trained anew: a CSV file is read as its Parquet twin."""
+    from palmerpenguins import load_penguins
+
+    source = load_penguins().dropna().reset_index(drop=True)  # floats, integers, text; CSV says them exactly
+    source.to_csv(tmp_path / "penguins.csv", index=False)
+    source.to_parquet(tmp_path / "penguins.parquet")
+    rows = {}
+    for kind in ("csv", "parquet"):
+        config = _config(str(tmp_path / f"penguins.{kind}"), tmp_path / kind, label="species", real_per_class=8)
+        config = config.model_copy(
+            update={
+                "train": config.train.model_copy(update={"reuse": False}),
+                "quality": config.quality.model_copy(update={"evaluate": False}),
+            }
+        )
+        summary = flow(config)
+        assert "reused_from_run" not in summary["train"]
+        rows[kind] = pd.read_parquet(summary["synthetic"])
+    pd.testing.assert_frame_equal(rows["csv"], rows["parquet"])
+    assert len(rows["csv"]) >= 18
+
+
+def test_the_products_errors_reach_the_terminal_without_a_traceback(prefect_server):
+    """Prefect prints a failing flow's traceback on the console; for the product's own errors
+    the CLI's filter keeps it off (the run's log keeps it), for anything else it stays."""
+    import io
+    import logging
+
+    from prefect import flow as prefect_flow
+    from prefect import task
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from flows.console import HideProductErrors, hide_product_tracebacks
+
+    @task
+    def refuse(kind: str) -> None:
+        raise DataError("the rows are wrong", "fix them") if kind == "product" else ValueError("a bug")
+
+    @prefect_flow
+    def job(kind: str) -> None:
+        refuse(kind)
+
+    console = next(h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler))
+    before, printed = console.console.file, {}
+    hide_product_tracebacks()
+    try:
+        for kind, error in (("product", DataError), ("bug", ValueError)):
+            console.console.file = io.StringIO()
+            with pytest.raises(error):
+                job(kind)
+            printed[kind] = console.console.file.getvalue()
+    finally:
+        console.console.file = before
+        for handler in logging.getLogger().handlers:
+            for f in [f for f in handler.filters if isinstance(f, HideProductErrors)]:
+                handler.removeFilter(f)
+    assert "Beginning flow run" in printed["product"]
+    assert "Traceback" not in printed["product"] and "the rows are wrong" not in printed["product"]
+    assert "Traceback" in printed["bug"] and "a bug" in printed["bug"]

@@ -9,14 +9,16 @@ import pytest
 
 from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, fit_codec
-from pipeline.quality.gate import Evidence, Task, cross_fit, decide, fold_count, macro_f1, rule, verdict
-from pipeline.synthesizers import SMOTESynthesizer
+from pipeline.quality.gate import Evidence, Task, cross_fit, decide, fold_count, macro_f1, rule
+from pipeline.quality.menu import OPTIONS, REAL_ONLY, TIE, balanced_weights, menu, split_counts
+from pipeline.synthesizers import OversampleSynthesizer, SMOTESynthesizer
 
 Q = QualityConfig()
 
 
-def _evidence(truth: np.ndarray, real_right: float, product_right: float, seed: int = 0, repeats: int = 2) -> Evidence:
-    """Predictions right with the given shares (each repeat drawn anew), wrong otherwise."""
+def _evidence(truth: np.ndarray, real_right: float, product_right: float, seed: int = 0, repeats: int = 2, **others):
+    """Predictions right with the given shares (each repeat drawn anew), wrong otherwise; the
+    product is the CVAE, `others` add menu options by name."""
     rng = np.random.default_rng(seed)
     k = int(truth.max()) + 1
 
@@ -27,9 +29,10 @@ def _evidence(truth: np.ndarray, real_right: float, product_right: float, seed: 
             out.append(np.where(right, truth, (truth + 1) % k))
         return out
 
-    ev = Evidence(truth, [str(c) for c in range(k)], folds=5)
-    ev.predictions = {"real": preds(real_right), "product": preds(product_right)}
-    ev.synthetic_rows = {"product": [10] * 5}
+    shares = {REAL_ONLY: real_right, "cvae": product_right, **others}
+    ev = Evidence(truth, [str(c) for c in range(k)], "cvae", folds=5, options=[OPTIONS[m] for m in shares])
+    ev.predictions = {m: preds(share) for m, share in shares.items()}
+    ev.synthetic_rows = {"cvae": [10] * 5}
     return ev
 
 
@@ -45,20 +48,23 @@ def test_rows_that_hurt_are_refused():
     truth = np.repeat(np.arange(3), 100)
     gate = decide(_evidence(truth, 0.9, 0.75), Q)
     assert gate["decision"] == "keep" and not gate["promoted"] and gate["gain"] < -10
-    assert gate["upper_bound"] < 0 and "Train on your real rows alone" in gate["verdict"]
+    assert gate["upper_bound"] < 0 and gate["verdict"].startswith("Train on your real rows alone")
+    assert gate["recommendation"]["method"] == REAL_ONLY
 
 
 def test_rows_that_help_are_promoted():
     truth = np.repeat(np.arange(3), 100)
     gate = decide(_evidence(truth, 0.75, 0.9), Q)
     assert gate["decision"] == "promote" and gate["promoted"] and gate["lower_bound"] > -Q.margin
-    assert gate["eval_rows"] == 600 and "Use the product's rows" in gate["verdict"]
+    assert gate["eval_rows"] == 600 and gate["recommendation"]["method"] == "cvae"
+    assert gate["verdict"].startswith("Train on your real rows plus the CVAE's rows (cvae, +")
 
 
 def test_too_little_data_is_not_enough_evidence():
     truth = np.repeat(np.arange(3), 4)  # 12 rows: one more right, two others wrong
     wrong = lambda rows: np.where(np.isin(np.arange(12), rows), (truth + 1) % 3, truth)  # noqa: E731
-    ev = Evidence(truth, ["0", "1", "2"], {"real": [wrong([0, 4, 8])], "product": [wrong([1, 2])]}, {"product": [6]}, 3)
+    ev = Evidence(truth, ["0", "1", "2"], "cvae", {REAL_ONLY: [wrong([0, 4, 8])], "cvae": [wrong([1, 2])]}, {}, 3)
+    ev.options = [OPTIONS[REAL_ONLY], OPTIONS["cvae"]]
     gate = decide(ev, Q)
     assert gate["decision"] == "not enough evidence" and not gate["promoted"]
     assert gate["lower_bound"] < -Q.margin < 0 < gate["gain"]
@@ -75,9 +81,51 @@ def test_small_evaluations_must_show_a_gain_not_only_no_loss():
     assert rule(-1.0, -3.0, 0.5, 500, 0.5)[0] == "keep"
 
 
-def test_verdict_names_a_better_baseline():
-    measured = {"product": (0.5, -2.0, 3.0), "smote": (3.0, 0.5, 5.0)}
-    assert verdict(measured, 0.5).startswith("Use the smote baseline instead")
+def test_not_proven_never_turns_into_do_nothing():
+    """The case users met: nothing is proven on tens of rows, yet class weights measure clearly
+    better than the real rows alone, so they are the advice, not the real rows."""
+    truth = np.repeat(np.arange(3), [20, 20, 6])
+    gate = decide(_evidence(truth, 0.70, 0.72, class_weight=0.80, oversample=0.78), Q)
+    assert gate["decision"] != "promote"
+    assert gate["recommendation"]["method"] in ("class_weight", "oversample")
+    assert not gate["verdict"].startswith("Train on your real rows alone")
+
+
+def test_recommendation_carries_its_options_numbers_and_says_how_sure():
+    truth = np.repeat(np.arange(3), 100)
+    gate = decide(_evidence(truth, 0.6, 0.7, class_weight=0.6, smote=0.9), Q)
+    advice, options = gate["recommendation"], gate["options"]
+    assert set(options) == {REAL_ONLY, "cvae", "class_weight", "smote"} and options[REAL_ONLY]["gain"] == 0
+    assert advice["method"] == "smote" and advice["runner_up"] == "cvae"
+    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == options["smote"]
+    assert advice["why"].startswith("clearly best") and options["smote"]["lower_bound"] > 0
+    assert gate["judge"] == "logistic" and gate["metric"] == "macro_f1" and "baselines" in gate
+
+
+def test_a_tie_goes_to_the_cheaper_option():
+    truth = np.repeat(np.arange(2), 200)
+    same = _evidence(truth, 0.6, 0.6, seed=3, class_weight=0.8)
+    same.predictions["oversample"] = [p.copy() for p in same.predictions["class_weight"]]
+    same.predictions["cvae"] = [p.copy() for p in same.predictions["class_weight"]]
+    same.predictions["cvae"][0][np.flatnonzero(same.predictions["cvae"][0] != truth)[:1]] = truth[0]  # one row better
+    same.options += [OPTIONS["oversample"]]
+    gate = decide(same, Q)
+    assert gate["options"]["cvae"]["gain"] > gate["options"]["class_weight"]["gain"]
+    assert gate["options"]["cvae"]["gain"] - gate["options"]["class_weight"]["gain"] < TIE
+    assert gate["recommendation"]["method"] == "class_weight"
+    assert gate["recommendation"]["why"].startswith("as good as cvae within noise")
+
+
+def test_menu_split_and_weights():
+    assert [o.name for o in menu("table", "cvae")] == [REAL_ONLY, "class_weight", "oversample", "smote", "cvae"]
+    images = [o.name for o in menu("image", "cvae")]
+    assert images == [REAL_ONLY, "class_weight", "oversample", "affine", "cvae", "cvae_affine"]
+    assert [o.name for o in menu("table", "smote")] == [REAL_ONLY, "class_weight", "oversample", "smote"]
+    assert split_counts({"a": 5, "b": 4}, 2) == [{"a": 3, "b": 2}, {"a": 2, "b": 2}]
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    y = np.array([0, 0, 0, 0, 1, 2, 2])
+    np.testing.assert_allclose(balanced_weights(y, 4), compute_sample_weight("balanced", y))
 
 
 def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
@@ -94,16 +142,53 @@ def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
         QualityConfig(folds=3, repeats=2, accept="all"),
         seed=0,
     )
-    evidence = cross_fit(task, {"product": lambda: SMOTESynthesizer(seed=0)})
-    assert evidence.folds == 3 and len(evidence.predictions["real"]) == 2
-    assert all(len(p) == len(real) for p in evidence.predictions["product"])
-    rows = evidence.synthetic_rows["product"]  # the shipped counts, or fewer where near-copies were refused
+    task.product = "smote"
+    factories = {"smote": lambda: SMOTESynthesizer(seed=0), "oversample": lambda: OversampleSynthesizer(seed=0)}
+    evidence = cross_fit(task, factories, menu("table", "smote"))
+    assert evidence.folds == 3 and len(evidence.predictions[REAL_ONLY]) == 2
+    assert set(evidence.predictions) == {REAL_ONLY, "class_weight", "oversample", "smote"}
+    assert all(len(p) == len(real) for p in evidence.predictions["smote"])
+    rows = evidence.synthetic_rows["smote"]  # the product: the shipped counts, or fewer where near-copies were refused
     assert len(rows) == 6 and max(rows) == 8 and min(rows) > 0
+    assert evidence.synthetic_rows["oversample"] == [8] * 6  # a cheap baseline: every row, copies included
     assert isinstance(decide(evidence, task.quality)["gain"], float)
+
+
+@pytest.mark.parametrize("judge", ["logistic", "forest", "boosting"])
+def test_cross_fit_measures_the_menu_with_the_users_classifier(judge):
+    """Two overlapping classes, one rare: each judge measures every option on the same folds and
+    the advice is the best measured one (rebalancing need not win macro-F1 where classes overlap)."""
+    rng = np.random.default_rng(0)
+    sizes = {"common": 80, "rare": 8}
+    real = pd.concat(
+        [
+            pd.DataFrame({"x1": rng.normal(shift, 1.0, n), "x2": rng.normal(shift, 1.0, n), "label": name})
+            for (name, n), shift in zip(sizes.items(), (0.0, 1.2))
+        ],
+        ignore_index=True,
+    )
+    task = Task(
+        real,
+        "label",
+        ["x1", "x2"],
+        fit_codec(real[["x1", "x2"]], None),
+        ClassIndex.fit(real["label"]),
+        {"rare": 72},
+        QualityConfig(folds=4, repeats=2),
+        seed=0,
+        product="smote",
+        judge=judge,
+    )
+    factories = {"smote": lambda: SMOTESynthesizer(seed=0), "oversample": lambda: OversampleSynthesizer(seed=0)}
+    gate = decide(cross_fit(task, factories, menu("table", "smote")), task.quality, judge=judge)
+    assert gate["judge"] == judge and set(gate["options"]) == {REAL_ONLY, "class_weight", "oversample", "smote"}
+    best = max(v["gain"] for v in gate["options"].values())
+    assert best - TIE <= gate["recommendation"]["gain"] <= best
+    assert len({v["gain"] for v in gate["options"].values()}) > 1  # the options train different classifiers
 
 
 def test_cross_fit_refuses_a_class_with_one_row(mixed_table):
     real = pd.concat([mixed_table.dropna(), mixed_table.dropna().head(1).assign(label="c")], ignore_index=True)
     features = [c for c in real.columns if c != "label"]
     task = Task(real, "label", features, fit_codec(real[features], None), ClassIndex.fit(real["label"]), {}, Q, 0)
-    assert "fewer than 2 real rows" in cross_fit(task, {})
+    assert "fewer than 2 real rows" in cross_fit(task, {}, menu("table", "cvae"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -58,10 +59,25 @@ def test_augmented_has_real_then_accepted_synthetic(tmp_path, mixed_table):
     counts = write_augmented(tmp_path / "augmented.parquet", mixed_table, tmp_path / "synthetic.parquet", {"k": 1})
     out = pd.read_parquet(tmp_path / "augmented.parquet")
     assert counts == {"real": 40, "synthetic": 30}
-    assert list(out.columns) == list(mixed_table.columns) + ["is_synthetic"]
+    assert list(out.columns) == list(mixed_table.columns) + ["is_synthetic", "source", "sample_weight"]
     assert out["is_synthetic"].sum() == 30 and not out["is_synthetic"].iloc[:40].any()
-    assert out.dtypes.drop("is_synthetic").to_dict() == mixed_table.dtypes.to_dict()
+    assert out["source"].iloc[:40].eq("real").all() and out["source"].iloc[40:].eq("synthetic").all()
+    assert out["sample_weight"].eq(1.0).all()
+    assert out.dtypes.drop(["is_synthetic", "source", "sample_weight"]).to_dict() == mixed_table.dtypes.to_dict()
     assert sum(len(f) for f in iter_row_groups(tmp_path / "augmented.parquet")) == 70
+
+
+def test_augmented_carries_balanced_class_weights_and_each_rows_source(tmp_path, mixed_table):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    real = mixed_table.iloc[:26]  # 20 of class a, 6 of b
+    write_frames(tmp_path / "synthetic.parquet", [real.head(0).assign(accepted=False, source="")], {})
+    counts = write_augmented(
+        tmp_path / "augmented.parquet", real, tmp_path / "synthetic.parquet", {}, balanced=True, label="label"
+    )
+    out = pd.read_parquet(tmp_path / "augmented.parquet")
+    assert counts == {"real": 26, "synthetic": 0} and out["source"].eq("real").all()
+    np.testing.assert_allclose(out["sample_weight"], compute_sample_weight("balanced", real["label"]))
 
 
 def test_plots_read_only_a_bounded_head_per_class(tmp_path, mixed_table):

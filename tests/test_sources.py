@@ -93,7 +93,7 @@ def test_unreadable_file(tmp_path):
 
 
 def test_unknown_source_lists_the_builtins():
-    with pytest.raises(DataError, match="fix: give a Parquet file.*digits, mnist"):
+    with pytest.raises(DataError, match="fix: give a Parquet or CSV file.*digits, mnist"):
         load_real(DataSpec(source="no-such-thing"))
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from pipeline.data.images import decode_image, encode_pngs, image_struct
-from pipeline.errors import DataError
+from pipeline.errors import DataError, cut
 
 BlockKind = Literal["bernoulli", "gaussian", "categorical"]
 MAX_FREE_TEXT_LEVELS = 100
@@ -130,6 +130,38 @@ def _decimals(values: np.ndarray, most: int = 6) -> int | None:
     return None
 
 
+LARGEST = 1e150  # beyond it squares overflow float64: the column's spread becomes inf and every value NaN
+
+
+def _refuse_unmodellable(values: np.ndarray, index: pd.Index, name: str) -> None:
+    """inf, or numbers so large that their spread overflows, would train on NaN and fail much
+    later with a misleading "contains NaN" from scikit-learn."""
+    bad = ~np.isfinite(values) | (np.abs(values) > LARGEST)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"column {cut(name, 60)!r} has {int(bad.sum())} value(s) that are infinite or too large to model "
+            f"(row {index[first]}: {float(values[first])!r}; at most {LARGEST:g} in size)",
+            "leave those values empty (missing), replace them with finite numbers, or rescale the column",
+        )
+
+
+def _numbers(series: pd.Series, name: str) -> np.ndarray:
+    """A numeric column's values as float64 (NaN where missing), refused when they are text or
+    not finite: rows scored against a model must be numbers where its rows were."""
+    try:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        example = next((v for v in series.dropna() if not isinstance(v, (int, float, np.number))), None)
+        raise DataError(
+            f"column {cut(name, 60)!r} holds values that are not numbers (e.g. {cut(repr(example), 60)})",
+            "give numbers in that column, as in the rows the model was fitted on",
+        ) from None
+    present = ~np.isnan(values)
+    _refuse_unmodellable(values[present], series.index[present], name)
+    return values
+
+
 def _column_info(series: pd.Series) -> ColumnInfo:
     name, dtype = str(series.name), series.dtype
     missing = bool(series.isna().any())
@@ -144,6 +176,7 @@ def _column_info(series: pd.Series) -> ColumnInfo:
         )
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
         values = observed.to_numpy(dtype=np.float64)
+        _refuse_unmodellable(values, observed.index, name)
         kind = "integer" if pd.api.types.is_integer_dtype(dtype) else "numeric"
         std = float(values.std()) or 1.0
         info = ColumnInfo(
@@ -215,7 +248,7 @@ class TableCodec:
                         "fitted on had none",
                         "fill them in, or fit on data that has missing values in that column",
                     )
-                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                values = _numbers(series, col.name)
                 x[:, block.start] = np.where(isna, 0.0, (values - col.mean) / col.std)
                 mask[:, block.start] = ~isna
                 if col.missing:
@@ -301,7 +334,7 @@ class ImageCodec:
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> "ImageCodec":
         column = str(frame.columns[0])
-        first = decode_image(frame[column].iloc[0], where=f"column {column!r}, row 0")
+        first = decode_image(frame[column].iloc[0], where=image_where(column, 0, frame[column].iloc[0]))
         if first.shape[0] * first.shape[1] > MAX_IMAGE_PIXELS:
             raise DataError(
                 f"images are {first.shape[1]}x{first.shape[0]} pixels; the CVAE is built for small images "
@@ -315,11 +348,12 @@ class ImageCodec:
         arrays = []
         expected = (self.height, self.width_px)
         for i, value in enumerate(frame[self.column]):
-            array = decode_image(value, where=f"column {self.column!r}, row {i}")
+            where = image_where(self.column, i, value)
+            array = decode_image(value, where=where)
             if array.shape[:2] != expected:
                 raise DataError(
-                    f"images have different sizes: row 0 is {expected[1]}x{expected[0]}, "
-                    f"row {i} is {array.shape[1]}x{array.shape[0]}",
+                    f"images have different sizes: the first is {expected[1]}x{expected[0]}, "
+                    f"{where} is {array.shape[1]}x{array.shape[0]}",
                     "resize all images to one size before augmenting",
                 )
             if self.channels == 1 and array.ndim == 3:
@@ -361,6 +395,13 @@ class ImageCodec:
 
 
 Codec = TableCodec | ImageCodec
+
+
+def image_where(column: str, row: int, value: Any) -> str:
+    """Where an image is, for a message: its file when the struct names one (image folders
+    do), else its row."""
+    path = value.get("path") if isinstance(value, dict) else None
+    return f"image {cut(str(path), 120)!r}" if path else f"column {cut(column, 60)!r}, row {row}"
 
 
 def fit_codec(frame: pd.DataFrame, image_column: str | None) -> Codec:

@@ -1,4 +1,4 @@
-"""Read the user's real rows from a Parquet file or folder, an image folder or a built-in set.
+"""Read the user's real rows from a Parquet or CSV file or folder, an image folder or a built-in set.
 
 Every source ends as one pandas frame in the user's own schema (images as PNG structs),
 so validation, encoding and writing never need to know where the rows came from.
@@ -6,7 +6,7 @@ so validation, encoding and writing never need to know where the rows came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +16,11 @@ import pyarrow.parquet as pq
 from pipeline.config import DataSpec
 from pipeline.data.builtin import BUILTINS
 from pipeline.data.codec import fit_codec
+from pipeline.data.csv_files import csv_files, is_csv, read_csv
 from pipeline.data.images import IMAGE_STRUCT_FIELDS, image_struct
+from pipeline.data.text_numbers import numbers_in_text
 from pipeline.data.validate import validate_frame
-from pipeline.errors import DataError
+from pipeline.errors import DataError, cut
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -33,6 +35,7 @@ class RealData:
     image_column: str | None  # set when the features are one image column
     name: str  # short data set name, used for run and model names
     unlabelled: pd.DataFrame | None = None  # feature columns of rows without a label (DataSpec.unlabelled = use)
+    notes: list[str] = field(default_factory=list)  # what was read differently than stored, for the console
 
     @property
     def modality(self) -> str:
@@ -45,12 +48,18 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     label = spec.label or default_label
     if label is None:
         raise DataError(
-            f"no label column given for {spec.source!r}",
-            f"pass --label with one of: {', '.join(map(str, frame.columns))}",
+            f"no label column given for {cut(spec.source, 160)!r}",
+            f"pass --label with one of: {cut(', '.join(map(str, frame.columns)), 300)}",
         )
     if spec.image_paths and (column := _find_image_column(frame)) is not None:
         frame[column] = _read_image_paths(frame[column], _base_folder(spec.source))
-    real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=spec.source, name=name)
+    notes: list[str] = []
+    if spec.source not in BUILTINS:
+        candidates = [c for c in (spec.columns or frame.columns) if c in frame.columns and c != label]
+        decimal_comma = frame.attrs.pop("csv_delimiter", None) == ";"
+        frame, notes = numbers_in_text(frame, candidates, where=cut(spec.source, 160), decimal_comma=decimal_comma)
+    real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=cut(spec.source, 160), name=name)
+    real.notes = notes
     if spec.real_per_class is None:
         return real
     kept = subsample_per_class(real.frame, label, spec.real_per_class, seed)
@@ -93,7 +102,11 @@ def prepare_rows(
     image_column = image_column if image_column in features else None
     # encode once now so bad columns and mismatched images fail before anything is written
     both = pd.concat([frame[features], *([] if pool is None else [pool])])
-    fit_codec(both, image_column).encode(both)
+    try:
+        fit_codec(both, image_column).encode(both)
+    except DataError as exc:  # name the source in every error about its rows
+        problem = exc.problem if exc.problem.startswith(where) else f"{where}: {exc.problem}"
+        raise DataError(problem, exc.fix) from None
     return RealData(
         frame=frame.reset_index(drop=True),
         label=label,
@@ -117,33 +130,68 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
     if not source.strip():
         raise DataError(
             "the data source is empty",
-            f"pass --data with a Parquet file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
+            f"pass --data with a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
         )
     if source in BUILTINS:
         frame, label = BUILTINS[source]()
         return frame, label, source
     path = Path(source).expanduser()
-    if not path.exists():
+    if not _exists(path):
         raise DataError(
-            f"data source {source!r} is neither a file, a folder nor a built-in set",
-            f"give a Parquet file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
+            f"data source {cut(source, 160)!r} is neither a file, a folder nor a built-in set",
+            f"give a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
         )
     name = path.stem if path.is_file() else path.name
-    if path.is_dir() and not any(path.rglob("*.parquet")):
-        return _read_image_folder(path), "label", name
+    if path.is_file() and is_csv(path):
+        return read_csv(path), None, name.removesuffix(".csv").removesuffix(".tsv")
+    if path.is_dir():
+        for entry in sorted(path.rglob("*")):
+            _inside(entry, path)
+        kind = _folder_kind(path)
+        if kind == "images":
+            return _read_image_folder(path), "label", name
+        if kind == "csv":
+            return read_csv(path), None, name
     return _read_parquet(path), None, name
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists, False for a name the system refuses to look up (too long, a NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _folder_kind(root: Path) -> str:
+    """parquet, csv or images: what the folder holds. Two kinds at once is refused by name
+    (a stray results.parquet beside the class folders made an image folder a Parquet one)."""
+    parquet = sorted(root.rglob("*.parquet"))
+    csvs = csv_files(root)
+    images = [
+        p
+        for d in root.iterdir()
+        if d.is_dir() and not d.name.startswith(".")
+        for p in d.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    ]
+    found = {k: v for k, v in (("Parquet", parquet), ("CSV", csvs), ("image", images)) if v}
+    if len(found) > 1:
+        kinds = " and ".join(f"{k} files (e.g. {cut(str(v[0].relative_to(root)), 80)!r})" for k, v in found.items())
+        raise DataError(
+            f"folder {cut(str(root), 160)!r} holds {kinds}",
+            "pass one file as --data, or move the other files out so the folder holds one kind",
+        )
+    return {"Parquet": "parquet", "CSV": "csv"}.get(next(iter(found), ""), "images")
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
-    if path.is_dir():
-        for file in path.rglob("*"):
-            _inside(file, path)
     _check_one_schema(sorted(path.rglob("*.parquet")) if path.is_dir() else [path])
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
-            f"cannot read {str(path)!r} as Parquet: {exc}",
+            f"cannot read {cut(str(path), 160)!r} as Parquet: {cut(str(exc), 300)}",
             "check that the file is a complete Parquet file (e.g. pandas.read_parquet opens it)",
         ) from exc
     return table.to_pandas()
@@ -207,21 +255,23 @@ def _check_one_schema(files: list[Path]) -> None:
 def _read_image_folder(root: Path) -> pd.DataFrame:
     rows: list[dict] = []
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for class_dir in class_dirs:
-        _inside(class_dir, root)
     if not class_dirs:
         raise DataError(
-            f"folder {str(root)!r} has neither Parquet files nor class sub-folders",
-            "arrange images as <folder>/<class name>/<image file>, or give a Parquet file",
+            f"folder {cut(str(root), 160)!r} has no Parquet or CSV files and no class sub-folders",
+            "arrange images as <folder>/<class name>/<image file>, or give a Parquet or CSV file",
         )
     for class_dir in class_dirs:
         for file in sorted(class_dir.rglob("*")):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+            if file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():  # a folder named x.png
                 continue
-            _inside(file, root)
-            rows.append(
-                {"image": image_struct(file.read_bytes(), str(file.relative_to(root))), "label": class_dir.name}
-            )
+            _inside(file, root)  # checked again: the folder may have changed since
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                raise DataError(
+                    f"cannot read the image {cut(str(file), 160)!r}: {exc.strerror}", "fix or remove it"
+                ) from None
+            rows.append({"image": image_struct(raw, str(file.relative_to(root))), "label": class_dir.name})
     if not rows:
         raise DataError(
             f"no image files under {str(root)!r}", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files in the class folders"
@@ -236,7 +286,8 @@ def _inside(path: Path, root: Path) -> None:
     mount): its contents would be read, and copied into the outputs, without a word."""
     if not path.resolve().is_relative_to(root.resolve()):
         raise DataError(
-            f"{str(path)!r} leads outside the data folder {str(root)!r} (to {str(path.resolve())!r})",
+            f"{cut(str(path), 160)!r} leads outside the data folder {cut(str(root), 160)!r} "
+            f"(to {cut(str(path.resolve()), 160)!r})",
             "copy the file into the data folder instead of linking to it, or remove the link",
         )
 
@@ -254,8 +305,8 @@ def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None,
     present = [str(c) for c in frame.columns]
     if label not in present:
         raise DataError(
-            f"label column {label!r} not found",
-            f"pass --label with one of: {', '.join(present)}",
+            f"label column {cut(label, 60)!r} not found",
+            f"pass --label with one of: {cut(', '.join(present), 300)}",
         )
     if columns is None:
         features = [c for c in present if c != label]
@@ -264,7 +315,9 @@ def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None,
     else:
         missing = [c for c in columns if c not in present]
         if missing:
-            raise DataError(f"columns {missing} not found", f"choose --columns from: {', '.join(present)}")
+            raise DataError(
+                f"columns {cut(missing, 200)} not found", f"choose --columns from: {cut(', '.join(present), 300)}"
+            )
         features = [c for c in columns if c != label]
     if not features:
         raise DataError("no feature columns besides the label", "the data needs at least one column to generate")

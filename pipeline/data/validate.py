@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.errors import DataError
+from pipeline.errors import DataError, cut
 
 MIN_ROWS_PER_CLASS = 2
 
@@ -14,6 +14,7 @@ def validate_frame(frame: pd.DataFrame, label: str, where: str) -> None:
     if len(frame) == 0:
         raise DataError(f"{where}: the table is empty", "give a source with at least two labelled rows per class")
     labels = frame[label]
+    _refuse_unhashable(labels, label, where)
     missing = labels.isna()
     if missing.any():
         rows = frame.index[missing].tolist()
@@ -37,3 +38,20 @@ def validate_frame(frame: pd.DataFrame, label: str, where: str) -> None:
             f"{where}: class(es) with fewer than {MIN_ROWS_PER_CLASS} rows: {named}",
             "add rows to those classes or drop them; one row cannot be learned or validated",
         )
+
+
+def _refuse_unhashable(labels: pd.Series, label: str, where: str) -> None:
+    """A label is a class name: a list, array or struct (dict) cannot name a class, and pandas
+    fails on it with "unhashable type" deep inside counting."""
+    if not pd.api.types.is_object_dtype(labels.dtype):
+        return
+    for row, value in labels.items():
+        try:
+            hash(value)
+        except TypeError:
+            kind = "a struct" if isinstance(value, dict) else "a list" if hasattr(value, "__len__") else "a value"
+            raise DataError(
+                f"{where}: label column {cut(label, 60)!r} holds {kind} (row {row}: {cut(repr(value), 60)}), "
+                "not a class name",
+                "pass --label with a column of text, numbers or booleans, one class name per row",
+            ) from None

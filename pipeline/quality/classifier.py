@@ -104,13 +104,53 @@ class SklearnClassifier:
 
 
 def fit_table_classifier(
-    x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0, weight: torch.Tensor | None = None
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    seed: int = 0,
+    weight: torch.Tensor | None = None,
+    kind: str = "logistic",
 ) -> SklearnClassifier:
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    """scikit-learn's logistic regression, random forest or histogram gradient boosting, with
+    their usual settings, on the encoded columns (flattened pixels for images)."""
+    model = _sklearn_model(kind, seed)
     model.fit(x.flatten(1).numpy(), y.numpy(), sample_weight=None if weight is None else weight.numpy())
     return SklearnClassifier(model, n_classes)
+
+
+def _sklearn_model(kind: str, seed: int):
+    if kind == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    if kind == "forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)
+    if kind == "boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(random_state=seed)
+    raise ValueError(f"unknown classifier {kind!r}")
+
+
+JUDGES = ("logistic", "forest", "boosting", "cnn")  # the downstream classifiers a user may name
+
+
+def fit_judge(
+    kind: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    seed: int = 0,
+    weight: torch.Tensor | None = None,
+    cnn_steps: int = 300,
+) -> Classifier:
+    """The user's downstream classifier, as the gate trains it: the CNN without augmentation
+    (so affine views are measured as rows, not twice), scikit-learn's with sample weights."""
+    if kind == "cnn":
+        return fit_cnn(x, y, n_classes, seed=seed, steps=cnn_steps, weight=weight, augment=False)
+    return fit_table_classifier(x, y, n_classes, seed=seed, weight=weight, kind=kind)
 
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int = 0) -> Classifier:

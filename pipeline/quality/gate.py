@@ -1,17 +1,17 @@
-"""The gate: does training on augmented.parquet beat training on the real rows alone?
+"""The gate: which training set should the user train on, and is the product's one proven?
 
-It measures what ships. Every real row is scored once per repeat by cross-fitting: the real
-rows are split into K stratified folds; for each fold a generator is fit on the other
-folds, asked for the same rows per class as the shipped file (generated, scored, accepted
-as in the run), and a classifier trained on those real rows plus the accepted rows (weight
-1) predicts the held-out fold; a classifier on the real rows alone predicts it too. The
-cheap baselines go through the same folds. The gain is in macro-F1 points over all rows;
-its lower bound is a one-sided paired bootstrap over the rows (predictions of every repeat
-kept together), so few rows mean a wide bound.
+It measures what ships, with the user's classifier (the judge). Every real row is scored
+once per repeat by cross-fitting: the real rows are split into K stratified folds; for each
+fold every generator of the menu (pipeline/quality/menu.py) is fit on the other folds and
+asked for the same rows per class as the shipped file, and the judge is trained on each
+option's training set (the real rows alone, with class weights, plus copies, plus SMOTE or
+affine views, plus the product's rows generated, scored and accepted as in the run) and
+predicts the held-out fold. Gains are in macro-F1 points over the real rows alone; bounds
+come from a paired bootstrap over the rows (predictions of every repeat kept together).
 
-Rule: promote when the lower bound is above -margin (default -0.5 points). Otherwise keep
-the candidate: "keep" when the measured gain is negative, "not enough evidence" when it is
-positive but not sure enough, or when the data is too small to cross-fit.
+Two answers come out: the recommendation (menu.recommend: the best measured option) and the
+promotion of the product's rows (rule: lower bound above -margin, default -0.5 points;
+"keep" when the measured gain is negative, "not enough evidence" otherwise).
 """
 
 from __future__ import annotations
@@ -26,25 +26,27 @@ import torch
 from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, Codec
 from pipeline.deliver import accepted_rows, deliver
-from pipeline.quality.classifier import fit_cnn, fit_table_classifier
+from pipeline.quality.classifier import fit_judge
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
+from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, recommend, split_counts
 from pipeline.synthesizers import Synthesizer
 
 BOOTSTRAP = 1000
 RARE_SHARE = 0.5  # a class is rare when it has fewer than this share of the largest class's rows
-PRODUCT = "product"
 Factory = Callable[[], Synthesizer]
 
 
 @dataclass
 class Evidence:
-    """Out-of-fold predictions of every row, per method and repeat."""
+    """Out-of-fold predictions of every row, per option of the menu and repeat."""
 
     truth: np.ndarray
     class_names: list[str]
-    predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)  # "real" = real rows alone
-    synthetic_rows: dict[str, list[int]] = field(default_factory=dict)  # accepted rows measured, per fold
+    product: str = "cvae"  # the option holding the run's own generator's rows
+    predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)  # REAL_ONLY: the real rows alone
+    synthetic_rows: dict[str, list[int]] = field(default_factory=dict)  # rows per fold, per generator
     folds: int = 0
+    options: list[Option] = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Task:
     seed: int
     max_rounds: int = 5
     unlabelled: pd.DataFrame | None = None  # rows without a label, for generators that use them
+    product: str = "cvae"  # the run's generator: its rows are scored and filtered as the run ships them
+    judge: str = "logistic"  # the user's classifier (pipeline/quality/classifier.py JUDGES)
 
 
 def fold_count(y: np.ndarray, wanted: int) -> int:
@@ -69,8 +73,9 @@ def fold_count(y: np.ndarray, wanted: int) -> int:
     return min(wanted, smallest) if smallest >= 2 else 0
 
 
-def cross_fit(task: Task, factories: dict[str, Factory]) -> Evidence | str:
-    """Out-of-fold predictions for real-only and each generator, or why there can be none."""
+def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) -> Evidence | str:
+    """Out-of-fold predictions for every option, or why there can be none. `factories` makes
+    an unfitted generator of each kind the options name."""
     from sklearn.model_selection import StratifiedKFold
 
     x = task.codec.encode(task.real[task.features]).x
@@ -78,17 +83,18 @@ def cross_fit(task: Task, factories: dict[str, Factory]) -> Evidence | str:
     k = fold_count(y.numpy(), task.quality.folds)
     if not k:
         return "a class has fewer than 2 real rows, so no row of it can be held out"
-    evidence = Evidence(y.numpy(), task.classes.names, folds=k)
+    evidence = Evidence(y.numpy(), task.classes.names, task.product, folds=k, options=options)
     folds = []  # (repeat, seed, train rows, held-out rows), every repeat's folds
     for repeat in range(task.quality.repeats):
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=(task.seed + repeat) % 2**32)
         for fold, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
             folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
-    generators = {name: _fold_generators(task, factory, folds) for name, factory in factories.items()}
-    preds = {name: np.zeros((task.quality.repeats, len(y)), dtype=np.int64) for name in ["real", *factories]}
+    kinds = list(dict.fromkeys(kind for o in options for kind in o.sources))
+    generators = {kind: _fold_generators(task, factories[kind], folds) for kind in kinds}
+    preds = {o.name: np.zeros((task.quality.repeats, len(y)), dtype=np.int64) for o in options}
     for i, (repeat, seed, train, held) in enumerate(folds):
-        fold_preds = _one_fold(task, {n: g[i] for n, g in generators.items()}, x, y, train, held, seed, evidence)
-        for name, p in fold_preds.items():
+        fitted = {kind: g[i] for kind, g in generators.items()}
+        for name, p in _one_fold(task, options, fitted, x, y, train, held, seed, evidence).items():
             preds[name][repeat, held] = p
     evidence.predictions = {name: list(p) for name, p in preds.items()}
     return evidence
@@ -104,29 +110,52 @@ def _fold_generators(task: Task, factory: Factory, folds: list) -> list[Synthesi
     return type(gens[0]).fit_many(gens, frames, task.label, task.unlabelled)
 
 
-def _one_fold(task: Task, fitted: dict[str, Synthesizer], x, y, train, held, seed: int, evidence) -> dict:
-    """Held-out predictions of real-only and of each fitted generator's rows on one fold."""
-    n_classes, steps = len(task.classes), task.quality.classifier_steps
-    preds = {"real": _classifier(x[train], y[train], n_classes, seed, steps).predict_proba(x[held]).argmax(1)}
-    judge = LabelJudge.fit(x[train], y[train], task.classes.names, seed=seed, measure=False)
-    q = task.quality
-    accept = q.accept_rule(task.codec.modality)
-    scorer = SampleScorer(judge, x[train], y[train], q.realism_quantile, q.copy_quantile, accept)
-    for name, gen in fitted.items():
-        frames = deliver(gen, task.counts, scorer, seed, task.max_rounds, codec=task.codec)
-        sx, sy = accepted_rows(frames, task.codec, task.classes, task.features, task.label)
-        evidence.synthetic_rows.setdefault(name, []).append(len(sx))
-        clf = _classifier(torch.cat([x[train], sx]), torch.cat([y[train], sy]), n_classes, seed, steps)
-        preds[name] = clf.predict_proba(x[held]).argmax(1)
+def _one_fold(task: Task, options: list[Option], fitted: dict[str, Synthesizer], x, y, train, held, seed, evidence):
+    """Held-out predictions of the judge trained on each option's training set, on one fold."""
+    rows = {kind: _fold_rows(task, kind, gen, x[train], y[train], seed) for kind, gen in fitted.items()}
+    for kind, (sx, _) in rows.items():
+        evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
+    n_classes, preds = len(task.classes), {}
+    for option in options:
+        parts = [_take_per_class(*rows[kind], task.classes, share) for kind, share in _shares(option, task.counts)]
+        fx = torch.cat([x[train], *(p[0] for p in parts)])
+        fy = torch.cat([y[train], *(p[1] for p in parts)])
+        weight = (
+            torch.as_tensor(balanced_weights(fy.numpy(), n_classes), dtype=torch.float32) if option.balanced else None
+        )
+        clf = fit_judge(task.judge, fx, fy, n_classes, seed, weight, task.quality.classifier_steps)
+        preds[option.name] = clf.predict_proba(x[held]).argmax(1)
     return preds
 
 
-def _classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int, steps: int):
-    """The downstream yardstick: logistic regression on the encoded columns, or a small CNN
-    trained without augmentation (so affine views are measured as rows, not twice)."""
-    if x.dim() == 4:
-        return fit_cnn(x, y, n_classes, seed=seed, steps=steps, augment=False)
-    return fit_table_classifier(x, y, n_classes, seed=seed)
+def _shares(option: Option, counts: dict[str, int]) -> list[tuple[str, dict[str, int]]]:
+    return list(zip(option.sources, split_counts(counts, len(option.sources))))
+
+
+def _fold_rows(task: Task, kind: str, gen: Synthesizer, train_x, train_y, seed: int):
+    """Encoded (x, y) of a fold generator's rows: the product's generated, scored and accepted
+    as the run ships them; a cheap baseline's as a practitioner uses them, every row."""
+    q = task.quality
+    if kind == task.product:
+        judge = LabelJudge.fit(train_x, train_y, task.classes.names, seed=seed, measure=False)
+        accept = q.accept_rule(task.codec.modality)
+        scorer = SampleScorer(judge, train_x, train_y, q.realism_quantile, q.copy_quantile, accept)
+        frames = deliver(gen, task.counts, scorer, seed, task.max_rounds, codec=task.codec)
+        return accepted_rows(frames, task.codec, task.classes, task.features, task.label)
+    xs, ys = [torch.zeros(0, *task.codec.input_shape)], [torch.zeros(0, dtype=torch.long)]
+    for frame, written in gen.sample_written(task.counts, seed):
+        image = written is not None and tuple(written.shape[1:]) == task.codec.input_shape
+        xs.append(written if image else task.codec.encode(frame[task.features]).x)
+        ys.append(task.classes.encode(frame[task.label]))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _take_per_class(x: torch.Tensor, y: torch.Tensor, classes: ClassIndex, counts: dict[str, int]):
+    """The first counts[c] rows of each class c (a share of the rows made for the full count)."""
+    keep = torch.zeros(len(y), dtype=torch.bool)
+    for name, n in counts.items():
+        keep[torch.nonzero(y == classes.index_of(name)).flatten()[:n]] = True
+    return x[keep], y[keep]
 
 
 # --- the arithmetic ------------------------------------------------------------------------
@@ -139,20 +168,29 @@ def macro_f1(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     return float(f1[actual > 0].mean())
 
 
-def gain_and_bound(evidence: Evidence, method: str, confidence: float, seed: int = 0) -> tuple[float, float, float]:
-    """(gain, lower bound, upper bound) in macro-F1 points of `method` over real rows alone."""
+def option_scores(evidence: Evidence, seed: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Each option's macro-F1 in points on every held-out row (mean over repeats), and the same
+    over BOOTSTRAP resamples of the rows, the resamples shared by every option (paired)."""
     k, truth = len(evidence.class_names), evidence.truth
 
-    def gain(rows: np.ndarray) -> float:
-        pairs = zip(evidence.predictions[method], evidence.predictions["real"])
-        return 100 * float(
-            np.mean([macro_f1(truth[rows], a[rows], k) - macro_f1(truth[rows], r[rows], k) for a, r in pairs])
-        )
+    def score(method: str, rows: np.ndarray) -> float:
+        return 100 * float(np.mean([macro_f1(truth[rows], p[rows], k) for p in evidence.predictions[method]]))
 
     rng = np.random.default_rng(seed)
-    draws = np.array([gain(rng.integers(0, len(truth), len(truth))) for _ in range(BOOTSTRAP)])
+    resamples = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP)]
+    points = {m: score(m, np.arange(len(truth))) for m in evidence.predictions}
+    draws = {m: np.array([score(m, rows) for rows in resamples]) for m in evidence.predictions}
+    return points, draws
+
+
+def gains(points: dict[str, float], draws: dict[str, np.ndarray], confidence: float) -> dict[str, tuple]:
+    """(gain, lower bound, upper bound) in macro-F1 points of every option over the real rows alone."""
     alpha = 1 - confidence
-    return gain(np.arange(len(truth))), float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
+    out = {}
+    for m in points:
+        diff = draws[m] - draws[REAL_ONLY]
+        out[m] = (points[m] - points[REAL_ONLY], float(np.quantile(diff, alpha)), float(np.quantile(diff, 1 - alpha)))
+    return out
 
 
 def recall_by_class(evidence: Evidence, method: str) -> dict[str, float]:
@@ -166,41 +204,66 @@ def rare_classes(truth: np.ndarray, names: list[str]) -> list[str]:
     return [names[c] for c in range(len(names)) if 0 < counts[c] < RARE_SHARE * counts.max()]
 
 
-def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0) -> dict[str, Any]:
-    """The report's `gate` section: decision, numbers and the one-sentence verdict."""
-    base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence}
+def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic") -> dict[str, Any]:
+    """The report's `gate` section: the menu, the recommendation, the product's promotion
+    decision, and the one-sentence verdict."""
+    base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence, "judge": judge}
     if isinstance(evidence, str):
-        return base | {
-            "decision": "not enough evidence",
-            "promoted": False,
-            "gain": None,
-            "lower_bound": None,
-            "eval_rows": 0,
-            "baselines": {},
-            "reasons": [evidence],
-            "verdict": f"No verdict: {evidence}. Check the rows yourself before training on them.",
-        }
-    measured = {m: gain_and_bound(evidence, m, quality.confidence, seed) for m in evidence.predictions if m != "real"}
-    gain, lower, upper = measured[PRODUCT]
+        return base | unmeasured(evidence)
+    points, draws = option_scores(evidence, seed)
+    measured = gains(points, draws, quality.confidence)
+    product = evidence.product
+    gain, lower, upper = measured[product]
     decision, why = rule(gain, lower, upper, len(evidence.truth), quality.margin)
+    advice = recommend(evidence.options, draws, points, quality.confidence)
     rare = rare_classes(evidence.truth, evidence.class_names)
-    real_recall, product_recall = recall_by_class(evidence, "real"), recall_by_class(evidence, PRODUCT)
+    recall = {m: recall_by_class(evidence, m) for m in evidence.predictions}
+    rounded = {
+        m: {"gain": round(g, 3), "lower_bound": round(lo, 3), "upper_bound": round(hi, 3)}
+        for m, (g, lo, hi) in measured.items()
+    }
+    chosen = advice["method"]
     return base | {
         "decision": decision,
         "promoted": decision == "promote",
         "gain": round(gain, 3),
         "lower_bound": round(lower, 3),
         "upper_bound": round(upper, 3),
-        "eval_rows": int(len(evidence.truth) * len(evidence.predictions["real"])),
+        "eval_rows": int(len(evidence.truth) * len(evidence.predictions[REAL_ONLY])),
         "folds": evidence.folds,
-        "repeats": len(evidence.predictions["real"]),
-        "synthetic_rows_per_fold": float(np.mean(evidence.synthetic_rows[PRODUCT])),
+        "repeats": len(evidence.predictions[REAL_ONLY]),
+        "synthetic_rows_per_fold": float(np.mean(evidence.synthetic_rows.get(product, [0]))),
+        "product": product,
+        "options": rounded,
+        "recommendation": {"method": chosen, **rounded[chosen], "why": advice["why"], "runner_up": advice["runner_up"]},
         "baselines": {
-            m: {"gain": round(g, 3), "lower_bound": round(lo, 3)} for m, (g, lo, _) in measured.items() if m != PRODUCT
+            m: {"gain": v["gain"], "lower_bound": v["lower_bound"]}
+            for m, v in rounded.items()
+            if m not in (product, REAL_ONLY)
         },
-        "rare_class_recall": {c: {"real_only": real_recall[c], "augmented": product_recall[c]} for c in rare},
-        "reasons": [f"macro-F1 {gain:+.1f} points over real rows alone on held-out real rows; {why}"],
-        "verdict": verdict(measured, quality.margin, len(evidence.truth)),
+        "rare_class_recall": {
+            c: {"real_only": recall[REAL_ONLY][c], "augmented": recall[product][c]}
+            | {m: recall[m][c] for m in recall if m not in (REAL_ONLY, product)}
+            for c in rare
+        },
+        "reasons": [f"{product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows; {why}"],
+        "verdict": verdict(evidence.options, rounded, advice),
+    }
+
+
+def unmeasured(why: str) -> dict[str, Any]:
+    """The gate section of a run whose options could not be measured: why, and what to do."""
+    return {
+        "decision": "not enough evidence",
+        "promoted": False,
+        "gain": None,
+        "lower_bound": None,
+        "eval_rows": 0,
+        "options": {},
+        "recommendation": None,
+        "baselines": {},
+        "reasons": [why],
+        "verdict": f"No measured advice: {why}. Check the rows yourself before training on them.",
     }
 
 
@@ -226,16 +289,23 @@ def rule(gain: float, lower: float, upper: float, rows: int, margin: float) -> t
     return "not enough evidence", why
 
 
-def verdict(measured: dict[str, tuple[float, float, float]], margin: float, rows: int = 10**9) -> str:
-    """One sentence: the product's rows, a baseline (which), or the real rows alone; a method
-    counts as helping when the gate's own rule would promote it and its gain is positive."""
-    gain = measured[PRODUCT][0]
-    helps = {m: v for m, v in measured.items() if v[0] > 0 and rule(*v, rows, margin)[0] == "promote"}
-    others = ", ".join(f"{m} {g:+.1f}" for m, (g, _, _) in measured.items() if m != PRODUCT)
-    tail = f" (macro-F1 points over real rows alone: {PRODUCT} {gain:+.1f}" + (f", {others})" if others else ")")
-    if not helps:
-        return "Train on your real rows alone: no generator measured here is shown to help" + tail + "."
-    best = max(helps, key=lambda m: helps[m][0])
-    if best == PRODUCT:
-        return "Use the product's rows (augmented.parquet): they help" + tail + "."
-    return f"Use the {best} baseline instead: it helps more than the product's rows" + tail + "."
+def verdict(options: list[Option], measured: dict[str, dict], advice: dict[str, Any]) -> str:
+    """One sentence a user can follow: which training set, how sure, and the others' gains."""
+    words = {o.name: o.words for o in options}
+    chosen = advice["method"]
+    others = ", ".join(f"{m} {v['gain']:+.1f}" for m, v in measured.items() if m not in (chosen, REAL_ONLY))
+    gain = measured[chosen]["gain"]
+    head = f"Train on {words.get(chosen, chosen)} ({chosen}"
+    head += ")" if chosen == REAL_ONLY else f", {gain:+.1f} macro-F1 points over your real rows alone)"
+    return f"{head}: {advice['why']}." + (f" Others: {others}." if others else "")
+
+
+def shipped_note(gate: dict[str, Any], shipped: str) -> str:
+    """What augmented.parquet holds, next to the advice: the same, or how to get the advice."""
+    advice = gate.get("recommendation")
+    if not advice or advice["method"] == shipped:
+        return f"augmented.parquet holds {shipped}."
+    return (
+        f"augmented.parquet holds {shipped}, not the recommended {advice['method']}: "
+        "rerun with --generator auto to ship it."
+    )

@@ -216,6 +216,7 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
         f"**{md(gate['verdict'])}**",
         "",
     ]
+    lines += _menu_lines(gate)
     lines += [f"- {md(r)}" for r in gate["reasons"]]
     if gate.get("gain") is not None:
         lines.append(
@@ -229,9 +230,31 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
     for name, r in gate.get("rare_class_recall", {}).items():
         lines.append(
             f"- rare class {md(name)}: recall {r['real_only']:.0%} on real rows alone, "
-            f"{r['augmented']:.0%} with the synthetic rows"
+            f"{r['augmented']:.0%} with the {md(gate.get('product', 'synthetic'))} rows"
         )
     return lines + [""]
+
+
+def _menu_lines(gate: dict[str, Any]) -> list[str]:
+    """The whole menu as a table, best first, the recommendation marked; and its plot."""
+    options, advice = gate.get("options") or {}, gate.get("recommendation") or {}
+    if not options:
+        return []
+    level = f"{2 * gate['confidence'] - 1:.0%}"
+    lines = [
+        f"Training sets measured with the judge `{gate['judge']}` on the same folds (macro-F1 points over the real "
+        f"rows alone, {level} interval from a paired bootstrap over the held-out rows):",
+        "",
+        "| option | gain | interval | |",
+        "|---|---|---|---|",
+    ]
+    for name in sorted(options, key=lambda m: -options[m]["gain"]):
+        o = options[name]
+        mark = "**recommended**" if name == advice.get("method") else ""
+        mark += " shipped" if name == gate.get("shipped") else ""
+        lines.append(f"| {name} | {o['gain']:+.2f} | {o['lower_bound']:+.2f} to {o['upper_bound']:+.2f} | {mark} |")
+    lines += ["", gate.get("shipped_note", ""), ""] if gate.get("shipped_note") else []
+    return lines + ["", "![options](plots/gate_options.png)", ""]
 
 
 def report_markdown(report: dict[str, Any], title: str = "Quality report") -> str:
@@ -239,6 +262,9 @@ def report_markdown(report: dict[str, Any], title: str = "Quality report") -> st
     lines = [f"# {md(title)}", ""]
     if report.get("gate"):
         lines += _gate_lines(report["gate"])
+    if not o["rows"]:
+        shipped = (report.get("gate") or {}).get("shipped") or report.get("generator")
+        return "\n".join(lines + [f"No synthetic rows: the shipped training set ({md(shipped)}) adds none.", ""])
     lines += [
         f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
         f"- label fidelity {o['label_fidelity']:.2f}, follows label {o['follows_label']:.1%} "

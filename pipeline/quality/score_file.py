@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from pipeline.config import DataSpec
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import RealData, load_real
-from pipeline.errors import DataError
+from pipeline.errors import DataError, cut
 from pipeline.io import head_per_class, iter_row_groups, write_frames
 from pipeline.outputs import claim_out, publish, staging_folder
 from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
@@ -41,6 +41,7 @@ def score_file(
 def _score_into(real_path: str, synthetic_path: str, label: str, out: Path, seed: int) -> dict[str, Any]:
     _check_readable(Path(synthetic_path))
     real = load_real(DataSpec(source=real_path, label=label), seed=seed)
+    _check_schema(Path(synthetic_path), real)
     codec = fit_codec(real.frame[real.features], real.image_column)
     classes = ClassIndex.fit(real.frame[label])
     real_x, real_y = codec.encode(real.frame[real.features]).x, classes.encode(real.frame[label])
@@ -91,6 +92,32 @@ def _check_readable(path: Path) -> None:
             f"cannot read the synthetic file {str(path)!r} as Parquet ({exc})",
             "pass --synthetic with an existing Parquet file",
         ) from None
+
+
+def _check_schema(path: Path, real: RealData) -> None:
+    """Refused before any scoring: a file without rows, without the real columns, or with text
+    (or anything but numbers) in a column that holds numbers in the real rows."""
+    shown = cut(str(path), 160)
+    if pq.read_metadata(path).num_rows == 0:
+        raise DataError(f"the synthetic file {shown!r} has no rows", "pass a file with at least one synthetic row")
+    schema = pq.read_schema(path)
+    missing = [c for c in real.features + [real.label] if c not in schema.names]
+    if missing:
+        raise DataError(
+            f"synthetic file lacks columns {cut(missing, 200)}",
+            "give a file with the real file's feature and label columns",
+        )
+    for column in real.features:
+        dtype = real.frame[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        kind = schema.field(column).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            words = "text" if pa.types.is_string(kind) or pa.types.is_large_string(kind) else f"{kind} values"
+            raise DataError(
+                f"synthetic column {cut(column, 60)!r} holds {words} where the real rows have numbers",
+                "write numbers in that column (e.g. pandas: pd.to_numeric(df[column]))",
+            )
 
 
 def _checked_rows(synthetic_path: str, real: RealData, classes: ClassIndex) -> Iterator[pd.DataFrame]:

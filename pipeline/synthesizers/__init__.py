@@ -1,11 +1,31 @@
 """Generators behind one interface (base.Synthesizer): the CVAE and the cheap baselines."""
 
 from pipeline.synthesizers.base import Synthesizer
-from pipeline.synthesizers.baselines import AffineSynthesizer, PseudoLabelSynthesizer, SMOTESynthesizer
+from pipeline.synthesizers.baselines import (
+    AffineSynthesizer,
+    OversampleSynthesizer,
+    PseudoLabelSynthesizer,
+    SMOTESynthesizer,
+)
 from pipeline.synthesizers.cvae import CVAESynthesizer
 
 KINDS: dict[str, type[Synthesizer]] = {
-    cls.kind: cls for cls in (CVAESynthesizer, SMOTESynthesizer, AffineSynthesizer, PseudoLabelSynthesizer)
+    cls.kind: cls
+    for cls in (
+        CVAESynthesizer,
+        SMOTESynthesizer,
+        AffineSynthesizer,
+        OversampleSynthesizer,
+        PseudoLabelSynthesizer,
+    )
 }
 
-__all__ = ["Synthesizer", "CVAESynthesizer", "SMOTESynthesizer", "AffineSynthesizer", "PseudoLabelSynthesizer", "KINDS"]
+__all__ = [
+    "Synthesizer",
+    "CVAESynthesizer",
+    "SMOTESynthesizer",
+    "AffineSynthesizer",
+    "OversampleSynthesizer",
+    "PseudoLabelSynthesizer",
+    "KINDS",
+]

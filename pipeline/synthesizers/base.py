@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from pipeline import __version__
+from pipeline.checks import choose_classes
 from pipeline.data.codec import ClassIndex, Codec, Encoded, Written, codec_from_dict, fit_codec
 from pipeline.data.sources import RealData, prepare_rows
 from pipeline.errors import ConfigError, ModelLoadError
@@ -223,10 +224,7 @@ def plan_counts(
     any training, so a request that cannot be met fails in a second."""
     if (per_class is None) == (balance_to is None):
         raise ConfigError("say how many rows to make", "pass exactly one of --per-class N or --balance-to N")
-    unknown = [c for c in classes or [] if str(c) not in names]
-    if unknown:
-        raise ConfigError(f"unknown class(es) {unknown[:5]}", f"choose --classes from: {', '.join(names)}")
-    chosen = [n for n in names if classes is None or n in {str(c) for c in classes}]
+    chosen = choose_classes(classes, names)
     if per_class is not None:
         counts = {c: int(per_class) for c in chosen}
     else:

@@ -6,9 +6,11 @@ them with the CVAE through one path; and the pseudo-labeller, which writes real 
   numbers, missing flags, one-hot categories); a category is drawn between the two parents'.
 - Affine views (images): a real image of the class under a small random rotation, shear,
   scale and shift: the classic augmentation a generator has to beat.
+- Oversampling (both): random copies of the real rows of the class, the first thing a
+  practitioner tries against a rare class (imblearn's RandomOverSampler, per class).
 - Pseudo-labels: the user's unlabelled rows, labelled by a classifier fit on the labelled
   ones, drawn at random among those it is sure of. Not generated; often the best extra rows.
-All three keep the user's rows (or their encodings) in the saved folder, and say so.
+All four keep the user's rows (or their encodings) in the saved folder, and say so.
 """
 
 from __future__ import annotations
@@ -49,19 +51,52 @@ class SMOTESynthesizer(Synthesizer):
                 raise ConfigError("SMOTE needs at least two classes", "fit on data with two classes or more")
             new, _ = smote.fit_resample(x_all, y_all)
             out[y == c] = torch.as_tensor(new[len(x_all) :], dtype=torch.float32)
-        return self.codec.decode(self._as_logits(out), generator=gen)
+        return self.codec.decode(as_logits(self.codec, out), generator=gen)
 
-    def _as_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Interpolated codec values as the decoder outputs the codec decodes: numbers as they
-        are, a flag or a category share p as the logit that gives it probability p."""
-        raw = x.clone()
-        for block in self.codec.layout:
-            part = x[:, block.start : block.stop].clamp(1e-6, 1 - 1e-6)
-            if block.kind == "bernoulli":
-                raw[:, block.start : block.stop] = torch.log(part / (1 - part))
-            elif block.kind == "categorical":
-                raw[:, block.start : block.stop] = torch.log(part)
-        return raw
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"x": self.x, "y": self.y}
+
+    def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict) -> None:
+        self.x, self.y = tensors["x"], tensors["y"]
+
+
+def as_logits(codec, x: torch.Tensor) -> torch.Tensor:
+    """Codec values (encoded or interpolated rows) as the decoder outputs the codec decodes:
+    numbers as they are, a flag or a category share p as the logit that gives it probability p."""
+    raw = x.clone()
+    for block in codec.layout:
+        part = x[:, block.start : block.stop].clamp(1e-6, 1 - 1e-6)
+        if block.kind == "bernoulli":
+            raw[:, block.start : block.stop] = torch.log(part / (1 - part))
+        elif block.kind == "categorical":
+            raw[:, block.start : block.stop] = torch.log(part)
+    return raw
+
+
+def _copies(y: torch.Tensor, of: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """For each label in y, the index of a random row of `of` with that label."""
+    source = torch.zeros(len(y), dtype=torch.long)
+    for c in torch.unique(y).tolist():
+        rows = torch.nonzero(of == c).flatten()
+        source[y == c] = rows[torch.randint(len(rows), (int((y == c).sum()),), generator=gen)]
+    return source
+
+
+class OversampleSynthesizer(Synthesizer):
+    kind = "oversample"
+    keeps_real_rows = True
+
+    def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
+        self.x, self.y = x.x, y
+
+    def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
+        return self._generate_written(y, gen)[0]
+
+    def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
+        rows = self.x[_copies(y, self.y, gen)]
+        if self.codec.modality == "image":
+            return self.codec.means_written(rows)
+        return self.codec.decode(as_logits(self.codec, rows), generator=gen), None
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return {"x": self.x, "y": self.y}
@@ -82,12 +117,7 @@ class AffineSynthesizer(Synthesizer):
         return self._generate_written(y, gen)[0]
 
     def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
-        source = torch.zeros(len(y), dtype=torch.long)
-        for c in torch.unique(y).tolist():
-            rows = torch.nonzero(self.y == c).flatten()
-            picks = torch.randint(len(rows), (int((y == c).sum()),), generator=gen)
-            source[y == c] = rows[picks]
-        views = random_affine(self.pixels[source].float() / 255, gen)
+        views = random_affine(self.pixels[_copies(y, self.y, gen)].float() / 255, gen)
         return self.codec.means_written(views.clamp(0, 1))
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:

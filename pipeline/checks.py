@@ -1,0 +1,167 @@
+"""Checks of what a command is given, made before any flow, server or file write.
+
+Everything that can be known from the arguments, the config file and the registry is
+checked here, so a mistake ends in seconds as one `error:` / `fix:` instead of a traceback
+from inside a Prefect flow minutes later. Imports stay light: MLflow is imported only by
+the registry check, which needs it anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError, TrackingError, cut
+
+SEED_LIMIT = 2**32  # numpy and torch seeds; also RunConfig.seed's bound
+MAX_CONFIG_BYTES = 1 << 20  # a RunConfig is a few hundred bytes; a megabyte is a mistake
+MAX_CONFIG_DEPTH = 16  # a RunConfig nests three levels; json/pydantic recurse on deeper input
+
+
+def check_seed(seed: int, flag: str = "--seed") -> None:
+    """Seeds go to numpy and torch, which take 0 <= seed < 2**32 and fail deep inside otherwise."""
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(
+            f"{flag} {cut(str(seed), 40)} is out of range", f"pass a whole number from 0 to {SEED_LIMIT - 1}"
+        )
+
+
+def split_list(text: str | None, flag: str) -> list[str] | None:
+    """A comma-separated flag as a list of stripped names; a list naming nothing is an error
+    (`--classes " , ,"` would otherwise mean an empty choice and fail later)."""
+    if text is None:
+        return None
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise ConfigError(
+            f"{flag} {cut(repr(text), 60)} names nothing", f"pass names separated by commas, or leave {flag} out"
+        )
+    return items
+
+
+def choose_classes(asked: list[str] | None, names: list[str]) -> list[str]:
+    """The class names `asked` means, in the model's order. An exact name wins; otherwise a
+    name that differs only in surrounding whitespace (so class " a" is chosen by `--classes a`,
+    which the shell and the comma list strip)."""
+    if asked is None:
+        return list(names)
+    if not asked:
+        raise ConfigError("--classes names no class", "pass class names separated by commas, or leave --classes out")
+    chosen, unknown = set(), []
+    for item in map(str, asked):
+        loose = [n for n in names if n.strip() == item.strip()]
+        if item in names:
+            chosen.add(item)
+        elif len(loose) == 1:
+            chosen.add(loose[0])
+        elif loose:
+            raise ConfigError(
+                f"class {cut(item, 60)!r} could be any of {cut(loose, 200)} (they differ only in spaces)",
+                "name the class exactly in the config file's sample.classes",
+            )
+        else:
+            unknown.append(item)
+    if unknown:
+        raise ConfigError(
+            f"unknown class(es) {cut([cut(u, 60) for u in unknown[:5]], 300)}",
+            f"choose --classes from: {cut(', '.join(map(repr, names)), 300)}",
+        )
+    return [n for n in names if n in chosen]
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A JSON object from `path`, refused with a short message when it is missing, too big,
+    too deeply nested or not an object (the file's content is never echoed whole)."""
+    shown = cut(path, 100)
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config file {shown!r} is {size / 1e6:.1f} MB; a run's config is a few hundred bytes",
+                "pass a RunConfig JSON file (see README); data goes in --data, not in the config",
+            )
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file {shown!r}: {exc.strerror}", "pass an existing JSON file"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {shown!r} is not text", "pass a UTF-8 JSON file (see README)") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = None  # nested deeper than Python recurses: refused below like any deep file
+        depth = MAX_CONFIG_DEPTH + 1
+    except ValueError as exc:
+        raise ConfigError(
+            f"config file {shown!r} is not valid JSON: {cut(str(exc), 200)}", "fix the JSON (see README)"
+        ) from None
+    else:
+        depth = json_depth(value)
+    if depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"config file {shown!r} is nested more than {MAX_CONFIG_DEPTH} levels deep; a run's config has three",
+            'see pipeline/config.py for the shape (e.g. {"data": {"source": "iris"}, "sample": {"per_class": 10}})',
+        )
+    if not isinstance(value, dict):
+        raise ConfigError(f"config file {shown!r} holds a {type(value).__name__}, not an object", "see README")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion (the value may be very deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_CONFIG_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a `sqlite:///` tracking URI (None for servers)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def tracking_uri_for(root: str | Path) -> str:
+    """pipeline.tracking.default_tracking_uri without importing MLflow (seconds) or creating folders."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def check_tracking_store(tracking_uri: str) -> None:
+    """SQLite writes the database and a journal beside it: a read-only file or folder made
+    MLflow retry for minutes before failing; here it fails at once."""
+    path = sqlite_path(tracking_uri)
+    if path is None:
+        return
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), None)
+    if folder is None:
+        return
+    fix = "make it writable, or set AUGMENT_HOME (or MLFLOW_TRACKING_URI) to a place you can write"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TrackingError(f"the MLflow database's folder {cut(str(folder), 160)!r} is read-only", fix)
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise TrackingError(f"the MLflow database {cut(str(path), 160)!r} is read-only", fix)
+
+
+def check_registered(model_uri: str, tracking_uri: str, sample: Any, seed: int) -> dict[str, int]:
+    """Load `model_uri` from the registry as the flow will (name, alias or version, and the
+    files against their recorded digest) and plan the asked rows (classes, counts): every
+    refusal `augment generate` can meet, before its flow starts. Returns rows per class."""
+    from pipeline.config import parse_model_uri
+    from pipeline.tracking import load_registered
+
+    check_seed(seed)
+    parse_model_uri(model_uri)
+    check_tracking_store(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, _ = load_registered(model_uri, tracking_uri, tmp)
+    return gen.plan(sample.per_class, sample.balance_to, sample.classes)
