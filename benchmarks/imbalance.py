@@ -400,6 +400,7 @@ def follow(split: Split, options: dict) -> Extra:
 
     from pipeline import job
     from pipeline.config import QualityConfig, RunConfig
+    from pipeline.quality.gate import decide
 
     data = split.data
     per_kind, notes = {}, {}
@@ -418,7 +419,9 @@ def follow(split: Split, options: dict) -> Extra:
         for kind, judge in JUDGES.items():
             judge = "cnn" if kind == "second" and data.is_image else judge
             judged = config.model_copy(update={"quality": QualityConfig(judge=judge)})
-            gate = job.evaluate_gate(judged, ref)
+            evidence = job.gate_evidence(judged, ref)
+            gate = decide(evidence, judged.quality, judged.seed, judge)
+            balanced = decide(evidence, judged.quality, judged.seed, judge, balanced=True)
             option = job.shipped_option(judged, ref, gate)
             out = Path(tmp) / kind
             out.mkdir()
@@ -433,6 +436,7 @@ def follow(split: Split, options: dict) -> Extra:
                 "recommended": option,
                 "why": (gate.get("recommendation") or {}).get("why"),
                 "gate_gains": {m: v["gain"] for m, v in gate["options"].items()},
+                "gate_gains_balanced": {m: v["gain"] for m, v in balanced["options"].items()},
                 "rows_added": int(shipped["is_synthetic"].sum()),
             }
     return Extra(per_kind=per_kind, notes=notes)

@@ -26,7 +26,7 @@ from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
-from pipeline.quality.gate import Task, cross_fit, decide
+from pipeline.quality.gate import Evidence, Task, cross_fit, decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, menu, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
@@ -125,8 +125,14 @@ def cheap_generator(config: RunConfig, kind: str) -> Synthesizer:
 def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
     """The gate section of the report: every option of the menu, cross-fitted with the judge."""
     judge = config.quality.judge_for(data.modality)
+    return decide(gate_evidence(config, data), config.quality, config.seed, judge)
+
+
+def gate_evidence(config: RunConfig, data: DataRef) -> Evidence | str:
+    """Out-of-fold predictions of every option of the menu, or why there are none."""
+    judge = config.quality.judge_for(data.modality)
     if not config.quality.evaluate:
-        return decide("the gate is turned off (quality.evaluate = false)", config.quality, judge=judge)
+        return "the gate is turned off (quality.evaluate = false)"
     real = data.real()
     fold_train = config.train.model_copy(
         update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)}
@@ -159,7 +165,7 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
         product=product,
         judge=judge,
     )
-    return decide(cross_fit(task, factories, options), config.quality, config.seed, judge)
+    return cross_fit(task, factories, options)
 
 
 def shipped_option(config: RunConfig, data: DataRef, gate: dict[str, Any]) -> str | None:

@@ -159,22 +159,31 @@ def _take_per_class(x: torch.Tensor, y: torch.Tensor, classes: ClassIndex, count
 
 
 # --- the arithmetic ------------------------------------------------------------------------
-def macro_f1(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
-    """Macro-F1 over the classes present in truth (0 for a class never predicted right)."""
-    cm = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+def macro_f1(truth: np.ndarray, pred: np.ndarray, n_classes: int, balanced: bool = False) -> float:
+    """Macro-F1 over the classes present in truth (0 for a class never predicted right). With
+    `balanced`, each row weighs 1 / (rows of its class): the macro-F1 of a test set where every
+    class is as common as any other, so a rare class's precision is not read at its rarity."""
+    weight = None
+    if balanced:
+        weight = 1.0 / np.bincount(truth, minlength=n_classes)[truth]
+    cm = np.bincount(truth * n_classes + pred, weights=weight, minlength=n_classes * n_classes)
+    cm = cm.reshape(n_classes, n_classes)
     tp, actual, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(actual + predicted > 0, 2 * tp / (actual + predicted), 0.0)
     return float(f1[actual > 0].mean())
 
 
-def option_scores(evidence: Evidence, seed: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def option_scores(
+    evidence: Evidence, seed: int = 0, balanced: bool = False
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Each option's macro-F1 in points on every held-out row (mean over repeats), and the same
     over BOOTSTRAP resamples of the rows, the resamples shared by every option (paired)."""
     k, truth = len(evidence.class_names), evidence.truth
 
     def score(method: str, rows: np.ndarray) -> float:
-        return 100 * float(np.mean([macro_f1(truth[rows], p[rows], k) for p in evidence.predictions[method]]))
+        preds = evidence.predictions[method]
+        return 100 * float(np.mean([macro_f1(truth[rows], p[rows], k, balanced) for p in preds]))
 
     rng = np.random.default_rng(seed)
     resamples = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP)]
@@ -204,13 +213,15 @@ def rare_classes(truth: np.ndarray, names: list[str]) -> list[str]:
     return [names[c] for c in range(len(names)) if 0 < counts[c] < RARE_SHARE * counts.max()]
 
 
-def decide(evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic") -> dict[str, Any]:
+def decide(
+    evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic", balanced: bool = False
+) -> dict[str, Any]:
     """The report's `gate` section: the menu, the recommendation, the product's promotion
     decision, and the one-sentence verdict."""
     base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence, "judge": judge}
     if isinstance(evidence, str):
         return base | unmeasured(evidence)
-    points, draws = option_scores(evidence, seed)
+    points, draws = option_scores(evidence, seed, balanced)
     measured = gains(points, draws, quality.confidence)
     product = evidence.product
     gain, lower, upper = measured[product]
