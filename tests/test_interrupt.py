@@ -27,12 +27,19 @@ ARGS += ["--accept", "all"]
 def _start(home: Path, out: Path, seed: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "flows.cli", *ARGS, "--seed", str(seed), "--out", str(out)],
-        env=os.environ | {"AUGMENT_HOME": str(home), "AUGMENT_THREADS": "1", "PYTHONPATH": str(ROOT)},
+        env=_own_env() | {"AUGMENT_HOME": str(home), "AUGMENT_THREADS": "1", "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def _own_env() -> dict[str, str]:
+    """This session's environment without the servers earlier tests pointed it at (the session's
+    Prefect test server, an MLflow URI): the runs here use their own home's."""
+    leaked = ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    return {k: v for k, v in os.environ.items() if k not in leaked}
 
 
 def _stage(out: Path) -> list[Path]:
@@ -62,7 +69,8 @@ def _registry(home: Path) -> tuple[list[str], dict[str, str], list[str]]:
     """Versions and aliases of augment-iris, and the statuses of every MLflow run, newest first."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
     versions = sorted(v.version for v in client.search_model_versions("name = 'augment-iris'"))
     aliases = dict(client.get_registered_model("augment-iris").aliases)
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -124,7 +132,7 @@ def test_a_run_that_fails_at_its_end_registers_nothing(tmp_path):
     frame, label = load_iris()
     SMOTESynthesizer(seed=0).fit(frame, label=label).save(tmp_path / "model")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)
 
     def a_run(name: str) -> Tracker:
         tracker = Tracker(uri, "augment", artifact_root=tmp_path / "artifacts")
@@ -205,7 +213,7 @@ def test_server_stop_force_interrupts_the_run_first(tmp_path, monkeypatch):
     child = subprocess.Popen(
         [sys.executable, "-c", code, str(tmp_path)],
         cwd=ROOT,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        env=_own_env() | {"PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
