@@ -1,0 +1,199 @@
+"""Missing cells at the real rate, and together where the real rows have them together.
+
+The decoder gives each row a probability that a cell is missing (a Bernoulli flag for a
+number, a "missing" level for a category). Drawn as they come, they miss the real rates
+in two ways (docs/architecture.md, "Gaps"):
+
+- the rate of a sampled row is E_z[sigmoid(logit(z))], and the logit of a rare gap varies
+  over the prior's z far more than over the real rows' posteriors; sigmoid is convex there,
+  so the spread inflates rare rates (a column missing in 0.7 % of the real rows: logit
+  mean -7.9, sd 2.8 over prior samples, rate 0.5 % where sigmoid(mean) is 0.04 %) and the
+  per-class rates drift both ways on small tables;
+- each cell is drawn on its own, so two columns always missing together come out together
+  in about half of the rows that miss either.
+
+A GapModel, fitted once after training on the generator's own samples, corrects both while
+keeping what the decoder says about which rows miss a cell: a logit offset per class and
+column, so that the expected rate of the samples is the real one (a class's own rate shrunk
+toward the column's overall rate by SHRINK pseudo-rows), and a Gaussian copula across the
+gap columns, its pairwise correlations fitted so that the samples miss two cells together
+as often as the real rows do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from pipeline.data.codec import TableCodec
+
+# pseudo-rows of the column's overall rate added to a class's own count: a class of 10 rows
+# is half its own rate, one of 100 rows 91 % its own (a rate from 10 rows has a standard
+# error of 0.13 at 20 %: its own rate alone is mostly noise)
+SHRINK = 10.0
+CALIBRATION_ROWS = 1024  # samples per class; rates of 0.5 % are then estimated from ~5 expected gaps' worth of p
+MIN_PAIR_GAPS = 3  # a pair of columns gets a fitted correlation only when each misses at least this many cells
+DECIDED = 1e4  # a logit that makes sigmoid / softmax exactly 0 or 1 in float32
+_GRID = torch.linspace(-6.0, 6.0, 121, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class GapColumn:
+    """Where one column's missing probability sits in the decoder's output."""
+
+    name: str
+    start: int
+    stop: int
+    flag: bool  # a number's Bernoulli flag (width 1), else a category's last ("missing") level
+
+
+def gap_columns(codec: TableCodec) -> list[GapColumn]:
+    """The columns that can be missing, in the codec's order."""
+    cols, blocks = [], iter(codec.layout)
+    for col in codec.columns:
+        block = next(blocks)
+        if col.kind in ("numeric", "integer"):
+            if col.missing:
+                flag = next(blocks)
+                cols.append(GapColumn(col.name, flag.start, flag.stop, True))
+        elif col.missing:
+            cols.append(GapColumn(col.name, block.start, block.stop, False))
+    return cols
+
+
+def missing_logits(raw: torch.Tensor, cols: list[GapColumn]) -> torch.Tensor:
+    """(N, G) logit of P(missing) per gap column, from the decoder's raw outputs."""
+    parts = []
+    for c in cols:
+        if c.flag:
+            parts.append(raw[:, c.start])
+        else:
+            parts.append(raw[:, c.stop - 1] - torch.logsumexp(raw[:, c.start : c.stop - 1], 1))
+    return torch.stack(parts, 1).double()
+
+
+def real_missing(x: torch.Tensor, cols: list[GapColumn]) -> torch.Tensor:
+    """(N, G) bool: which cells of the encoded real rows are missing."""
+    return torch.stack([x[:, c.stop - 1] > 0.5 for c in cols], 1)
+
+
+class GapModel:
+    """Per class and column a logit offset, across columns a Gaussian copula (its Cholesky
+    factor); applied to raw decoder outputs before the codec decodes them."""
+
+    def __init__(self, cols: list[GapColumn], offset: torch.Tensor, chol: torch.Tensor) -> None:
+        self.cols, self.offset, self.chol = cols, offset.double(), chol.double()
+
+    @classmethod
+    def fit(
+        cls,
+        cols: list[GapColumn],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        n_classes: int,
+        draw: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+        seed: int,
+    ) -> "GapModel":
+        """`draw(labels, generator)`: raw decoder outputs exactly as the generator samples them."""
+        gen = torch.Generator().manual_seed(seed)
+        labels = torch.arange(n_classes).repeat_interleave(CALIBRATION_ROWS)
+        with torch.no_grad():
+            logits = missing_logits(draw(labels, gen).cpu().float(), cols)
+        missing = real_missing(x.cpu().flatten(1), cols).double()
+        offset = _fit_offsets(logits, labels, missing, y.cpu(), n_classes)
+        p = torch.sigmoid(logits + offset[labels])
+        return cls(cols, offset, _fit_copula(p, missing, gen))
+
+    def apply(self, raw: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """raw with every gap decided (logits set to +-DECIDED): cell j of a row is missing when
+        its copula draw is below its calibrated probability."""
+        p = torch.sigmoid(missing_logits(raw.cpu().float(), self.cols) + self.offset[y.cpu()])
+        eps = torch.randn(len(raw), len(self.cols), generator=generator, dtype=torch.float64)
+        missing = (torch.special.ndtr(eps @ self.chol.T) < p).to(raw.device)
+        raw = raw.clone()
+        for j, c in enumerate(self.cols):
+            gap = missing[:, j]
+            if c.flag:
+                raw[:, c.start] = torch.where(gap, DECIDED, -DECIDED)
+            else:
+                levels = raw[:, c.start : c.stop - 1]
+                raw[:, c.start : c.stop - 1] = torch.where(gap[:, None], -DECIDED, levels)
+                raw[:, c.stop - 1] = torch.where(gap, 0.0, -DECIDED)
+        return raw
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"gaps.offset": self.offset.float(), "gaps.chol": self.chol.float()}
+
+    @classmethod
+    def from_tensors(cls, cols: list[GapColumn], tensors: dict[str, torch.Tensor]) -> "GapModel | None":
+        if "gaps.offset" not in tensors:
+            return None  # saved before gaps were calibrated: cells are drawn as the decoder gives them
+        return cls(cols, tensors["gaps.offset"], tensors["gaps.chol"])
+
+
+def target_rates(missing: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(K, G) rate per class and column: the class's own count plus SHRINK rows at the overall rate."""
+    overall = missing.mean(0)
+    counts = torch.zeros(n_classes, missing.shape[1], dtype=torch.float64).index_add_(0, y, missing)
+    rows = torch.bincount(y, minlength=n_classes).double()[:, None]
+    return (counts + SHRINK * overall) / (rows + SHRINK)
+
+
+def _fit_offsets(
+    logits: torch.Tensor, labels: torch.Tensor, missing: torch.Tensor, y: torch.Tensor, n_classes: int
+) -> torch.Tensor:
+    """Per class and column the offset whose mean sigmoid over the samples is the target rate
+    (bisection: the mean is increasing in the offset)."""
+    target = target_rates(missing, y, n_classes)
+    lo = torch.full_like(target, -40.0)
+    hi = torch.full_like(target, 40.0)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        rate = torch.stack([torch.sigmoid(logits[labels == k] + mid[k]).mean(0) for k in range(n_classes)])
+        below = rate < target
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+def _both_rate(a: torch.Tensor, b: torch.Tensor, rho: float) -> torch.Tensor:
+    """Mean over rows of P(U < a, V < b) for standard normals with correlation rho, by
+    quadrature over U: the integral of phi(t) * Phi((b - rho t) / sqrt(1 - rho^2)) for t < a."""
+    t = _GRID
+    weight = torch.exp(-0.5 * t**2) / (2 * torch.pi) ** 0.5 * (t[1] - t[0])
+    inner = torch.special.ndtr((b[:, None] - rho * t[None, :]) / (1 - rho**2) ** 0.5)
+    return ((t[None, :] < a[:, None]) * weight * inner).sum(1).mean()
+
+
+def _fit_copula(p: torch.Tensor, missing: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Cholesky factor of the copula's correlation: per pair of gap columns the rho at which
+    the samples miss both cells as often as the real rows do (0 where a column has too few
+    gaps to tell)."""
+    g = p.shape[1]
+    corr = torch.eye(g, dtype=torch.float64)
+    rows = torch.randperm(len(p), generator=gen)[:CALIBRATION_ROWS]
+    a = torch.special.ndtri(p[rows].clamp(1e-9, 1 - 1e-9))
+    counts = missing.sum(0)
+    for i in range(g):
+        for j in range(i + 1, g):
+            if min(counts[i], counts[j]) < MIN_PAIR_GAPS:
+                continue
+            target = float((missing[:, i] * missing[:, j]).mean())
+            lo, hi = -0.995, 0.995
+            for _ in range(30):
+                mid = (lo + hi) / 2
+                if _both_rate(a[:, i], a[:, j], mid) < target:
+                    lo = mid
+                else:
+                    hi = mid
+            corr[i, j] = corr[j, i] = (lo + hi) / 2
+    return torch.linalg.cholesky(_nearest_correlation(corr))
+
+
+def _nearest_correlation(corr: torch.Tensor) -> torch.Tensor:
+    """Pairwise fits need not form a valid correlation matrix: clip its eigenvalues, rescale."""
+    values, vectors = torch.linalg.eigh(corr)
+    fixed = vectors @ torch.diag(values.clamp(min=1e-4)) @ vectors.T
+    scale = fixed.diagonal().sqrt()
+    return fixed / scale[:, None] / scale[None, :]
