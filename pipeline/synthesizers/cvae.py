@@ -18,7 +18,7 @@ import torch
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError, ModelLoadError
-from pipeline.gaps import GapModel, gap_columns
+from pipeline.gaps import GapModel, gap_columns, level_columns
 from pipeline.model import CVAE, ModelShape
 from pipeline.synthesizers.base import Synthesizer
 from pipeline.train import TrainHooks, TrainResult, train_cvae
@@ -89,10 +89,12 @@ class CVAESynthesizer(Synthesizer):
         self._fit_gaps(x, y)
 
     def _fit_gaps(self, x: Encoded, y: torch.Tensor) -> None:
-        """Calibrate the missing cells on the generator's own samples (pipeline/gaps.py)."""
-        cols = gap_columns(self.codec) if self.codec.modality == "table" else []
-        if cols:
-            self.gaps = GapModel.fit(cols, x.x, y, len(self.classes), self._raw, self.seed)
+        """Calibrate missing cells and category levels on the generator's own samples (pipeline/gaps.py)."""
+        if self.codec.modality != "table":
+            return
+        cols, spans = gap_columns(self.codec), level_columns(self.codec)
+        if cols or spans:
+            self.gaps = GapModel.fit(cols, spans, x.x, y, len(self.classes), self._raw, self.seed)
 
     def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
         return self._generate_written(y, gen)[0]
@@ -145,8 +147,9 @@ class CVAESynthesizer(Synthesizer):
         self.output_noise = state["output_noise"]
         self.model_cfg = ModelConfig(**state["model_config"])
         self.train_cfg = TrainConfig(**state["train_config"])
-        cols = gap_columns(self.codec) if self.codec.modality == "table" else []
-        self.gaps = GapModel.from_tensors(cols, tensors) if cols else None
+        self.gaps = None
+        if self.codec.modality == "table":
+            self.gaps = GapModel.from_tensors(gap_columns(self.codec), level_columns(self.codec), tensors)
         tensors = {k: v for k, v in tensors.items() if not k.startswith("gaps.")}
         s = state["shape"]
         model = CVAE(ModelShape(tuple(s["input_shape"]), s["n_classes"], s["arch"]), self.model_cfg, self.codec.layout)
