@@ -18,6 +18,7 @@ import torch
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError, ModelLoadError
+from pipeline.gaps import GapModel, gap_columns, level_columns
 from pipeline.model import CVAE, ModelShape
 from pipeline.synthesizers.base import Synthesizer
 from pipeline.train import TrainHooks, TrainResult, train_cvae
@@ -51,6 +52,7 @@ class CVAESynthesizer(Synthesizer):
         self.model_cfg, self.train_cfg = _split_options(model or ModelConfig(), train or TrainConfig(), options)
         self.hooks = hooks
         self.model: CVAE | None = None
+        self.gaps: GapModel | None = None
         self.result: TrainResult | None = None
 
     @property
@@ -74,8 +76,9 @@ class CVAESynthesizer(Synthesizer):
                 g._fit(*args)
             return generators
         models = train_many(members, codecs, n_classes.pop(), first.model_cfg, first.train_cfg)
-        for g, model in zip(generators, models):
+        for g, model, member in zip(generators, models, members):
             g.model = model
+            g._fit_gaps(member.x, member.y)
         return generators
 
     def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
@@ -83,12 +86,31 @@ class CVAESynthesizer(Synthesizer):
             x, y, self.codec, len(self.classes), self.model_cfg, self.train_cfg, seed=self.seed, hooks=self.hooks
         )
         self.model = self.result.model
+        self._fit_gaps(x, y)
+
+    def _fit_gaps(self, x: Encoded, y: torch.Tensor) -> None:
+        """Calibrate missing cells and category levels on the generator's own samples (pipeline/gaps.py)."""
+        if self.codec.modality != "table":
+            return
+        cols, spans = gap_columns(self.codec), level_columns(self.codec)
+        if cols or spans:
+            self.gaps = GapModel.fit(cols, spans, x.x, y, len(self.classes), self._raw, self.seed)
 
     def _generate(self, y: torch.Tensor, gen: torch.Generator) -> pd.DataFrame:
         return self._generate_written(y, gen)[0]
 
     @torch.no_grad()
     def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
+        raw = self._raw(y, gen)
+        if self.output_noise:
+            raw = self.model.output_noise(raw, gen)
+        if self.gaps is not None:
+            raw = self.gaps.apply(raw, y, gen)
+        return self.codec.decode_written(raw, generator=gen)
+
+    @torch.no_grad()
+    def _raw(self, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Decoder outputs for labels y under the sampling strategy."""
         model = self.model
         target = y.to(model.prior_mu.device)
         if self.strategy == "transfer":
@@ -100,9 +122,7 @@ class CVAESynthesizer(Synthesizer):
             raw = model.sample_posterior(source, target, self.temperature, gen)
         else:
             raw = model.sample(target, self.temperature, gen)
-        if self.output_noise:
-            raw = model.output_noise(raw, gen)
-        return self.codec.decode_written(raw, generator=gen)
+        return raw
 
     # --- saving ---------------------------------------------------------------------------
     def _state_spec(self) -> dict[str, Any]:
@@ -120,13 +140,17 @@ class CVAESynthesizer(Synthesizer):
         weights = self.model.state_dict()
         if not self.keeps_real_rows:  # the prior strategy needs no trace of the training rows
             weights = {k: v for k, v in weights.items() if k not in POSTERIORS}
-        return dict(weights)
+        return dict(weights) | (self.gaps.tensors() if self.gaps is not None else {})
 
     def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict) -> None:
         self.strategy, self.temperature = state["strategy"], state["temperature"]
         self.output_noise = state["output_noise"]
         self.model_cfg = ModelConfig(**state["model_config"])
         self.train_cfg = TrainConfig(**state["train_config"])
+        self.gaps = None
+        if self.codec.modality == "table":
+            self.gaps = GapModel.from_tensors(gap_columns(self.codec), level_columns(self.codec), tensors)
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("gaps.")}
         s = state["shape"]
         model = CVAE(ModelShape(tuple(s["input_shape"]), s["n_classes"], s["arch"]), self.model_cfg, self.codec.layout)
         for name in POSTERIORS:  # sized by the data: resize before loading, or keep empty
