@@ -192,3 +192,29 @@ def test_cross_fit_refuses_a_class_with_one_row(mixed_table):
     features = [c for c in real.columns if c != "label"]
     task = Task(real, "label", features, fit_codec(real[features], None), ClassIndex.fit(real["label"]), {}, Q, 0)
     assert "fewer than 2 real rows" in cross_fit(task, {}, menu("table", "cvae"))
+
+
+def test_the_real_rows_alone_break_no_tie():
+    """Within the tie width the cheaper option wins, but never 'do nothing': the real rows
+    alone are recommended only when they measure best by more than the tie width."""
+    truth = np.repeat(np.arange(2), [150, 30])
+    ev = _evidence(truth, 0.8, 0.5, seed=1, oversample=0.8)
+    ev.predictions["oversample"] = [p.copy() for p in ev.predictions[REAL_ONLY]]
+    first = np.flatnonzero(ev.predictions["oversample"][0] == truth)[:1]
+    ev.predictions["oversample"][0][first] = 1 - truth[first]  # one row worse than the real rows alone
+    gate = decide(ev, Q)
+    assert gate["options"][REAL_ONLY]["gain"] - gate["options"]["oversample"]["gain"] < TIE
+    assert gate["recommendation"]["method"] == "oversample"
+    alone = decide(_evidence(truth, 0.9, 0.6, seed=2, oversample=0.6), Q)
+    assert alone["recommendation"]["method"] == REAL_ONLY
+
+
+def test_an_option_that_changes_no_prediction_is_named_as_the_real_rows_alone():
+    truth = np.repeat(np.arange(3), 50)  # balanced: class weights are all 1 and change nothing
+    ev = _evidence(truth, 0.8, 0.6, seed=4)
+    ev.predictions["class_weight"] = [p.copy() for p in ev.predictions[REAL_ONLY]]
+    ev.options.append(OPTIONS["class_weight"])
+    gate = decide(ev, Q)
+    assert gate["recommendation"]["method"] == REAL_ONLY and gate["recommendation"]["runner_up"] == "cvae"
+    assert gate["recommendation"]["why"].startswith("class_weight changes no held-out prediction")
+    assert gate["options_weighting"] == "classes"

@@ -214,19 +214,24 @@ def rare_classes(truth: np.ndarray, names: list[str]) -> list[str]:
 
 
 def decide(
-    evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic", balanced: bool = False
+    evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic", balanced: bool = True
 ) -> dict[str, Any]:
-    """The report's `gate` section: the menu, the recommendation, the product's promotion
-    decision, and the one-sentence verdict."""
+    """The report's `gate` section: the menu and the recommendation (macro-F1 with every class
+    weighing the same, `balanced`), the promotion of the product's rows (macro-F1 over the rows,
+    as its rule was calibrated: benchmarks/gate_calibration.py), and the one-sentence verdict."""
     base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence, "judge": judge}
+    base["options_weighting"] = "classes" if balanced else "rows"
     if isinstance(evidence, str):
         return base | unmeasured(evidence)
+    promotion = gains(*option_scores(evidence, seed, balanced=False), quality.confidence)
     points, draws = option_scores(evidence, seed, balanced)
     measured = gains(points, draws, quality.confidence)
     product = evidence.product
-    gain, lower, upper = measured[product]
+    gain, lower, upper = promotion[product]
     decision, why = rule(gain, lower, upper, len(evidence.truth), quality.margin)
-    advice = recommend(evidence.options, draws, points, quality.confidence)
+    real = evidence.predictions[REAL_ONLY]
+    same = frozenset(m for m, p in evidence.predictions.items() if m != REAL_ONLY and all(map(np.array_equal, p, real)))
+    advice = recommend(evidence.options, draws, points, quality.confidence, same)
     rare = rare_classes(evidence.truth, evidence.class_names)
     recall = {m: recall_by_class(evidence, m) for m in evidence.predictions}
     rounded = {
