@@ -783,43 +783,50 @@ def _replayed(entry: dict, modality: str, kind: str, tie: float, metric: str, or
     return statistics.mean(scores) if scores else None
 
 
+def _against_hindsight(group: list[dict], menu: dict, value_of) -> dict[str, list[str]] | None:
+    """Per classifier, mean and worst of (value - best menu option chosen with hindsight) and of
+    (value - real rows alone) over the settings; value_of(entry, kind, key) is a training set's
+    mean macro-F1 on one setting (None: not measured there)."""
+    cells: dict[str, list[str]] = {"hind": [], "hind_worst": [], "real": [], "real_worst": []}
+    for kind, key in F1_KEYS.items():
+        d_best, d_real = [], []
+        for e in group:
+            value, real = value_of(e, kind, key), _mean(e, "real", key)
+            options = [v for m in menu.values() if (v := _mean(e, m, key)) is not None]
+            if value is None or not options or real is None:
+                continue
+            d_best.append(value - max(options))
+            d_real.append(value - real)
+        if d_best:
+            cells["hind"].append(f"{statistics.mean(d_best):+.1f}")
+            cells["hind_worst"].append(f"{min(d_best):+.1f}")
+            cells["real"].append(f"{statistics.mean(d_real):+.1f}")
+            cells["real_worst"].append(f"{min(d_real):+.1f}")
+    return cells if cells["hind"] else None
+
+
 def advice_overview(entries: list[dict]) -> str:
     """The gate's advice against what a user could have picked: 'follow' (train on what
     `--generator auto` ships) and the fixed rules, each as macro-F1 minus the best menu option
-    chosen with hindsight (per setting, by mean over seeds) and minus the real rows alone."""
+    chosen with hindsight (per setting, by mean over seeds) and minus the real rows alone; then
+    other recommendation rules, replayed from the gate's own gains."""
     lines = ["## Follow the recommendation (`--generator auto`)", ""]
+    header = "| Δ best with hindsight (mean) | worst Δ best | Δ real rows alone (mean) | worst Δ real |"
     for modality, names in (("tables", TABLES), ("images", IMAGES)):
         menu = MENU_METHODS[modality]
         group = [e for e in entries if e["dataset"] in names and "follow" in e["methods"]]
         if not group:
             continue
-        rules = ["follow", *[m for m in menu.values() if m != "real"]]
         settings = ", ".join(f"{e['dataset']}/{e['rare_rows']}" for e in group)
         lines += [
             f"{modality} ({settings}): macro-F1, LR / second classifier (the gate judged by the same classifier)",
             "",
-            "| training set | Δ best with hindsight (mean) | worst Δ best | Δ real rows alone (mean) | worst Δ real |",
-            "|---|---|---|---|---|",
+            "| training set " + header,
+            "|---" * 5 + "|",
         ]
-        for rule in rules:
-            cells = {"hind": [], "hind_worst": [], "real": [], "real_worst": []}
-            for kind, key in F1_KEYS.items():
-                d_best, d_real = [], []
-                for e in group:
-                    value = _mean(e, rule, key)
-                    options = [v for m in menu.values() if (v := _mean(e, m, key)) is not None]
-                    real = _mean(e, "real", key)
-                    if value is None or not options or real is None:
-                        continue
-                    d_best.append(value - max(options))
-                    d_real.append(value - real)
-                if not d_best:
-                    continue
-                cells["hind"].append(f"{statistics.mean(d_best):+.1f}")
-                cells["hind_worst"].append(f"{min(d_best):+.1f}")
-                cells["real"].append(f"{statistics.mean(d_real):+.1f}")
-                cells["real_worst"].append(f"{min(d_real):+.1f}")
-            if cells["hind"]:
+        for rule in ["follow", *[m for m in menu.values() if m != "real"]]:
+            cells = _against_hindsight(group, menu, lambda e, kind, key, rule=rule: _mean(e, rule, key))
+            if cells:
                 name = "**follow**" if rule == "follow" else f"always {rule}"
                 lines.append(f"| {name} | " + " | ".join(" / ".join(v) for v in cells.values()) + " |")
         lines += [
@@ -827,29 +834,17 @@ def advice_overview(entries: list[dict]) -> str:
             "Rules replayed from the gate's own gains: the metric (macro-F1 over the held-out rows, or with each row "
             "weighing 1/(rows of its class)), the order that breaks ties, the tie width (points):",
             "",
-            "| metric | tie order | tie | Δ best with hindsight (mean) | worst Δ best | worst Δ real |",
-            "|---|---|---|---|---|---|",
+            "| metric | tie order | tie " + header,
+            "|---" * 7 + "|",
         ]
         for metric in ("rows", "classes"):
             for order in TIE_ORDERS:
                 for tie in (0.0, 0.5, 1.0, 2.0):
-                    hind, hind_worst, worst = [], [], []
-                    for kind, key in F1_KEYS.items():
-                        d_best, d_real = [], []
-                        for e in group:
-                            value = _replayed(e, modality, kind, tie, metric, order)
-                            options = [v for m in menu.values() if (v := _mean(e, m, key)) is not None]
-                            if value is None or not options:
-                                continue
-                            d_best.append(value - max(options))
-                            d_real.append(value - _mean(e, "real", key))
-                        if d_best:
-                            hind.append(f"{statistics.mean(d_best):+.1f}")
-                            hind_worst.append(f"{min(d_best):+.1f}")
-                            worst.append(f"{min(d_real):+.1f}")
-                    if hind:
-                        cells = [" / ".join(hind), " / ".join(hind_worst), " / ".join(worst)]
-                        lines.append(f"| {metric} | {order} | {tie:g} | " + " | ".join(cells) + " |")
+                    replay = lambda e, kind, key, t=tie, m=metric, o=order: _replayed(e, modality, kind, t, m, o)  # noqa: E731
+                    cells = _against_hindsight(group, menu, replay)
+                    if cells:
+                        row = " | ".join(" / ".join(v) for v in cells.values())
+                        lines.append(f"| {metric} | {order} | {tie:g} | {row} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
