@@ -421,6 +421,7 @@ def follow(split: Split, options: dict) -> Extra:
             judged = config.model_copy(update={"quality": QualityConfig(judge=judge)})
             evidence = job.gate_evidence(judged, ref)
             gate = decide(evidence, judged.quality, judged.seed, judge)
+            rows = decide(evidence, judged.quality, judged.seed, judge, balanced=False)
             balanced = decide(evidence, judged.quality, judged.seed, judge, balanced=True)
             option = job.shipped_option(judged, ref, gate)
             out = Path(tmp) / kind
@@ -435,7 +436,7 @@ def follow(split: Split, options: dict) -> Extra:
                 "judge": judge,
                 "recommended": option,
                 "why": (gate.get("recommendation") or {}).get("why"),
-                "gate_gains": {m: v["gain"] for m, v in gate["options"].items()},
+                "gate_gains": {m: v["gain"] for m, v in rows["options"].items()},
                 "gate_gains_balanced": {m: v["gain"] for m, v in balanced["options"].items()},
                 "rows_added": int(shipped["is_synthetic"].sum()),
             }
