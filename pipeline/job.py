@@ -321,7 +321,9 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
             made.append(plots.class_samples(group, data.image_column, folder / f"samples_class_{i}.png"))
     else:
         shapes = report["overall"].get("column_shape_by_column")
-        made.append(plots.column_distributions(real, synthetic, data.features, folder / "columns.png", shapes))
+        # real rows of the classes that got rows: --balance-to asks only for the small ones
+        same = real[real[label].astype(str).isin(set(synthetic[label].astype(str)))]
+        made.append(plots.column_distributions(same, synthetic, data.features, folder / "columns.png", shapes))
     thresholds = {k: v for k, v in report["thresholds"].items() if isinstance(v, (int, float))}
     made.append(plots.score_histograms(synthetic, thresholds, folder / "scores.png"))
     made.append(plots.class_bars(report["per_class"], folder / "quality_per_class.png"))

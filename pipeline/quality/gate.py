@@ -175,10 +175,10 @@ def macro_f1(truth: np.ndarray, pred: np.ndarray, n_classes: int, balanced: bool
 
 
 def option_scores(
-    evidence: Evidence, seed: int = 0, balanced: bool = False
+    evidence: Evidence, seed: int = 0, balanced: bool = False, methods: list[str] | None = None
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Each option's macro-F1 in points on every held-out row (mean over repeats), and the same
-    over BOOTSTRAP resamples of the rows, the resamples shared by every option (paired)."""
+    """Each option's (or each of `methods`') macro-F1 in points on every held-out row (mean over
+    repeats), and the same over BOOTSTRAP resamples of the rows, shared by every option (paired)."""
     k, truth = len(evidence.class_names), evidence.truth
 
     def score(method: str, rows: np.ndarray) -> float:
@@ -187,8 +187,9 @@ def option_scores(
 
     rng = np.random.default_rng(seed)
     resamples = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP)]
-    points = {m: score(m, np.arange(len(truth))) for m in evidence.predictions}
-    draws = {m: np.array([score(m, rows) for rows in resamples]) for m in evidence.predictions}
+    methods = list(evidence.predictions) if methods is None else methods
+    points = {m: score(m, np.arange(len(truth))) for m in methods}
+    draws = {m: np.array([score(m, rows) for rows in resamples]) for m in methods}
     return points, draws
 
 
@@ -223,7 +224,8 @@ def decide(
     base["options_weighting"] = "classes" if balanced else "rows"
     if isinstance(evidence, str):
         return base | unmeasured(evidence)
-    promotion = gains(*option_scores(evidence, seed, balanced=False), quality.confidence)
+    promoted_by = option_scores(evidence, seed, balanced=False, methods=[REAL_ONLY, evidence.product])
+    promotion = gains(*promoted_by, quality.confidence)
     points, draws = option_scores(evidence, seed, balanced)
     measured = gains(points, draws, quality.confidence)
     product = evidence.product
