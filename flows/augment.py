@@ -164,10 +164,22 @@ def _run(
         try:
             if tracker.run_id is not None:
                 _record_failure(tracker, exc)
-                tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
+                tracker.finish("KILLED" if _interrupted(exc) else "FAILED")
         except Exception:  # the tracking server may be what failed; keep the original error
             pass
         raise
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, also when it reached us wrapped: a KeyboardInterrupt that lands inside
+    Prefect's task engine can come back as the task's crash (an Exception) with it as cause."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if not isinstance(exc, Exception) or type(exc).__name__ in ("TerminationSignal", "CrashedRun"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _commit(
