@@ -100,8 +100,8 @@ def previous(tmp_path_factory):
 @pytest.mark.flow
 @pytest.mark.xfail(
     strict=False,
-    reason="open in issue 23: on a loaded machine a signal at some points was swallowed (the run finished, exit 0) "
-    "or left the MLflow run RUNNING, in 2 of 3 full-suite runs; the registry and the outputs were never touched",
+    reason="open in issue 23: on a loaded machine a signal was sometimes swallowed (the run went on and finished, "
+    "exit 0) or the MLflow run was left RUNNING, in 2 of 3 full-suite runs",
 )
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("point", list(POINTS))
