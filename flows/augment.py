@@ -34,7 +34,7 @@ from pipeline.errors import cut
 from pipeline.io import update_provenance
 from pipeline.job import DataRef
 from pipeline.outputs import check_out, claim_out, publish, staging_folder
-from pipeline.processes import signals_deferred
+from pipeline.processes import interruptions_kept, raise_if_interrupted, signals_deferred
 from pipeline.quality.gate import shipped_note
 from pipeline.quality.report import report_markdown, write_report
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
@@ -97,10 +97,11 @@ def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
         check_out(config.out_dir, inputs, root)
     work = root / "work" / f"{flow_run.id or uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
-    with timed("load_data"):
-        data = load_data(config, work)
-    with claim_out(config.out_dir or default_out_dir(data.name), inputs, root) as out:
-        return _run(config, data, out, root, work, progress, started, timed)
+    with interruptions_kept():
+        with timed("load_data"):
+            data = load_data(config, work)
+        with claim_out(config.out_dir or default_out_dir(data.name), inputs, root) as out:
+            return _run(config, data, out, root, work, progress, started, timed)
 
 
 def _run(
@@ -165,8 +166,8 @@ def _run(
             if tracker.run_id is not None:
                 _record_failure(tracker, exc)
                 tracker.finish("KILLED" if _interrupted(exc) else "FAILED")
-        except Exception:  # the tracking server may be what failed; keep the original error
-            pass
+        except Exception as lost:  # the tracking server may be what failed; keep the original error
+            print(f"augment: could not mark the MLflow run {tracker.run_id} as ended: {cut(str(lost), 300)}")
         raise
 
 
@@ -188,6 +189,7 @@ def _commit(
     """Register the model, write its version into the staged files, move the aliases and put
     the outputs in place, all or nothing: a failure on the way puts the registry back as it
     was and leaves the previous outputs alone (the caller holds Ctrl-C and SIGTERM back)."""
+    raise_if_interrupted()
     before = tracker.registry_state(name)
     try:
         model = register(tracker, stage / "model", name)
@@ -216,13 +218,15 @@ def _record_failure(tracker: Tracker, exc: BaseException) -> None:
 
 
 class Stopwatch:
-    """Wall seconds per stage, for summary.json and benchmarks/end_to_end.py."""
+    """Wall seconds per stage, for summary.json and benchmarks/end_to_end.py; a stage does not
+    start while a Ctrl-C or SIGTERM that a finalizer swallowed is pending (raised instead)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        raise_if_interrupted()
         start = time.perf_counter()
         try:
             yield

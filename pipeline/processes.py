@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -47,6 +48,39 @@ def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM))
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         for signum in dict.fromkeys(caught):
             signal.raise_signal(signum)
+
+
+_dropped: list[BaseException] | None = None  # while interruptions_kept() runs: Ctrl-C or SIGTERM Python dropped
+
+
+@contextmanager
+def interruptions_kept() -> Iterator[None]:
+    """Keep Ctrl-C and SIGTERM that Python would drop. A signal's exception raised while the
+    main thread runs a finalizer (a `__del__`, a weakref callback, as database connections
+    and tensors use) is printed as "Exception ignored" and lost: the run would go on and
+    finish. Here it is kept, and `raise_if_interrupted` raises it again at the next check."""
+    global _dropped
+    previous, _dropped = sys.unraisablehook, []
+
+    def keep(unraisable) -> None:
+        if unraisable.exc_type is not None and not issubclass(unraisable.exc_type, Exception):
+            if _dropped is not None:
+                _dropped.append(unraisable.exc_value or unraisable.exc_type())
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = keep
+    try:
+        yield
+    finally:
+        sys.unraisablehook, _dropped = previous, None
+
+
+def raise_if_interrupted() -> None:
+    """Raise the Ctrl-C or SIGTERM that a finalizer swallowed since interruptions_kept()
+    began (a check the training loop and each stage of a run make)."""
+    if _dropped:
+        raise _dropped.pop(0)
 
 
 def lock_held(path: Path) -> bool:

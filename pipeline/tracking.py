@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from pipeline import __version__
 from pipeline.config import parse_model_uri
 from pipeline.errors import AugmentError, ModelLoadError, TrackingError, cut, disk_full
+from pipeline.processes import signals_deferred
 from pipeline.synthesizers import Synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 
@@ -71,6 +72,9 @@ class _ReachableClient:
     def __init__(self, tracking_uri: str) -> None:
         self._client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
         self._uri = tracking_uri
+        # a Ctrl-C landing inside a write to the SQLite file could leave its connection holding
+        # the file's lock, and the run's own end (KILLED) then waits on it in vain
+        self._whole = signals_deferred if tracking_uri.startswith("sqlite:") else nullcontext
 
     def __getattr__(self, name: str):
         method = getattr(self._client, name)
@@ -79,7 +83,8 @@ class _ReachableClient:
 
         def call(*args, **kwargs):
             try:
-                return method(*args, **kwargs)
+                with self._whole():
+                    return method(*args, **kwargs)
             except Exception as exc:
                 if _is_unreachable(exc):
                     raise unreachable(self._uri, exc) from exc
@@ -154,8 +159,11 @@ class Tracker:
         self.client.log_artifact(self.run_id, str(path), folder)
 
     def finish(self, status: str = "FINISHED") -> None:
-        self.flush()
-        self.client.set_terminated(self.run_id, status)
+        """End the run with `status`; the run ends even where its last metrics cannot be sent."""
+        try:
+            self.flush()
+        finally:
+            self.client.set_terminated(self.run_id, status)
 
     def register_synthesizer(self, folder: str | Path, name: str) -> tuple[str, str]:
         """Log the saved generator folder and a pyfunc that wraps it, register the pyfunc.

@@ -19,6 +19,7 @@ import torch
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Codec, Encoded
 from pipeline.model import CVAE, ModelShape, resolve_arch
+from pipeline.processes import raise_if_interrupted
 from pipeline.runtime import configure_threads, pick_device, seed_everything
 from pipeline.transforms import random_affine
 
@@ -179,6 +180,7 @@ def train_cvae(
     bar = _progress_bar(hooks.progress, epochs, epoch)
     t0, seen = time.perf_counter(), 0
     while epoch < epochs:
+        raise_if_interrupted()
         # validation on a fixed grid (multiples of `every`), so a run resumed from a checkpoint
         # validates, and so draws its random numbers, exactly as an unbroken one
         passes = min(every - epoch % every, epochs - epoch)

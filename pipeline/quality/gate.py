@@ -26,6 +26,7 @@ import torch
 from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, Codec
 from pipeline.deliver import accepted_rows, deliver
+from pipeline.processes import raise_if_interrupted
 from pipeline.quality.classifier import fit_judge
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, recommend, split_counts
@@ -93,6 +94,7 @@ def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) 
     generators = {kind: _fold_generators(task, factories[kind], folds) for kind in kinds}
     preds = {o.name: np.zeros((task.quality.repeats, len(y)), dtype=np.int64) for o in options}
     for i, (repeat, seed, train, held) in enumerate(folds):
+        raise_if_interrupted()
         fitted = {kind: g[i] for kind, g in generators.items()}
         for name, p in _one_fold(task, options, fitted, x, y, train, held, seed, evidence).items():
             preds[name][repeat, held] = p
