@@ -528,7 +528,7 @@ def _lower(g: Numbers, metric: str) -> float:
 
 
 WHAT_IF = {  # other rules, applied afterwards to the gate's stored numbers of every cell
-    "lower > -0.5 (the rule the cells ran under, if unchanged)": lambda g: g["lower_bound"] > -0.5,
+    "macro-F1 lower > -0.5 (the first rule)": lambda g: g["lower_bound"] > -0.5,
     "lower > -0.5, but not on no change (gain = lower = upper = 0)": lambda g: (
         g["lower_bound"] > -0.5 and not (g["gain"] == g["lower_bound"] == g["upper_bound"] == 0)
     ),
@@ -567,6 +567,9 @@ VARIANTS = {  # the interval's standard error from its parts (post hoc, to choos
         m["row_se"], m["repeat_sd"] / np.sqrt(m["repeats"])
     ),
     "rows + repeat spread (one more draw: the product's)": lambda m: np.hypot(m["row_se"], m["repeat_sd"]),
+    "rows + folds x repeat spread (one generator, not the folds' average)": lambda m: np.sqrt(
+        m["row_se"] ** 2 + m["folds"] * m["repeat_sd"] ** 2
+    ),
 }
 
 
@@ -585,7 +588,7 @@ def statistic_rows(cells: list[dict[str, Any]], confidence: float, margin: float
     f1_true = np.array([c["true"]["gain"] for c in scored])
     for metric, truth_key in TRUTH_OF.items():
         truth = np.array([c["true"].get(truth_key, np.nan) for c in scored])
-        found = [c["gate"]["promotion"]["by_metric"][metric] for c in scored]
+        found = [c["gate"]["promotion"]["by_metric"][metric] | {"folds": c["gate"]["folds"]} for c in scored]
         gain = np.array([m["gain"] for m in found])
         for variant, se_of in VARIANTS.items():
             se = np.array([se_of(m) for m in found])
@@ -750,9 +753,12 @@ def main(argv: list[str] | None = None) -> None:
             continue
         save_cell(json_path, result, options)
         g, t = result["gate"], result["true"]
+        p = g.get("promotion") or {}
         print(
-            f"[{i + 1}/{len(cells)}] {cell.key}: {g['decision']} gate {_f(g['gain'])} (lower {_f(g['lower_bound'])})"
-            f" true {_f(t['gain'])} in {result['seconds']['total']:.0f} s",
+            f"[{i + 1}/{len(cells)}] {cell.key}: {g['decision']}; macro-F1 gate {_f(g['gain'])} (lower "
+            f"{_f(g['lower_bound'])}) true {_f(t['gain'])}; {p.get('metric')} gate {_f(p.get('gain'))} (lower "
+            f"{_f(p.get('lower_bound'))}) true {_f(t.get(p.get('metric') or ''))}"
+            f" in {result['seconds']['total']:.0f} s",
             flush=True,
         )
     with locked(json_path):
