@@ -243,7 +243,7 @@ def decide(
     if isinstance(evidence, str):
         out = base | unmeasured(evidence)
         bar = quality.promotion_margin if quality.promotion != "macro_f1" else -quality.margin
-        means = meaning("cvae", quality.promotion, bar)
+        means = meaning("run's", quality.promotion, bar)
         out["promotion"] |= {"metric": quality.promotion, "margin": bar, "means": means}
         out["promotion"]["summary"] = f"{means}; this run: {evidence}"
         return out

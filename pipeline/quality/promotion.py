@@ -104,7 +104,7 @@ def decide_promotion(found: Interval, margin: float, changed: bool) -> tuple[str
     if not changed:
         return "not enough evidence", "the rows changed no held-out probability"
     if found.lower > margin:
-        return "promote", f"its lower bound {found.lower:+.2f} is above {margin:+.2f}: the rows help"
+        return "promote", f"its lower bound {found.lower:+.2f} points is above {margin:+.2f}: the rows help"
     if found.gain < 0:
         return "keep", f"the rows cost {found.gain:+.2f} (interval {found.lower:+.2f} to {found.upper:+.2f})"
     why = f"the gain {found.gain:+.2f} is not sure: its lower bound {found.lower:+.2f} is not above {margin:+.2f}"
