@@ -14,7 +14,7 @@ real test set the run never sees (benchmarks/_splits.py). Then, as an `augment r
 3. the true gain: the product generator (pipeline.job.make_generator) is fit on all the
    run's rows, rows are delivered and written as the run ships them
    (pipeline.job.synthesize_rows writes augmented.parquet), and the gate's downstream
-   classifier (pipeline.quality.gate._classifier, on a codec fit on the run's rows, as the
+   classifier (pipeline.quality.classifier.fit_judge, on a codec fit on the run's rows, as the
    gate's) is trained on the real rows alone and on augmented.parquet (every row, weight 1),
    and scored by macro-F1 on the test set, averaged over --clf-seeds classifier seeds (the
    table classifier, lbfgs logistic regression, ignores its seed; the image CNN does not).
@@ -25,8 +25,11 @@ sets, rotating with the seed), which keep --rare rows; the test set is the one o
 split with k = --others. Test rows the run's codec cannot encode (missing values in a column
 without any in the run's rows: penguins) are dropped and counted.
 
-Reported: per cell the decision, gate gain, lower bound and true gain; the false-promotion
-rate (true gain < 0 and promoted; target at most 1 in 10), the promotion rate among cells
+Reported: per cell the decision, gate gain, lower bound and true gain (macro-F1, and each
+promotion statistic of pipeline/quality/promotion.py with its interval's parts, so other
+intervals can be replayed; coverage = share of cells whose true gain lies in the interval);
+the false-promotion rate (true gain < 0 and promoted; target at most 1 in 10), the promotion
+rate among cells
 whose true gain is +1 point or more (target at least half), "not enough evidence" counts,
 and the same with "truly hurts" meaning a true gain below -0.5 points.
 
