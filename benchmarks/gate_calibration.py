@@ -14,7 +14,7 @@ real test set the run never sees (benchmarks/_splits.py). Then, as an `augment r
 3. the true gain: the product generator (pipeline.job.make_generator) is fit on all the
    run's rows, rows are delivered and written as the run ships them
    (pipeline.job.synthesize_rows writes augmented.parquet), and the gate's downstream
-   classifier (pipeline.quality.gate._classifier, on a codec fit on the run's rows, as the
+   classifier (pipeline.quality.classifier.fit_judge, on a codec fit on the run's rows, as the
    gate's) is trained on the real rows alone and on augmented.parquet (every row, weight 1),
    and scored by macro-F1 on the test set, averaged over --clf-seeds classifier seeds (the
    table classifier, lbfgs logistic regression, ignores its seed; the image CNN does not).
@@ -25,8 +25,11 @@ sets, rotating with the seed), which keep --rare rows; the test set is the one o
 split with k = --others. Test rows the run's codec cannot encode (missing values in a column
 without any in the run's rows: penguins) are dropped and counted.
 
-Reported: per cell the decision, gate gain, lower bound and true gain; the false-promotion
-rate (true gain < 0 and promoted; target at most 1 in 10), the promotion rate among cells
+Reported: per cell the decision, gate gain, lower bound and true gain (macro-F1, and each
+promotion statistic of pipeline/quality/promotion.py with its interval's parts, so other
+intervals can be replayed; coverage = share of cells whose true gain lies in the interval);
+the false-promotion rate (true gain < 0 and promoted; target at most 1 in 10), the promotion
+rate among cells
 whose true gain is +1 point or more (target at least half), "not enough evidence" counts,
 and the same with "truly hurts" meaning a true gain below -0.5 points.
 
@@ -75,7 +78,9 @@ from pipeline.data.codec import ClassIndex, Codec, fit_codec  # noqa: E402
 from pipeline.data.sources import subsample_per_class  # noqa: E402
 from pipeline.io import write_frames  # noqa: E402
 from pipeline.job import DataRef, evaluate_gate, make_generator, stage_data, synthesize_rows  # noqa: E402
-from pipeline.quality.gate import _classifier, macro_f1  # noqa: E402
+from pipeline.quality.classifier import fit_judge  # noqa: E402
+from pipeline.quality.gate import macro_f1  # noqa: E402
+from pipeline.quality.promotion import class_weights, row_loss  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.synthesizers import AffineSynthesizer, SMOTESynthesizer, Synthesizer  # noqa: E402
 
@@ -190,8 +195,19 @@ def shipped(gen: Synthesizer, config: RunConfig, data: DataRef, out: Path) -> tu
 
 
 # --- the true gain on the test set --------------------------------------------------------
-def true_gain(augmented: pd.DataFrame, rows: RunRows, clf_seeds: list[int], steps: int) -> dict[str, Any]:
-    """Macro-F1 points on the test set: real + shipped rows over real rows alone, per classifier seed."""
+SCORING_RULES = ("brier", "log_loss")  # the promotion statistics besides macro-F1 (pipeline/quality/promotion.py)
+
+
+def scoring_rule_gain(truth: np.ndarray, base: np.ndarray, aug: np.ndarray, n: int, metric: str) -> float:
+    """The gate's promotion statistic on the test set: class-weighted loss drop in points."""
+    weight = class_weights(truth, n)
+    drop = row_loss(base, truth, metric) - row_loss(aug, truth, metric)
+    return float(100 * (weight * drop).sum() / weight.sum())
+
+
+def true_gain(augmented: pd.DataFrame, rows: RunRows, clf_seeds: list[int], steps: int, judge: str) -> dict[str, Any]:
+    """On the test set, per classifier seed: macro-F1 points of real + shipped rows over real rows
+    alone (`gain`), and the promotion statistics' gains under the same names as the gate's."""
     real = augmented[~augmented["is_synthetic"]]
     codec = fit_codec(real[rows.features], rows.image_column)  # the gate's classifier features
     classes = ClassIndex.fit(real[rows.label])
@@ -200,12 +216,16 @@ def true_gain(augmented: pd.DataFrame, rows: RunRows, clf_seeds: list[int], step
     x_real, y_real = codec.encode(real[rows.features]).x, classes.encode(real[rows.label])
     x_all, y_all = codec.encode(augmented[rows.features]).x, classes.encode(augmented[rows.label])
     n, gains, f1_real = len(classes), [], []
+    scored: dict[str, list[float]] = {m: [] for m in SCORING_RULES}
     for s in clf_seeds:
-        base = macro_f1(ty, _classifier(x_real, y_real, n, s, steps).predict_proba(tx).argmax(1), n)
-        aug = macro_f1(ty, _classifier(x_all, y_all, n, s, steps).predict_proba(tx).argmax(1), n)
+        p_base = fit_judge(judge, x_real, y_real, n, s, cnn_steps=steps).predict_proba(tx)
+        p_aug = fit_judge(judge, x_all, y_all, n, s, cnn_steps=steps).predict_proba(tx)
+        base, aug = macro_f1(ty, p_base.argmax(1), n), macro_f1(ty, p_aug.argmax(1), n)
         gains.append(100 * (aug - base))
         f1_real.append(100 * base)
-    return {
+        for m in SCORING_RULES:
+            scored[m].append(scoring_rule_gain(ty, p_base, p_aug, n, m))
+    return {m: statistics.fmean(v) for m, v in scored.items()} | {
         "gain": statistics.fmean(gains),
         "gain_sd": statistics.pstdev(gains),
         "f1_real": statistics.fmean(f1_real),
@@ -235,11 +255,16 @@ def run_cell(cell: Cell, options: dict[str, Any]) -> dict[str, Any]:
         t_gate = time.perf_counter() - t0
         product = make_generator(config).fit(data.real(), label=data.label)
         augmented, per_class = shipped(product, config, data, work / "product")
-        truth = true_gain(augmented, rows, options["clf_seeds"], quality.classifier_steps)
+        judge = quality.judge_for(data.modality)
+        truth = true_gain(augmented, rows, options["clf_seeds"], quality.classifier_steps, judge)
         t_product = time.perf_counter() - t0 - t_gate
         other = baseline(data.modality, config.seed).fit(data.real(), label=data.label)
         base_truth = true_gain(
-            shipped(other, config, data, work / other.kind)[0], rows, options["clf_seeds"], quality.classifier_steps
+            shipped(other, config, data, work / other.kind)[0],
+            rows,
+            options["clf_seeds"],
+            quality.classifier_steps,
+            judge,
         )
     return {
         "cell": asdict(cell),
@@ -260,6 +285,7 @@ def run_cell(cell: Cell, options: dict[str, Any]) -> dict[str, Any]:
                 "synthetic_rows_per_fold",
                 "baselines",
                 "rare_class_recall",
+                "promotion",
             )
         },
         "true": truth,
@@ -498,15 +524,25 @@ def _current_rule(g: Numbers) -> bool:
     return gate.rule(g["gain"], g["lower_bound"], upper, g["real_rows"], QualityConfig().margin)[0] == "promote"
 
 
+def _lower(g: Numbers, metric: str) -> float:
+    """A promotion statistic's lower bound as stored (-inf for cells measured before it existed)."""
+    found = (g.get("promotion") or {}).get("by_metric", {}).get(metric)
+    return found["lower"] if found else float("-inf")
+
+
 WHAT_IF = {  # other rules, applied afterwards to the gate's stored numbers of every cell
-    "lower > -0.5 (the rule the cells ran under, if unchanged)": lambda g: g["lower_bound"] > -0.5,
+    "macro-F1 lower > -0.5 (the first rule)": lambda g: g["lower_bound"] > -0.5,
     "lower > -0.5, but not on no change (gain = lower = upper = 0)": lambda g: (
         g["lower_bound"] > -0.5 and not (g["gain"] == g["lower_bound"] == g["upper_bound"] == 0)
     ),
     "gain > 0 and lower > -0.5": lambda g: g["gain"] > 0 and g["lower_bound"] > -0.5,
     "gain >= 1 and lower > -0.5": lambda g: g["gain"] >= 1 and g["lower_bound"] > -0.5,
     "lower > 0": lambda g: g["lower_bound"] > 0,
-    "pipeline.quality.gate.rule as imported now": _current_rule,
+    "0.5's rule (macro-F1, pipeline.quality.gate.rule)": _current_rule,
+    "Brier lower > 0": lambda g: _lower(g, "brier") > 0,
+    "log-loss lower > 0": lambda g: _lower(g, "log_loss") > 0,
+    "Brier lower > 0 and macro-F1 gain >= 0": lambda g: _lower(g, "brier") > 0 and g["gain"] >= 0,
+    "Brier lower > 0 and log-loss lower > 0": lambda g: min(_lower(g, "brier"), _lower(g, "log_loss")) > 0,
 }
 
 
@@ -523,6 +559,80 @@ def what_if_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
             row[f"false promotions (true {label})"] = f"{sum(hurt)}/{len(hurt)}"
         helped = [p for p, t in zip(promoted, truth) if t >= HELPS]
         row[f"true promotions (true >= +{HELPS:g})"] = f"{sum(helped)}/{len(helped)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+TRUTH_OF = {"brier": "brier", "log_loss": "log_loss", "macro_f1": "gain"}  # the test-set gain of each statistic
+VARIANTS = {  # the interval's standard error from its parts (post hoc, to choose the product's)
+    "rows only (a bootstrap over rows, as 0.5)": lambda m: m["row_se"],
+    "rows + repeat spread / repeats (the mean's)": lambda m: np.hypot(
+        m["row_se"], m["repeat_sd"] / np.sqrt(m["repeats"])
+    ),
+    "rows + repeat spread (one more draw: the product's)": lambda m: np.hypot(m["row_se"], m["repeat_sd"]),
+    "rows + folds x repeat spread (one generator, not the folds' average)": lambda m: np.sqrt(
+        m["row_se"] ** 2 + m["folds"] * m["repeat_sd"] ** 2
+    ),
+}
+
+
+def _promoting(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in cells if (c["gate"].get("promotion") or {}).get("by_metric")]
+
+
+def statistic_rows(cells: list[dict[str, Any]], confidence: float, margin: float) -> list[dict[str, Any]]:
+    """Per promotion statistic and interval variant: promotions (lower bound above `margin`) among
+    cells whose rows truly hurt / help in test macro-F1, and coverage of the same statistic's
+    true gain by the two-sided interval (confidence one-sided each side)."""
+    from statistics import NormalDist
+
+    z, rows = NormalDist().inv_cdf(confidence), []
+    scored = _promoting(cells)
+    f1_true = np.array([c["true"]["gain"] for c in scored])
+    for metric, truth_key in TRUTH_OF.items():
+        truth = np.array([c["true"].get(truth_key, np.nan) for c in scored])
+        found = [c["gate"]["promotion"]["by_metric"][metric] | {"folds": c["gate"]["folds"]} for c in scored]
+        gain = np.array([m["gain"] for m in found])
+        for variant, se_of in VARIANTS.items():
+            se = np.array([se_of(m) for m in found])
+            lower, upper = gain - z * se, gain + z * se
+            promoted = (lower > margin) & (se > 0)
+            known = ~np.isnan(truth)
+            rows.append(
+                {
+                    "statistic": metric,
+                    "interval": variant,
+                    "promoted": f"{promoted.sum()}/{len(scored)}",
+                    "false (true macro-F1 < 0)": _share(promoted[f1_true < HURTS]),
+                    f"true (true macro-F1 >= +{HELPS:g})": _share(promoted[f1_true >= HELPS]),
+                    "false (true statistic < 0)": _share(promoted[known & (truth < 0)]),
+                    "coverage": f"{((truth >= lower) & (truth <= upper))[known].mean():.2f}" if known.any() else "n/a",
+                    "true < lower / > upper": f"{(truth < lower)[known].sum()}/{(truth > upper)[known].sum()}",
+                    "corr(gate, true)": _corr(gain[known], truth[known]),
+                }
+            )
+    return rows
+
+
+def _share(flags: np.ndarray) -> str:
+    return f"{int(flags.sum())}/{len(flags)}" + (f" ({flags.mean():.2f})" if len(flags) else "")
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> str:
+    return f"{np.corrcoef(a, b)[0, 1]:.2f}" if len(a) > 1 and a.std() and b.std() else "n/a"
+
+
+def promotion_cells(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per cell: the product's promotion and each statistic's gate gain, bounds and true gain."""
+    rows = []
+    for c in _promoting(cells):
+        p = c["gate"]["promotion"]
+        row = {"cell": Cell(**c["cell"]).key, "repeats": c["gate"]["repeats"], "decision": p["decision"]}
+        for metric, truth_key in TRUTH_OF.items():
+            m = p["by_metric"][metric]
+            row[f"{metric} gate"] = f"{m['gain']:+.2f} [{m['lower']:+.2f}, {m['upper']:+.2f}]"
+            row[f"{metric} true"] = _f(c["true"].get(truth_key), 2)
+        row["gate s"] = c["seconds"]["gate"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -562,6 +672,17 @@ def markdown(doc: dict[str, Any]) -> str:
         "## Second opinion (truly hurts: true gain < -0.5)",
         "",
         to_markdown(rates_table(groups, HURTS_CLEARLY)),
+        "",
+        "## Promotion statistics and intervals against the truth",
+        "",
+        "Promoted: lower bound above 0, at the gate's one-sided confidence; coverage: the same statistic's "
+        "true gain inside the two-sided interval. Truly hurt / help: the test set's macro-F1 gain.",
+        "",
+        to_markdown(pd.DataFrame(statistic_rows(cells, QualityConfig().confidence, 0.0))),
+        "",
+        "## Promotion per cell (gain [lower, upper]; gate and true, in points of each statistic)",
+        "",
+        to_markdown(promotion_cells(cells)),
         "",
         "## Other rules on the same gate numbers (post hoc, for comparison only)",
         "",
@@ -635,9 +756,12 @@ def main(argv: list[str] | None = None) -> None:
             continue
         save_cell(json_path, result, options)
         g, t = result["gate"], result["true"]
+        p = g.get("promotion") or {}
         print(
-            f"[{i + 1}/{len(cells)}] {cell.key}: {g['decision']} gate {_f(g['gain'])} (lower {_f(g['lower_bound'])})"
-            f" true {_f(t['gain'])} in {result['seconds']['total']:.0f} s",
+            f"[{i + 1}/{len(cells)}] {cell.key}: {g['decision']}; macro-F1 gate {_f(g['gain'])} (lower "
+            f"{_f(g['lower_bound'])}) true {_f(t['gain'])}; {p.get('metric')} gate {_f(p.get('gain'))} (lower "
+            f"{_f(p.get('lower_bound'))}) true {_f(t.get(p.get('metric') or ''))}"
+            f" in {result['seconds']['total']:.0f} s",
             flush=True,
         )
     with locked(json_path):

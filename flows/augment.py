@@ -260,6 +260,8 @@ def _log_outcome(tracker: Tracker, stage: Path, report: dict[str, Any]) -> None:
         tracker.log_artifact(stage / file, "quality")
     overall = {f"quality.{k}": v for k, v in report["overall"].items() if isinstance(v, (int, float))}
     numbers = {f"gate.{k}": gate[k] for k in ("gain", "lower_bound") if gate.get(k) is not None}
+    promotion = gate.get("promotion") or {}
+    numbers |= {f"gate.promotion.{k}": promotion[k] for k in ("gain", "lower_bound") if promotion.get(k) is not None}
     tracker.metrics(overall | numbers | {"gate.promoted": float(gate["promoted"])})
     tracker.set_tags({"gate.decision": gate["decision"], "gate.verdict": gate["verdict"][:5000]})
 

@@ -214,7 +214,11 @@ def _print_gate(g: dict) -> None:
     """The gate last, where the eye lands: promotion, rare classes, then which training set to use."""
     e = escape_text
     colour = "green" if g["promoted"] else "yellow"
-    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e("; ".join(g["reasons"])))
+    # one line: what promotion means and why this run got it or not; then the macro-F1 gain
+    summary = (g.get("promotion") or {}).get("summary") or "; ".join(g["reasons"])
+    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e(summary))
+    if g.get("gain") is not None:
+        console.print("  " + e("; ".join(g["reasons"])))
     for cls, r in g.get("rare_class_recall", {}).items():
         console.print(
             f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, "

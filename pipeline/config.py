@@ -129,7 +129,15 @@ class QualityConfig(_Strict):
     evaluate: bool = True  # run the gate (cross-fitted downstream gain); off: never promoted
     folds: int = Field(5, ge=2, le=10)  # cross-fitting folds over the real rows
     repeats: int = Field(2, ge=1, le=10)  # fold assignments, each with its own seed
-    margin: float = Field(0.5, ge=0)  # points of macro-F1 the rows may cost and still be promoted
+    # the statistic that decides promotion to `champion` (pipeline/quality/promotion.py): the
+    # class-weighted Brier score or log-loss gain on out-of-fold probabilities, or macro-F1 of
+    # hard predictions under the 0.5 rule (margin below); chosen in BENCHMARKS.md "Promotion"
+    promotion: Literal["brier", "log_loss", "macro_f1"] = "brier"
+    promotion_margin: float = 0.0  # points of the promotion statistic the lower bound must be above
+    margin: float = Field(0.5, ge=0)  # promotion = macro_f1: points of macro-F1 the rows may cost and still be promoted
+    # a class of few rows gets more repeats of the folds: every class's rows are scored at least
+    # this often in all (repeats_for in pipeline/quality/gate.py; at most 10 repeats)
+    class_scores: int = Field(20, ge=0)
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gain's lower bound
     fold_steps: int = Field(1000, ge=1)  # training steps of each fold's generator (at most train.target_steps)
     # measure the whole menu (class weights, oversampling, SMOTE / affine views, ...) on the same

@@ -148,6 +148,11 @@ def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
     assert evidence.folds == 3 and len(evidence.predictions[REAL_ONLY]) == 2
     assert set(evidence.predictions) == {REAL_ONLY, "class_weight", "oversample", "smote"}
     assert all(len(p) == len(real) for p in evidence.predictions["smote"])
+    proba = evidence.probabilities["smote"]  # kept for promotion's scoring rule; predictions are their argmax
+    assert all(
+        np.allclose(p.sum(1), 1) and np.array_equal(p.argmax(1), h)
+        for p, h in zip(proba, evidence.predictions["smote"])
+    )
     rows = evidence.synthetic_rows["smote"]  # the product: the shipped counts, or fewer where near-copies were refused
     assert len(rows) == 6 and max(rows) == 8 and min(rows) > 0
     assert evidence.synthetic_rows["oversample"] == [8] * 6  # a cheap baseline: every row, copies included

@@ -6,12 +6,15 @@ fold every generator of the menu (pipeline/quality/menu.py) is fit on the other 
 asked for the same rows per class as the shipped file, and the judge is trained on each
 option's training set (the real rows alone, with class weights, plus copies, plus SMOTE or
 affine views, plus the product's rows generated, scored and accepted as in the run) and
-predicts the held-out fold. Gains are in macro-F1 points over the real rows alone; bounds
-come from a paired bootstrap over the rows (predictions of every repeat kept together).
+predicts the held-out fold (its probabilities are kept). The menu's gains are in macro-F1
+points over the real rows alone; bounds come from a paired bootstrap over the rows
+(predictions of every repeat kept together). A class with few rows gets more repeats of the
+folds, so each of its rows is scored more often (repeats_for).
 
 Two answers come out: the recommendation (menu.recommend: the best measured option) and the
-promotion of the product's rows (rule: lower bound above -margin, default -0.5 points;
-"keep" when the measured gain is negative, "not enough evidence" otherwise).
+promotion of the product's rows to `champion` (pipeline/quality/promotion.py: a proper
+scoring rule's gain whose lower bound must clear a margin; "keep" when the measured gain is
+negative, "not enough evidence" otherwise).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pipeline.processes import raise_if_interrupted
 from pipeline.quality.classifier import fit_judge
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, recommend, split_counts
+from pipeline.quality.promotion import WORDS, Interval, decide_promotion, interval, scoring_rule_interval
 from pipeline.synthesizers import Synthesizer
 
 BOOTSTRAP = 1000
@@ -48,6 +52,8 @@ class Evidence:
     synthetic_rows: dict[str, list[int]] = field(default_factory=dict)  # rows per fold, per generator
     folds: int = 0
     options: list[Option] = field(default_factory=list)
+    # (rows, classes) held-out probabilities per repeat; absent: one-hot of the predictions
+    probabilities: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +80,15 @@ def fold_count(y: np.ndarray, wanted: int) -> int:
     return min(wanted, smallest) if smallest >= 2 else 0
 
 
+def repeats_for(y: np.ndarray, quality: QualityConfig) -> int:
+    """Repeats of the folds: at least quality.repeats, and enough that every row of the
+    smallest class is scored quality.class_scores times in all (at most 10). A class of 5 rows
+    has one row held out per fold; more repeats, not more held-out rows, give it weight."""
+    smallest = int(np.bincount(y).min()) if len(y) else 0
+    wanted = -(-quality.class_scores // smallest) if smallest else quality.repeats
+    return min(max(quality.repeats, wanted), 10)
+
+
 def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) -> Evidence | str:
     """Out-of-fold predictions for every option, or why there can be none. `factories` makes
     an unfitted generator of each kind the options name."""
@@ -86,19 +101,21 @@ def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) 
         return "a class has fewer than 2 real rows, so no row of it can be held out"
     evidence = Evidence(y.numpy(), task.classes.names, task.product, folds=k, options=options)
     folds = []  # (repeat, seed, train rows, held-out rows), every repeat's folds
-    for repeat in range(task.quality.repeats):
+    repeats = repeats_for(y.numpy(), task.quality)
+    for repeat in range(repeats):
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=(task.seed + repeat) % 2**32)
         for fold, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
             folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
     kinds = list(dict.fromkeys(kind for o in options for kind in o.sources))
     generators = {kind: _fold_generators(task, factories[kind], folds) for kind in kinds}
-    preds = {o.name: np.zeros((task.quality.repeats, len(y)), dtype=np.int64) for o in options}
+    proba = {o.name: np.zeros((repeats, len(y), len(task.classes))) for o in options}
     for i, (repeat, seed, train, held) in enumerate(folds):
         raise_if_interrupted()
         fitted = {kind: g[i] for kind, g in generators.items()}
         for name, p in _one_fold(task, options, fitted, x, y, train, held, seed, evidence).items():
-            preds[name][repeat, held] = p
-    evidence.predictions = {name: list(p) for name, p in preds.items()}
+            proba[name][repeat, held] = p
+    evidence.probabilities = {name: list(p) for name, p in proba.items()}
+    evidence.predictions = {name: [r.argmax(1) for r in p] for name, p in proba.items()}
     return evidence
 
 
@@ -113,7 +130,7 @@ def _fold_generators(task: Task, factory: Factory, folds: list) -> list[Synthesi
 
 
 def _one_fold(task: Task, options: list[Option], fitted: dict[str, Synthesizer], x, y, train, held, seed, evidence):
-    """Held-out predictions of the judge trained on each option's training set, on one fold."""
+    """Held-out probabilities of the judge trained on each option's training set, on one fold."""
     rows = {kind: _fold_rows(task, kind, gen, x[train], y[train], seed) for kind, gen in fitted.items()}
     for kind, (sx, _) in rows.items():
         evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
@@ -126,7 +143,7 @@ def _one_fold(task: Task, options: list[Option], fitted: dict[str, Synthesizer],
             torch.as_tensor(balanced_weights(fy.numpy(), n_classes), dtype=torch.float32) if option.balanced else None
         )
         clf = fit_judge(task.judge, fx, fy, n_classes, seed, weight, task.quality.classifier_steps)
-        preds[option.name] = clf.predict_proba(x[held]).argmax(1)
+        preds[option.name] = clf.predict_proba(x[held])
     return preds
 
 
@@ -220,19 +237,26 @@ def decide(
     evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic", balanced: bool = True
 ) -> dict[str, Any]:
     """The report's `gate` section: the menu and the recommendation (macro-F1 with every class
-    weighing the same, `balanced`), the promotion of the product's rows (macro-F1 over the rows,
-    as its rule was calibrated: benchmarks/gate_calibration.py), and the one-sentence verdict."""
+    weighing the same, `balanced`), the product's macro-F1 gain over the rows (`gain`, bounds),
+    its promotion (`promotion`: quality.promotion's statistic, calibrated in
+    benchmarks/gate_calibration.py), and the one-sentence verdict."""
     base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence, "judge": judge}
     base["options_weighting"] = "classes" if balanced else "rows"
     if isinstance(evidence, str):
-        return base | unmeasured(evidence)
+        out = base | unmeasured(evidence)
+        bar = quality.promotion_margin if quality.promotion != "macro_f1" else -quality.margin
+        means = meaning("run's", quality.promotion, bar)
+        out["promotion"] |= {"metric": quality.promotion, "margin": bar, "means": means}
+        out["promotion"]["summary"] = f"{means}; this run: {evidence}"
+        return out
     promoted_by = option_scores(evidence, seed, balanced=False, methods=[REAL_ONLY, evidence.product])
     promotion = gains(*promoted_by, quality.confidence)
     points, draws = option_scores(evidence, seed, balanced)
     measured = gains(points, draws, quality.confidence)
     product = evidence.product
     gain, lower, upper = promotion[product]
-    decision, why = rule(gain, lower, upper, len(evidence.truth), quality.margin)
+    promoted = promotion_section(evidence, quality, promoted_by, (gain, lower, upper))
+    decision = promoted["decision"]
     real = evidence.predictions[REAL_ONLY]
     same = frozenset(m for m, p in evidence.predictions.items() if m != REAL_ONLY and all(map(np.array_equal, p, real)))
     advice = recommend(evidence.options, draws, points, quality.confidence, same)
@@ -246,6 +270,7 @@ def decide(
     return base | {
         "decision": decision,
         "promoted": decision == "promote",
+        "promotion": promoted,
         "gain": round(gain, 3),
         "lower_bound": round(lower, 3),
         "upper_bound": round(upper, 3),
@@ -266,9 +291,77 @@ def decide(
             | {m: recall[m][c] for m in recall if m not in (REAL_ONLY, product)}
             for c in rare
         },
-        "reasons": [f"{product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows; {why}"],
+        "reasons": [
+            f"{product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows "
+            f"(bounds {lower:+.1f} to {upper:+.1f})"
+        ],
         "verdict": verdict(evidence.options, rounded, advice),
     }
+
+
+def probabilities(evidence: Evidence, method: str) -> list[np.ndarray]:
+    """An option's held-out probabilities; one-hot of its predictions where only those were kept."""
+    if method in evidence.probabilities:
+        return evidence.probabilities[method]
+    return [np.eye(len(evidence.class_names))[p] for p in evidence.predictions[method]]
+
+
+def promotion_intervals(
+    evidence: Evidence, confidence: float, f1: tuple[dict[str, float], dict[str, np.ndarray]]
+) -> dict[str, Interval]:
+    """The product's gain over the real rows alone under every promotion statistic, with the
+    interval that holds row, fold and generator noise (promotion.interval). `f1`: macro-F1
+    points and bootstrap draws of the two (option_scores), whose spread is macro-F1's row noise."""
+    k, truth, product = len(evidence.class_names), evidence.truth, evidence.product
+    base, mine = probabilities(evidence, REAL_ONLY), probabilities(evidence, product)
+    out = {m: scoring_rule_interval(base, mine, truth, k, m, confidence) for m in ("brier", "log_loss")}
+    points, draws = f1
+    per_repeat = [
+        100 * (macro_f1(truth, p, k) - macro_f1(truth, b, k))
+        for b, p in zip(evidence.predictions[REAL_ONLY], evidence.predictions[product])
+    ]
+    row_se = float(np.std(draws[product] - draws[REAL_ONLY], ddof=1))
+    out["macro_f1"] = interval(points[product] - points[REAL_ONLY], row_se, np.array(per_repeat), confidence)
+    return out
+
+
+def promotion_section(
+    evidence: Evidence, quality: QualityConfig, f1: tuple[dict[str, float], dict[str, np.ndarray]], f1_bounds: tuple
+) -> dict[str, Any]:
+    """gate.promotion: what `champion` means, the statistic, its gain and bounds, and the decision
+    with its reason. Under quality.promotion = macro_f1 the 0.5 rule decides (rule, on the row
+    bootstrap's bounds `f1_bounds`), for comparison with the earlier releases."""
+    metric, by_metric = quality.promotion, promotion_intervals(evidence, quality.confidence, f1)
+    base, mine = probabilities(evidence, REAL_ONLY), probabilities(evidence, evidence.product)
+    if metric == "macro_f1":
+        gain, lower, upper = f1_bounds
+        bar = floor(len(evidence.truth), quality.margin)
+        decision, why = rule(gain, lower, upper, len(evidence.truth), quality.margin)
+    else:
+        found, bar = by_metric[metric], quality.promotion_margin
+        gain, lower, upper = found.gain, found.lower, found.upper
+        decision, why = decide_promotion(found, bar, changed=not all(map(np.array_equal, base, mine)))
+    means = meaning(evidence.product, metric, bar)
+    return {
+        "metric": metric,
+        "gain": round(gain, 3),
+        "lower_bound": round(lower, 3),
+        "upper_bound": round(upper, 3),
+        "margin": bar,
+        "decision": decision,
+        "why": why,
+        "means": means,
+        "summary": f"{means}; this run: {why}",
+        "by_metric": {m: iv.as_dict() for m, iv in by_metric.items()},
+    }
+
+
+def meaning(product: str, metric: str, bar: float) -> str:
+    """What `champion` means, in the words the report and the console print."""
+    return (
+        f"champion means the {product} rows help: the lower bound of their {WORDS[metric]} gain "
+        f"over your real rows alone, on held-out real rows, must be above {bar:+g}"
+    )
 
 
 def unmeasured(why: str) -> dict[str, Any]:
@@ -281,6 +374,8 @@ def unmeasured(why: str) -> dict[str, Any]:
         "eval_rows": 0,
         "options": {},
         "recommendation": None,
+        "promotion": dict.fromkeys(("metric", "gain", "lower_bound", "upper_bound", "margin"))
+        | {"decision": "not enough evidence", "why": why, "summary": why},
         "baselines": {},
         "reasons": [why],
         "verdict": f"No measured advice: {why}. Check the rows yourself before training on them.",

@@ -213,6 +213,7 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
     lines = [
         f"**Decision: {gate['decision']}** ({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
         "",
+        *([f"Promotion: {md(gate['promotion']['summary'])}.", ""] if gate.get("promotion") else []),
         f"**{md(gate['verdict'])}**",
         "",
     ]
@@ -221,7 +222,7 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
     if gate.get("gain") is not None:
         lines.append(
             f"- macro-F1 gain {gate['gain']:+.2f} points, one-sided {gate['confidence']:.0%} lower bound "
-            f"{gate['lower_bound']:+.2f} (promote above -{gate['margin']:g}); {gate['eval_rows']} real rows "
+            f"{gate['lower_bound']:+.2f}; {gate['eval_rows']} real rows "
             f"scored ({gate['folds']} folds x {gate['repeats']} repeats); {gate.get('synthetic_rows', '?')} "
             "synthetic rows shipped"
         )
