@@ -788,6 +788,18 @@ def _describe(keys: list[str], dataset: str) -> str:
     return " / ".join(f"{classifier_name(k.rsplit('_', 1)[0], dataset)} {k.rsplit('_', 1)[1].upper()}" for k in keys)
 
 
+def _partly(group: list[dict], keys: list[str], dataset: str) -> list[str]:
+    """A line naming the classifiers measured on only some settings of a group (added since), and where."""
+    notes = []
+    for key in [k for k in keys if k.endswith("_f1")]:
+        some = [setting_name(e) for e in group if key in _keys(e)]
+        if len(some) < len(group):
+            notes.append(f"{classifier_name(key[:-3], dataset)} only on {', '.join(some)}")
+    if not notes:
+        return []
+    return [f"Measured on some settings only (added later, by the methods run again): {'; '.join(notes)}.", ""]
+
+
 def overview(entries: list[dict]) -> str:
     """Per group, each method's paired differences averaged over the settings (data set x rare rows), and
     its worst setting's macro-F1 against real only: the issue's targets in one table."""
@@ -802,6 +814,7 @@ def overview(entries: list[dict]) -> str:
         lines += [
             f"{title} ({settings}); each cell: {_describe(keys, names[0]).replace('RECALL', 'recall')}",
             "",
+            *_partly(group, keys, names[0]),
             "| method | Δ best baseline | Δ oversample | Δ textbook_cvae | Δ real "
             f"| worst Δ real F1 ({', '.join(classifier_name(k[:-3], names[0]) for k in f1_keys)}) |",
             "|---|---|---|---|---|---|",
@@ -894,12 +907,13 @@ def _replayed(entry: dict, modality: str, kind: str, tie: float, metric: str, or
     return statistics.mean(scores) if scores else None
 
 
-def _against_hindsight(group: list[dict], menu: dict, value_of) -> dict[str, list[str]] | None:
-    """Per classifier, mean and worst of (value - best menu option chosen with hindsight) and of
+def _against_hindsight(group: list[dict], menu: dict, value_of, kinds: list[str]) -> dict[str, list[str]] | None:
+    """Per classifier of `kinds`, mean and worst of (value - best menu option chosen with hindsight) and of
     (value - real rows alone) over the settings; value_of(entry, kind, key) is a training set's
     mean macro-F1 on one setting (None: not measured there)."""
     cells: dict[str, list[str]] = {"hind": [], "hind_worst": [], "real": [], "real_worst": []}
-    for kind, key in F1_KEYS.items():
+    for kind in kinds:
+        key = F1_KEYS[kind]
         d_best, d_real = [], []
         for e in group:
             value, real = value_of(e, kind, key), _mean(e, "real", key)
@@ -938,7 +952,7 @@ def advice_overview(entries: list[dict]) -> str:
             "|---" * 5 + "|",
         ]
         for rule in ["follow", *[m for m in menu.values() if m != "real"]]:
-            cells = _against_hindsight(group, menu, lambda e, kind, key, rule=rule: _mean(e, rule, key))
+            cells = _against_hindsight(group, menu, lambda e, kind, key, rule=rule: _mean(e, rule, key), kinds)
             if cells:
                 name = "**follow**" if rule == "follow" else f"always {rule}"
                 lines.append(f"| {name} | " + " | ".join(" / ".join(v) for v in cells.values()) + " |")
@@ -954,7 +968,7 @@ def advice_overview(entries: list[dict]) -> str:
             for order in TIE_ORDERS:
                 for tie in (0.0, 0.5, 1.0, 2.0):
                     replay = lambda e, kind, key, t=tie, m=metric, o=order: _replayed(e, modality, kind, t, m, o)  # noqa: E731
-                    cells = _against_hindsight(group, menu, replay)
+                    cells = _against_hindsight(group, menu, replay, kinds)
                     if cells:
                         row = " | ".join(" / ".join(v) for v in cells.values())
                         lines.append(f"| {metric} | {order} | {tie:g} | {row} |")
