@@ -8,7 +8,8 @@ the `all` accept rule) and changes ONE thing toward benchmarks/_textbook_cvae.py
     default          the product as shipped (ModelConfig / TrainConfig / QualityConfig defaults)
     prior-standard   p(z|y) = N(0, I) instead of a learned per-class mean   (ModelConfig.prior)
     kl-plain         no KL warm-up and no free bits (beta 1 in both)         (kl_warmup_fraction, free_bits)
-    no-label-loss    no auxiliary classifier loss on prior samples           (ModelConfig.label_loss_weight)
+    no-label-loss    no auxiliary classifier loss on prior samples           (ModelConfig.label_loss_weight=0;
+                     the default for tables since this ablation, so a rerun finds it equal to default)
     no-early-stop    no validation split (which holds out 1 of a rare class's 5 or 10 rows), no early
                      stopping: every target step, as the textbook            (TrainConfig.val_fraction=0)
     data-codec       numbers scaled and clipped by the data set's codec (every row, as the textbook's)
@@ -99,7 +100,7 @@ VARIANTS = [
     Variant("default", "the product as shipped (accept all)"),
     Variant("prior-standard", "prior N(0, I), not a learned per-class mean", {"prior": "standard"}),
     Variant("kl-plain", "no KL warm-up (0.2), no free bits (0.5)", {"kl_warmup_fraction": 0.0, "free_bits": 0.0}),
-    Variant("no-label-loss", "no auxiliary label loss (weight 3)", {"label_loss_weight": 0.0}),
+    Variant("no-label-loss", "no auxiliary label loss (was weight 3)", {"label_loss_weight": 0.0}),
     Variant("no-early-stop", "no validation split, no early stopping", {"val_fraction": 0.0}),
     Variant("data-codec", "codec fit on every row of the data set", data_codec=True),
     Variant("textbook-size", "widths 2 x 128, latent 4 / 8 (not 256-128, 16)", textbook_size=True),
@@ -278,13 +279,14 @@ def setting_table(entry: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(entries: dict, run: dict, out: str) -> dict:
+def write(entries: dict, run: dict | None, out: str) -> dict:
     """Merge into the existing JSON (other settings kept) and rewrite the markdown from every entry."""
     path = Path(out + ".json")
     stored = json.loads(path.read_text()) if path.exists() else {"entries": {}, "runs": []}
     for key, entry in entries.items():  # a rerun of some variants on the same seeds replaces those only
         stored["entries"][key] = bench.merge_entry(stored["entries"].get(key), entry)
-    stored["runs"].append(run)
+    if run:
+        stored["runs"].append(run)
     order = {n: i for i, n in enumerate(bench.TABLES + bench.IMAGES)}
     ordered = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
     stored["summary"] = summarise(ordered)
@@ -313,7 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(BY_NAME), choices=list(BY_NAME))
     parser.add_argument("--steps", type=int, default=None, help="steps of every fit (tests)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ablation"), help="path prefix for .md/.json")
+    parser.add_argument("--rewrite", action="store_true", help="only render the markdown again from the JSON")
     args = parser.parse_args(argv)
+    if args.rewrite:
+        write({}, None, args.out)
+        return
     names = list(dict.fromkeys(args.variants))
     configure_threads(1)
     version = bench.product_version()
