@@ -66,6 +66,11 @@ def reconstruction(raw: torch.Tensor, x: torch.Tensor, codec: Codec) -> torch.Te
     return total
 
 
+def textbook_size(width: int) -> tuple[int, int]:
+    """(latent units, hidden width of both MLP layers) for a flat input of `width` units."""
+    return (16 if width > 100 else 8 if width > 20 else 4), (400 if width > 100 else 128)
+
+
 def fit_textbook_cvae(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -82,8 +87,8 @@ def fit_textbook_cvae(
     gen = torch.Generator().manual_seed(seed)
     flat = x.flatten(1)
     width = flat.shape[1]
-    latent = latent or (16 if width > 100 else 8 if width > 20 else 4)
-    hidden = hidden or (400 if width > 100 else 128)
+    latent = latent or textbook_size(width)[0]
+    hidden = hidden or textbook_size(width)[1]
     model = TextbookCVAE(width, n_classes, latent, hidden)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()

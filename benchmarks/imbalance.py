@@ -354,7 +354,7 @@ def textbook_cvae(split: Split, options: dict) -> Extra:
 
 _PRODUCT_FITS: dict[tuple, object] = {}  # (data, seed, rare rows, options) -> fitted CVAESynthesizer
 _PRODUCT_ROWS: dict[tuple, pd.DataFrame] = {}  # the same key -> sampled frame
-_JUDGES: dict[tuple, object] = {}  # (data, seed, rare rows, {}) -> LabelJudge on the training rows (any strategy, rule)
+_JUDGES: dict[tuple, object] = {}  # (data, seed, rare rows, {}, codec) -> LabelJudge on the training rows
 
 
 def _product_key(split: Split, options: dict) -> tuple:
@@ -391,6 +391,11 @@ def _product_extra(split: Split, options: dict) -> Extra:
     rows = product_rows(split, options)
     if isinstance(rows, str):
         return Extra(skipped=rows)
+    return rows_extra(split, rows)
+
+
+def rows_extra(split: Split, rows: pd.DataFrame) -> Extra:
+    """Generated rows in the user's schema, every one, as the benchmark's encoding."""
     data = split.data
     y = data.classes.encode(rows[data.label])
     wrong = sorted({data.classes.names[c] for c in y.tolist()} - {data.classes.names[c] for c in split.rare})
@@ -430,33 +435,38 @@ def shipped(strategy: str, rule: str) -> Method:
     (same counts, same seed), so the two differ only by the filter and the extra rounds."""
 
     def method(split: Split, options: dict) -> Extra:
-        from pipeline.deliver import Delivery, accepted_rows, deliver
-        from pipeline.quality.fidelity import LabelJudge, SampleScorer
-
-        opts = {**options.get("product", {}), "strategy": strategy}
-        gen = product_fit(split, opts)
+        gen = product_fit(split, {**options.get("product", {}), "strategy": strategy})
         if isinstance(gen, str):
             return Extra(skipped=gen)
-        data, key = split.data, _product_key(split, {})  # the judge depends on the training rows only
-        real = split.frame
-        real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
-        if key not in _JUDGES:
-            _JUDGES[key] = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=split.seed)
-        scorer = SampleScorer(_JUDGES[key], real_x, real_y, realism_quantile=0.05, copy_quantile=0.01, accept=rule)
-        counts = gen.plan(balance_to=split.target)
-        delivery = Delivery(dict(counts))
-        frames = deliver(gen, counts, scorer, split.seed, max_rounds=5, delivery=delivery)
-        x, y = accepted_rows(frames, data.codec, data.classes, data.features, data.label)
-        notes = {
-            "rows": {c: d["delivered"] for c, d in delivery.per_class().items()},
-            "requested": dict(counts),
-            "generated": dict(delivery.generated),
-            "rounds": delivery.rounds,
-            "short": delivery.short(),
-        }
-        return Extra(x, y, notes=notes)
+        return shipped_extra(split, gen, rule)
 
     return method
+
+
+def shipped_extra(split: Split, gen, rule: str) -> Extra:
+    """The rows a fitted generator ships under the accept rule (see shipped), scored in the generator's codec."""
+    from pipeline.deliver import Delivery, accepted_rows, deliver
+    from pipeline.quality.fidelity import LabelJudge, SampleScorer
+
+    data, real = split.data, split.frame
+    real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
+    # the judge depends on the training rows and the codec that encodes them only
+    key = (*_product_key(split, {}), json.dumps(gen.codec.to_dict(), sort_keys=True, default=str))
+    if key not in _JUDGES:
+        _JUDGES[key] = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=split.seed)
+    scorer = SampleScorer(_JUDGES[key], real_x, real_y, realism_quantile=0.05, copy_quantile=0.01, accept=rule)
+    counts = gen.plan(balance_to=split.target)
+    delivery = Delivery(dict(counts))
+    frames = deliver(gen, counts, scorer, split.seed, max_rounds=5, delivery=delivery)
+    x, y = accepted_rows(frames, data.codec, data.classes, data.features, data.label)
+    notes = {
+        "rows": {c: d["delivered"] for c, d in delivery.per_class().items()},
+        "requested": dict(counts),
+        "generated": dict(delivery.generated),
+        "rounds": delivery.rounds,
+        "short": delivery.short(),
+    }
+    return Extra(x, y, notes=notes)
 
 
 # the gate's judge for each of this benchmark's classifiers: the same scikit-learn models (fit_predict)
@@ -602,8 +612,13 @@ def spread(split: Split, extra: Extra) -> float:
 
 
 def run_one(split: Split, name: str, options: dict) -> dict:
+    return measure(split, METHODS[name], options)
+
+
+def measure(split: Split, method: Method, options: dict) -> dict:
+    """One method on one split: its extra rows or weights, both classifiers' scores, its spread and time."""
     t0 = time.perf_counter()
-    extra = METHODS[name](split, options)
+    extra = method(split, options)
     made = time.perf_counter() - t0
     if extra.skipped:
         return {"skipped": extra.skipped}

@@ -53,8 +53,15 @@ class ModelConfig(_Strict):
     # nats per latent unit below which KL is not penalised: keeps the latent in use, so
     # samples vary instead of collapsing to class averages (digits k=10: diversity 0.98 -> 1.20)
     free_bits: float = Field(0.5, ge=0.0, le=100.0)
-    # auxiliary classifier loss on prior samples; 3 beat 1 and 0 on label following (docs/architecture.md)
-    label_loss_weight: float = Field(3.0, ge=0.0, le=1000.0)
+    # auxiliary classifier loss on prior samples. None (auto): 3 for images, where it beat 1 and 0 on
+    # label following; 0 for tables, where it cost rare-class recall (benchmarks/ablation.py; docs/architecture.md)
+    label_loss_weight: float | None = Field(None, ge=0.0, le=1000.0)
+
+    def label_weight_for(self, modality: str) -> float:
+        """The label loss weight in force for this kind of data (resolves None)."""
+        if self.label_loss_weight is not None:
+            return self.label_loss_weight
+        return 3.0 if modality == "image" else 0.0
 
 
 class TrainConfig(_Strict):

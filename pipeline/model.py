@@ -122,6 +122,7 @@ class CVAE(nn.Module):
         else:
             self.register_buffer("prior_mu", torch.zeros(k, zdim))
         self.register_buffer("eye", torch.eye(k), persistent=False)
+        self.label_weight = cfg.label_weight_for("image" if len(shape.input_shape) == 3 else "table")
         gauss = [i for b in layout if b.kind == "gaussian" for i in range(b.start, b.stop)]
         self.register_buffer("gauss_idx", torch.tensor(gauss, dtype=torch.long))
         self.log_sigma = nn.Parameter(torch.zeros(len(gauss)))
@@ -269,9 +270,9 @@ class CVAE(nn.Module):
         kl_pen = kl_units.clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl
         total = recon + beta * kl_pen
         out = {"recon": recon, "kl": kl}
-        if self.cfg.label_loss_weight > 0:
+        if self.label_weight > 0:
             real_ce, fake_ce = self.label_loss(x, y)
-            total = total + real_ce + self.cfg.label_loss_weight * fake_ce
+            total = total + real_ce + self.label_weight * fake_ce
             out |= {"clf_real": real_ce, "clf_fake": fake_ce}
         out["loss"] = total
         return out

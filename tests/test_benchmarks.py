@@ -126,3 +126,28 @@ def test_imbalance_natural_table_with_boosting(tmp_path):
     assert entry["methods"]["smote"]["0"]["extra_rows"] == 25 + 74  # every class up to the largest (83)
     assert set(entry["summary"]["best_baseline"]) == set(keys)
     assert "### pbc: natural classes" in out.with_suffix(".md").read_text()
+
+
+def test_ablation_tiny(tmp_path):
+    """Every variant of the ablation runs, and the JSON holds a finite score and paired Δ for each."""
+    import math
+
+    out = tmp_path / "ablation"
+    args = ["--datasets", "iris", "--rare", "5", "--seeds", "1", "--steps", "20", "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, "benchmarks/ablation.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.with_suffix(".json").read_text())
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.ablation import KEYS, VARIANTS
+
+    runs = data["entries"]["iris/rare5"]["methods"]
+    assert set(runs) == {v.name for v in VARIANTS}
+    for variant in VARIANTS:
+        scores = runs[variant.name]["0"]
+        assert all(math.isfinite(scores[k]) and 0 <= scores[k] <= 100 for k in KEYS), variant.name
+        deltas = data["summary"][variant.name]
+        assert all(math.isfinite(deltas[f"{k}_vs_{ref}"]) for k in KEYS for ref in ("default", "textbook_cvae"))
+    assert all(data["summary"]["default"][f"{k}_vs_default"] == 0 for k in KEYS)
+    assert "| filter-quality |" in out.with_suffix(".md").read_text()

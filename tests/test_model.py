@@ -113,3 +113,14 @@ def test_stratified_split_keeps_every_class_in_training():
     train, val = stratified_split(y, 0.2, torch.Generator().manual_seed(0))
     assert (y[val] == 0).sum() == 2 and (y[val] == 1).sum() == 0
     assert set(y[train].tolist()) == {0, 1}
+
+
+def test_label_loss_is_off_for_tables_and_on_for_images_by_default(mixed_table, image_frame):
+    """benchmarks/ablation.py: on rare-class tables the label loss cost recall; on images it keeps samples on label."""
+    table = TableCodec.fit(mixed_table.drop(columns=["label"]))
+    x = table.encode(mixed_table.drop(columns=["label"])).x
+    y = ClassIndex.fit(mixed_table["label"]).encode(mixed_table["label"])
+    assert "clf_fake" not in build_model(table, 2, ModelConfig()).loss(x, y, None, beta=1.0)
+    assert "clf_fake" in build_model(table, 2, ModelConfig(label_loss_weight=3)).loss(x, y, None, beta=1.0)
+    image = ImageCodec.fit(image_frame[["image"]])
+    assert build_model(image, 2, ModelConfig(hidden=[32, 16], conv_channels=[4, 8])).label_weight == 3.0
