@@ -27,7 +27,7 @@ def _config(source: str, out: Path, **data) -> RunConfig:
         model=ModelConfig(latent_dim=4, hidden=[64, 32]),
         train=FAST,
         sample=SampleConfig(per_class=6),
-        quality=QualityConfig(folds=2, repeats=1, fold_steps=20, classifier_steps=20),
+        quality=QualityConfig(folds=2, repeats=1, class_scores=0, fold_steps=20, classifier_steps=20),
         seed=11,
         out_dir=str(out),
     )

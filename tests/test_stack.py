@@ -30,7 +30,7 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 TINY = {
     "train": {"epochs": 20, "batch_size": 32},
     "model": {"latent_dim": 4, "hidden": [64, 32]},
-    "quality": {"folds": 2, "repeats": 1, "fold_steps": 20, "classifier_steps": 20},
+    "quality": {"folds": 2, "repeats": 1, "class_scores": 0, "fold_steps": 20, "classifier_steps": 20},
     "sample": {"per_class": 10},
 }
 
