@@ -292,8 +292,8 @@ def decide(
             for c in rare
         },
         "reasons": [
-            f"{product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows "
-            f"(bounds {lower:+.1f} to {upper:+.1f})"
+            f"{product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows, every row "
+            f"weighing the same (bounds {lower:+.1f} to {upper:+.1f}; the options weigh every class the same)"
         ],
         "verdict": verdict(evidence.options, rounded, advice),
     }
