@@ -80,7 +80,8 @@ from pipeline.io import write_frames  # noqa: E402
 from pipeline.job import DataRef, evaluate_gate, make_generator, stage_data, synthesize_rows  # noqa: E402
 from pipeline.quality.classifier import fit_judge  # noqa: E402
 from pipeline.quality.gate import macro_f1  # noqa: E402
-from pipeline.quality.promotion import class_weights, row_loss  # noqa: E402
+from pipeline.quality.menu import balanced_weights  # noqa: E402
+from pipeline.quality.promotion import row_loss  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.synthesizers import AffineSynthesizer, SMOTESynthesizer, Synthesizer  # noqa: E402
 
@@ -200,7 +201,7 @@ SCORING_RULES = ("brier", "log_loss")  # the promotion statistics besides macro-
 
 def scoring_rule_gain(truth: np.ndarray, base: np.ndarray, aug: np.ndarray, n: int, metric: str) -> float:
     """The gate's promotion statistic on the test set: class-weighted loss drop in points."""
-    weight = class_weights(truth, n)
+    weight = balanced_weights(truth, n)
     drop = row_loss(base, truth, metric) - row_loss(aug, truth, metric)
     return float(100 * (weight * drop).sum() / weight.sum())
 

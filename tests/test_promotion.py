@@ -9,8 +9,8 @@ import pytest
 
 from pipeline.config import QualityConfig
 from pipeline.quality.gate import Evidence, decide, repeats_for
-from pipeline.quality.menu import OPTIONS, REAL_ONLY
-from pipeline.quality.promotion import class_weights, decide_promotion, interval, row_loss, scoring_rule_interval
+from pipeline.quality.menu import OPTIONS, REAL_ONLY, balanced_weights
+from pipeline.quality.promotion import decide_promotion, interval, row_loss, scoring_rule_interval
 from pipeline.quality.report import report_markdown
 
 Q = QualityConfig()
@@ -88,7 +88,7 @@ def test_the_spread_between_repeats_widens_the_interval():
 
 def test_rare_rows_weigh_as_much_as_a_class_of_common_ones():
     truth = np.repeat([0, 1], [90, 10])
-    weight = class_weights(truth, 2)
+    weight = balanced_weights(truth, 2)
     assert weight[truth == 1].sum() == pytest.approx(weight[truth == 0].sum()) and weight.mean() == pytest.approx(1)
     # the product gets only the rare rows right, the real rows alone only the common ones: equal footing
     onehot = np.eye(2)

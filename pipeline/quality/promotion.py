@@ -22,7 +22,6 @@ import numpy as np
 
 from pipeline.quality.menu import balanced_weights
 
-METRICS = ("brier", "log_loss", "macro_f1")
 WORDS = {
     "brier": "class-weighted Brier score",
     "log_loss": "class-weighted log-loss",
@@ -40,11 +39,6 @@ def row_loss(proba: np.ndarray, truth: np.ndarray, metric: str) -> np.ndarray:
     if metric == "log_loss":
         return -np.log(np.clip(proba[np.arange(len(truth)), truth], EPS, 1.0))
     raise ValueError(f"{metric!r} is not a per-row scoring rule")
-
-
-def class_weights(truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per row 1 / (rows of its class), scaled to mean 1: every class weighs the same."""
-    return balanced_weights(truth, n_classes)
 
 
 def row_gains(base: list[np.ndarray], product: list[np.ndarray], truth: np.ndarray, metric: str) -> np.ndarray:
@@ -92,7 +86,7 @@ def scoring_rule_interval(
 ) -> Interval:
     """The class-weighted gain of a proper scoring rule, mean over repeats, and its interval."""
     gains = row_gains(base, product, truth, metric)
-    weight = class_weights(truth, n_classes)
+    weight = balanced_weights(truth, n_classes)  # every class weighs the same
     gain, row_se = weighted_mean_se(gains.mean(0), weight)
     per_repeat = np.array([weighted_mean_se(g, weight)[0] for g in gains])
     return interval(gain, row_se, per_repeat, confidence)
