@@ -75,7 +75,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -484,7 +484,7 @@ def follow(split: Split, options: dict) -> Extra:
 
     from pipeline import job
     from pipeline.config import QualityConfig, RunConfig
-    from pipeline.quality.gate import decide
+    from pipeline.quality.gate import decide, fold_rows, judge_folds
 
     data = split.data
     per_kind, notes = {}, {}
@@ -500,10 +500,12 @@ def follow(split: Split, options: dict) -> Extra:
         ref = job.stage_data(config, Path(tmp))
         folder = Path(tmp) / "model"  # the CVAE the run trains: the same for both judges
         job.make_generator(config).fit(ref.real(), label=ref.label).save(folder)
+        task, factories, menu = job.gate_task(config, ref)
+        plan = fold_rows(task, factories, menu)  # the fold generators' rows: the same for every judge
         for kind in data.classifiers:
             judge = "cnn" if kind == "second" and data.is_image else JUDGES[kind]
             judged = config.model_copy(update={"quality": QualityConfig(judge=judge)})
-            evidence = job.gate_evidence(judged, ref)
+            evidence = plan if isinstance(plan, str) else judge_folds(replace(task, judge=judge), menu, plan)
             gate = decide(evidence, judged.quality, judged.seed, judge)
             rows = decide(evidence, judged.quality, judged.seed, judge, balanced=False)
             balanced = decide(evidence, judged.quality, judged.seed, judge, balanced=True)

@@ -27,7 +27,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, write_augmented, write_frames
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.gate import Evidence, Task, cross_fit, decide
-from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, menu, split_counts
+from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
 from pipeline.synthesizers import CVAESynthesizer, Synthesizer
@@ -130,9 +130,15 @@ def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
 
 def gate_evidence(config: RunConfig, data: DataRef) -> Evidence | str:
     """Out-of-fold predictions of every option of the menu, or why there are none."""
-    judge = config.quality.judge_for(data.modality)
     if not config.quality.evaluate:
         return "the gate is turned off (quality.evaluate = false)"
+    return cross_fit(*gate_task(config, data))
+
+
+def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callable[[], Synthesizer]], list[Option]]:
+    """What the gate cross-fits: the run as its folds reproduce it, a factory for each
+    generator the menu names, and the menu."""
+    judge = config.quality.judge_for(data.modality)
     real = data.real()
     fold_train = config.train.model_copy(
         update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)}
@@ -165,7 +171,7 @@ def gate_evidence(config: RunConfig, data: DataRef) -> Evidence | str:
         product=product,
         judge=judge,
     )
-    return cross_fit(task, factories, options)
+    return task, factories, options
 
 
 def shipped_option(config: RunConfig, data: DataRef, gate: dict[str, Any]) -> str | None:

@@ -3,13 +3,25 @@ are promoted, too little data gets "not enough evidence"; and its verdict names 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, fit_codec
-from pipeline.quality.gate import Evidence, Task, cross_fit, decide, fold_count, macro_f1, rule
+from pipeline.quality.gate import (
+    Evidence,
+    Task,
+    cross_fit,
+    decide,
+    fold_count,
+    fold_rows,
+    judge_folds,
+    macro_f1,
+    rule,
+)
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, TIE, balanced_weights, menu, split_counts
 from pipeline.synthesizers import OversampleSynthesizer, SMOTESynthesizer
 
@@ -159,10 +171,8 @@ def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
     assert isinstance(decide(evidence, task.quality)["gain"], float)
 
 
-@pytest.mark.parametrize("judge", ["logistic", "forest", "boosting"])
-def test_cross_fit_measures_the_menu_with_the_users_classifier(judge):
-    """Two overlapping classes, one rare: each judge measures every option on the same folds and
-    the advice is the best measured one (rebalancing need not win macro-F1 where classes overlap)."""
+def _overlapping(judge: str) -> tuple[Task, dict]:
+    """Two overlapping classes, one rare, judged by `judge`; the product is SMOTE."""
     rng = np.random.default_rng(0)
     sizes = {"common": 80, "rare": 8}
     real = pd.concat(
@@ -185,11 +195,37 @@ def test_cross_fit_measures_the_menu_with_the_users_classifier(judge):
         judge=judge,
     )
     factories = {"smote": lambda: SMOTESynthesizer(seed=0), "oversample": lambda: OversampleSynthesizer(seed=0)}
+    return task, factories
+
+
+@pytest.mark.parametrize("judge", ["logistic", "forest", "boosting"])
+def test_cross_fit_measures_the_menu_with_the_users_classifier(judge):
+    """Each judge measures every option on the same folds and the advice is the best measured
+    one (rebalancing need not win macro-F1 where classes overlap)."""
+    task, factories = _overlapping(judge)
     gate = decide(cross_fit(task, factories, menu("table", "smote")), task.quality, judge=judge)
     assert gate["judge"] == judge and set(gate["options"]) == {REAL_ONLY, "class_weight", "oversample", "smote"}
     best = max(v["gain"] for v in gate["options"].values())
     assert best - TIE <= gate["recommendation"]["gain"] <= best
     assert len({v["gain"] for v in gate["options"].values()}) > 1  # the options train different classifiers
+
+
+def test_fold_rows_made_once_serve_every_judge():
+    """The benchmark makes the fold generators' rows once and judges them with several
+    classifiers: each judge's evidence is what its own cross-fit gives."""
+    task, factories = _overlapping("logistic")
+    options = menu("table", "smote")
+    plan = fold_rows(task, factories, options)
+    for judge in ("logistic", "forest"):
+        judged = replace(task, judge=judge)
+        shared, own = judge_folds(judged, options, plan), cross_fit(judged, factories, options)
+        assert shared.synthetic_rows == own.synthetic_rows
+        for name in own.probabilities:
+            assert all(map(np.array_equal, shared.probabilities[name], own.probabilities[name]))
+    logistic = judge_folds(task, options, plan).probabilities["smote"]
+    assert not all(
+        map(np.array_equal, logistic, judge_folds(replace(task, judge="forest"), options, plan).probabilities["smote"])
+    )
 
 
 def test_cross_fit_refuses_a_class_with_one_row(mixed_table):

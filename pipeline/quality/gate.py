@@ -89,9 +89,28 @@ def repeats_for(y: np.ndarray, quality: QualityConfig) -> int:
     return min(max(quality.repeats, wanted), 10)
 
 
+@dataclass
+class FoldRows:
+    """Every fold's split and every generator's encoded rows for it: what each judge trains on.
+    Made once per run; the benchmark judges the same rows with several classifiers."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    k: int
+    repeats: int
+    folds: list  # (repeat, seed, train rows, held-out rows), every repeat's folds
+    rows: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]  # per fold: kind -> (x, y)
+
+
 def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) -> Evidence | str:
     """Out-of-fold predictions for every option, or why there can be none. `factories` makes
     an unfitted generator of each kind the options name."""
+    plan = fold_rows(task, factories, options)
+    return plan if isinstance(plan, str) else judge_folds(task, options, plan)
+
+
+def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option]) -> FoldRows | str:
+    """The folds of every repeat and each generator's rows for them, or why there can be none."""
     from sklearn.model_selection import StratifiedKFold
 
     x = task.codec.encode(task.real[task.features]).x
@@ -99,8 +118,7 @@ def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) 
     k = fold_count(y.numpy(), task.quality.folds)
     if not k:
         return "a class has fewer than 2 real rows, so no row of it can be held out"
-    evidence = Evidence(y.numpy(), task.classes.names, task.product, folds=k, options=options)
-    folds = []  # (repeat, seed, train rows, held-out rows), every repeat's folds
+    folds = []
     repeats = repeats_for(y.numpy(), task.quality)
     for repeat in range(repeats):
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=(task.seed + repeat) % 2**32)
@@ -108,11 +126,24 @@ def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) 
             folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
     kinds = list(dict.fromkeys(kind for o in options for kind in o.sources))
     generators = {kind: _fold_generators(task, factories[kind], folds) for kind in kinds}
-    proba = {o.name: np.zeros((repeats, len(y), len(task.classes))) for o in options}
-    for i, (repeat, seed, train, held) in enumerate(folds):
+    rows = []
+    for i, (_, seed, train, _) in enumerate(folds):
         raise_if_interrupted()
-        fitted = {kind: g[i] for kind, g in generators.items()}
-        for name, p in _one_fold(task, options, fitted, x, y, train, held, seed, evidence).items():
+        rows.append({kind: _fold_rows(task, kind, g[i], x[train], y[train], seed) for kind, g in generators.items()})
+    return FoldRows(x, y, k, repeats, folds, rows)
+
+
+def judge_folds(task: Task, options: list[Option], plan: FoldRows) -> Evidence:
+    """The judge (task.judge) trained on every option's training set of every fold."""
+    x, y = plan.x, plan.y
+    evidence = Evidence(y.numpy(), task.classes.names, task.product, folds=plan.k, options=options)
+    for fold in plan.rows:
+        for kind, (sx, _) in fold.items():
+            evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
+    proba = {o.name: np.zeros((plan.repeats, len(y), len(task.classes))) for o in options}
+    for (repeat, seed, train, held), rows in zip(plan.folds, plan.rows):
+        raise_if_interrupted()
+        for name, p in _one_fold(task, options, rows, x, y, train, held, seed).items():
             proba[name][repeat, held] = p
     evidence.probabilities = {name: list(p) for name, p in proba.items()}
     evidence.predictions = {name: [r.argmax(1) for r in p] for name, p in proba.items()}
@@ -129,11 +160,8 @@ def _fold_generators(task: Task, factory: Factory, folds: list) -> list[Synthesi
     return type(gens[0]).fit_many(gens, frames, task.label, task.unlabelled)
 
 
-def _one_fold(task: Task, options: list[Option], fitted: dict[str, Synthesizer], x, y, train, held, seed, evidence):
+def _one_fold(task: Task, options: list[Option], rows: dict, x, y, train, held, seed) -> dict[str, np.ndarray]:
     """Held-out probabilities of the judge trained on each option's training set, on one fold."""
-    rows = {kind: _fold_rows(task, kind, gen, x[train], y[train], seed) for kind, gen in fitted.items()}
-    for kind, (sx, _) in rows.items():
-        evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
     n_classes, preds = len(task.classes), {}
     for option in options:
         parts = [_take_per_class(*rows[kind], task.classes, share) for kind, share in _shares(option, task.counts)]
