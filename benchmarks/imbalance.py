@@ -38,6 +38,9 @@ synthetic one bringing the rare classes up to 40 rows:
     product-prior        pipeline.CVAESynthesizer(strategy="prior").fit(...).sample(balance_to=40)
     product-transfer     the same with strategy="transfer"
     product-*+affine     images: half the rows of product-prior / -transfer (same fit), half affine views
+    product-on-affine    images: product-prior fit on the real rows plus affine views of the rare classes
+                         (each up to 40), asked for the rare classes' deficit; +affine: half its rows, half
+                         affine views
     shipped-RULE         what `augment run` ships in augmented.parquet: the product-prior fit, rows scored by
                          SampleScorer(accept=RULE) and kept by pipeline.deliver.deliver (max_rounds=5) until
                          each rare class has its count; RULE quality (the default: follows its label, realistic,
@@ -427,6 +430,34 @@ def product_affine(strategy: str) -> Method:
     return method
 
 
+def product_on_affine(mix: bool) -> Method:
+    """Images: the product (prior strategy) fit on the real rows plus affine views that bring each
+    rare class up to the target, then asked for the deficit: the CVAE trained on affine views;
+    with `mix`, half its rows and half fresh affine views (as product-*+affine)."""
+
+    def method(split: Split, options: dict) -> Extra:
+        if not split.data.is_image:
+            return Extra(skipped="images only")
+        from pipeline import CVAESynthesizer
+
+        data, deficit = split.data, split.deficit()
+        vx, vy = _affine_views(split, deficit, split.seed + 11)
+        views = data.codec.decode_means(vx)
+        views[data.label] = data.classes.decode(vy.numpy()).array
+        columns = data.features + [data.label]
+        frame = pd.concat([split.frame[columns], views[columns]], ignore_index=True)
+        gen = CVAESynthesizer(seed=split.seed, **{**options.get("product", {}), "strategy": "prior"})
+        gen.fit(frame, label=data.label)
+        counts = {data.classes.names[c]: (n + 1) // 2 if mix else n for c, n in deficit.items()}
+        full = rows_extra(split, pd.concat(list(gen.sample_frames(counts, split.seed)), ignore_index=True))
+        if not mix:
+            return full
+        mx, my = _affine_views(split, {c: n - (n + 1) // 2 for c, n in deficit.items()}, split.seed + 7)
+        return Extra(torch.cat([full.x, mx]), torch.cat([full.y, my]), notes=full.notes)
+
+    return method
+
+
 def shipped(strategy: str, rule: str) -> Method:
     """What `augment run` ships (pipeline/job.py synthesize_rows): the same fit as product-<strategy>, rows
     generated, scored by SampleScorer(LabelJudge on the training rows, accept=rule) and kept by
@@ -540,6 +571,8 @@ METHODS: dict[str, Method] = {
     "product-transfer": product("transfer"),
     "product-prior+affine": product_affine("prior"),
     "product-transfer+affine": product_affine("transfer"),
+    "product-on-affine": product_on_affine(mix=False),
+    "product-on-affine+affine": product_on_affine(mix=True),
     "shipped-quality": shipped("prior", "quality"),
     "shipped-label": shipped("prior", "label"),
     "shipped-all": shipped("prior", "all"),
