@@ -914,43 +914,54 @@ def _mean(entry: dict, method: str, key: str) -> float | None:
     return statistics.mean(values) if values and len(values) == len(entry["seeds"]) else None
 
 
-# the orders that break ties, which the replay compares: by cost (the real rows alone first);
-# by cost but the real rows alone last (doing nothing measured worst on average here); by what
-# measured best on average in this benchmark (tables: class weights; images: affine views)
-TIE_ORDERS = {
-    "cost": None,
-    "cost, real last": {
-        "tables": ["class_weight", "oversample", "smote", "cvae", "real_only"],
-        "images": ["class_weight", "oversample", "affine", "cvae", "cvae_affine", "real_only"],
-    },
-    "prior": {
-        "tables": ["class_weight", "smote", "oversample", "cvae", "real_only"],
-        "images": ["affine", "cvae_affine", "class_weight", "oversample", "cvae", "real_only"],
-    },
-}
+GROUP_DATASETS = {"tables": TABLES + NATURALS, "images": IMAGES}
+MODALITY = {"tables": "table", "images": "image"}  # menu.PRIOR's names
 
 
-def _replayed(entry: dict, modality: str, kind: str, tie: float, metric: str, order: str) -> float | None:
-    """Macro-F1 a user gets under a rule: the recommendation replayed from the gate's own gains
-    (kept in the follow method's notes; `metric` "rows" or "classes", the latter weighing each
-    held-out row by 1/(rows of its class)) and read off the menu method's test score."""
-    from pipeline.quality.menu import OPTIONS
+def _judge(kind: str, modality: str) -> str:
+    return "cnn" if kind == "second" and modality == "images" else JUDGES[kind]
 
-    key = "gate_gains" if metric == "rows" else "gate_gains_balanced"
-    ranks = TIE_ORDERS[order]
+
+def option_priors(entries: list[dict], modality: str, exclude: str | None = None) -> dict[str, dict[str, float]]:
+    """Per judge, each menu option's test macro-F1 gain over the real rows alone, averaged over the
+    settings of this kind of data where every option was measured (leaving out the data set
+    `exclude`): menu.PRIOR, and the replay's prior for a data set made from the others only."""
+    menu = MENU_METHODS[modality]
+    out: dict[str, dict[str, float]] = {}
+    for kind, key in F1_KEYS.items():
+        per_setting = []
+        for e in entries:
+            if e["dataset"] in GROUP_DATASETS[modality] and e["dataset"] != exclude:
+                means = {option: _mean(e, method, key) for option, method in menu.items()}
+                if None not in means.values():
+                    per_setting.append({o: v - means["real_only"] for o, v in means.items() if o != "real_only"})
+        if per_setting:
+            options = per_setting[0]
+            out[_judge(kind, modality)] = {o: round(statistics.mean(g[o] for g in per_setting), 1) for o in options}
+    return out
+
+
+def _replayed(entry: dict, entries: list[dict], modality: str, kind: str, tie: float, shrink: float) -> float | None:
+    """Macro-F1 a user gets under a rule, replayed from the gate's own gains (kept in the follow
+    method's notes, every class weighing the same) and read off the menu method's test score:
+    expected gain = shrink x the gate's gain + (1 - shrink) x the option's prior from the other
+    data sets (option_priors); the best, ties within `tie` points to the cheaper option, the real
+    rows alone last (menu.tie_order)."""
+    from pipeline.quality.menu import OPTIONS, REAL_ONLY, tie_order
+
+    prior = option_priors(entries, modality, exclude=entry["dataset"]).get(_judge(kind, modality), {})
     scores = []
     for seed, result in (entry["methods"].get("follow") or {}).items():
-        gains = result.get("notes", {}).get(kind, {}).get(key)
+        gains = result.get("notes", {}).get(kind, {}).get("gate_gains_balanced")
         if not gains:
             return None
-        best = max(gains.values())
-        near = [m for m in gains if gains[m] >= best - tie]
-        if ranks is None:
-            chosen = min(near, key=lambda m: (OPTIONS[m].cost, -gains[m]))
-        else:
-            chosen = min(near, key=lambda m: (ranks[modality].index(m), -gains[m]))
-        method = MENU_METHODS[modality].get(chosen)
-        row = (entry["methods"].get(method) or {}).get(seed) or {}
+        fallback = statistics.mean(prior.values()) if prior else 0.0
+        bet = {m: 0.0 if m == REAL_ONLY else prior.get(m, fallback) for m in gains}
+        expected = {m: shrink * g + (1 - shrink) * bet[m] for m, g in gains.items()}
+        best = max(expected.values())
+        near = [m for m in expected if expected[m] >= best - tie]
+        chosen = min(near, key=lambda m: (*tie_order(OPTIONS[m]), -expected[m]))
+        row = (entry["methods"].get(MENU_METHODS[modality].get(chosen)) or {}).get(seed) or {}
         if F1_KEYS[kind] not in row:
             return None
         scores.append(row[F1_KEYS[kind]])
@@ -1032,20 +1043,20 @@ def advice_overview(entries: list[dict]) -> str:
                 lines.append(f"| {name} | " + " | ".join(" / ".join(v) for v in cells.values()) + " |")
         lines += [
             "",
-            "Rules replayed from the gate's own gains: the metric (macro-F1 over the held-out rows, or with each row "
-            "weighing 1/(rows of its class)), the order that breaks ties, the tie width (points):",
+            "Rules replayed from the gate's own gains (every class weighing the same): the weight of the gate's "
+            "measured gain against each option's average gain on the other data sets (1: the measurement alone), "
+            "and the tie width (points) within which the cheaper option wins:",
             "",
-            "| metric | tie order | tie " + header,
-            "|---" * 9 + "|",
+            "| weight | tie " + header,
+            "|---" * 8 + "|",
         ]
-        for metric in ("rows", "classes"):
-            for order in TIE_ORDERS:
-                for tie in (0.0, 0.5, 1.0, 2.0):
-                    replay = lambda e, kind, key, t=tie, m=metric, o=order: _replayed(e, modality, kind, t, m, o)  # noqa: E731
-                    cells = _against_hindsight(group, menu, replay, kinds)
-                    if cells:
-                        row = " | ".join(" / ".join(v) for v in cells.values())
-                        lines.append(f"| {metric} | {order} | {tie:g} | {row} |")
+        for shrink in (1.0, 0.75, 0.5, 0.25, 0.0):
+            for tie in (0.0, 0.5, 1.0):
+                replay = lambda e, kind, key, t=tie, w=shrink: _replayed(e, entries, modality, kind, t, w)  # noqa: E731
+                cells = _against_hindsight(group, menu, replay, kinds)
+                if cells:
+                    row = " | ".join(" / ".join(v) for v in cells.values())
+                    lines.append(f"| {shrink:g} | {tie:g} | {row} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -1085,6 +1096,16 @@ def write(results: dict, out: str) -> None:
     print(f"\nwrote {out}.md and {out}.json")
 
 
+def print_priors(out: str) -> None:
+    """menu.PRIOR as Python, from every setting of the stored results."""
+    entries = list(json.loads(Path(out + ".json").read_text())["entries"].values())
+    print("PRIOR: dict[tuple[str, str], dict[str, float]] = {")
+    for modality in GROUP_DATASETS:
+        for judge, gains in option_priors(entries, modality).items():
+            print(f"    ({MODALITY[modality]!r}, {judge!r}): {gains},")
+    print("}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -1104,7 +1125,10 @@ def main(argv: list[str] | None = None) -> None:
         "--out", default=None, help="path prefix for .md and .json (default benchmarks/results/imbalance)"
     )
     parser.add_argument("--rewrite", action="store_true", help="only render the markdown again from the JSON")
+    parser.add_argument("--priors", action="store_true", help="print pipeline/quality/menu.py's PRIOR from the JSON")
     args = parser.parse_args(argv)
+    if args.priors:
+        return print_priors(args.out or str(ROOT / "benchmarks/results/imbalance"))
     if args.rewrite:
         return write({"entries": {}}, args.out or str(ROOT / "benchmarks/results/imbalance"))
     if args.quick:  # one toy and one natural table; follow runs a whole gate per classifier (minutes a seed)

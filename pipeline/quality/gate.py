@@ -54,6 +54,7 @@ class Evidence:
     options: list[Option] = field(default_factory=list)
     # (rows, classes) held-out probabilities per repeat; absent: one-hot of the predictions
     probabilities: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    modality: str = "table"  # the data's kind: which benchmark prior the recommendation weighs (menu.PRIOR)
 
 
 @dataclass
@@ -136,7 +137,9 @@ def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option]) 
 def judge_folds(task: Task, options: list[Option], plan: FoldRows) -> Evidence:
     """The judge (task.judge) trained on every option's training set of every fold."""
     x, y = plan.x, plan.y
-    evidence = Evidence(y.numpy(), task.classes.names, task.product, folds=plan.k, options=options)
+    evidence = Evidence(
+        y.numpy(), task.classes.names, task.product, folds=plan.k, options=options, modality=task.codec.modality
+    )
     for fold in plan.rows:
         for kind, (sx, _) in fold.items():
             evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
@@ -287,7 +290,7 @@ def decide(
     decision = promoted["decision"]
     real = evidence.predictions[REAL_ONLY]
     same = frozenset(m for m, p in evidence.predictions.items() if m != REAL_ONLY and all(map(np.array_equal, p, real)))
-    advice = recommend(evidence.options, draws, points, quality.confidence, same)
+    advice = recommend(evidence.options, draws, points, quality.confidence, same, evidence.modality, judge)
     rare = rare_classes(evidence.truth, evidence.class_names)
     recall = {m: recall_by_class(evidence, m) for m in evidence.predictions}
     rounded = {
