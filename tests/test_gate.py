@@ -259,3 +259,28 @@ def test_an_option_that_changes_no_prediction_is_named_as_the_real_rows_alone():
     assert gate["recommendation"]["method"] == REAL_ONLY and gate["recommendation"]["runner_up"] == "cvae"
     assert gate["recommendation"]["why"].startswith("class_weight changes no held-out prediction")
     assert gate["options_weighting"] == "classes"
+
+
+def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
+    """Half the expected gain is what each option gained across the benchmark's data sets with
+    the same judge: a boosting judge's small measured lead for class weights does not outweigh
+    the CVAE rows' larger average gain, a large one does, and a logistic judge (whose options
+    gained about the same across data sets) follows the measurement."""
+    from pipeline.quality.menu import PRIOR, SHRINK, expected_gains
+
+    truth = np.repeat(np.arange(3), [60, 60, 20])
+    near = _evidence(truth, 0.70, 0.76, seed=5, class_weight=0.79)
+    boosting = decide(near, Q, judge="boosting")
+    measured = {m: v["gain"] for m, v in boosting["options"].items()}
+    assert (
+        0
+        < measured["class_weight"] - measured["cvae"]
+        < 2 * SHRINK * (PRIOR["table", "boosting"]["cvae"] - PRIOR["table", "boosting"]["class_weight"])
+    )
+    assert boosting["recommendation"]["method"] == "cvae"
+    assert "average across the benchmark's data sets" in boosting["recommendation"]["why"]
+    far = decide(_evidence(truth, 0.70, 0.72, seed=5, class_weight=0.95), Q, judge="boosting")
+    assert far["recommendation"]["method"] == "class_weight"
+    logistic = decide(near, Q, judge="logistic")
+    assert logistic["recommendation"]["method"] == "class_weight"
+    assert expected_gains({"cvae": 1.0}, "table", "no such judge") == {"cvae": 1.0}  # no prior: the measurement

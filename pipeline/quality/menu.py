@@ -143,10 +143,10 @@ def recommend(
     elif lower > 0:
         why = f"clearly best: {gap:+.1f} points over the runner-up {runner} (one-sided lower bound {lower:+.1f})"
     else:
-        why = f"best by a hair: {runner} is as good within noise ({gap:+.1f} points, lower bound {lower:+.1f})"
+        why = f"best by a hair: {runner} is as good within noise ({gap:+.1f} points ahead, lower bound {lower:+.1f})"
     if shrunk < 1:
         why += (
-            f"; expected gains weigh this run's measurement {SHRINK:g} against each option's average"
+            f"; expected gain = {SHRINK:g} x this run's measured gain + {1 - SHRINK:g} x the option's average"
             f" across the benchmark's data sets with this judge ({chosen} {expected[chosen]:+.1f},"
             f" {runner} {expected[runner]:+.1f})"
         )
