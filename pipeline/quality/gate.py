@@ -11,8 +11,8 @@ points over the real rows alone; bounds come from a paired bootstrap over the ro
 (predictions of every repeat kept together). A class with few rows gets more repeats of the
 folds, so each of its rows is scored more often (repeats_for).
 
-Two answers come out: the recommendation (menu.recommend: the best measured option) and the
-promotion of the product's rows to `champion` (pipeline/quality/promotion.py: a proper
+Two answers come out: the recommendation (menu.recommend: the best option by expected
+gain) and the promotion of the product's rows to `champion` (pipeline/quality/promotion.py: a proper
 scoring rule's gain whose lower bound must clear a margin; "keep" when the measured gain is
 negative, "not enough evidence" otherwise).
 """
