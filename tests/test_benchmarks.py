@@ -151,3 +151,22 @@ def test_ablation_tiny(tmp_path):
         assert all(math.isfinite(deltas[f"{k}_vs_{ref}"]) for k in KEYS for ref in ("default", "textbook_cvae"))
     assert all(data["summary"]["default"][f"{k}_vs_default"] == 0 for k in KEYS)
     assert "| filter-quality |" in out.with_suffix(".md").read_text()
+
+
+def test_advice_priors_leave_the_scored_data_set_out():
+    """The replayed rules weigh the gate's gains against each option's average gain on the
+    other data sets only (menu.PRIOR is the same average over all of them), and only where
+    every option of the menu was measured."""
+    from benchmarks.imbalance import MENU_METHODS, option_priors
+
+    def entry(dataset: str, gain: float, with_cvae: bool = True) -> dict:
+        methods = {m: {"0": {"lr_f1": 50.0 + gain * i}} for i, m in enumerate(MENU_METHODS["tables"].values())}
+        if not with_cvae:
+            del methods["shipped-all"]
+        return {"dataset": dataset, "seeds": [0], "methods": methods}
+
+    entries = [entry("iris", 1.0), entry("wine", 3.0), entry("hdma", 5.0, with_cvae=False)]
+    both = option_priors(entries, "tables")["logistic"]
+    assert both == {"class_weight": 2.0, "oversample": 4.0, "smote": 6.0, "cvae": 8.0}  # hdma: no cvae, left out
+    assert option_priors(entries, "tables", exclude="wine")["logistic"]["cvae"] == 4.0
+    assert option_priors(entries, "images") == {}
