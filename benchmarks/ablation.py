@@ -55,13 +55,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import _imbalance_report as report  # noqa: E402
 from benchmarks import imbalance as bench  # noqa: E402
 from benchmarks._results import machine  # noqa: E402
 from benchmarks._textbook_cvae import textbook_size  # noqa: E402
 from pipeline import CVAESynthesizer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 
-KEYS = [k for k in bench.KEYS if not k.startswith("boosting")]  # lr_recall, lr_f1, second_recall, second_f1
+KEYS = [k for k in report.KEYS if not k.startswith("boosting")]  # lr_recall, lr_f1, second_recall, second_f1
 REFERENCES = ("default", "textbook_cvae")
 
 
@@ -270,7 +271,7 @@ def setting_table(entry: dict) -> str:
         runs = [r for r in per_seed.values() if "skipped" not in r]
         if not runs:
             continue
-        cells = [bench._fmt(bench._mean_std([r[k] for r in runs])) for k in KEYS]
+        cells = [report._fmt(report._mean_std([r[k] for r in runs])) for k in KEYS]
         delta = " / ".join(
             f"{d:+.1f}" if (d := setting_delta(entry, name, "default", k)) is not None else "" for k in KEYS
         )
@@ -284,10 +285,10 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
     path = Path(out + ".json")
     stored = json.loads(path.read_text()) if path.exists() else {"entries": {}, "runs": []}
     for key, entry in entries.items():  # a rerun of some variants on the same seeds replaces those only
-        stored["entries"][key] = bench.merge_entry(stored["entries"].get(key), entry)
+        stored["entries"][key] = report.merge_entry(stored["entries"].get(key), entry)
     if run:
         stored["runs"].append(run)
-    order = {n: i for i, n in enumerate(bench.TABLES + bench.IMAGES)}
+    order = {n: i for i, n in enumerate(report.TABLES + report.IMAGES)}
     ordered = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
     stored["summary"] = summarise(ordered)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -309,7 +310,7 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=bench.TABLES, choices=bench.TABLES)
+    parser.add_argument("--datasets", nargs="+", default=report.TABLES, choices=report.TABLES)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--rare", type=int, nargs="+", default=[5, 10], help="real training rows of the rare class")
     parser.add_argument("--variants", nargs="+", default=list(BY_NAME), choices=list(BY_NAME))

@@ -157,7 +157,7 @@ def test_advice_priors_leave_the_scored_data_set_out():
     """The replayed rules weigh the gate's gains against each option's average gain on the
     other data sets only (menu.PRIOR is the same average over all of them), and only where
     every option of the menu was measured."""
-    from benchmarks.imbalance import MENU_METHODS, option_priors
+    from benchmarks._imbalance_report import MENU_METHODS, option_priors
 
     def entry(dataset: str, gain: float, with_cvae: bool = True) -> dict:
         methods = {m: {"0": {"lr_f1": 50.0 + gain * i}} for i, m in enumerate(MENU_METHODS["tables"].values())}
