@@ -229,15 +229,21 @@ def _print_gate(g: dict) -> None:
         ranked = sorted(options, key=lambda m: -options[m]["gain"])
         cells = [f"{m} {options[m]['gain']:+.1f}" for m in ranked]
         console.print(f"options (macro-F1 points over real rows alone, judge {g['judge']}): " + e(", ".join(cells)))
+        expected = advice.get("expected_gains") or {}
         line = f"recommended: {advice['method']} {advice['gain']:+.1f} [{advice['lower_bound']:+.1f}, "
-        line += f"{advice['upper_bound']:+.1f}]"
+        line += f"{advice['upper_bound']:+.1f}]" + _expected(expected, advice["method"])
         runner = advice.get("runner_up")
         if runner:
-            line += f"; runner-up: {runner} {options[runner]['gain']:+.1f}"
+            line += f"; runner-up: {runner} {options[runner]['gain']:+.1f}" + _expected(expected, runner)
         console.print(f"[bold]{e(line)}[/]")
         if g.get("shipped_note"):
             console.print(e(g["shipped_note"]))
     console.print(f"[bold]{e(g['verdict'])}[/]")
+
+
+def _expected(expected: dict[str, float], name: str) -> str:
+    """', expected +x.y' where the recommendation weighed a benchmark prior (menu.expected_gains)."""
+    return f", expected {expected[name]:+.1f}" if name in expected else ""
 
 
 @app.command()

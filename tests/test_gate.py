@@ -278,6 +278,8 @@ def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
         < 2 * SHRINK * (PRIOR["table", "boosting"]["cvae"] - PRIOR["table", "boosting"]["class_weight"])
     )
     assert boosting["recommendation"]["method"] == "cvae"
+    expected = boosting["recommendation"]["expected_gains"]  # what ranked them, beside the measured gains
+    assert expected["cvae"] > expected["class_weight"] and expected[REAL_ONLY] == 0
     assert "average across the benchmark's data sets" in boosting["recommendation"]["why"]
     far = decide(_evidence(truth, 0.70, 0.72, seed=5, class_weight=0.95), Q, judge="boosting")
     assert far["recommendation"]["method"] == "class_weight"

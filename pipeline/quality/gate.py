@@ -311,7 +311,8 @@ def decide(
         "synthetic_rows_per_fold": float(np.mean(evidence.synthetic_rows.get(product, [0]))),
         "product": product,
         "options": rounded,
-        "recommendation": {"method": chosen, **rounded[chosen], "why": advice["why"], "runner_up": advice["runner_up"]},
+        "recommendation": {"method": chosen, **rounded[chosen], **{k: advice[k] for k in ("why", "runner_up")}}
+        | {"expected_gains": advice["expected_gains"]},
         "baselines": {
             m: {"gain": v["gain"], "lower_bound": v["lower_bound"]}
             for m, v in rounded.items()

@@ -130,8 +130,10 @@ def recommend(
     chosen = REAL_ONLY if picked in same_as_real else picked
     prefix = f"{picked} changes no held-out prediction (your real rows alone in effect); " if picked != chosen else ""
     others = [n for n in by_name if n != chosen and n not in same_as_real]
+    rounded = {n: round(v, 3) for n, v in expected.items()}
     if not others:
-        return {"method": chosen, "runner_up": None, "why": "no other option changed a held-out prediction"}
+        why = "no other option changed a held-out prediction"
+        return {"method": chosen, "runner_up": None, "why": why, "expected_gains": rounded}
     runner = max(others, key=lambda n: expected[n])
     gap = expected[chosen] - expected[runner]
     shrunk = SHRINK if (modality, judge) in PRIOR else 1.0
@@ -150,7 +152,7 @@ def recommend(
             f" across the benchmark's data sets with this judge ({chosen} {expected[chosen]:+.1f},"
             f" {runner} {expected[runner]:+.1f})"
         )
-    return {"method": chosen, "runner_up": runner, "why": prefix + why}
+    return {"method": chosen, "runner_up": runner, "why": prefix + why, "expected_gains": rounded}
 
 
 def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

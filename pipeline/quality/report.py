@@ -244,16 +244,20 @@ def _menu_lines(gate: dict[str, Any]) -> list[str]:
     level = f"{2 * gate['confidence'] - 1:.0%}"
     lines = [
         f"Training sets measured with the judge `{gate['judge']}` on the same folds (macro-F1 points over the real "
-        f"rows alone, {level} interval from a paired bootstrap over the held-out rows):",
+        f"rows alone, {level} interval from a paired bootstrap over the held-out rows; the expected gain, which "
+        "ranks them, weighs the measured gain against the option's average across the benchmark's data sets):",
         "",
-        "| option | gain | interval | |",
-        "|---|---|---|---|",
+        "| option | gain | interval | expected gain | |",
+        "|---|---|---|---|---|",
     ]
+    expected = advice.get("expected_gains") or {}
     for name in sorted(options, key=lambda m: -options[m]["gain"]):
         o = options[name]
         mark = "**recommended**" if name == advice.get("method") else ""
         mark += " shipped" if name == gate.get("shipped") else ""
-        lines.append(f"| {name} | {o['gain']:+.2f} | {o['lower_bound']:+.2f} to {o['upper_bound']:+.2f} | {mark} |")
+        bet = f"{expected[name]:+.2f}" if name in expected else ""
+        interval = f"{o['lower_bound']:+.2f} to {o['upper_bound']:+.2f}"
+        lines.append(f"| {name} | {o['gain']:+.2f} | {interval} | {bet} | {mark} |")
     lines += ["", gate.get("shipped_note", ""), ""] if gate.get("shipped_note") else []
     return lines + ["", "![options](plots/gate_options.png)", ""]
 
