@@ -241,7 +241,8 @@ def test_auto_ships_the_recommended_training_set(flow, tmp_path):
     assert set(shipped.loc[shipped["is_synthetic"], "source"]) == set(option.sources)
     assert (shipped["sample_weight"] != 1.0).any() == option.balanced
     report = (tmp_path / "auto" / "quality_report.md").read_text()
-    assert "| option | gain | interval | expected gain |" in report and (tmp_path / "auto" / "plots" / "gate_options.png").exists()
+    assert "| option | gain | interval | expected gain |" in report
+    assert (tmp_path / "auto" / "plots" / "gate_options.png").exists()
     assert read_provenance(summary["augmented"])["shipped_option"] == advice["method"]
 
 
