@@ -314,9 +314,9 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     gate = report.get("gate") or {}
     if gate.get("options"):
         advice = gate.get("recommendation") or {}
-        made.append(
-            plots.gate_options(gate["options"], advice.get("method"), gate["judge"], folder / "gate_options.png")
-        )
+        expected = advice.get("expected_gains")
+        path = folder / "gate_options.png"
+        made.append(plots.gate_options(gate["options"], advice.get("method"), gate["judge"], path, expected))
     synthetic = head_per_class(out / "synthetic.parquet", label, PLOT_ROWS_PER_CLASS)
     if synthetic.empty:
         return made

@@ -261,9 +261,16 @@ def column_distributions(
     return _save(fig, path)
 
 
-def gate_options(options: dict[str, dict[str, float]], recommended: str | None, judge: str, path: Path) -> Path:
-    """Each training set's gain over the real rows alone with its interval; the recommended one
-    in colour, so the answer and how far apart the options are read at a glance."""
+def gate_options(
+    options: dict[str, dict[str, float]],
+    recommended: str | None,
+    judge: str,
+    path: Path,
+    expected: dict[str, float] | None = None,
+) -> Path:
+    """Each training set's gain over the real rows alone with its interval, and the expected
+    gain that ranked it (a diamond); the recommended one in colour, so the answer and how far
+    apart the options are read at a glance."""
     names = sorted(options, key=lambda m: options[m]["gain"])
     gain = np.array([options[m]["gain"] for m in names])
     lower = np.array([options[m]["lower_bound"] for m in names])
@@ -272,7 +279,12 @@ def gate_options(options: dict[str, dict[str, float]], recommended: str | None, 
     colours = ["tab:green" if m == recommended else "tab:gray" for m in names]
     ax.barh(names, gain, color=colours, alpha=0.6)
     ax.errorbar(gain, names, xerr=[gain - lower, upper - gain], fmt="none", ecolor="black", capsize=3)
-    ax.scatter(gain, names, c=colours, s=40, zorder=3)
+    ax.scatter(gain, names, c=colours, s=40, zorder=3, label="measured on your folds")
+    if expected:
+        bets = [expected.get(m, np.nan) for m in names]
+        style = {"marker": "D", "facecolors": "none", "edgecolors": "tab:blue", "s": 50, "zorder": 4}
+        ax.scatter(bets, names, label="expected (ranks them)", **style)
+        ax.legend(loc="lower right", fontsize=8)
     for tick in ax.get_yticklabels():
         if tick.get_text() == recommended:
             tick.set_color("tab:green")
