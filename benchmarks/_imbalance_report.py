@@ -249,10 +249,9 @@ def option_priors(entries: list[dict], modality: str, exclude: str | None = None
 def _replayed(entry: dict, entries: list[dict], modality: str, kind: str, tie: float, shrink: float) -> float | None:
     """Macro-F1 a user gets under a rule, replayed from the gate's own gains (kept in the follow
     method's notes, every class weighing the same) and read off the menu method's test score:
-    expected gain = shrink x the gate's gain + (1 - shrink) x the option's prior from the other
-    data sets (option_priors); the best, ties within `tie` points to the cheaper option, the real
-    rows alone last (menu.tie_order)."""
-    from pipeline.quality.menu import OPTIONS, REAL_ONLY, tie_order
+    the product's rule (menu.expected_gains, menu.pick) with weight `shrink` and tie width `tie`,
+    the prior made from the other data sets only (option_priors)."""
+    from pipeline.quality.menu import expected_gains, pick
 
     prior = option_priors(entries, modality, exclude=entry["dataset"]).get(_judge(kind, modality), {})
     scores = []
@@ -260,12 +259,7 @@ def _replayed(entry: dict, entries: list[dict], modality: str, kind: str, tie: f
         gains = result.get("notes", {}).get(kind, {}).get("gate_gains_balanced")
         if not gains:
             return None
-        fallback = statistics.mean(prior.values()) if prior else 0.0
-        bet = {m: 0.0 if m == REAL_ONLY else prior.get(m, fallback) for m in gains}
-        expected = {m: shrink * g + (1 - shrink) * bet[m] for m, g in gains.items()}
-        best = max(expected.values())
-        near = [m for m in expected if expected[m] >= best - tie]
-        chosen = min(near, key=lambda m: (*tie_order(OPTIONS[m]), -expected[m]))
+        _, chosen = pick(expected_gains(gains, prior, shrink), tie)
         row = (entry["methods"].get(MENU_METHODS[modality].get(chosen)) or {}).get(seed) or {}
         if F1_KEYS[kind] not in row:
             return None

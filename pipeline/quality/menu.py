@@ -92,18 +92,25 @@ def tie_order(option: Option) -> tuple[int, int]:
     return (option.name == REAL_ONLY, option.cost)
 
 
-def expected_gains(gains: dict[str, float], modality: str, judge: str) -> dict[str, float]:
+def expected_gains(gains: dict[str, float], prior: dict[str, float] | None, shrink: float = SHRINK) -> dict[str, float]:
     """Each option's expected gain over the real rows alone: this run's measured gain weighed
-    SHRINK against what the option gained across the benchmark's data sets with the same judge
-    (PRIOR). On tens of held-out rows a measured gain is mostly noise; the average over many
-    data sets is what a user would bet on without this run. No prior for this judge: the
-    measured gains; an option without one gets the mean of the others."""
-    prior = PRIOR.get((modality, judge))
-    if prior is None:
+    `shrink` against what the option gained across the benchmark's data sets with the same
+    judge (`prior`, PRIOR's entry). On tens of held-out rows a measured gain is mostly noise;
+    the average over many data sets is what a user would bet on without this run. No prior:
+    the measured gains; an option without one gets the mean of the others."""
+    if not prior:
         return dict(gains)
     fallback = float(np.mean([v for m, v in prior.items() if m != REAL_ONLY]))
     bet = {m: 0.0 if m == REAL_ONLY else prior.get(m, fallback) for m in gains}
-    return {m: SHRINK * g + (1 - SHRINK) * bet[m] for m, g in gains.items()}
+    return {m: shrink * g + (1 - shrink) * bet[m] for m, g in gains.items()}
+
+
+def pick(expected: dict[str, float], tie: float = TIE) -> tuple[str, str]:
+    """(the best option by expected gain, the one recommended): among those within `tie` of the
+    best, the first in tie_order."""
+    best = max(expected, key=lambda n: (expected[n], -OPTIONS[n].cost))
+    near = [n for n in expected if expected[n] >= expected[best] - tie]
+    return best, min(near, key=lambda n: (*tie_order(OPTIONS[n]), -expected[n]))
 
 
 def recommend(
@@ -122,11 +129,9 @@ def recommend(
     `same_as_real` names the options whose held-out predictions are those of the real rows alone.
     Options are ranked by their expected gain (expected_gains), ties within TIE as tie_order says."""
     by_name = {o.name: o for o in options if o.name in points}
-    measured = {n: points[n] - points[REAL_ONLY] for n in by_name}
-    expected = expected_gains(measured, modality, judge)
-    best = max(by_name, key=lambda n: (expected[n], -by_name[n].cost))
-    near = [n for n in by_name if expected[n] >= expected[best] - TIE]
-    picked = min(near, key=lambda n: (*tie_order(by_name[n]), -expected[n]))
+    prior = PRIOR.get((modality, judge))
+    expected = expected_gains({n: points[n] - points[REAL_ONLY] for n in by_name}, prior)
+    best, picked = pick(expected)
     chosen = REAL_ONLY if picked in same_as_real else picked
     prefix = f"{picked} changes no held-out prediction (your real rows alone in effect); " if picked != chosen else ""
     others = [n for n in by_name if n != chosen and n not in same_as_real]
@@ -136,7 +141,7 @@ def recommend(
         return {"method": chosen, "runner_up": None, "why": why, "expected_gains": rounded}
     runner = max(others, key=lambda n: expected[n])
     gap = expected[chosen] - expected[runner]
-    shrunk = SHRINK if (modality, judge) in PRIOR else 1.0
+    shrunk = SHRINK if prior else 1.0
     spread = shrunk * (draws[chosen] - draws[runner] - (points[chosen] - points[runner]))
     lower = gap + float(np.quantile(spread, 1 - confidence))
     if expected[best] - expected[chosen] > 1e-9:
