@@ -33,7 +33,8 @@ synthetic one bringing the rare classes up to 40 rows:
     class_weights        no new rows; balanced sample weights (sklearn compute_sample_weight)
     oversample           imblearn RandomOverSampler
     smote                imblearn SMOTE (SMOTENC where a table has categorical columns; pixels flattened)
-    affine               images: random affine views of the real rare images (pipeline.transforms)
+    affine               images: random affine views of the real rare images (pipeline.transforms), each in turn
+    affine-product       images: the product's AffineSynthesizer (source images drawn at random, written as PNG)
     textbook_cvae        benchmarks/_textbook_cvae.py, every generated row used
     product-prior        pipeline.CVAESynthesizer(strategy="prior").fit(...).sample(balance_to=40)
     product-transfer     the same with strategy="transfer"
@@ -349,6 +350,19 @@ def affine(split: Split, options: dict) -> Extra:
     return Extra(*_affine_views(split, split.deficit(), split.seed))
 
 
+def affine_product(split: Split, options: dict) -> Extra:
+    """Images: the product's own affine views (pipeline AffineSynthesizer, as `--generator affine`
+    and the gate's `affine` option write them: source images drawn at random, 8-bit PNG)."""
+    if not split.data.is_image:
+        return Extra(skipped="images only")
+    from pipeline import AffineSynthesizer
+
+    data = split.data
+    gen = AffineSynthesizer(seed=split.seed).fit(split.frame[data.features + [data.label]], label=data.label)
+    counts = {data.classes.names[c]: n for c, n in split.deficit().items()}
+    return rows_extra(split, pd.concat(list(gen.sample_frames(counts, split.seed)), ignore_index=True))
+
+
 def textbook_cvae(split: Split, options: dict) -> Extra:
     codec = split.data.codec
     model = fit_textbook_cvae(
@@ -565,6 +579,7 @@ METHODS: dict[str, Method] = {
     "oversample": oversample,
     "smote": smote,
     "affine": affine,
+    "affine-product": affine_product,
     "textbook_cvae": textbook_cvae,
     "product-prior": product("prior"),
     "product-transfer": product("transfer"),

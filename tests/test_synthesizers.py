@@ -161,3 +161,19 @@ def test_the_readme_python_api_runs_as_written(tmp_path, monkeypatch):
     exec(compile(block.replace("epochs=300", "epochs=3"), "README.md", "exec"), namespace)  # noqa: S102
     assert len(namespace["rows"]) == 300 and namespace["rows"].equals(namespace["same"])
     assert set(namespace["smote_rows"]["species"]) == {"Chinstrap", "Gentoo"}  # only the classes below 150
+
+
+def test_affine_views_bend_every_real_image_as_often():
+    """Affine views take the real images of a class in turn (a random order), so 5 rare images
+    with 37 views each get 7 or 8 of them; random draws left some with few."""
+    from pipeline.synthesizers.baselines import _in_turn
+
+    of = torch.tensor([0] * 5 + [1] * 40)
+    y = torch.tensor([0] * 37 + [1] * 3)
+    gen = torch.Generator().manual_seed(0)
+    source = _in_turn(y, of, gen)
+    assert (of[source] == y).all()
+    per_image = torch.bincount(source[:37], minlength=5)[:5]
+    assert per_image.min() == 7 and per_image.max() == 8 and per_image.sum() == 37
+    again = _in_turn(y, of, torch.Generator().manual_seed(1))
+    assert not torch.equal(source, again)  # the order is drawn, not fixed
