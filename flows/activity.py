@@ -52,7 +52,11 @@ def in_progress(root: Path) -> list[dict]:
     """The commands of `root` that run now (pid, command, cwd, started); leftovers of
     commands that ended without removing their file are removed."""
     found = []
-    for path in sorted(_folder(root).glob("*.json")):
+    try:
+        paths = sorted(_folder(root).glob("*.json"))
+    except FileNotFoundError:  # the home's last command removed the folder while it was being listed
+        return []
+    for path in paths:
         try:
             with open(path) as handle:
                 try:

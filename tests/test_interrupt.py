@@ -249,3 +249,16 @@ def test_server_stop_force_interrupts_the_run_first(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert child.wait(timeout=10) != 0 and b"KeyboardInterrupt" in child.stderr.read()
     assert "interrupting pid" in result.output and not in_progress(tmp_path)
+
+
+def test_a_home_whose_last_command_ends_while_it_is_listed_has_none_running(tmp_path, monkeypatch):
+    """`server stop --force` polls the home's commands while the interrupted run exits and
+    removes the folder: a folder gone between pathlib's check and its listing (seen once under
+    load as FileNotFoundError, exit 1) means no command runs."""
+    (tmp_path / "active").mkdir()
+
+    def vanished(self, pattern):
+        raise FileNotFoundError(2, "No such file or directory", str(self))
+
+    monkeypatch.setattr(Path, "glob", vanished)
+    assert in_progress(tmp_path) == []
