@@ -284,7 +284,7 @@ def gate_options(
         bets = [expected.get(m, np.nan) for m in names]
         style = {"marker": "D", "facecolors": "none", "edgecolors": "tab:blue", "s": 50, "zorder": 4}
         ax.scatter(bets, names, label="expected (ranks them)", **style)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     for tick in ax.get_yticklabels():
         if tick.get_text() == recommended:
             tick.set_color("tab:green")

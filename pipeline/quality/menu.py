@@ -147,7 +147,7 @@ def recommend(
     if expected[best] - expected[chosen] > 1e-9:
         why = f"as good as {best} within noise ({expected[best] - expected[chosen]:.1f} points apart, under {TIE:g})"
         why += " and simpler" if chosen != REAL_ONLY else ""
-    elif lower > 0:
+    elif round(lower, 1) > 0:  # as printed: a bound that reads +0.0 is not clear
         why = f"clearly best: {gap:+.1f} points over the runner-up {runner} (one-sided lower bound {lower:+.1f})"
     else:
         why = f"best by a hair: {runner} is as good within noise ({gap:+.1f} points ahead, lower bound {lower:+.1f})"
