@@ -35,6 +35,10 @@ against default and against textbook_cvae, then the mean over settings.
 
     .venv/bin/python benchmarks/ablation.py                       # iris wine breast_cancer penguins, rare 5 10, 3 seeds
     .venv/bin/python benchmarks/ablation.py --datasets iris --rare 5 --seeds 1 --steps 30   # seconds
+    .venv/bin/python benchmarks/ablation.py --datasets hdma pbc --seeds 5 --variants default kl-plain textbook_cvae
+                     # naturally imbalanced tables (benchmarks/_natural.py), split in their own proportions
+
+Gradient boosting (HGB) is scored beside LR and RF; settings measured before it came have no HGB column.
 
 Results merge into benchmarks/results/ablation.{md,json} (--out): a rerun replaces the
 (data set, rare rows) settings it ran, or, run with some --variants on the same seeds, those variants only.
@@ -62,7 +66,8 @@ from benchmarks._textbook_cvae import textbook_size  # noqa: E402
 from pipeline import CVAESynthesizer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 
-KEYS = [k for k in report.KEYS if not k.startswith("boosting")]  # lr_recall, lr_f1, second_recall, second_f1
+KEYS = report.KEYS  # lr_recall, lr_f1, second_recall (RF), second_f1, boosting_recall (HGB), boosting_f1
+HEADS = ("LR rare recall", "LR macro-F1", "RF rare recall", "RF macro-F1", "HGB rare recall", "HGB macro-F1")
 REFERENCES = ("default", "textbook_cvae")
 
 
@@ -186,20 +191,25 @@ def method_of(variant: Variant, steps: int | None) -> bench.Method:
     return method
 
 
-def run_setting(data: bench.Data, rare_rows: int, seeds: list[int], names: list[str], steps: int | None) -> dict:
-    """Every variant on every seed of one setting, in benchmarks/imbalance.py's entry format."""
+def run_setting(data: bench.Data, rare_rows: int | None, seeds: list[int], names: list[str], steps: int | None) -> dict:
+    """Every variant on every seed of one setting (natural tables: rare_rows None, split in their own
+    proportions), in benchmarks/imbalance.py's entry format."""
     per_seed: dict[str, dict] = {n: {} for n in names}
     options = {"cvae_steps": 3000}
     for seed in seeds:
-        split = bench.make_split(data, seed, rare_rows)
+        split = bench.make_natural_split(data, seed) if rare_rows is None else bench.make_split(data, seed, rare_rows)
         for name in names:
             result = bench.measure(split, method_of(BY_NAME[name], steps), options)
             per_seed[name][str(seed)] = result
-            shown = result.get("skipped") or " ".join(f"{k}={result[k]:.1f}" for k in KEYS)
-            print(f"  {data.name} rare={rare_rows} seed={seed} {name:15s} {shown}", flush=True)
+            shown = result.get("skipped") or " ".join(f"{k}={result[k]:.1f}" for k in KEYS if k in result)
+            print(f"  {_setting(data.name, rare_rows)} seed={seed} {name:15s} {shown}", flush=True)
         for cache in (bench._PRODUCT_FITS, bench._PRODUCT_ROWS, bench._JUDGES, _DATA_CODEC_FITS):
             cache.clear()  # fits are per split
     return {"dataset": data.name, "rare_rows": rare_rows, "seeds": seeds, "methods": per_seed}
+
+
+def _setting(dataset: str, rare_rows: int | None) -> str:
+    return f"{dataset}/{'natural' if rare_rows is None else rare_rows}"
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -238,11 +248,11 @@ def _cells(row: dict, ref: str, suffix: str = "") -> str:
 def overview(entries: list[dict], title: str) -> str:
     """The ablation table: each variant's mean paired Δ over the settings, against default and textbook."""
     summary = summarise(entries)
-    settings = ", ".join(f"{e['dataset']}/{e['rare_rows']}" for e in entries)
+    settings = ", ".join(_setting(e["dataset"], e["rare_rows"]) for e in entries)
     lines = [
         f"## {title}",
         "",
-        f"Settings: {settings}. Each cell: LR rare recall / LR macro-F1 / RF rare recall / RF macro-F1, "
+        f"Settings: {settings}. Each cell: {' / '.join(HEADS)} (HGB where measured), "
         "percentage points, mean over the settings a variant ran on (n) of the per-setting mean paired Δ "
         "(per seed); 'worst': the lowest per-setting Δ.",
         "",
@@ -262,22 +272,32 @@ def overview(entries: list[dict], title: str) -> str:
 def setting_table(entry: dict) -> str:
     """One setting: absolute means ± std over seeds, and the paired Δ against default."""
     lines = [
-        f"### {entry['dataset']}, {entry['rare_rows']} rare rows (seeds {', '.join(map(str, entry['seeds']))})",
+        f"### {_heading(entry)} (seeds {', '.join(map(str, entry['seeds']))})",
         "",
-        "| variant | LR recall | LR F1 | RF recall | RF F1 | Δ default (LR rec / F1, RF rec / F1) | epochs run |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | " + " | ".join(HEADS) + " | Δ default (in that order) | epochs run |",
+        "|---|" + "---|" * (len(HEADS) + 2),
     ]
     for name, per_seed in entry["methods"].items():
         runs = [r for r in per_seed.values() if "skipped" not in r]
         if not runs:
             continue
-        cells = [report._fmt(report._mean_std([r[k] for r in runs])) for k in KEYS]
+        cells = [report._fmt(report._mean_std([r[k] for r in runs])) if k in runs[0] else "" for k in KEYS]
         delta = " / ".join(
             f"{d:+.1f}" if (d := setting_delta(entry, name, "default", k)) is not None else "" for k in KEYS
         )
         epochs = [r["notes"]["training"]["epochs_run"] for r in runs if "training" in r.get("notes", {})]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {delta} | {'/'.join(map(str, epochs))} |")
     return "\n".join(lines) + "\n"
+
+
+def _heading(entry: dict) -> str:
+    if entry["rare_rows"] is None:
+        return f"{entry['dataset']}, natural classes"
+    return f"{entry['dataset']}, {entry['rare_rows']} rare rows"
+
+
+def _group_title(rare_rows: int | None) -> str:
+    return "Natural tables (their own classes)" if rare_rows is None else f"{rare_rows} rare rows"
 
 
 def write(entries: dict, run: dict | None, out: str) -> dict:
@@ -288,8 +308,8 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
         stored["entries"][key] = report.merge_entry(stored["entries"].get(key), entry)
     if run:
         stored["runs"].append(run)
-    order = {n: i for i, n in enumerate(report.TABLES + report.IMAGES)}
-    ordered = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"]))
+    order = {n: i for i, n in enumerate(report.TABLES + report.NATURALS + report.IMAGES)}
+    ordered = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"] or 0))
     stored["summary"] = summarise(ordered)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, indent=1))
@@ -297,8 +317,8 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
         "# Ablation: the product's recipe against the textbook CVAE (benchmarks/ablation.py)\n\n"
         + overview(ordered, "All settings")
         + "".join(
-            "\n" + overview([e for e in ordered if e["rare_rows"] == r], f"{r} rare rows")
-            for r in sorted({e["rare_rows"] for e in ordered})
+            "\n" + overview([e for e in ordered if e["rare_rows"] == r], _group_title(r))
+            for r in sorted({e["rare_rows"] for e in ordered}, key=lambda r: r or 0)
         )
         + "\n"
         + "\n".join(setting_table(e) for e in ordered)
@@ -310,7 +330,7 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=report.TABLES, choices=report.TABLES)
+    parser.add_argument("--datasets", nargs="+", default=report.TABLES, choices=report.TABLES + report.NATURALS)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--rare", type=int, nargs="+", default=[5, 10], help="real training rows of the rare class")
     parser.add_argument("--variants", nargs="+", default=list(BY_NAME), choices=list(BY_NAME))
@@ -328,12 +348,13 @@ def main(argv: list[str] | None = None) -> None:
     entries, walls = {}, {}
     for name in args.datasets:
         data = bench.load_data(name)
-        for rare_rows in args.rare:
+        for rare_rows in [None] if data.is_natural else args.rare:
+            key = f"{name}/natural" if rare_rows is None else f"{name}/rare{rare_rows}"
             t1 = time.perf_counter()
             entry = run_setting(data, rare_rows, list(range(args.seeds)), names, args.steps)
-            entry["wall_seconds"] = walls[f"{name}/rare{rare_rows}"] = round(time.perf_counter() - t1, 1)
+            entry["wall_seconds"] = walls[key] = round(time.perf_counter() - t1, 1)
             entry["product_version"] = version
-            entries[f"{name}/rare{rare_rows}"] = entry
+            entries[key] = entry
             print(setting_table(entry), flush=True)
     run = {
         "argv": sys.argv[1:] if argv is None else argv,

@@ -129,11 +129,12 @@ def test_imbalance_natural_table_with_boosting(tmp_path):
 
 
 def test_ablation_tiny(tmp_path):
-    """Every variant of the ablation runs, and the JSON holds a finite score and paired Δ for each."""
+    """Every variant of the ablation runs on a rare split and on a natural table, and the JSON holds a
+    finite score (LR, RF and HGB) and paired Δ for each."""
     import math
 
     out = tmp_path / "ablation"
-    args = ["--datasets", "iris", "--rare", "5", "--seeds", "1", "--steps", "20", "--out", str(out)]
+    args = ["--datasets", "iris", "hdma", "--rare", "5", "--seeds", "1", "--steps", "20", "--out", str(out)]
     result = subprocess.run(
         [sys.executable, "benchmarks/ablation.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
@@ -142,15 +143,19 @@ def test_ablation_tiny(tmp_path):
     sys.path.insert(0, str(ROOT))
     from benchmarks.ablation import KEYS, VARIANTS
 
-    runs = data["entries"]["iris/rare5"]["methods"]
-    assert set(runs) == {v.name for v in VARIANTS}
-    for variant in VARIANTS:
-        scores = runs[variant.name]["0"]
-        assert all(math.isfinite(scores[k]) and 0 <= scores[k] <= 100 for k in KEYS), variant.name
+    assert set(data["entries"]) == {"iris/rare5", "hdma/natural"}
+    assert "boosting_f1" in KEYS
+    for setting in data["entries"].values():
+        runs = setting["methods"]
+        assert set(runs) == {v.name for v in VARIANTS}
+        for variant in VARIANTS:
+            scores = runs[variant.name]["0"]
+            assert all(math.isfinite(scores[k]) and 0 <= scores[k] <= 100 for k in KEYS), variant.name
         deltas = data["summary"][variant.name]
         assert all(math.isfinite(deltas[f"{k}_vs_{ref}"]) for k in KEYS for ref in ("default", "textbook_cvae"))
     assert all(data["summary"]["default"][f"{k}_vs_default"] == 0 for k in KEYS)
-    assert "| filter-quality |" in out.with_suffix(".md").read_text()
+    text = out.with_suffix(".md").read_text()
+    assert "| filter-quality |" in text and "### hdma, natural classes" in text
 
 
 def test_advice_priors_leave_the_scored_data_set_out():
