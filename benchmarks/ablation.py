@@ -7,7 +7,8 @@ the `all` accept rule) and changes ONE thing toward benchmarks/_textbook_cvae.py
 
     default          the product as shipped (ModelConfig / TrainConfig / QualityConfig defaults)
     prior-standard   p(z|y) = N(0, I) instead of a learned per-class mean   (ModelConfig.prior)
-    kl-plain         no KL warm-up and no free bits (beta 1 in both)         (kl_warmup_fraction, free_bits)
+    kl-plain         no KL warm-up and no free bits (beta 1 in both)         (kl_warmup_fraction, free_bits;
+                     the default for tables since 0.8, so a rerun finds it equal to default)
     no-label-loss    no auxiliary classifier loss on prior samples           (ModelConfig.label_loss_weight=0;
                      the default for tables since this ablation, so a rerun finds it equal to default)
     no-early-stop    no validation split (which holds out 1 of a rare class's 5 or 10 rows), no early

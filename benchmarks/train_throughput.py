@@ -131,7 +131,7 @@ def run_bare(
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     n, bs = len(x), train_cfg.batch_size
     steps_per_epoch = max(1, math.ceil(n / bs))
-    warmup_steps = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
+    warmup_steps = max(1, int(train_cfg.kl_warmup_for(model.modality) * epochs * steps_per_epoch))
     augment = train_cfg.classic_augment and x.dim() == 4
     step = seen = 0
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@ called from a notebook or a test without a server.
     rows = CVAESynthesizer(seed=0).fit(frame, label="species").sample(per_class=100)
 """
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 _GENERATORS = ("Synthesizer", "CVAESynthesizer", "SMOTESynthesizer", "AffineSynthesizer", "PseudoLabelSynthesizer")
 

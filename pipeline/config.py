@@ -50,9 +50,11 @@ class ModelConfig(_Strict):
     prior: Literal["standard", "learned"] = "learned"  # learned: p(z|y) = N(mu_y, I)
     prior_spread: float = Field(3.0, ge=0.0, le=100.0)  # initial distance of class means from 0
     beta: float = Field(1.0, ge=0.0, le=1000.0)
-    # nats per latent unit below which KL is not penalised: keeps the latent in use, so
-    # samples vary instead of collapsing to class averages (digits k=10: diversity 0.98 -> 1.20)
-    free_bits: float = Field(0.5, ge=0.0, le=100.0)
+    # nats per latent unit below which KL is not penalised. None (auto): 0.5 for images, where it
+    # keeps the latent in use so samples vary instead of collapsing to class averages (digits
+    # k=10: diversity 0.98 -> 1.20); 0 for tables, where plain KL measured better with trees
+    # (benchmarks/ablation.py `kl-plain`; docs/architecture.md)
+    free_bits: float | None = Field(None, ge=0.0, le=100.0)
     # auxiliary classifier loss on prior samples. None (auto): 3 for images, where it beat 1 and 0 on
     # label following; 0 for tables, where it cost rare-class recall (benchmarks/ablation.py; docs/architecture.md)
     label_loss_weight: float | None = Field(None, ge=0.0, le=1000.0)
@@ -62,6 +64,12 @@ class ModelConfig(_Strict):
         if self.label_loss_weight is not None:
             return self.label_loss_weight
         return 3.0 if modality == "image" else 0.0
+
+    def free_bits_for(self, modality: str) -> float:
+        """The free bits in force for this kind of data (resolves None)."""
+        if self.free_bits is not None:
+            return self.free_bits
+        return 0.5 if modality == "image" else 0.0
 
 
 class TrainConfig(_Strict):
@@ -74,7 +82,9 @@ class TrainConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0, le=10.0)
     weight_decay: float = Field(0.0, ge=0, le=10.0)
-    kl_warmup_fraction: float = Field(0.2, ge=0, le=1)  # of all steps; beta ramps 0 -> beta
+    # share of all steps over which beta ramps 0 -> beta. None (auto): 0.2 for images, 0 for tables
+    # (with free bits: benchmarks/ablation.py `kl-plain`)
+    kl_warmup_fraction: float | None = Field(None, ge=0, le=1)
     val_fraction: float = Field(0.1, ge=0, lt=0.5)
     patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
     classic_augment: bool = False  # random small affine views of real images per batch; off: blurrier samples at k=10
@@ -89,6 +99,12 @@ class TrainConfig(_Strict):
         description="epochs between resumable checkpoints (also shipped to MLflow); default: about every 1000 steps",
     )
     reuse: bool = Field(True, description="reuse a finished training of the same data + config found in MLflow")
+
+    def kl_warmup_for(self, modality: str) -> float:
+        """The KL warm-up share in force for this kind of data (resolves None)."""
+        if self.kl_warmup_fraction is not None:
+            return self.kl_warmup_fraction
+        return 0.2 if modality == "image" else 0.0
 
 
 class SampleConfig(_Strict):

@@ -90,9 +90,9 @@ def train_many(
     batch = min(train_cfg.batch_size, n_min)
     epochs, patience = plan_epochs(train_cfg.model_copy(update={"batch_size": batch}), n_min)
     per_pass, every = steps_per_pass(n_min, batch), passes_per_validation(n_min, batch)
-    warmup = max(1, int(train_cfg.kl_warmup_fraction * epochs * per_pass))
     params = stack_module_state(models)[0]
     base = models[0]
+    warmup = max(1, int(train_cfg.kl_warmup_for(base.modality) * epochs * per_pass))
     buffers = dict(base.named_buffers())  # the same in every member (layout, fixed prior, no posteriors yet)
     opt = make_optimizer(list(params.values()), train_cfg)
 

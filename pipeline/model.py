@@ -122,7 +122,9 @@ class CVAE(nn.Module):
         else:
             self.register_buffer("prior_mu", torch.zeros(k, zdim))
         self.register_buffer("eye", torch.eye(k), persistent=False)
-        self.label_weight = cfg.label_weight_for("image" if len(shape.input_shape) == 3 else "table")
+        self.modality = "image" if len(shape.input_shape) == 3 else "table"
+        self.label_weight = cfg.label_weight_for(self.modality)
+        self.free_bits = cfg.free_bits_for(self.modality)
         gauss = [i for b in layout if b.kind == "gaussian" for i in range(b.start, b.stop)]
         self.register_buffer("gauss_idx", torch.tensor(gauss, dtype=torch.long))
         self.log_sigma = nn.Parameter(torch.zeros(len(gauss)))
@@ -267,7 +269,7 @@ class CVAE(nn.Module):
         recon = self.recon_nll(raw, x, mask).mean()
         kl_units = self.kl(mu, logvar, y)
         kl = kl_units.sum()
-        kl_pen = kl_units.clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl
+        kl_pen = kl_units.clamp(min=self.free_bits).sum() if self.free_bits > 0 else kl
         total = recon + beta * kl_pen
         out = {"recon": recon, "kl": kl}
         if self.label_weight > 0:

@@ -173,7 +173,7 @@ def train_cvae(
     steps_per_epoch = steps_per_pass(len(data.train), train_cfg.batch_size)
     every = passes_per_validation(len(data.train), train_cfg.batch_size)
     ckpt = checkpoint_epochs(train_cfg, steps_per_epoch)  # saved at the first validation at or after each multiple
-    warmup_steps = max(1, int(train_cfg.kl_warmup_fraction * epochs * steps_per_epoch))
+    warmup_steps = max(1, int(train_cfg.kl_warmup_for(model.modality) * epochs * steps_per_epoch))
     result = TrainResult(model=model, device=str(device))
     state = _Best()
     epoch = _resume(hooks.checkpoint_path, model, opt, gen, state, result, device)

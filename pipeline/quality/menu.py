@@ -57,11 +57,12 @@ OPTIONS = CHEAP | GENERATED  # every option by name
 UNMEASURED = {"table": "class_weight", "image": "affine"}
 # what each option gained over the real rows alone, in macro-F1 points on held-out test rows,
 # averaged over benchmarks/imbalance.py's settings, per kind of data and judge
-# (`benchmarks/imbalance.py --priors` prints it; BENCHMARKS.md "Which training set")
+# (`benchmarks/imbalance.py --priors` prints it; BENCHMARKS.md "Which training set"). Tables:
+# 0.8's rows (`--out benchmarks/results/imbalance_v08`), images: results/imbalance
 PRIOR: dict[tuple[str, str], dict[str, float]] = {
-    ("table", "logistic"): {"class_weight": 6.7, "oversample": 6.7, "smote": 6.1, "cvae": 6.9},
-    ("table", "forest"): {"class_weight": 3.3, "oversample": 1.6, "smote": 3.2, "cvae": 5.6},
-    ("table", "boosting"): {"class_weight": 3.4, "oversample": 5.4, "smote": 6.3, "cvae": 9.3},
+    ("table", "logistic"): {"class_weight": 6.8, "oversample": 6.7, "smote": 6.2, "cvae": 7.0},
+    ("table", "forest"): {"class_weight": 3.7, "oversample": 2.2, "smote": 3.3, "cvae": 6.5},
+    ("table", "boosting"): {"class_weight": 2.6, "oversample": 4.8, "smote": 5.2, "cvae": 8.9},
     ("image", "logistic"): {"class_weight": 5.2, "oversample": 5.4, "affine": 6.2, "cvae": 4.7, "cvae_affine": 6.1},
     ("image", "cnn"): {"class_weight": 0.9, "oversample": 0.4, "affine": 1.9, "cvae": 0.0, "cvae_affine": 1.7},
 }
