@@ -615,6 +615,35 @@ def statistic_rows(cells: list[dict[str, Any]], confidence: float, margin: float
     return rows
 
 
+LEVELS = (0.95, 0.9, 0.875, 0.85)  # one-sided levels of the bound that decides promotion
+
+
+def level_rows(cells: list[dict[str, Any]], metric: str = "brier") -> list[dict[str, Any]]:
+    """The product's statistic and interval (rows + the whole repeat spread) with the promotion
+    decided at each one-sided level of LEVELS, replayed on the stored parts (gain, row_se,
+    repeat_sd: what the gate decides from): how QualityConfig.promotion_confidence was chosen."""
+    from statistics import NormalDist
+
+    scored = _promoting(cells)
+    f1_true = np.array([c["true"]["gain"] for c in scored])
+    found = [c["gate"]["promotion"]["by_metric"][metric] for c in scored]
+    gain = np.array([m["gain"] for m in found])
+    se = np.array([np.hypot(m["row_se"], m["repeat_sd"]) for m in found])
+    rows = []
+    for level in LEVELS:
+        promoted = (gain - NormalDist().inv_cdf(level) * se > 0) & (se > 0)
+        rows.append(
+            {
+                "one-sided level": f"{level:g}"
+                + (" (the product's)" if level == QualityConfig().promotion_confidence else ""),
+                "promoted": f"{promoted.sum()}/{len(scored)}",
+                "false (true macro-F1 < 0)": _share(promoted[f1_true < HURTS]),
+                f"true (true macro-F1 >= +{HELPS:g})": _share(promoted[f1_true >= HELPS]),
+            }
+        )
+    return rows
+
+
 def _share(flags: np.ndarray) -> str:
     return f"{int(flags.sum())}/{len(flags)}" + (f" ({flags.mean():.2f})" if len(flags) else "")
 
@@ -680,6 +709,14 @@ def markdown(doc: dict[str, Any]) -> str:
         "true gain inside the two-sided interval. Truly hurt / help: the test set's macro-F1 gain.",
         "",
         to_markdown(pd.DataFrame(statistic_rows(cells, QualityConfig().confidence, 0.0))),
+        "",
+        "## The level of the bound that decides promotion",
+        "",
+        "The product's statistic (Brier) and interval, the decision replayed at each one-sided level on "
+        "the stored gain, row_se and repeat_sd (the 'Targets' tables above hold the decisions the gate of "
+        "each cell's source made).",
+        "",
+        to_markdown(pd.DataFrame(level_rows(cells))),
         "",
         "## Promotion per cell (gain [lower, upper]; gate and true, in points of each statistic)",
         "",

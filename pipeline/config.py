@@ -157,11 +157,15 @@ class QualityConfig(_Strict):
     # hard predictions under the 0.5 rule (margin below); chosen in BENCHMARKS.md "Promotion"
     promotion: Literal["brier", "log_loss", "macro_f1"] = "brier"
     promotion_margin: float = 0.0  # points of the promotion statistic the lower bound must be above
+    # one-sided level of that lower bound: the highest level at which the pooled calibration
+    # (benchmarks/gate_calibration.py, BENCHMARKS.md "Promotion") promoted at least half of the
+    # runs whose rows truly help; it promoted 5 % of those whose rows truly hurt
+    promotion_confidence: float = Field(0.875, gt=0.5, lt=1)
     margin: float = Field(0.5, ge=0)  # promotion = macro_f1: points of macro-F1 the rows may cost and still be promoted
     # a class of few rows gets more repeats of the folds: every class's rows are scored at least
     # this often in all (repeats_for in pipeline/quality/gate.py; at most 10 repeats)
     class_scores: int = Field(20, ge=0)
-    confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gain's lower bound
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gains' bounds (menu, intervals)
     fold_steps: int = Field(1000, ge=1)  # training steps of each fold's generator (at most train.target_steps)
     # measure the whole menu (class weights, oversampling, SMOTE / affine views, ...) on the same
     # folds; off: only the real rows alone and the run's own rows

@@ -175,3 +175,20 @@ def test_advice_priors_leave_the_scored_data_set_out():
     assert both == {"class_weight": 2.0, "oversample": 4.0, "smote": 6.0, "cvae": 8.0}  # hdma: no cvae, left out
     assert option_priors(entries, "tables", exclude="wine")["logistic"]["cvae"] == 4.0
     assert option_priors(entries, "images") == {}
+
+
+def test_calibration_replays_the_promotion_level_on_the_stored_parts():
+    """benchmarks/gate_calibration.py's level table decides each cell again from its stored gain
+    and noise at every level, as the gate does (promotion.Interval.bounds_at)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gate_calibration import LEVELS, level_rows
+
+    def cell(gain: float, true_f1: float) -> dict:
+        brier = {"gain": gain, "row_se": 1.0, "repeat_sd": 0.0}
+        return {"gate": {"promotion": {"by_metric": {"brier": brier}}}, "true": {"gain": true_f1}}
+
+    # a gain of 1.2 standard errors clears the 87.5 % bound (z 1.15), not the 90 % one (z 1.28)
+    rows = {r["one-sided level"].split()[0]: r for r in level_rows([cell(1.2, 2.0), cell(3.0, -1.0), cell(-1.0, 5.0)])}
+    assert set(rows) == {f"{level:g}" for level in LEVELS}
+    assert rows["0.875"]["true (true macro-F1 >= +1)"] == "1/2 (0.50)" and rows["0.9"]["promoted"] == "1/3"
+    assert rows["0.875"]["false (true macro-F1 < 0)"] == rows["0.95"]["false (true macro-F1 < 0)"] == "1/1 (1.00)"

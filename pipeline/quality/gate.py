@@ -276,7 +276,7 @@ def decide(
     if isinstance(evidence, str):
         out = base | unmeasured(evidence)
         bar = quality.promotion_margin if quality.promotion != "macro_f1" else -quality.margin
-        means = meaning("run's", quality.promotion, bar)
+        means = meaning("run's", quality.promotion, bar, promotion_level(quality))
         out["promotion"] |= {"metric": quality.promotion, "margin": bar, "means": means}
         out["promotion"]["summary"] = f"{means}; this run: {evidence}"
         return out
@@ -371,15 +371,17 @@ def promotion_section(
         decision, why = rule(gain, lower, upper, len(evidence.truth), quality.margin)
     else:
         found, bar = by_metric[metric], quality.promotion_margin
-        gain, lower, upper = found.gain, found.lower, found.upper
-        decision, why = decide_promotion(found, bar, changed=not all(map(np.array_equal, base, mine)))
-    means = meaning(evidence.product, metric, bar)
+        gain, (lower, upper) = found.gain, found.bounds_at(quality.promotion_confidence)
+        changed = not all(map(np.array_equal, base, mine))
+        decision, why = decide_promotion(found, bar, changed, quality.promotion_confidence)
+    means = meaning(evidence.product, metric, bar, promotion_level(quality))
     return {
         "metric": metric,
         "gain": round(gain, 3),
         "lower_bound": round(lower, 3),
         "upper_bound": round(upper, 3),
         "margin": bar,
+        "confidence": promotion_level(quality),
         "decision": decision,
         "why": why,
         "means": means,
@@ -388,10 +390,16 @@ def promotion_section(
     }
 
 
-def meaning(product: str, metric: str, bar: float) -> str:
+def promotion_level(quality: QualityConfig) -> float | None:
+    """The one-sided level of the bound that decides promotion (the macro-F1 rule has its own)."""
+    return None if quality.promotion == "macro_f1" else quality.promotion_confidence
+
+
+def meaning(product: str, metric: str, bar: float, confidence: float | None) -> str:
     """What `champion` means, in the words the report and the console print."""
+    level = "" if confidence is None else f"one-sided {100 * confidence:g} % "
     return (
-        f"champion means the {product} rows help: the lower bound of their {WORDS[metric]} gain "
+        f"champion means the {product} rows help: the {level}lower bound of their {WORDS[metric]} gain "
         f"over your real rows alone, on held-out real rows, must be above {bar:+g}"
     )
 

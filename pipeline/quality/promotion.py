@@ -61,6 +61,11 @@ class Interval:
     def as_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in vars(self).items()}
 
+    def bounds_at(self, confidence: float) -> tuple[float, float]:
+        """The gain's one-sided lower and upper bounds at another level, from the same noise."""
+        half = NormalDist().inv_cdf(confidence) * float(np.hypot(self.row_se, self.repeat_sd))
+        return self.gain - half, self.gain + half
+
 
 def interval(gain: float, row_se: float, repeat_gains: np.ndarray, confidence: float) -> Interval:
     """gain +- z * se with se^2 = row_se^2 + repeat_sd^2. The spread between repeats enters
@@ -92,14 +97,16 @@ def scoring_rule_interval(
     return interval(gain, row_se, per_repeat, confidence)
 
 
-def decide_promotion(found: Interval, margin: float, changed: bool) -> tuple[str, str]:
-    """(decision, why in words): promote only when the lower bound clears the margin, i.e.
-    the rows are shown to help; "keep" when they measured worse; otherwise no proof."""
+def decide_promotion(found: Interval, margin: float, changed: bool, confidence: float) -> tuple[str, str]:
+    """(decision, why in words): promote only when the one-sided lower bound at `confidence`
+    clears the margin, i.e. the rows are shown to help; "keep" when they measured worse;
+    otherwise no proof."""
     if not changed:
         return "not enough evidence", "the rows changed no held-out probability"
-    if found.lower > margin:
-        return "promote", f"its lower bound {found.lower:+.2f} points is above {margin:+.2f}: the rows help"
+    lower, upper = found.bounds_at(confidence)
+    if lower > margin:
+        return "promote", f"its lower bound {lower:+.2f} points is above {margin:+.2f}: the rows help"
     if found.gain < 0:
-        return "keep", f"the rows cost {found.gain:+.2f} (interval {found.lower:+.2f} to {found.upper:+.2f})"
-    why = f"the gain {found.gain:+.2f} is not sure: its lower bound {found.lower:+.2f} is not above {margin:+.2f}"
+        return "keep", f"the rows cost {found.gain:+.2f} (bounds {lower:+.2f} to {upper:+.2f})"
+    why = f"the gain {found.gain:+.2f} is not sure: its lower bound {lower:+.2f} is not above {margin:+.2f}"
     return "not enough evidence", why
