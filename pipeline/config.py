@@ -166,7 +166,10 @@ class QualityConfig(_Strict):
     # this often in all (repeats_for in pipeline/quality/gate.py; at most 10 repeats)
     class_scores: int = Field(20, ge=0)
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gains' bounds (menu, intervals)
-    fold_steps: int = Field(1000, ge=1)  # training steps of each fold's generator (at most train.target_steps)
+    # training steps of each fold's generator (at most train.target_steps). None (auto): tables
+    # as many as the shipped generator, as cross-fitting refits the same procedure; images 1000
+    # (an image gate's fold generators are most of its time; BENCHMARKS.md "Version 0.8: the level")
+    fold_steps: int | None = Field(None, ge=1)
     # measure the whole menu (class weights, oversampling, SMOTE / affine views, ...) on the same
     # folds; off: only the real rows alone and the run's own rows
     baselines: bool = True
@@ -174,6 +177,11 @@ class QualityConfig(_Strict):
     # forest, boosting (scikit-learn) or cnn (images); auto: logistic for tables, cnn for images
     judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
     classifier_steps: int = Field(300, ge=1)  # CNN steps of the downstream image classifier
+
+    def fold_steps_for(self, modality: str, target_steps: int) -> int:
+        """Training steps of each fold's generator for this kind of data (resolves None)."""
+        steps = self.fold_steps if self.fold_steps is not None else (1000 if modality == "image" else target_steps)
+        return min(steps, target_steps)
 
     def accept_rule(self, modality: str) -> str:
         """The accept rule in force for this kind of data (resolves auto)."""

@@ -140,9 +140,8 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
     generator the menu names, and the menu."""
     judge = config.quality.judge_for(data.modality)
     real = data.real()
-    fold_train = config.train.model_copy(
-        update={"target_steps": min(config.train.target_steps, config.quality.fold_steps)}
-    )
+    fold_steps = config.quality.fold_steps_for(data.modality, config.train.target_steps)
+    fold_train = config.train.model_copy(update={"target_steps": fold_steps})
     product = trained_kind(config)
     options = menu(data.modality, product)
     if not config.quality.baselines:

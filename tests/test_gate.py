@@ -286,3 +286,15 @@ def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
     logistic = decide(near, Q, judge="logistic")
     assert logistic["recommendation"]["method"] == "class_weight"
     assert expected_gains({"cvae": 1.0}, PRIOR.get(("table", "no such judge"))) == {"cvae": 1.0}  # the measurement
+
+
+def test_fold_generators_train_as_long_as_the_shipped_one_on_tables():
+    """BENCHMARKS.md "Version 0.8: the level of the bound that decides promotion": on tables the
+    gate's generators get the shipped generator's steps; images keep 1000 (each fold generator
+    of an image run costs minutes); a user's setting wins, never above the shipped steps."""
+    quality = QualityConfig()
+    assert quality.fold_steps_for("table", 3000) == 3000
+    assert quality.fold_steps_for("image", 3000) == 1000
+    assert quality.fold_steps_for("image", 400) == 400
+    assert QualityConfig(fold_steps=500).fold_steps_for("table", 3000) == 500
+    assert QualityConfig(fold_steps=5000).fold_steps_for("table", 3000) == 3000
