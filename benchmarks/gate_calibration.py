@@ -81,7 +81,7 @@ from pipeline.job import DataRef, evaluate_gate, make_generator, stage_data, syn
 from pipeline.quality.classifier import fit_judge  # noqa: E402
 from pipeline.quality.gate import macro_f1  # noqa: E402
 from pipeline.quality.menu import balanced_weights  # noqa: E402
-from pipeline.quality.promotion import row_loss  # noqa: E402
+from pipeline.quality.promotion import Interval, row_loss  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 from pipeline.synthesizers import AffineSynthesizer, SMOTESynthesizer, Synthesizer  # noqa: E402
 
@@ -621,17 +621,16 @@ LEVELS = (0.95, 0.9, 0.875, 0.85)  # one-sided levels of the bound that decides 
 def level_rows(cells: list[dict[str, Any]], metric: str = "brier") -> list[dict[str, Any]]:
     """The product's statistic and interval (rows + the whole repeat spread) with the promotion
     decided at each one-sided level of LEVELS, replayed on the stored parts (gain, row_se,
-    repeat_sd: what the gate decides from): how QualityConfig.promotion_confidence was chosen."""
-    from statistics import NormalDist
-
+    repeat_sd: what the gate decides from, through promotion.Interval.bounds_at): how
+    QualityConfig.promotion_confidence was chosen."""
     scored = _promoting(cells)
     f1_true = np.array([c["true"]["gain"] for c in scored])
-    found = [c["gate"]["promotion"]["by_metric"][metric] for c in scored]
-    gain = np.array([m["gain"] for m in found])
-    se = np.array([np.hypot(m["row_se"], m["repeat_sd"]) for m in found])
+    stored = [c["gate"]["promotion"]["by_metric"][metric] for c in scored]
+    found = [Interval(m["gain"], m["row_se"], m["repeat_sd"], m.get("repeats", 0), np.nan, np.nan) for m in stored]
+    noisy = np.array([m.row_se > 0 or m.repeat_sd > 0 for m in found])
     rows = []
     for level in LEVELS:
-        promoted = (gain - NormalDist().inv_cdf(level) * se > 0) & (se > 0)
+        promoted = np.array([m.bounds_at(level)[0] > 0 for m in found]) & noisy
         rows.append(
             {
                 "one-sided level": f"{level:g}"

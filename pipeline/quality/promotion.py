@@ -63,8 +63,13 @@ class Interval:
 
     def bounds_at(self, confidence: float) -> tuple[float, float]:
         """The gain's one-sided lower and upper bounds at another level, from the same noise."""
-        half = NormalDist().inv_cdf(confidence) * float(np.hypot(self.row_se, self.repeat_sd))
+        half = _half_width(confidence, self.row_se, self.repeat_sd)
         return self.gain - half, self.gain + half
+
+
+def _half_width(confidence: float, row_se: float, repeat_sd: float) -> float:
+    """z(confidence) * sqrt(row_se^2 + repeat_sd^2): how far a one-sided bound lies from the gain."""
+    return NormalDist().inv_cdf(confidence) * float(np.hypot(row_se, repeat_sd))
 
 
 def interval(gain: float, row_se: float, repeat_gains: np.ndarray, confidence: float) -> Interval:
@@ -73,7 +78,7 @@ def interval(gain: float, row_se: float, repeat_gains: np.ndarray, confidence: f
     not from the average of the gate's draws."""
     repeats = len(repeat_gains)
     sd = float(np.std(repeat_gains, ddof=1)) if repeats > 1 else 0.0
-    half = NormalDist().inv_cdf(confidence) * float(np.hypot(row_se, sd))
+    half = _half_width(confidence, row_se, sd)
     return Interval(gain, row_se, sd, repeats, gain - half, gain + half)
 
 
