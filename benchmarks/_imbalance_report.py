@@ -17,7 +17,8 @@ NATURALS = list(NATURAL)  # naturally imbalanced real tables (benchmarks/_natura
 IMAGES = ["digits", "mnist"]
 # the overviews' groups: title, the gate's menu (MENU_METHODS) and the data sets
 GROUPS = [("tables", "tables", TABLES), ("natural tables", "tables", NATURALS), ("images", "images", IMAGES)]
-BASELINES = ["class_weights", "oversample", "smote", "affine"]
+POLICY_BASELINES = ["trivial_augment", "rand_augment", "auto_augment", "augmix"]  # torchvision's, images
+BASELINES = ["class_weights", "oversample", "smote", "affine", *POLICY_BASELINES]
 CLASSIFIERS = {"table": ["lr", "second", "boosting"], "image": ["lr", "second"]}
 KEYS = [f"{k}_{m}" for k in CLASSIFIERS["table"] for m in ("recall", "f1")]  # every metric a result may hold
 

@@ -3,7 +3,8 @@
 On the rare-class splits of benchmarks/imbalance.py (one rare class of --rare rows beside 40 of
 every other class, the same fixed test rows, seeds and classifiers), each variant starts from
 the product's default (what `augment run` ships for a table: the prior strategy, rows kept by
-the `all` accept rule) and changes ONE thing toward benchmarks/_textbook_cvae.py:
+the `all` accept rule) and changes ONE thing toward the textbook recipe
+(../shared/reference/textbook_cvae.py, run as a plug-in):
 
     default          the product as shipped (ModelConfig / TrainConfig / QualityConfig defaults)
     prior-standard   p(z|y) = N(0, I) instead of a learned per-class mean   (ModelConfig.prior)
@@ -15,7 +16,9 @@ the `all` accept rule) and changes ONE thing toward benchmarks/_textbook_cvae.py
                      stopping: every target step, as the textbook            (TrainConfig.val_fraction=0)
     data-codec       numbers scaled and clipped by the data set's codec (every row, as the textbook's)
                      instead of the generator's own (its training rows)     (no knob: a subclass here)
-    textbook-size    the textbook's widths and latent (2 x 128, latent 4 below 20 columns, else 8)
+    textbook-size    the textbook's widths and latent (2 x 128, latent 8)
+    textbook-train   the textbook's optimisation: 1500 steps of batch 256, weight decay 1e-5, no early stopping
+    textbook-train+prior-standard, textbook-train+size+prior   those together
     means            decoder means, no output noise                          (output_noise=False)
     filter-none      every generated row, no scoring (what sample() returns)
     filter-quality   QualityConfig.accept=quality (follows its label, realistic, not a near-copy)
@@ -24,11 +27,11 @@ the `all` accept rule) and changes ONE thing toward benchmarks/_textbook_cvae.py
     all-textbook     every change above at once (filter none): the product's code with the textbook's
                      settings; what is left against textbook_cvae is what has no knob (SiLU vs ReLU,
                      a learned per-column sigma, category levels calibrated by pipeline/gaps.py)
-    textbook_cvae    benchmarks/_textbook_cvae.py (3000 steps, batch 64), every row used
+    textbook_cvae    the textbook recipe itself (its own process, 1500 steps of batch 256), every row used
     real             the real rows alone, for scale
 
-Steps (3000) and batch size (64) are the same in both recipes, so they are not a variant; the
-product's early stopping ends it sooner, which no-early-stop measures.
+Results measured before 0.9 compared against the project's own weaker copy of the recipe
+(fixed-variance Gaussian, decoder means, 3000 steps of batch 64): results/ablation_v07.md.
 
 Metrics (rare-class recall, macro-F1, logistic regression and random forest) come from
 benchmarks/imbalance.py; per setting (data set, rare rows) the paired difference per seed
@@ -63,7 +66,6 @@ if str(ROOT) not in sys.path:
 from benchmarks import _imbalance_report as report  # noqa: E402
 from benchmarks import imbalance as bench  # noqa: E402
 from benchmarks._results import machine  # noqa: E402
-from benchmarks._textbook_cvae import textbook_size  # noqa: E402
 from pipeline import CVAESynthesizer  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
 
@@ -89,14 +91,17 @@ class Variant:
         """The CVAESynthesizer options of this variant on this split."""
         opts = dict(self.fit)
         if self.textbook_size:
-            latent, hidden = textbook_size(int(split.x[0].numel()))
-            opts |= {"latent_dim": latent, "hidden": [hidden, hidden]}
+            opts |= {"latent_dim": TEXTBOOK_LATENT, "hidden": [TEXTBOOK_HIDDEN, TEXTBOOK_HIDDEN]}
         if steps:
             opts["target_steps"] = steps
         return opts
 
 
-_TEXTBOOK_SETTINGS = {
+TEXTBOOK_LATENT, TEXTBOOK_HIDDEN = 8, 128  # the recipe's MLP 2 x 128, latent 8
+# the recipe's optimisation: 1500 steps of batch 256 (every row of these small tables in every step),
+# Adam 1e-3 with weight decay 1e-5, no validation split and so no early stopping
+TEXTBOOK_TRAIN = {"target_steps": 1500, "batch_size": 256, "weight_decay": 1e-5, "val_fraction": 0.0}
+_TEXTBOOK_SETTINGS = TEXTBOOK_TRAIN | {
     "prior": "standard",
     "kl_warmup_fraction": 0.0,
     "free_bits": 0.0,
@@ -110,7 +115,19 @@ VARIANTS = [
     Variant("no-label-loss", "no auxiliary label loss (was weight 3)", {"label_loss_weight": 0.0}),
     Variant("no-early-stop", "no validation split, no early stopping", {"val_fraction": 0.0}),
     Variant("data-codec", "codec fit on every row of the data set", data_codec=True),
-    Variant("textbook-size", "widths 2 x 128, latent 4 / 8 (not 256-128, 16)", textbook_size=True),
+    Variant("textbook-size", "widths 2 x 128, latent 8 (not 256-128, 16)", textbook_size=True),
+    Variant("textbook-train", "1500 steps of batch 256, weight decay 1e-5, no early stopping", TEXTBOOK_TRAIN),
+    Variant(
+        "textbook-train+prior-standard",
+        "the textbook's optimisation and prior N(0, I)",
+        TEXTBOOK_TRAIN | {"prior": "standard"},
+    ),
+    Variant(
+        "textbook-train+size+prior",
+        "the textbook's optimisation, widths and prior N(0, I) (the shipped filter kept)",
+        TEXTBOOK_TRAIN | {"prior": "standard"},
+        textbook_size=True,
+    ),
     Variant("means", "decoder means, no output noise", output_noise=False),
     Variant("filter-none", "every generated row (no scoring)", rule="none"),
     Variant("filter-quality", "accept rule quality", rule="quality"),
@@ -125,11 +142,10 @@ VARIANTS = [
         "all of the above toward the textbook at once (filter none)",
         _TEXTBOOK_SETTINGS,
         rule="none",
-        output_noise=False,
         data_codec=True,
         textbook_size=True,
     ),
-    Variant("textbook_cvae", "benchmarks/_textbook_cvae.py", method="textbook_cvae"),
+    Variant("textbook_cvae", "the textbook recipe (../shared/reference/textbook_cvae.py)", method="textbook_cvae"),
     Variant("real", "real rows alone", method="real"),
 ]
 BY_NAME = {v.name: v for v in VARIANTS}
@@ -168,7 +184,7 @@ def method_of(variant: Variant, steps: int | None) -> bench.Method:
     """The variant as a benchmarks/imbalance.py method: the training split in, the extra rows out."""
     if variant.method:
         inner = bench.METHODS[variant.method]
-        return lambda split, options: inner(split, {**options, "cvae_steps": steps or options["cvae_steps"]})
+        return lambda split, options: inner(split, {**options, "textbook": {"steps": steps} if steps else {}})
 
     def method(split: bench.Split, options: dict) -> bench.Extra:
         gen = _fit(split, variant, steps)
@@ -196,7 +212,7 @@ def run_setting(data: bench.Data, rare_rows: int | None, seeds: list[int], names
     """Every variant on every seed of one setting (natural tables: rare_rows None, split in their own
     proportions), in benchmarks/imbalance.py's entry format."""
     per_seed: dict[str, dict] = {n: {} for n in names}
-    options = {"cvae_steps": 3000}
+    options: dict = {}
     for seed in seeds:
         split = bench.make_natural_split(data, seed) if rare_rows is None else bench.make_split(data, seed, rare_rows)
         for name in names:
@@ -332,7 +348,8 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=report.TABLES, choices=report.TABLES + report.NATURALS)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=3, help="N seeds, from --first-seed")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds K..K+N-1 (tune on some, report on others)")
     parser.add_argument("--rare", type=int, nargs="+", default=[5, 10], help="real training rows of the rare class")
     parser.add_argument("--variants", nargs="+", default=list(BY_NAME), choices=list(BY_NAME))
     parser.add_argument("--steps", type=int, default=None, help="steps of every fit (tests)")
@@ -352,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
         for rare_rows in [None] if data.is_natural else args.rare:
             key = f"{name}/natural" if rare_rows is None else f"{name}/rare{rare_rows}"
             t1 = time.perf_counter()
-            entry = run_setting(data, rare_rows, list(range(args.seeds)), names, args.steps)
+            entry = run_setting(data, rare_rows, bench.seed_list(args), names, args.steps)
             entry["wall_seconds"] = walls[key] = round(time.perf_counter() - t1, 1)
             entry["product_version"] = version
             entries[key] = entry

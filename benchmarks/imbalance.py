@@ -35,7 +35,16 @@ synthetic one bringing the rare classes up to 40 rows:
     smote                imblearn SMOTE (SMOTENC where a table has categorical columns; pixels flattened)
     affine               images: random affine views of the real rare images (pipeline.transforms), each in turn
     affine-product       images: the product's AffineSynthesizer (source images drawn at random, written as PNG)
-    textbook_cvae        benchmarks/_textbook_cvae.py, every generated row used
+    trivial_augment, rand_augment, auto_augment, augmix
+                         images: views of the real rare images in turn under torchvision's TrivialAugmentWide,
+                         RandAugment, AutoAugment (ImageNet policy) or AugMix, one draw per image
+    product-prior+P, product-on-P, product-on-P+P, P-of-product
+                         images, P one of those policies: the CVAE's rows beside P's views (half each), the CVAE
+                         trained on P's views (alone; half and half), P's views of the CVAE's rows
+    textbook_cvae        the textbook recipe, ../shared/reference/textbook_cvae.py, run as a plug-in (its own
+                         process; tables only; skipped, and said so, where the file is not there): every row
+                         it makes for the classes short of the target is used. Before 0.9 this column was
+                         the project's own weaker copy (fixed-variance Gaussian, decoder means)
     product-prior        pipeline.CVAESynthesizer(strategy="prior").fit(...).sample(balance_to=40)
     product-transfer     the same with strategy="transfer"
     product-*+affine     images: half the rows of product-prior / -transfer (same fit), half affine views
@@ -76,8 +85,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -105,13 +117,12 @@ from benchmarks._imbalance_report import (  # noqa: E402
 from benchmarks._natural import NATURAL, load_natural, train_quota  # noqa: E402
 from benchmarks._natural import rare_classes as smallest_classes  # noqa: E402
 from benchmarks._results import machine, pairs  # noqa: E402
-from benchmarks._textbook_cvae import fit_textbook_cvae, textbook_rows  # noqa: E402
 from pipeline.config import DataSpec  # noqa: E402
 from pipeline.data.codec import ClassIndex, Codec, TableCodec, fit_codec  # noqa: E402
 from pipeline.data.sources import load_real, prepare_rows  # noqa: E402
 from pipeline.quality.classifier import fit_cnn, fit_table_classifier  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
-from pipeline.transforms import random_affine  # noqa: E402
+from pipeline.transforms import POLICIES, policy_views, random_affine  # noqa: E402
 
 OTHERS = 40  # training rows of every plentiful class, and the count the rare classes are brought up to
 TEST_CAP = 100  # test rows per class at most
@@ -333,15 +344,47 @@ def _smote_nc(split: Split, k: int) -> Extra:
     return Extra(codec.encode(new).x, torch.as_tensor(np.asarray(ny)))
 
 
-def _affine_views(split: Split, counts: dict[int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """counts[c] views of class c: its real images in turn, each bent by a fresh random affine map."""
+def _views(split: Split, counts: dict[int, int], seed: int, kind: str = "affine") -> tuple[torch.Tensor, torch.Tensor]:
+    """counts[c] views of class c: its real images in turn, each bent by a fresh random affine map or
+    drawn through one of torchvision's policies (pipeline.transforms.POLICIES)."""
     gen = torch.Generator().manual_seed(seed)
     xs, ys = [], []
     for c, n in counts.items():
         own = split.x[split.y == c]
-        xs.append(random_affine(own[torch.arange(n) % len(own)], gen))
+        source = own[torch.arange(n) % len(own)]
+        xs.append(random_affine(source, gen) if kind == "affine" else policy_views(source, kind, gen))
         ys.append(torch.full((n,), c, dtype=torch.long))
     return torch.cat(xs), torch.cat(ys)
+
+
+def _affine_views(split: Split, counts: dict[int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return _views(split, counts, seed)
+
+
+def policy(name: str) -> Method:
+    """Images: views of the rare images in turn under torchvision's policy `name`."""
+
+    def method(split: Split, options: dict) -> Extra:
+        if not split.data.is_image:
+            return Extra(skipped="images only")
+        return Extra(*_views(split, split.deficit(), split.seed, name))
+
+    return method
+
+
+def policy_of_product(name: str) -> Method:
+    """Images: the CVAE's rows (product-prior, the same fit) used as the input of the policy: one view of each."""
+
+    def method(split: Split, options: dict) -> Extra:
+        if not split.data.is_image:
+            return Extra(skipped="images only")
+        full = _product_extra(split, {**options.get("product", {}), "strategy": "prior"})
+        if full.skipped:
+            return full
+        gen = torch.Generator().manual_seed(split.seed + 13)
+        return Extra(policy_views(full.x, name, gen), full.y, notes=full.notes)
+
+    return method
 
 
 def affine(split: Split, options: dict) -> Extra:
@@ -363,13 +406,36 @@ def affine_product(split: Split, options: dict) -> Extra:
     return rows_extra(split, pd.concat(list(gen.sample_frames(counts, split.seed)), ignore_index=True))
 
 
+# the recipe the product's rows must not fall below: a plug-in script beside the project
+# (../shared/reference/textbook_cvae.py: TRAIN OUT LABEL N_PER_CLASS SEED), called as a separate process
+# and never copied; $TEXTBOOK_CVAE names another copy of it
+REFERENCE = Path(os.environ.get("TEXTBOOK_CVAE") or ROOT.parent / "shared" / "reference" / "textbook_cvae.py")
+
+
 def textbook_cvae(split: Split, options: dict) -> Extra:
-    codec = split.data.codec
-    model = fit_textbook_cvae(
-        split.x, split.y, codec, len(split.data.classes), split.seed, steps=options.get("cvae_steps", 3000)
-    )
-    frame, labels = textbook_rows(model, codec, split.deficit(), split.seed + 1)
-    return Extra(codec.encode(frame).x, labels)
+    """The textbook CVAE's rows for the classes short of the target (the first rows it wrote of each class:
+    it writes N of every class). Tables only: the recipe reads numeric and categorical columns."""
+    if split.data.is_image:
+        return Extra(skipped="the textbook recipe reads tables only")
+    if not REFERENCE.is_file():
+        return Extra(skipped=f"no reference recipe at {REFERENCE} (set $TEXTBOOK_CVAE)")
+    data, deficit = split.data, split.deficit()
+    with tempfile.TemporaryDirectory(prefix="augment-textbook-") as tmp:
+        train, out = Path(tmp) / "train.parquet", Path(tmp) / "rows.parquet"
+        split.frame[data.features + [data.label]].to_parquet(train, index=False)
+        command = [sys.executable, str(REFERENCE), str(train), str(out), data.label, str(max(deficit.values()))]
+        command += [str(split.seed)] + [f"--{k}={v}" for k, v in options.get("textbook", {}).items()]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if done.returncode:
+            raise RuntimeError(f"{REFERENCE.name} failed: {done.stderr[-2000:]}")
+        rows = pd.read_parquet(out)
+        timing = json.loads(Path(f"{out}.timing.json").read_text())
+    y = data.classes.encode(rows[data.label])
+    keep = np.concatenate([np.flatnonzero(y.numpy() == c)[:n] for c, n in deficit.items()])
+    rows = rows.iloc[keep].reset_index(drop=True)
+    extra = rows_extra(split, rows)
+    extra.notes["reference"] = {k: round(v, 2) for k, v in timing.items()}
+    return extra
 
 
 _PRODUCT_FITS: dict[tuple, object] = {}  # (data, seed, rare rows, options) -> fitted CVAESynthesizer
@@ -430,8 +496,9 @@ def product(strategy: str) -> Method:
     return method
 
 
-def product_affine(strategy: str) -> Method:
-    """Half the deficit as product rows (the same fit as product-<strategy>), half as affine views."""
+def product_affine(strategy: str, views: str = "affine") -> Method:
+    """Half the deficit as product rows (the same fit as product-<strategy>), half as affine views (or
+    views under the policy `views`)."""
 
     def method(split: Split, options: dict) -> Extra:
         if not split.data.is_image:
@@ -441,16 +508,16 @@ def product_affine(strategy: str) -> Method:
             return full
         deficit = split.deficit()
         keep = torch.cat([torch.nonzero(full.y == c)[: (n + 1) // 2, 0] for c, n in deficit.items()])
-        vx, vy = _affine_views(split, {c: n - (n + 1) // 2 for c, n in deficit.items()}, split.seed + 7)
+        vx, vy = _views(split, {c: n - (n + 1) // 2 for c, n in deficit.items()}, split.seed + 7, views)
         return Extra(torch.cat([full.x[keep], vx]), torch.cat([full.y[keep], vy]), notes=full.notes)
 
     return method
 
 
-def product_on_affine(mix: bool) -> Method:
-    """Images: the product (prior strategy) fit on the real rows plus affine views that bring each
-    rare class up to the target, then asked for the deficit: the CVAE trained on affine views;
-    with `mix`, half its rows and half fresh affine views (as product-*+affine)."""
+def product_on_affine(mix: bool, kind: str = "affine") -> Method:
+    """Images: the product (prior strategy) fit on the real rows plus affine views (or views under the
+    policy `kind`) that bring each rare class up to the target, then asked for the deficit: the CVAE
+    trained on the views; with `mix`, half its rows and half fresh views (as product-*+affine)."""
 
     def method(split: Split, options: dict) -> Extra:
         if not split.data.is_image:
@@ -458,7 +525,7 @@ def product_on_affine(mix: bool) -> Method:
         from pipeline import CVAESynthesizer
 
         data, deficit = split.data, split.deficit()
-        vx, vy = _affine_views(split, deficit, split.seed + 11)
+        vx, vy = _views(split, deficit, split.seed + 11, kind)
         views = data.codec.decode_means(vx)
         views[data.label] = data.classes.decode(vy.numpy()).array
         columns = data.features + [data.label]
@@ -469,7 +536,7 @@ def product_on_affine(mix: bool) -> Method:
         full = rows_extra(split, pd.concat(list(gen.sample_frames(counts, split.seed)), ignore_index=True))
         if not mix:
             return full
-        mx, my = _affine_views(split, {c: n - (n + 1) // 2 for c, n in deficit.items()}, split.seed + 7)
+        mx, my = _views(split, {c: n - (n + 1) // 2 for c, n in deficit.items()}, split.seed + 7, kind)
         return Extra(torch.cat([full.x, mx]), torch.cat([full.y, my]), notes=full.notes)
 
     return method
@@ -595,6 +662,12 @@ METHODS: dict[str, Method] = {
     "shipped-transfer-all": shipped("transfer", "all"),
     "follow": follow,
 }
+for _name in POLICIES:  # torchvision's policies, and the CVAE's rows on top of each
+    METHODS[_name] = policy(_name)
+    METHODS[f"product-prior+{_name}"] = product_affine("prior", _name)
+    METHODS[f"product-on-{_name}"] = product_on_affine(mix=False, kind=_name)
+    METHODS[f"product-on-{_name}+{_name}"] = product_on_affine(mix=True, kind=_name)
+    METHODS[f"{_name}-of-product"] = policy_of_product(_name)
 
 
 # --- classifiers and metrics --------------------------------------------------------------
@@ -734,19 +807,24 @@ def product_version() -> dict:
     return {"git_head": head.stdout.strip(), "pipeline_sha256": digest}
 
 
+def seed_list(args: argparse.Namespace) -> list[int]:
+    return list(range(args.first_seed, args.first_seed + args.seeds))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--datasets", nargs="+", default=TABLES + NATURALS + ["digits"], choices=TABLES + NATURALS + IMAGES
     )
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=3, help="N seeds, from --first-seed")
     parser.add_argument(
         "--rare", type=int, nargs="+", default=[5], help="real training rows of each rare class (not natural tables)"
     )
     parser.add_argument(
         "--methods", nargs="+", default=None, choices=list(METHODS), help="default: all (--quick: all but follow)"
     )
-    parser.add_argument("--cvae-steps", type=int, default=3000, help="textbook CVAE training steps")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds K..K+N-1 (report on seeds not tuned on)")
+    parser.add_argument("--textbook-steps", type=int, default=None, help="the textbook recipe's steps (its own: 1500)")
     parser.add_argument("--product-arg", nargs="*", default=[], help="KEY=VALUE options for CVAESynthesizer")
     parser.add_argument("--quick", action="store_true", help="iris (5 rare rows) and hdma (natural), 1 seed")
     parser.add_argument(
@@ -767,7 +845,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_threads(1)
     version = product_version()  # taken as the product is imported: later edits on disk do not reach this process
     options = {
-        "cvae_steps": args.cvae_steps,
+        "textbook": {"steps": args.textbook_steps} if args.textbook_steps else {},
         "product": pairs(args.product_arg),
     }
     t0 = time.perf_counter()
@@ -776,7 +854,7 @@ def main(argv: list[str] | None = None) -> None:
         data = load_data(name)
         for rare_rows in [None] if data.is_natural else args.rare:
             t1 = time.perf_counter()
-            entry = run_setting(data, rare_rows, list(range(args.seeds)), args.methods, options)
+            entry = run_setting(data, rare_rows, seed_list(args), args.methods, options)
             entry["wall_seconds"] = round(time.perf_counter() - t1, 1)
             entry["product_version"] = version
             entry["versions"] = {m: version for m in args.methods}

@@ -41,3 +41,32 @@ def random_affine(
     ).to(x.device, x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+# the augmentation policies practitioners run on images today, as torchvision ships them, by the
+# name the menu and `--generator` use
+POLICIES = ("trivial_augment", "rand_augment", "auto_augment", "augmix")
+
+
+def _policy(name: str):
+    from torchvision.transforms import v2
+
+    return {
+        "trivial_augment": v2.TrivialAugmentWide,
+        "rand_augment": v2.RandAugment,
+        "auto_augment": v2.AutoAugment,
+        "augmix": v2.AugMix,
+    }[name]()
+
+
+def policy_views(x: torch.Tensor, policy: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x: (N, C, H, W) in [0, 1]; one view of each image under torchvision's `policy`, drawn per image
+    (the policies work on 8-bit pixels, and draw from torch's global generator: a seed taken from
+    `generator` makes the views reproducible without touching anyone else's random state)."""
+    transform = _policy(policy)
+    pixels = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        views = torch.stack([transform(image) for image in pixels]) if len(pixels) else pixels
+    return views.to(x.dtype) / 255

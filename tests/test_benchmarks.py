@@ -104,7 +104,7 @@ def test_imbalance_natural_table_with_boosting(tmp_path):
     split, SMOTE-NC, the textbook CVAE and the product run on it, and all three classifiers score each method."""
     out = tmp_path / "imbalance"
     methods = ["real", "class_weights", "smote", "textbook_cvae", "product-prior"]
-    args = ["--datasets", "pbc", "--seeds", "1", "--methods", *methods, "--cvae-steps", "30"]
+    args = ["--datasets", "pbc", "--seeds", "1", "--methods", *methods, "--textbook-steps", "30"]
     result = subprocess.run(
         [sys.executable, "benchmarks/imbalance.py", *args, "--product-arg", "target_steps=30", "--out", str(out)],
         cwd=ROOT,

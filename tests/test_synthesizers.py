@@ -177,3 +177,27 @@ def test_affine_views_bend_every_real_image_as_often():
     assert per_image.min() == 7 and per_image.max() == 8 and per_image.sum() == 37
     again = _in_turn(y, of, torch.Generator().manual_seed(1))
     assert not torch.equal(source, again)  # the order is drawn, not fixed
+
+
+@pytest.mark.parametrize("policy", ["trivial_augment", "rand_augment", "auto_augment", "augmix"])
+def test_torchvision_policies_are_generators_of_their_own(policy, image_frame, tmp_path):
+    """Each of torchvision's policies makes views of the real images (one draw per image), the same
+    views for the same seed, saved and loaded by its name; it leaves the global random state alone."""
+    from pipeline.synthesizers import KINDS
+
+    gen = KINDS[policy](seed=0).fit(image_frame, label="label")
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    views = gen.sample(per_class=12)
+    assert torch.equal(torch.rand(1), before)  # the policy drew from its own seeded stream
+    assert len(views) == 24 and set(views["label"]) == {0, 1}
+    pixels = gen.codec.encode(views[["image"]]).x
+    real = gen.codec.encode(image_frame[["image"]]).x
+    assert pixels.shape[1:] == real.shape[1:]
+    copies = sum(any(torch.equal(v, r) for r in real) for v in pixels)
+    assert copies < len(pixels) / 2  # views (a policy may leave an image as it is: its identity op)
+    gen.save(tmp_path / policy)
+    loaded = Synthesizer.load(tmp_path / policy)
+    assert loaded.kind == policy
+    pd.testing.assert_frame_equal(views, loaded.sample(per_class=12))

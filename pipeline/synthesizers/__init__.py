@@ -2,6 +2,7 @@
 
 from pipeline.synthesizers.base import Synthesizer
 from pipeline.synthesizers.baselines import (
+    POLICY_SYNTHESIZERS,
     AffineSynthesizer,
     OversampleSynthesizer,
     PseudoLabelSynthesizer,
@@ -17,6 +18,7 @@ KINDS: dict[str, type[Synthesizer]] = {
         AffineSynthesizer,
         OversampleSynthesizer,
         PseudoLabelSynthesizer,
+        *POLICY_SYNTHESIZERS.values(),
     )
 }
 

@@ -6,11 +6,13 @@ them with the CVAE through one path; and the pseudo-labeller, which writes real 
   numbers, missing flags, one-hot categories); a category is drawn between the two parents'.
 - Affine views (images): the real images of the class in turn, each under a small random
   rotation, shear, scale and shift: the classic augmentation a generator has to beat.
+- Augmentation policies (images): the same, each image under torchvision's TrivialAugmentWide,
+  RandAugment, AutoAugment or AugMix, the policies practitioners use today.
 - Oversampling (both): random copies of the real rows of the class, the first thing a
   practitioner tries against a rare class (imblearn's RandomOverSampler, per class).
 - Pseudo-labels: the user's unlabelled rows, labelled by a classifier fit on the labelled
   ones, drawn at random among those it is sure of. Not generated; often the best extra rows.
-All four keep the user's rows (or their encodings) in the saved folder, and say so.
+All of them keep the user's rows (or their encodings) in the saved folder, and say so.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError
 from pipeline.synthesizers.base import Synthesizer
-from pipeline.transforms import random_affine
+from pipeline.transforms import POLICIES, policy_views, random_affine
 
 NEIGHBOURS = 5  # SMOTE's usual k, fewer when a class has fewer rows
 
@@ -138,6 +140,25 @@ class AffineSynthesizer(Synthesizer):
 
     def _restore(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], tables: dict) -> None:
         self.pixels, self.y = tensors["pixels"], tensors["y"]
+
+
+class PolicySynthesizer(AffineSynthesizer):
+    """Views of the real images in turn under one of torchvision's augmentation policies
+    (TrivialAugmentWide, RandAugment, AutoAugment, AugMix): what a practitioner runs today."""
+
+    policy = "trivial_augment"
+
+    def _generate_written(self, y: torch.Tensor, gen: torch.Generator) -> Written:
+        views = policy_views(self.pixels[_in_turn(y, self.y, gen)].float() / 255, self.policy, gen)
+        return self.codec.means_written(views)
+
+
+def _policy_class(policy: str) -> type[PolicySynthesizer]:
+    name = "".join(part.title() for part in policy.split("_")) + "Synthesizer"
+    return type(name, (PolicySynthesizer,), {"kind": policy, "policy": policy, "__module__": __name__})
+
+
+POLICY_SYNTHESIZERS: dict[str, type[PolicySynthesizer]] = {p: _policy_class(p) for p in POLICIES}
 
 
 class PseudoLabelSynthesizer(Synthesizer):
