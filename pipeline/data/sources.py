@@ -44,8 +44,9 @@ class RealData:
 
 def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     """Load, select columns, validate and (optionally) subsample the real rows."""
-    frame, default_label, name = _read_source(spec.source)
-    label = spec.label or default_label
+    read = _read_source(spec.source, spec.label)
+    frame, name = read.frame, read.name
+    label = spec.label or read.label
     if label is None:
         raise DataError(
             f"no label column given for {cut(spec.source, 160)!r}",
@@ -53,11 +54,11 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
         )
     if spec.image_paths and (column := _find_image_column(frame)) is not None:
         frame[column] = _read_image_paths(frame[column], _base_folder(spec.source))
-    notes: list[str] = []
+    notes = list(read.notes)
     if spec.source not in BUILTINS:
         candidates = [c for c in (spec.columns or frame.columns) if c in frame.columns and c != label]
-        decimal_comma = frame.attrs.pop("csv_delimiter", None) == ";"
-        frame, notes = numbers_in_text(frame, candidates, where=cut(spec.source, 160), decimal_comma=decimal_comma)
+        frame, found = numbers_in_text(frame, candidates, where=cut(spec.source, 160), decimal=read.decimal)
+        notes += found
     real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=cut(spec.source, 160), name=name)
     real.notes = notes
     if spec.real_per_class is None:
@@ -126,15 +127,29 @@ def subsample_per_class(frame: pd.DataFrame, label: str, k: int, seed: int) -> p
     return pd.concat(parts).sort_index()
 
 
-def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
+@dataclass
+class _Source:
+    """What a source holds before columns are chosen, and what reading it decided."""
+
+    frame: pd.DataFrame
+    label: str | None  # the label column a source names itself (built-ins, image folders)
+    name: str
+    decimal: str | None = None  # the decimal mark a text table's numbers show
+    notes: list[str] = field(default_factory=list)
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def _read_source(source: str, label: str | None = None) -> _Source:
     if not source.strip():
         raise DataError(
             "the data source is empty",
             f"pass --data with a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
         )
     if source in BUILTINS:
-        frame, label = BUILTINS[source]()
-        return frame, label, source
+        frame, default = BUILTINS[source]()
+        return _Source(frame, default, source)
     path = Path(source).expanduser()
     if not _exists(path):
         raise DataError(
@@ -142,17 +157,33 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
             f"give a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
         )
     name = path.stem if path.is_file() else path.name
-    if path.is_file() and is_csv(path):
-        return read_csv(path), None, name.removesuffix(".csv").removesuffix(".tsv")
+    if path.is_file() and not _is_parquet(path):  # x.csv, or x.txt / x.dat whose content is a table
+        table = read_csv(path, label, sniffed=not is_csv(path))
+        # a ';'-separated file with no number that shows its decimal mark: Europe's comma
+        decimal = table.decimal or ("," if table.delimiter == ";" else None)
+        return _Source(table.frame, None, name.removesuffix(".csv").removesuffix(".tsv"), decimal, table.notes)
     if path.is_dir():
         for entry in sorted(path.rglob("*")):
             _inside(entry, path)
         kind = _folder_kind(path)
         if kind == "images":
-            return _read_image_folder(path), "label", name
+            return _Source(_read_image_folder(path), "label", name)
         if kind == "csv":
-            return read_csv(path), None, name
-    return _read_parquet(path), None, name
+            table = read_csv(path, label)
+            decimal = table.decimal or ("," if table.delimiter == ";" else None)
+            return _Source(table.frame, None, name, decimal, table.notes)
+    return _Source(_read_parquet(path), None, name)
+
+
+def _is_parquet(path: Path) -> bool:
+    """A Parquet file by its name or by its first bytes ("PAR1")."""
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        return True
+    try:
+        with path.open("rb") as file:
+            return file.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _exists(path: Path) -> bool:
