@@ -8,11 +8,14 @@ with "error:" and names the problem, no traceback, and no output folder created.
 
 from __future__ import annotations
 
+import datetime
+import unicodedata
 from pathlib import Path
 from typing import Callable
 
+import pyarrow as pa
 import pytest
-from test_bad_input_more import RUN, _assert_clear_error, _invoke, _text
+from test_bad_input_more import RUN, _assert_clear_error, _image_folder, _invoke, _parquet, _png, _text
 
 Setup = Callable[[Path], list[str]]
 
@@ -22,6 +25,22 @@ def _table_run(path: Callable[[Path], str]) -> Setup:
 
 
 TEXT = "x,y,label\n1,2,a\n2,3,a\n3,4,b\n4,5,b\n"
+E_ONE, E_TWO = unicodedata.normalize("NFC", "\xe9"), unicodedata.normalize("NFD", "\xe9")
+
+
+def _typed(column: pa.Array) -> Callable[[Path], str]:
+    """A Parquet file of a number column, the label and `column` (6 rows)."""
+    return lambda t: _parquet(t, pa.table({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "label": ["a", "b"] * 3, "z": column}))
+
+
+def _look_alike_folders(t: Path) -> str:
+    root = Path(_image_folder(t))
+    for name in (E_ONE, E_TWO):
+        for i in range(3):
+            (root / name).mkdir(exist_ok=True)
+            (root / name / f"{i}.png").write_bytes(_png())
+    return str(root)
+
 
 CASES: dict[str, tuple[Setup, str]] = {
     # encodings
@@ -70,6 +89,54 @@ CASES: dict[str, tuple[Setup, str]] = {
     "spaces and two decimal marks": (
         _table_run(lambda t: _text(t, "x;label\n1 234,5;a\n2 500.5;a\n3 000,5;b\n4 100,5;b\n", "data.csv")),
         "in more than one format",
+    ),
+    # Parquet types that are neither numbers nor categories
+    "a time-of-day column": (
+        _table_run(_typed(pa.array([datetime.time(9, 30), datetime.time(17, 0)] * 3))),
+        "column 'z' holds times of day, which cannot be generated",
+    ),
+    "a date column": (
+        _table_run(_typed(pa.array([datetime.date(2024, 1, d) for d in range(1, 7)]))),
+        "column 'z' holds dates, which cannot be generated",
+    ),
+    "a raw bytes column": (
+        _table_run(_typed(pa.array([b"\x00\x01", b"\x02"] * 3))),
+        "column 'z' holds raw bytes (a binary column)",
+    ),
+    "a duration column": (
+        _table_run(_typed(pa.array([datetime.timedelta(seconds=s) for s in range(6)]))),
+        "column 'z' has type timedelta64",
+    ),
+    # image folders
+    "images of 1x1 pixels": (
+        lambda t: (
+            RUN
+            + ["--data", str(Path(_image_folder(t, {f"{c}/{i}.png": _png(size=1) for c in "ab" for i in range(3)})))]
+        ),
+        "image 'a/0.png' is 1x1 pixels; images of at least 8x8 pixels are needed",
+    ),
+    "images of 4x4 pixels": (
+        lambda t: (
+            RUN
+            + ["--data", str(Path(_image_folder(t, {f"{c}/{i}.png": _png(size=4) for c in "ab" for i in range(3)})))]
+        ),
+        "is 4x4 pixels",
+    ),
+    "an empty class folder": (
+        lambda t: RUN + ["--data", _image_folder(t, {"c": None})],
+        "class folder(s) ['c'] hold no image files",
+    ),
+    "a class folder of hidden files only": (
+        lambda t: RUN + ["--data", _image_folder(t, {"c/._0.png": b"\x00\x05\x16\x07", "c/.DS_Store": b"x"})],
+        "class folder(s) ['c'] hold no image files",
+    ),
+    "class folders that differ only in normalisation": (
+        lambda t: RUN + ["--data", _look_alike_folders(t)],
+        "differ only in Unicode normalisation",
+    ),
+    "CSV classes that differ only in normalisation": (
+        _table_run(lambda t: _text(t, f"x,label\n1,{E_ONE}\n2,{E_ONE}\n3,{E_TWO}\n4,{E_TWO}\n", "data.csv")),
+        "classes in column 'label'",
     ),
 }
 

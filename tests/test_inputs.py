@@ -321,3 +321,49 @@ def test_words_read_as_missing_in_a_text_column_are_said(tmp_path):
     real = _read(tmp_path, "region,x,label\nEU,1,a\nNA,2,a\nEU,3,b\nNA,4,b\n")
     assert real.frame["region"].isna().sum() == 2
     assert [n for n in real.notes if "column 'region': ['NA'] read as missing values (2 row(s))" in n]
+
+
+def test_a_decimal_parquet_column_is_read_as_numbers_and_said(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prices = [decimal.Decimal(v) for v in ("1.50", "2.25", "3.10", "4.75")] * 3
+    table = pa.table({"price": pa.array(prices, pa.decimal128(10, 2)), "label": ["a", "b", "c"] * 4})
+    pq.write_table(table, tmp_path / "t.parquet")
+    real = load_real(DataSpec(source=str(tmp_path / "t.parquet"), label="label"))
+    assert real.frame["price"].dtype == "float64" and real.frame["price"].tolist() == [float(p) for p in prices]
+    assert real.notes == [
+        f"{tmp_path / 't.parquet'}: column 'price' is decimal128(10, 2) in the file; "
+        "read as float64 numbers (and written so)"
+    ]
+
+
+def _jpeg(array: np.ndarray, orientation: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    Image.fromarray(array).save(buffer, format="JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
+def test_exif_orientation_is_applied_and_hidden_files_are_skipped(tmp_path):
+    """A phone stores an upright 8x12 photo as 12x8 pixels tagged "rotate 90"; macOS leaves a
+    `._` file beside each image on a foreign disk."""
+    upright = np.zeros((12, 8), dtype=np.uint8)
+    upright[:4] = 255  # bright top: tells upright from rotated
+    for cls in "ab":
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "0.jpg").write_bytes(_jpeg(upright))
+        (tmp_path / cls / "1.jpg").write_bytes(_jpeg(np.rot90(upright, 1).copy(), orientation=6))
+        (tmp_path / cls / "._0.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
+        (tmp_path / cls / ".thumb.png").write_bytes(b"not an image")
+    real = load_real(DataSpec(source=str(tmp_path)))
+    assert len(real.frame) == 4
+    from pipeline.data.images import decode_image
+
+    for value in real.frame["image"]:
+        array = decode_image(value, "test")
+        assert array.shape == (12, 8) and array[:4].mean() > 200 and array[8:].mean() < 50

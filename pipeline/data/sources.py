@@ -19,7 +19,7 @@ from pipeline.data.codec import fit_codec
 from pipeline.data.csv_files import csv_files, is_csv, read_csv
 from pipeline.data.images import IMAGE_STRUCT_FIELDS, image_struct
 from pipeline.data.text_numbers import numbers_in_text
-from pipeline.data.validate import validate_frame
+from pipeline.data.validate import refuse_look_alike_names, validate_frame
 from pipeline.errors import DataError, cut
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -172,7 +172,8 @@ def _read_source(source: str, label: str | None = None) -> _Source:
             table = read_csv(path, label)
             decimal = table.decimal or ("," if table.delimiter == ";" else None)
             return _Source(table.frame, None, name, decimal, table.notes)
-    return _Source(_read_parquet(path), None, name)
+    frame, notes = _read_parquet(path)
+    return _Source(frame, None, name, notes=notes)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -199,13 +200,7 @@ def _folder_kind(root: Path) -> str:
     (a stray results.parquet beside the class folders made an image folder a Parquet one)."""
     parquet = sorted(root.rglob("*.parquet"))
     csvs = csv_files(root)
-    images = [
-        p
-        for d in root.iterdir()
-        if d.is_dir() and not d.name.startswith(".")
-        for p in d.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    ]
+    images = [p for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") for p in _image_files(d)]
     found = {k: v for k, v in (("Parquet", parquet), ("CSV", csvs), ("image", images)) if v}
     if len(found) > 1:
         kinds = " and ".join(f"{k} files (e.g. {cut(str(v[0].relative_to(root)), 80)!r})" for k, v in found.items())
@@ -216,7 +211,9 @@ def _folder_kind(root: Path) -> str:
     return {"Parquet": "parquet", "CSV": "csv"}.get(next(iter(found), ""), "images")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The table, with decimal columns read as float64 numbers (one note each): as Python
+    Decimals they would be text categories, every synthetic value a copy of a real one."""
     _check_one_schema(sorted(path.rglob("*.parquet")) if path.is_dir() else [path])
     try:
         table = pq.read_table(path)
@@ -225,7 +222,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"cannot read {cut(str(path), 160)!r} as Parquet: {cut(str(exc), 300)}",
             "check that the file is a complete Parquet file (e.g. pandas.read_parquet opens it)",
         ) from exc
-    return table.to_pandas()
+    notes = []
+    for i, column in enumerate(table.schema):
+        if pa.types.is_decimal(column.type):
+            table = table.set_column(i, column.name, table.column(i).cast(pa.float64()))
+            notes.append(
+                f"{cut(str(path), 160)}: column {cut(column.name, 60)!r} is {column.type} in the file; "
+                "read as float64 numbers (and written so)"
+            )
+    return table.to_pandas(), notes
 
 
 def _refuse_empty_rows(features: pd.DataFrame, where: str) -> None:
@@ -291,10 +296,13 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
             f"folder {cut(str(root), 160)!r} has no Parquet or CSV files and no class sub-folders",
             "arrange images as <folder>/<class name>/<image file>, or give a Parquet or CSV file",
         )
+    refuse_look_alike_names([d.name for d in class_dirs], f"folder {cut(str(root), 160)!r}: class folders")
+    empty = []
     for class_dir in class_dirs:
-        for file in sorted(class_dir.rglob("*")):
-            if file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():  # a folder named x.png
-                continue
+        files = _image_files(class_dir)
+        if not files:
+            empty.append(class_dir.name)
+        for file in files:
             _inside(file, root)  # checked again: the folder may have changed since
             try:
                 raw = file.read_bytes()
@@ -307,9 +315,26 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
         raise DataError(
             f"no image files under {str(root)!r}", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files in the class folders"
         )
+    if empty:
+        raise DataError(
+            f"folder {cut(str(root), 160)!r}: class folder(s) {cut(empty, 200)} hold no image files",
+            "put that class's images in it, or remove the folder (a class without rows cannot be generated)",
+        )
     frame = pd.DataFrame(rows)
     frame["label"] = frame["label"].astype("str")
     return frame
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files under `folder`; hidden ones (".x.png") and the "._x.png" files macOS
+    writes beside each file on foreign disks are left out: they are not the user's images."""
+    return [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()  # a folder named x.png is not an image
+    ]
 
 
 def _inside(path: Path, root: Path) -> None:
