@@ -157,3 +157,141 @@ def test_bad_input_is_one_clear_error_before_any_flow(case, tmp_path, monkeypatc
     code, output = _invoke(setup(data) + ["--out", str(out)])
     _assert_clear_error(code, output, expected)
     assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def _config_run(t: Path, **fields) -> list[str]:
+    import json
+
+    config = {"data": {"source": "iris"}, "sample": {"per_class": 2}}
+    for dotted, value in fields.items():
+        section, _, key = dotted.rpartition("__")
+        (config.setdefault(section, {}) if section else config)[key] = value
+    path = t / "run.json"
+    path.write_text(json.dumps(config))
+    return ["run", "--config", str(path)]
+
+
+IRIS = RUN + ["--data", "iris"]
+SETTINGS: dict[str, tuple[Setup, str]] = {
+    "per_class true": (lambda t: _config_run(t, sample__per_class=True), "sample.per_class: Value error, a number"),
+    "beta true": (lambda t: _config_run(t, model__beta=True), "model.beta: Value error, a number is needed"),
+    "seed false": (lambda t: _config_run(t, seed=False), "seed: Value error, a number is needed, not the boolean"),
+    "max_epochs 1e12": (lambda t: _config_run(t, train__max_epochs=1e12), "train.max_epochs: Input should be less"),
+    "target_steps 1e12": (lambda t: _config_run(t, train__target_steps=1e12), "train.target_steps"),
+    "an empty list of widths": (lambda t: _config_run(t, model__hidden=[]), "model.hidden: List should have at least"),
+    "a negative layer width": (lambda t: _config_run(t, model__hidden=[64, -3]), "model.hidden.1: Input should be"),
+    "an empty channel list": (lambda t: _config_run(t, model__conv_channels=[]), "model.conv_channels"),
+    "a zero channel count": (lambda t: _config_run(t, model__conv_channels=[0, 8]), "model.conv_channels.0"),
+    "an empty experiment": (lambda t: _config_run(t, experiment=""), "the experiment name is empty"),
+    "a blank experiment": (lambda t: _config_run(t, experiment="   "), "the experiment name is empty"),
+    "an experiment over two lines": (lambda t: _config_run(t, experiment="a\nb"), "holds control characters"),
+    "an experiment of 600 characters": (lambda t: _config_run(t, experiment="e" * 600), "is 600 characters"),
+    "a model name with /": (lambda t: IRIS + ["--model-name", "team/model"], "holds '/': MLflow refuses"),
+    "a model name with :": (lambda t: IRIS + ["--model-name", "v:1"], "holds ':'"),
+    "a model name with @": (lambda t: IRIS + ["--model-name", "me@work"], "cannot address a name with '@'"),
+    "an empty model name": (lambda t: IRIS + ["--model-name", ""], "the model name is empty"),
+    "a model name with spaces around": (lambda t: IRIS + ["--model-name", " m "], "starts or ends with spaces"),
+    "a model name that is a path": (lambda t: IRIS + ["--model-name", "a..b/../c"], "holds '/'"),
+    "a model name ..": (lambda t: IRIS + ["--model-name", ".."], "reads as a path"),
+    "a model name of 300 characters": (lambda t: IRIS + ["--model-name", "m" * 300], "the registry keeps 256"),
+}
+
+
+@pytest.mark.parametrize("case", list(SETTINGS))
+def test_bad_settings_are_one_clear_error_with_a_fix(case, tmp_path, monkeypatch):
+    setup, expected = SETTINGS[case]
+    import flows.local_server
+
+    monkeypatch.setattr(flows.local_server, "api_for_run", lambda *a, **k: pytest.fail("reached the flow"))
+    monkeypatch.setenv("AUGMENT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "out"
+    code, output = _invoke(setup(tmp_path) + ["--out", str(out)])
+    _assert_clear_error(code, output, expected)
+    assert "fix:" in output and not out.exists()
+
+
+def _under_a_file(t: Path) -> str:
+    (t / "file").write_text("x")
+    return str(t / "file" / "home")
+
+
+ENVIRONMENT: dict[str, tuple[Callable[[Path], dict[str, str]], str]] = {
+    "AUGMENT_HOME empty": (lambda t: {"AUGMENT_HOME": ""}, "AUGMENT_HOME is set but empty"),
+    "AUGMENT_HOME blank": (lambda t: {"AUGMENT_HOME": "  "}, "AUGMENT_HOME is set but empty"),
+    "AUGMENT_HOME of an unknown user": (lambda t: {"AUGMENT_HOME": "~nouser-35/x"}, "names no user's home"),
+    "AUGMENT_HOME a file": (lambda t: {"AUGMENT_HOME": _under_a_file(t).rsplit("/", 1)[0]}, "(AUGMENT_HOME) is a file"),
+    "AUGMENT_HOME under a file": (lambda t: {"AUGMENT_HOME": _under_a_file(t)}, "lies under the file"),
+    "AUGMENT_THREADS a word": (lambda t: {"AUGMENT_THREADS": "two"}, "AUGMENT_THREADS='two' is not a whole number"),
+    "AUGMENT_THREADS zero": (lambda t: {"AUGMENT_THREADS": "0"}, "from 1 to 1024"),
+    "AUGMENT_THREADS 1.5": (lambda t: {"AUGMENT_THREADS": "1.5"}, "AUGMENT_THREADS='1.5'"),
+    "AUGMENT_SERVER_IDLE a word": (lambda t: {"AUGMENT_SERVER_IDLE": "soon"}, "AUGMENT_SERVER_IDLE='soon' is not"),
+    "AUGMENT_SERVER_IDLE negative": (lambda t: {"AUGMENT_SERVER_IDLE": "-5"}, "AUGMENT_SERVER_IDLE='-5'"),
+    "MLFLOW_TRACKING_URI host:port": (
+        lambda t: {"MLFLOW_TRACKING_URI": "localhost:5000"},
+        "is not a tracking URI MLflow can use",
+    ),
+    "MLFLOW_TRACKING_URI a path": (lambda t: {"MLFLOW_TRACKING_URI": "./mlruns"}, "is not a tracking URI"),
+    "MLFLOW_TRACKING_URI http without host": (lambda t: {"MLFLOW_TRACKING_URI": "http://"}, "names no host"),
+    "MLFLOW_TRACKING_URI sqlite without file": (lambda t: {"MLFLOW_TRACKING_URI": "sqlite://"}, "names no database"),
+    "MLFLOW_TRACKING_URI a file store": (
+        lambda t: {"MLFLOW_TRACKING_URI": f"file://{t}/mlruns"},
+        "is a file store, which MLflow 3 refuses",
+    ),
+    "PREFECT_API_URL host:port": (lambda t: {"PREFECT_API_URL": "localhost:4200"}, "is not an http(s) URL"),
+    "PREFECT_API_URL without /api": (lambda t: {"PREFECT_API_URL": "http://127.0.0.1:4200"}, "lacks the API path"),
+    "PREFECT_API_URL empty": (lambda t: {"PREFECT_API_URL": ""}, "is not an http(s) URL"),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "generate", "score"])
+@pytest.mark.parametrize("case", list(ENVIRONMENT))
+def test_a_bad_environment_is_one_clear_error_before_anything(case, command, tmp_path, monkeypatch):
+    """Each variable the product reads, refused by name with a fix; nothing is created, not
+    even in the current folder (an empty AUGMENT_HOME used to make it the home)."""
+    variables, expected = ENVIRONMENT[case]
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("AUGMENT_HOME", str(tmp_path / "home"))
+    for name, value in variables(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    args = {
+        "run": IRIS,
+        "generate": ["generate", "--model", "models:/m@candidate", "--per-class", "2"],
+        "score": ["score", "--real", "iris", "--synthetic", str(tmp_path / "s.parquet"), "--label", "species"],
+    }[command]
+    code, output = _invoke(args + ["--out", str(out)])
+    _assert_clear_error(code, output, expected)
+    assert "fix:" in output and not out.exists()
+    assert list(here.iterdir()) == [] and not (tmp_path / "home").exists()
+
+
+def test_a_home_with_a_tilde_is_the_users(tmp_path, monkeypatch):
+    from flows.settings import artifacts_root, check_environment
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AUGMENT_HOME", "~/augment-home")
+    check_environment()
+    assert artifacts_root() == tmp_path / "augment-home"
+
+
+def test_a_read_only_home_is_refused_by_name(tmp_path, monkeypatch):
+    """Root ignores permissions, so the folder is made to look read-only."""
+    import os
+
+    monkeypatch.setenv("AUGMENT_HOME", str(tmp_path / "home"))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
+    code, output = _invoke(IRIS + ["--out", str(tmp_path / "out")])
+    _assert_clear_error(code, output, f"the artifacts home's folder '{tmp_path}' is read-only")
+
+
+def test_a_bad_idle_time_does_not_break_the_import(monkeypatch):
+    """flows.runner is the console script's module: it reads AUGMENT_SERVER_IDLE at import."""
+    from flows.settings import DEFAULT_IDLE_SECONDS, idle_seconds
+
+    monkeypatch.setenv("AUGMENT_SERVER_IDLE", "soon")
+    assert idle_seconds() == DEFAULT_IDLE_SECONDS
+    monkeypatch.setenv("AUGMENT_SERVER_IDLE", "42")
+    assert idle_seconds() == 42
