@@ -117,8 +117,9 @@ def _run(
     """Everything after loading: the outputs are staged, and registered, aliased and moved
     into place together only once all of them are written (`_commit`)."""
     stage, name = staging_folder(out), config.model_name or model_name_for(data.name)
-    tracker = Tracker(default_tracking_uri(root), config.experiment, artifact_root=root / "mlflow-artifacts")
-    try:
+    tracker: Tracker | None = None
+    try:  # from here on every failure removes the staging folder, the tracking store's included
+        tracker = Tracker(default_tracking_uri(root), config.experiment, artifact_root=root / "mlflow-artifacts")
         with signals_deferred():  # an interruption here would leave a RUNNING run no one finishes
             tracker.start(
                 f"{data.name}-seed{config.seed}",
@@ -163,11 +164,13 @@ def _run(
     except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         try:
-            if tracker.run_id is not None:
+            if tracker is not None and tracker.run_id is not None:
                 _record_failure(tracker, exc)
                 tracker.finish("KILLED" if _interrupted(exc) else "FAILED")
         except Exception as lost:  # the tracking server may be what failed; keep the original error
-            print(f"augment: could not mark the MLflow run {tracker.run_id} as ended: {cut(str(lost), 300)}")
+            print(
+                f"augment: could not mark the MLflow run {tracker and tracker.run_id} as ended: {cut(str(lost), 300)}"
+            )
         raise
 
 

@@ -38,6 +38,9 @@ def _fail(exc: Exception) -> None:
         for err in exc.errors()[:20]:
             where = ".".join(cut(str(p), 60) for p in err["loc"])
             console.print(f"[bold red]error:[/] {escape(cut(where, 200))}: {escape(cut(err['msg'], 300))}")
+        console.print(
+            "[yellow]fix:[/] give each setting above a value of its type and range (pipeline/config.py lists them)"
+        )
         raise typer.Exit(2)
     raise exc
 
@@ -123,8 +126,8 @@ def run(
     flags = {k: v for k, v in locals().items() if k not in ("config_file", "as_json")}
     from flows.settings import configure_environment
 
-    configure_environment()
     try:
+        configure_environment()  # the environment is checked first: a bad variable is one message
         from flows.cli_config import run_config
         from flows.settings import artifacts_root, check_servers
         from pipeline.checks import check_tracking_store, tracking_uri_for
@@ -259,8 +262,8 @@ def generate(
     """Sample rows from a registered model (no training data needed) into synthetic.parquet."""
     from flows.settings import configure_environment
 
-    configure_environment()
     try:
+        configure_environment()
         from flows.settings import artifacts_root, check_servers
         from pipeline.checks import check_registered, check_seed, split_list, tracking_uri_for
         from pipeline.config import SampleConfig, parse_model_uri
@@ -307,10 +310,11 @@ def score(
     from pathlib import Path
 
     try:
-        from flows.settings import artifacts_root
+        from flows.settings import artifacts_root, check_environment
         from pipeline.checks import check_seed
         from pipeline.quality.score_file import score_file
 
+        check_environment()
         check_seed(seed)
         out = out or str(Path(synthetic).parent / "scored")
         result = score_file(real, synthetic, label, out, seed=seed, home=artifacts_root())

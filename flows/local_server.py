@@ -29,10 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from flows.settings import idle_seconds
 from pipeline.errors import AugmentError
 from pipeline.processes import hold_locked, lock_held, wait_unlocked
 
-IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
+IDLE_SECONDS = idle_seconds()  # a bad $AUGMENT_SERVER_IDLE is refused by the command, not at import
 START_TIMEOUT = 120.0  # the machine's first home migrates the database (25 s measured)
 
 

@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from flows.settings import artifacts_root, check_environment, idle_seconds
 from pipeline.processes import hold_locked, lock_held, wait_unlocked
 
 SERVED = ("run", "generate")  # the commands that import torch, Prefect and MLflow
@@ -57,7 +58,7 @@ SETTING_PREFIXES = (
     "DO_NOT_TRACK",
     "GIT_PYTHON",
 )
-IDLE_SECONDS = int(os.environ.get("AUGMENT_SERVER_IDLE", "900"))
+IDLE_SECONDS = idle_seconds()  # a bad $AUGMENT_SERVER_IDLE is refused by the command, not at import
 MAX_MESSAGE = 1 << 20
 
 
@@ -65,7 +66,7 @@ def main() -> None:
     """`augment ...`: served by the warm runner where one is ready, else run here (and, for a
     served command, a runner is left behind for the next one)."""
     argv, env = sys.argv[1:], dict(os.environ)  # the environment as given, before the command sets defaults
-    served = bool(argv) and argv[0] in SERVED and enabled()
+    served = bool(argv) and argv[0] in SERVED and enabled() and _environment_ok()
     if served:
         code = run_in_runner(argv)
         if code is not None:
@@ -79,6 +80,17 @@ def main() -> None:
             start_in_background(_root(), env)
 
 
+def _environment_ok() -> bool:
+    """Whether the environment passes the command's own check: with a bad one (an empty
+    AUGMENT_HOME, a threads count that is not a number) the command refuses it here, in this
+    process, and no runner is asked or started for a home the command did not mean."""
+    try:
+        check_environment()
+    except Exception:  # noqa: BLE001 - the command itself says what is wrong
+        return False
+    return True
+
+
 def enabled() -> bool:
     """Off with AUGMENT_RUNNER=0, and with Prefect's own temporary server (AUGMENT_EPHEMERAL=1),
     which lives and dies with one process."""
@@ -86,7 +98,7 @@ def enabled() -> bool:
 
 
 def _root() -> Path:
-    return Path(os.environ.get("AUGMENT_HOME", "artifacts")).resolve()  # as flows.settings.artifacts_root
+    return artifacts_root()
 
 
 def _files(root: Path) -> dict[str, Path]:

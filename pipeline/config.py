@@ -6,16 +6,42 @@ deployment form and the MLflow parameter log the same source of truth.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import posixpath
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+
+MAX_STEPS = 10_000_000  # bounds that keep a typo (1e12) from meaning "train for ever"
+MAX_EPOCHS = 100_000
+MAX_MODEL_NAME = 256  # the registry's column width (MLflow's SQL store)
+MAX_EXPERIMENT_NAME = 500  # MLflow's limit
+Width = Annotated[int, Field(ge=1, le=65_536)]  # one layer's units or channels
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field takes an int or a float (alone or with None)."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(a in (int, float) for a in get_args(annotation))
+    return False
 
 
 class _Strict(BaseModel):
     # inf and nan pass `gt=0`-style bounds and fail later as "missing values"; refuse them here
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """JSON `true` for a count would be read as 1 without a word."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError(f"a number is needed, not the boolean {str(value).lower()}")
+        return value
 
 
 class DataSpec(_Strict):
@@ -45,8 +71,8 @@ class ModelConfig(_Strict):
 
     arch: Literal["auto", "mlp", "conv"] = "auto"  # auto: conv for images >= 16 px, else MLP
     latent_dim: int = Field(16, ge=1, le=512)
-    hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=1)  # MLP widths, encoder order
-    conv_channels: list[int] = Field(default_factory=lambda: [32, 64])
+    hidden: list[Width] = Field(default_factory=lambda: [256, 128], min_length=1, max_length=16)  # MLP widths
+    conv_channels: list[Width] = Field(default_factory=lambda: [32, 64], min_length=2, max_length=2)  # two convs
     prior: Literal["standard", "learned"] = "learned"  # learned: p(z|y) = N(mu_y, I)
     prior_spread: float = Field(3.0, ge=0.0, le=100.0)  # initial distance of class means from 0
     beta: float = Field(1.0, ge=0.0, le=1000.0)
@@ -76,17 +102,17 @@ class TrainConfig(_Strict):
     """Optimisation, early stopping and the training device."""
 
     epochs: int | None = Field(None, ge=1, le=100_000, description="default: enough epochs for target_steps")
-    target_steps: int = Field(3000, ge=1)
-    min_epochs: int = Field(10, ge=1)
-    max_epochs: int = Field(2000, ge=1)
-    batch_size: int = Field(64, ge=1)
+    target_steps: int = Field(3000, ge=1, le=MAX_STEPS)
+    min_epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
+    max_epochs: int = Field(2000, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=1, le=1_000_000)
     lr: float = Field(1e-3, gt=0, le=10.0)
     weight_decay: float = Field(0.0, ge=0, le=10.0)
     # share of all steps over which beta ramps 0 -> beta. None (auto): 0.2 for images, 0 for tables
     # (with free bits: benchmarks/ablation.py `kl-plain`)
     kl_warmup_fraction: float | None = Field(None, ge=0, le=1)
     val_fraction: float = Field(0.1, ge=0, lt=0.5)
-    patience: int | None = Field(None, ge=1, description="epochs without improvement; default epochs/5")
+    patience: int | None = Field(None, ge=1, le=MAX_EPOCHS, description="epochs without improvement; default epochs/5")
     classic_augment: bool = False  # random small affine views of real images per batch; off: blurrier samples at k=10
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # bfloat16 autocast for the training loss (weights and optimiser stay float32); meant for
@@ -96,6 +122,7 @@ class TrainConfig(_Strict):
     checkpoint_every: int | None = Field(
         None,
         ge=1,
+        le=MAX_EPOCHS,
         description="epochs between resumable checkpoints (also shipped to MLflow); default: about every 1000 steps",
     )
     reuse: bool = Field(True, description="reuse a finished training of the same data + config found in MLflow")
@@ -126,7 +153,7 @@ class SampleConfig(_Strict):
     # rows are generated, scored and kept until each class has its count of accepted rows, in
     # at most this many rounds (each sized by the acceptance rate so far)
     max_rounds: int = Field(5, ge=1, le=50)
-    batch_rows: int = Field(4096, ge=1)  # rows per generated batch and Parquet row group
+    batch_rows: int = Field(4096, ge=1, le=1_000_000)  # rows per generated batch and Parquet row group
 
     @model_validator(mode="after")
     def _one_count(self) -> "SampleConfig":
@@ -156,27 +183,31 @@ class QualityConfig(_Strict):
     # class-weighted Brier score or log-loss gain on out-of-fold probabilities, or macro-F1 of
     # hard predictions under the 0.5 rule (margin below); chosen in BENCHMARKS.md "Promotion"
     promotion: Literal["brier", "log_loss", "macro_f1"] = "brier"
-    promotion_margin: float = 0.0  # points of the promotion statistic the lower bound must be above
+    promotion_margin: float = Field(
+        0.0, ge=-100.0, le=100.0
+    )  # points of the promotion statistic the lower bound must be above
     # one-sided level of that lower bound: the highest level at which the pooled calibration
     # (benchmarks/gate_calibration.py, BENCHMARKS.md "Promotion") promoted at least half of the
     # runs whose rows truly help; it promoted 5 % of those whose rows truly hurt
     promotion_confidence: float = Field(0.875, gt=0.5, lt=1)
-    margin: float = Field(0.5, ge=0)  # promotion = macro_f1: points of macro-F1 the rows may cost and still be promoted
+    margin: float = Field(
+        0.5, ge=0, le=100.0
+    )  # promotion = macro_f1: points of macro-F1 the rows may cost and still be promoted
     # a class of few rows gets more repeats of the folds: every class's rows are scored at least
     # this often in all (repeats_for in pipeline/quality/gate.py; at most 10 repeats)
-    class_scores: int = Field(20, ge=0)
+    class_scores: int = Field(20, ge=0, le=10_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gains' bounds (menu, intervals)
     # training steps of each fold's generator (at most train.target_steps). None (auto): tables
     # as many as the shipped generator, as cross-fitting refits the same procedure; images 1000
     # (an image gate's fold generators are most of its time; BENCHMARKS.md "Version 0.8: the level")
-    fold_steps: int | None = Field(None, ge=1)
+    fold_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
     # measure the whole menu (class weights, oversampling, SMOTE / affine views, ...) on the same
     # folds; off: only the real rows alone and the run's own rows
     baselines: bool = True
     # the user's downstream classifier, which the gate trains on every option: logistic,
     # forest, boosting (scikit-learn) or cnn (images); auto: logistic for tables, cnn for images
     judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
-    classifier_steps: int = Field(300, ge=1)  # CNN steps of the downstream image classifier
+    classifier_steps: int = Field(300, ge=1, le=1_000_000)  # CNN steps of the downstream image classifier
 
     def fold_steps_for(self, modality: str, target_steps: int) -> int:
         """Training steps of each fold's generator for this kind of data (resolves None)."""
@@ -212,6 +243,13 @@ class RunConfig(_Strict):
     model_name: str | None = None  # registry name; default: augment-<dataset>
     experiment: str = "augment"
 
+    @model_validator(mode="after")
+    def _names(self) -> "RunConfig":
+        if self.model_name is not None:
+            check_model_name(self.model_name)
+        check_experiment_name(self.experiment)
+        return self
+
     def flat_params(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow parameters."""
         out: dict[str, Any] = {"seed": self.seed, "generator": self.generator}
@@ -234,6 +272,11 @@ class SweepConfig(_Strict):
         None, description="each data set writes to <out_root>/<name>; default: the worker's artifacts"
     )
     experiment: str = "augment"
+
+    @model_validator(mode="after")
+    def _names(self) -> "SweepConfig":
+        check_experiment_name(self.experiment)
+        return self
 
     def jobs(self) -> list[RunConfig]:
         """The RunConfig of each data set, with its own output folder under out_root."""
@@ -266,3 +309,42 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("models:/") or not name or not ref or "/" in name:
         raise ModelLoadError(f"{uri!r} is not a model URI", "use models:/<name>@<alias> or models:/<name>/<version>")
     return name, ref
+
+
+def check_model_name(name: str) -> None:
+    """A registry name MLflow accepts and `augment generate` can address as models:/<name>@<alias>:
+    MLflow refuses '/' and ':' (after training, so the run was lost), and '@' splits the URI."""
+    from pipeline.errors import cut
+
+    shown = cut(name, 80)
+    fix = "pass --model-name with letters, digits, '-', '_' and '.', e.g. augment-penguins"
+    if not name.strip():
+        raise ConfigError("the model name is empty", fix)
+    if name != name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ConfigError(f"model name {shown!r} starts or ends with spaces or holds control characters", fix)
+    bad = sorted({c for c in name if c in "/:@"})
+    if bad:
+        raise ConfigError(
+            f"model name {shown!r} holds {', '.join(map(repr, bad))}: MLflow refuses '/' and ':' in names, and "
+            "models:/<name>@<alias> cannot address a name with '@'",
+            fix,
+        )
+    if posixpath.normpath(name) != name or name.startswith(".."):
+        raise ConfigError(
+            f"model name {shown!r} reads as a path ({posixpath.normpath(name)!r}); MLflow refuses it", fix
+        )
+    if len(name) > MAX_MODEL_NAME:
+        raise ConfigError(f"model name {shown!r} is {len(name)} characters; the registry keeps {MAX_MODEL_NAME}", fix)
+
+
+def check_experiment_name(name: str) -> None:
+    """An MLflow experiment name: not empty, at most 500 characters, one line."""
+    from pipeline.errors import cut
+
+    fix = 'set "experiment" in the config file to a short name, e.g. "augment"'
+    if not name.strip():
+        raise ConfigError("the experiment name is empty", fix)
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise ConfigError(f"the experiment name is {len(name)} characters; MLflow keeps {MAX_EXPERIMENT_NAME}", fix)
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ConfigError(f"the experiment name {cut(name, 80)!r} holds control characters", fix)

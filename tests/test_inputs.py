@@ -217,3 +217,153 @@ def test_a_failed_run_keeps_its_traceback_in_mlflow():
     assert saved["error"].startswith("DataError: the rows are wrong")
     run_id, text = saved["error/traceback.txt"]
     assert run_id == "r1" and "Traceback" in text and "the rows are wrong" in text
+
+
+def _read(tmp_path, content: str | bytes, name: str = "t.csv", label: str = "label"):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return load_real(DataSpec(source=str(path), label=label))
+
+
+def test_the_label_is_read_as_the_text_written(tmp_path):
+    """`NA` is a class where it is a value, `01` and `1` are two classes; an empty field is a
+    row without a label."""
+    real = _read(tmp_path, "x,label\n1,NA\n2,NA\n3,01\n4,01\n5,1\n6,1\n")
+    assert real.frame["label"].tolist() == ["NA", "NA", "01", "01", "1", "1"]
+    assert pd.api.types.is_string_dtype(real.frame["label"].dtype)
+    assert any("label column 'label' holds ['NA']: read as class name(s)" in n for n in real.notes)
+    with pytest.raises(DataError, match="1 row.s. have no label"):
+        _read(tmp_path, "x,label\n1,NA\n2,NA\n3,b\n4,b\n5,\n", name="empty.csv")
+
+
+def test_whole_numbers_with_leading_zeros_stay_codes(tmp_path):
+    real = _read(tmp_path, "zip,x,label\n007,1,a\n012,2,a\n100,3,b\n100,4,b\n")
+    assert real.frame["zip"].tolist() == ["007", "012", "100", "100"] and real.frame["x"].dtype == "int64"
+    assert [n for n in real.notes if "column 'zip' holds whole numbers written with leading zeros" in n]
+
+
+@pytest.mark.parametrize("index", [True, "Unnamed: 0"])
+def test_the_index_written_by_to_csv_is_dropped_and_said(tmp_path, index):
+    frame = _table()
+    if index is True:
+        frame.to_csv(tmp_path / "t.csv")  # header ",height,count,..."
+    else:
+        frame.reset_index().rename(columns={"index": index}).to_csv(tmp_path / "t.csv", index=False)
+    real = load_real(DataSpec(source=str(tmp_path / "t.csv"), label="label"))
+    pd.testing.assert_frame_equal(real.frame, frame)
+    assert len(real.notes) == 1 and "the first column has no name and one value per row (0, 1, 2, ...)" in real.notes[0]
+
+
+def test_an_unnamed_first_column_that_is_not_an_index_is_refused(tmp_path):
+    with pytest.raises(DataError, match="the first column has no name and repeats values"):
+        _read(tmp_path, ",x,label\n1,1,a\n1,2,a\n2,3,b\n2,4,b\n")
+
+
+@pytest.mark.parametrize(
+    "text, expected, words",
+    [
+        # the file's decimal comma (y) makes "1.299" one thousand two hundred and ninety-nine
+        ("x;y;label\n1.299;0,5;a\n2.500;1,5;a\n3.000;2,5;b\n4.100;3,5;b\n", [1299, 2500, 3000, 4100], "'.' as th"),
+        # the file's decimal point (y) makes "1,234" one thousand two hundred and thirty-four
+        ('x,y,label\n"1,234",0.5,a\n"2,500",1.5,a\n"3,000",2.5,b\n"4,100",3.5,b\n', [1234, 2500, 3000, 4100], "','"),
+        # a ';' file whose numbers show no mark: a comma is the decimal mark there
+        ("x;y;label\n1,234;1;a\n2,500;2;a\n3,000;3;b\n4,100;4;b\n", [1.234, 2.5, 3.0, 4.1], "',' as decimal"),
+        (
+            "x;label\n1 234,56;a\n2 500,5;a\n3\u00a0000,25;b\n4\u202f100,75;b\n",
+            [1234.56, 2500.5, 3000.25, 4100.75],
+            "' '",
+        ),
+        ("x,label\n1 234.5,a\n2 500,a\n3 000,b\n4 100,b\n", [1234.5, 2500.0, 3000.0, 4100.0], "' ' as thousands"),
+    ],
+)
+def test_thousands_separators_are_resolved_by_the_files_decimal_mark(tmp_path, text, expected, words):
+    real = _read(tmp_path, text)
+    assert real.frame["x"].tolist() == expected
+    assert [n for n in real.notes if "column 'x'" in n and words in n], real.notes
+
+
+@pytest.mark.parametrize(
+    "encoding, noted",
+    [
+        ("utf-8", None),
+        ("utf-8-sig", None),
+        ("utf-16", "UTF-16"),
+        ("utf-16-le", "UTF-16"),
+        ("utf-16-be", "UTF-16"),
+        ("latin-1", "latin-1"),
+        ("cp1252", "cp1252"),
+    ],
+)
+def test_encodings_are_found_from_the_bytes(tmp_path, encoding, noted):
+    sign = "\u20ac" if encoding == "cp1252" else "\xb0"  # the euro sign is cp1252's own; the degree sign both
+    text = f"temp {sign},caf\xe9,label\n1,2,\xe9t\xe9\n2,3,\xe9t\xe9\n3,4,b\n4,5,b\n"
+    real = _read(tmp_path, text.encode(encoding))
+    assert list(real.frame.columns) == [f"temp {sign}", "caf\xe9", "label"]
+    assert real.frame["label"].tolist() == ["\xe9t\xe9", "\xe9t\xe9", "b", "b"]
+    assert real.notes == ([] if noted is None else [f"{tmp_path / 't.csv'}: read as {noted} text (it is not UTF-8)"])
+
+
+def test_the_delimiter_is_found_outside_quotes(tmp_path):
+    real = _read(tmp_path, 'name;x;label\n"Smith, J.";1;a\n"Doe, K.";2;a\n"Roe, L.";3;b\n"Poe, M.";4;b\n')
+    assert list(real.frame.columns) == ["name", "x", "label"] and real.frame["name"][0] == "Smith, J."
+
+
+@pytest.mark.parametrize("name, sep", [("t.txt", "\t"), ("t.dat", ","), ("data", ";")])
+def test_a_table_under_another_name_is_read_by_its_content(tmp_path, name, sep):
+    frame = _table()
+    frame.to_csv(tmp_path / name, index=False, sep=sep)
+    real = load_real(DataSpec(source=str(tmp_path / name), label="label"))
+    pd.testing.assert_frame_equal(real.frame, frame)
+    assert real.notes == [f"{tmp_path / name}: read as a delimited text table ({sep!r} between fields)"]
+
+
+def test_words_read_as_missing_in_a_text_column_are_said(tmp_path):
+    real = _read(tmp_path, "region,x,label\nEU,1,a\nNA,2,a\nEU,3,b\nNA,4,b\n")
+    assert real.frame["region"].isna().sum() == 2
+    assert [n for n in real.notes if "column 'region': ['NA'] read as missing values (2 row(s))" in n]
+
+
+def test_a_decimal_parquet_column_is_read_as_numbers_and_said(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prices = [decimal.Decimal(v) for v in ("1.50", "2.25", "3.10", "4.75")] * 3
+    table = pa.table({"price": pa.array(prices, pa.decimal128(10, 2)), "label": ["a", "b", "c"] * 4})
+    pq.write_table(table, tmp_path / "t.parquet")
+    real = load_real(DataSpec(source=str(tmp_path / "t.parquet"), label="label"))
+    assert real.frame["price"].dtype == "float64" and real.frame["price"].tolist() == [float(p) for p in prices]
+    assert real.notes == [
+        f"{tmp_path / 't.parquet'}: column 'price' is decimal128(10, 2) in the file; "
+        "read as float64 numbers (and written so)"
+    ]
+
+
+def _jpeg(array: np.ndarray, orientation: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    Image.fromarray(array).save(buffer, format="JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
+def test_exif_orientation_is_applied_and_hidden_files_are_skipped(tmp_path):
+    """A phone stores an upright 8x12 photo as 12x8 pixels tagged "rotate 90"; macOS leaves a
+    `._` file beside each image on a foreign disk."""
+    upright = np.zeros((12, 8), dtype=np.uint8)
+    upright[:4] = 255  # bright top: tells upright from rotated
+    for cls in "ab":
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "0.jpg").write_bytes(_jpeg(upright))
+        (tmp_path / cls / "1.jpg").write_bytes(_jpeg(np.rot90(upright, 1).copy(), orientation=6))
+        (tmp_path / cls / "._0.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
+        (tmp_path / cls / ".thumb.png").write_bytes(b"not an image")
+    real = load_real(DataSpec(source=str(tmp_path)))
+    assert len(real.frame) == 4
+    from pipeline.data.images import decode_image
+
+    for value in real.frame["image"]:
+        array = decode_image(value, "test")
+        assert array.shape == (12, 8) and array[:4].mean() > 200 and array[8:].mean() < 50

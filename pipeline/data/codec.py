@@ -7,6 +7,8 @@ The model sees a flat feature layout: blocks of Bernoulli, Gaussian or categoric
 
 from __future__ import annotations
 
+import datetime
+import decimal
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -14,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.data.images import decode_image, encode_pngs, image_struct
+from pipeline.data.images import MIN_IMAGE_SIDE, decode_image, encode_pngs, image_struct
 from pipeline.errors import DataError, cut
 
 BlockKind = Literal["bernoulli", "gaussian", "categorical"]
@@ -186,6 +188,7 @@ def _column_info(series: pd.Series) -> ColumnInfo:
             info.decimals = _decimals(values)
         return info
     if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        _refuse_typed_objects(observed, name)
         if any(isinstance(v, (dict, list, tuple, bytes, np.ndarray)) for v in observed.head(5)):
             raise DataError(
                 f"column {name!r} holds nested values", f"drop it or flatten it (--columns without {name!r})"
@@ -202,6 +205,29 @@ def _column_info(series: pd.Series) -> ColumnInfo:
         f"column {name!r} has type {dtype}, which cannot be generated",
         "convert it to a number, a category or a boolean, or drop it with --columns",
     )
+
+
+# Python objects Arrow gives for Parquet types that are neither numbers nor categories
+_OBJECT_TYPES = (
+    ((bytes, bytearray, memoryview), "raw bytes (a binary column)", "store images as {bytes, path} structs"),
+    (datetime.datetime, "dates with a time (timestamps)", "convert it to a number (e.g. days since a start date)"),
+    (datetime.date, "dates", "convert it to a number (e.g. days since a start date) or a category (e.g. the month)"),
+    (datetime.time, "times of day", "convert it to a number (e.g. seconds since midnight) or a category (the hour)"),
+    (datetime.timedelta, "durations", "convert it to a number (e.g. seconds)"),
+    (decimal.Decimal, "decimal numbers (Decimal)", "convert it to float, e.g. df[column].astype(float)"),
+)
+
+
+def _refuse_typed_objects(observed: pd.Series, name: str) -> None:
+    """A column of dates, times, bytes or Decimals is not a category of text: as one, every
+    synthetic value would be a copy, and writing them back failed far from the cause."""
+    first = observed.iloc[0]
+    for types, words, fix in _OBJECT_TYPES:
+        if isinstance(first, types):
+            raise DataError(
+                f"column {name!r} holds {words}, which cannot be generated",
+                f"{fix}, or drop it (--columns without {name!r})",
+            )
 
 
 class TableCodec:
@@ -340,6 +366,12 @@ class ImageCodec:
                 f"images are {first.shape[1]}x{first.shape[0]} pixels; the CVAE is built for small images "
                 f"(at most {MAX_IMAGE_PIXELS:,} pixels, e.g. 128x128)",
                 "resize the images (e.g. to 64x64) before augmenting",
+            )
+        if min(first.shape[:2]) < MIN_IMAGE_SIDE:
+            raise DataError(
+                f"{image_where(column, 0, frame[column].iloc[0])} is {first.shape[1]}x{first.shape[0]} pixels; "
+                f"images of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels are needed",
+                f"give images of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels (e.g. resize them to 28x28)",
             )
         channels = 1 if first.ndim == 2 else first.shape[2]
         return cls(column, channels, first.shape[0], first.shape[1])

@@ -10,12 +10,14 @@ import io
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipeline.errors import DataError
 
 IMAGE_STRUCT_FIELDS = ("bytes", "path")
 MAX_DECODED_PIXELS = 1024 * 1024  # above it an image is refused before its pixels are decoded
+MIN_IMAGE_SIDE = 8  # smaller images hold too few pixels to learn from, and the image judges' layers need 8
+EXIF_ORIENTATION = 0x0112  # the EXIF tag phones write instead of rotating the pixels
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -35,7 +37,8 @@ def encode_pngs(images: np.ndarray) -> list[bytes]:
 
 
 def decode_image(value: Any, where: str) -> np.ndarray:
-    """A {bytes, path} struct (or raw bytes) to a uint8 array (H, W) or (H, W, 3)."""
+    """A {bytes, path} struct (or raw bytes) to a uint8 array (H, W) or (H, W, 3), turned upright
+    by its EXIF orientation: a phone photo taken upright is stored sideways with a tag saying so."""
     raw = value.get("bytes") if isinstance(value, dict) else value
     path = value.get("path") if isinstance(value, dict) else None
     if raw is None and path:  # a path names a file on this machine: never opened unless the user says so
@@ -52,6 +55,8 @@ def decode_image(value: Any, where: str) -> np.ndarray:
                     f"{where}: the image is {image.width}x{image.height} pixels",
                     "resize the images (e.g. to 64x64) before augmenting",
                 )
+            if image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # as every viewer shows it
+                return to_array(ImageOps.exif_transpose(image))
             return to_array(image)
     except DataError:
         raise

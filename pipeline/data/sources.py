@@ -19,7 +19,7 @@ from pipeline.data.codec import fit_codec
 from pipeline.data.csv_files import csv_files, is_csv, read_csv
 from pipeline.data.images import IMAGE_STRUCT_FIELDS, image_struct
 from pipeline.data.text_numbers import numbers_in_text
-from pipeline.data.validate import validate_frame
+from pipeline.data.validate import refuse_look_alike_names, validate_frame
 from pipeline.errors import DataError, cut
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -44,8 +44,9 @@ class RealData:
 
 def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     """Load, select columns, validate and (optionally) subsample the real rows."""
-    frame, default_label, name = _read_source(spec.source)
-    label = spec.label or default_label
+    read = _read_source(spec.source, spec.label)
+    frame, name = read.frame, read.name
+    label = spec.label or read.label
     if label is None:
         raise DataError(
             f"no label column given for {cut(spec.source, 160)!r}",
@@ -53,11 +54,11 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
         )
     if spec.image_paths and (column := _find_image_column(frame)) is not None:
         frame[column] = _read_image_paths(frame[column], _base_folder(spec.source))
-    notes: list[str] = []
+    notes = list(read.notes)
     if spec.source not in BUILTINS:
         candidates = [c for c in (spec.columns or frame.columns) if c in frame.columns and c != label]
-        decimal_comma = frame.attrs.pop("csv_delimiter", None) == ";"
-        frame, notes = numbers_in_text(frame, candidates, where=cut(spec.source, 160), decimal_comma=decimal_comma)
+        frame, found = numbers_in_text(frame, candidates, where=cut(spec.source, 160), decimal=read.decimal)
+        notes += found
     real = prepare_rows(frame, label, spec.columns, spec.unlabelled, where=cut(spec.source, 160), name=name)
     real.notes = notes
     if spec.real_per_class is None:
@@ -126,15 +127,29 @@ def subsample_per_class(frame: pd.DataFrame, label: str, k: int, seed: int) -> p
     return pd.concat(parts).sort_index()
 
 
-def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
+@dataclass
+class _Source:
+    """What a source holds before columns are chosen, and what reading it decided."""
+
+    frame: pd.DataFrame
+    label: str | None  # the label column a source names itself (built-ins, image folders)
+    name: str
+    decimal: str | None = None  # the decimal mark a text table's numbers show
+    notes: list[str] = field(default_factory=list)
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def _read_source(source: str, label: str | None = None) -> _Source:
     if not source.strip():
         raise DataError(
             "the data source is empty",
             f"pass --data with a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
         )
     if source in BUILTINS:
-        frame, label = BUILTINS[source]()
-        return frame, label, source
+        frame, default = BUILTINS[source]()
+        return _Source(frame, default, source)
     path = Path(source).expanduser()
     if not _exists(path):
         raise DataError(
@@ -142,17 +157,34 @@ def _read_source(source: str) -> tuple[pd.DataFrame, str | None, str]:
             f"give a Parquet or CSV file or folder, an image folder, or one of: {', '.join(BUILTINS)}",
         )
     name = path.stem if path.is_file() else path.name
-    if path.is_file() and is_csv(path):
-        return read_csv(path), None, name.removesuffix(".csv").removesuffix(".tsv")
+    if path.is_file() and not _is_parquet(path):  # x.csv, or x.txt / x.dat whose content is a table
+        table = read_csv(path, label, sniffed=not is_csv(path))
+        # a ';'-separated file with no number that shows its decimal mark: Europe's comma
+        decimal = table.decimal or ("," if table.delimiter == ";" else None)
+        return _Source(table.frame, None, name.removesuffix(".csv").removesuffix(".tsv"), decimal, table.notes)
     if path.is_dir():
         for entry in sorted(path.rglob("*")):
             _inside(entry, path)
         kind = _folder_kind(path)
         if kind == "images":
-            return _read_image_folder(path), "label", name
+            return _Source(_read_image_folder(path), "label", name)
         if kind == "csv":
-            return read_csv(path), None, name
-    return _read_parquet(path), None, name
+            table = read_csv(path, label)
+            decimal = table.decimal or ("," if table.delimiter == ";" else None)
+            return _Source(table.frame, None, name, decimal, table.notes)
+    frame, notes = _read_parquet(path)
+    return _Source(frame, None, name, notes=notes)
+
+
+def _is_parquet(path: Path) -> bool:
+    """A Parquet file by its name or by its first bytes ("PAR1")."""
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        return True
+    try:
+        with path.open("rb") as file:
+            return file.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _exists(path: Path) -> bool:
@@ -168,13 +200,7 @@ def _folder_kind(root: Path) -> str:
     (a stray results.parquet beside the class folders made an image folder a Parquet one)."""
     parquet = sorted(root.rglob("*.parquet"))
     csvs = csv_files(root)
-    images = [
-        p
-        for d in root.iterdir()
-        if d.is_dir() and not d.name.startswith(".")
-        for p in d.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    ]
+    images = [p for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") for p in _image_files(d)]
     found = {k: v for k, v in (("Parquet", parquet), ("CSV", csvs), ("image", images)) if v}
     if len(found) > 1:
         kinds = " and ".join(f"{k} files (e.g. {cut(str(v[0].relative_to(root)), 80)!r})" for k, v in found.items())
@@ -185,7 +211,9 @@ def _folder_kind(root: Path) -> str:
     return {"Parquet": "parquet", "CSV": "csv"}.get(next(iter(found), ""), "images")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The table, with decimal columns read as float64 numbers (one note each): as Python
+    Decimals they would be text categories, every synthetic value a copy of a real one."""
     _check_one_schema(sorted(path.rglob("*.parquet")) if path.is_dir() else [path])
     try:
         table = pq.read_table(path)
@@ -194,7 +222,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"cannot read {cut(str(path), 160)!r} as Parquet: {cut(str(exc), 300)}",
             "check that the file is a complete Parquet file (e.g. pandas.read_parquet opens it)",
         ) from exc
-    return table.to_pandas()
+    notes = []
+    for i, column in enumerate(table.schema):
+        if pa.types.is_decimal(column.type):
+            table = table.set_column(i, column.name, table.column(i).cast(pa.float64()))
+            notes.append(
+                f"{cut(str(path), 160)}: column {cut(column.name, 60)!r} is {column.type} in the file; "
+                "read as float64 numbers (and written so)"
+            )
+    return table.to_pandas(), notes
 
 
 def _refuse_empty_rows(features: pd.DataFrame, where: str) -> None:
@@ -260,10 +296,13 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
             f"folder {cut(str(root), 160)!r} has no Parquet or CSV files and no class sub-folders",
             "arrange images as <folder>/<class name>/<image file>, or give a Parquet or CSV file",
         )
+    refuse_look_alike_names([d.name for d in class_dirs], f"folder {cut(str(root), 160)!r}: class folders")
+    empty = []
     for class_dir in class_dirs:
-        for file in sorted(class_dir.rglob("*")):
-            if file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():  # a folder named x.png
-                continue
+        files = _image_files(class_dir)
+        if not files:
+            empty.append(class_dir.name)
+        for file in files:
             _inside(file, root)  # checked again: the folder may have changed since
             try:
                 raw = file.read_bytes()
@@ -276,9 +315,26 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
         raise DataError(
             f"no image files under {str(root)!r}", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files in the class folders"
         )
+    if empty:
+        raise DataError(
+            f"folder {cut(str(root), 160)!r}: class folder(s) {cut(empty, 200)} hold no image files",
+            "put that class's images in it, or remove the folder (a class without rows cannot be generated)",
+        )
     frame = pd.DataFrame(rows)
     frame["label"] = frame["label"].astype("str")
     return frame
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files under `folder`; hidden ones (".x.png") and the "._x.png" files macOS
+    writes beside each file on foreign disks are left out: they are not the user's images."""
+    return [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()  # a folder named x.png is not an image
+    ]
 
 
 def _inside(path: Path, root: Path) -> None:

@@ -1,9 +1,11 @@
-"""Numbers written as text: decimal commas ("1,5"), thousands separators ("1,234"), percents ("12%").
+"""Numbers written as text: decimal commas ("1,5"), thousands separators ("1,234", "1.299" where
+the decimal mark is a comma, "1 234,56"), percents ("12%").
 
 Left as text they become categories (every synthetic value a copy of a real one) or look
 like an ID. A column whose every value is a number in one unambiguous format is read as
 numbers, and the run says so; a column that could mean two things ("1,234": one thousand or
-one point two) or mixes formats is refused with how to convert it.
+one point two, with nothing in the file to say which) or mixes formats is refused with how to
+convert it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pipeline.errors import DataError, cut
 _US = re.compile(r"^[+-]?([1-9]\d{0,2}(,\d{3})+|\d+)(\.\d+)?$")
 _EU = re.compile(r"^[+-]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?$")
 _NUMBERISH = re.compile(r"^[+-]?[\d.,]*\d[\d.,]*\s?%?$")
+_GAPS = re.compile(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))")  # "1 234,5": spaces as thousands separators
 MOSTLY = 0.8  # share of distinct values that must look like numbers for a mixed column to be named
 
 
@@ -30,15 +33,16 @@ class Reading:
     decimal: str  # mark turned into "."
     percent: bool  # value / 100
     words: str  # for the console
+    gaps: bool = False  # spaces between groups of three digits removed too
 
 
 def numbers_in_text(
-    frame: pd.DataFrame, columns: list[str], where: str, decimal_comma: bool = False
+    frame: pd.DataFrame, columns: list[str], where: str, decimal: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with every text column of `columns` that holds numbers read as numbers, and one
     note per converted column; DataError for a column that holds numbers no single way.
-    `decimal_comma`: the file separates its fields with ';', as where a comma is the decimal
-    mark, so "1,234" is read as 1.234 rather than refused as ambiguous."""
+    `decimal`: the decimal mark of the file the column comes from ("," or "."), as its other
+    numbers show it: with ",", "1,234" is 1.234 and "1.299" is 1299; with ".", "1,234" is 1234."""
     notes: list[str] = []
     for column in columns:
         series = frame[column]
@@ -48,11 +52,11 @@ def numbers_in_text(
         if values.empty or not all(isinstance(v, str) for v in values):
             continue
         texts = [str(t) for t in pd.unique(values.str.strip())]
-        reading = _reading(texts, column, where, decimal_comma)
+        reading = _reading(texts, column, where, decimal)
         if reading is None:
             continue
         frame = frame.assign(**{column: _convert(series, reading)})
-        example = next(t for t in texts if "," in t or "%" in t)
+        example = next(t for t in texts if _marked(t, decimal))
         notes.append(
             f"{where}: column {cut(column, 60)!r} holds numbers written as text; read them as numbers "
             f"({reading.words}: {example!r} -> {_convert(pd.Series([example]), reading).tolist()[0]!r})"
@@ -60,16 +64,23 @@ def numbers_in_text(
     return frame, notes
 
 
-def _reading(texts: list[str], column: str, where: str, decimal_comma: bool) -> Reading | None:
+def _marked(text: str, decimal: str | None) -> bool:
+    """Whether the text has what makes it more than plain digits: a separator or a percent."""
+    return "," in text or "%" in text or bool(_GAPS.search(text)) or (decimal == "," and "." in text)
+
+
+def _reading(texts: list[str], column: str, where: str, decimal: str | None) -> Reading | None:
     """The one way to read these texts as numbers; None when they are not numbers with separators."""
-    numberish = [t for t in texts if _NUMBERISH.match(t)]
-    marked = [t for t in numberish if "," in t or "%" in t]
+    gaps = any(_GAPS.search(t) for t in texts)
+    plain = [_GAPS.sub("", t) for t in texts]
+    numberish = [t for t in plain if _NUMBERISH.match(t)]
+    marked = [t for t, p in zip(texts, plain) if _NUMBERISH.match(p) and _marked(t, decimal)]
     if not marked:
         return None  # plain text, or plain digits the user chose to keep as text (codes)
     name = cut(column, 60)
     if len(numberish) < len(texts):
         if len(numberish) >= MOSTLY * len(texts):
-            others = [t for t in texts if not _NUMBERISH.match(t)]
+            others = [t for t, p in zip(texts, plain) if not _NUMBERISH.match(p)]
             raise DataError(
                 f"{where}: column {name!r} holds numbers written as text ({cut(marked[:3], 80)}) and other "
                 f"values ({cut(others[:3], 80)})",
@@ -77,32 +88,35 @@ def _reading(texts: list[str], column: str, where: str, decimal_comma: bool) -> 
                 f"or pass --columns without {name!r}",
             )
         return None
-    percent = [t.endswith("%") for t in texts]
+    percent = [t.endswith("%") for t in plain]
     if any(percent) and not all(percent):
         raise DataError(
             f"{where}: column {name!r} mixes percentages and plain numbers (e.g. "
             f"{cut([t for t in texts if t.endswith('%')][:2] + [t for t in texts if not t.endswith('%')][:2], 100)})",
             "write every value the same way (all as percentages, or all as plain numbers)",
         )
-    bodies = [t.rstrip("%").strip() for t in texts]
+    bodies = [t.rstrip("%").strip() for t in plain]
     us = all(_US.match(b) for b in bodies)
     eu = all(_EU.match(b) for b in bodies)
     pct = " out of 100" if all(percent) else ""
-    if us and eu and decimal_comma:
-        us = False  # ambiguous alone; a ';'-separated file writes decimals with a comma
+    if us and eu and decimal == ",":
+        us = False  # ambiguous alone; the file writes its decimals with a comma
+    if us and eu and decimal == ".":
+        eu = False  # ambiguous alone; the file writes its decimals with a point
     if us and eu and any("," in b for b in bodies):
         raise DataError(
             f"{where}: column {name!r} holds numbers written as text whose comma may be a decimal mark or a "
-            f"thousands separator (e.g. {cut([b for b in bodies if ',' in b][:3], 80)})",
+            f"thousands separator (e.g. {cut([b for b in bodies if ',' in b][:3], 80)}), and no other number "
+            "of the file shows which",
             f"convert the column before augmenting, e.g. pandas: df[{name!r}].str.replace(',', '') for thousands, "
             f".str.replace(',', '.') for a decimal comma, then .astype(float); or pass --columns without {name!r}",
         )
-    if us:
-        words = "',' as thousands separator" if any("," in b for b in bodies) else "plain numbers"
-        return Reading(",", ".", all(percent), words + pct)
-    if eu:
-        words = "',' as decimal mark" + (", '.' as thousands separator" if any("." in b for b in bodies) else "")
-        return Reading(".", ",", all(percent), words + pct)
+    if us or eu:
+        group, mark = (",", ".") if us else (".", ",")
+        words = ["' ' as thousands separator"] if gaps else []
+        words += [f"{group!r} as thousands separator"] if any(group in b for b in bodies) else []
+        words += [f"{mark!r} as decimal mark"] if any(mark in b for b in bodies) else []
+        return Reading(group, mark, all(percent), ", ".join(words or ["plain numbers"]) + pct, gaps)
     raise DataError(
         f"{where}: column {name!r} holds numbers written as text in more than one format "
         f"(e.g. {cut([b for b in bodies if not _US.match(b)][:2] + [b for b in bodies if not _EU.match(b)][:2], 100)})",
@@ -115,6 +129,7 @@ def _convert(series: pd.Series, reading: Reading) -> pd.Series:
         if pd.isna(value):
             return None
         text = str(value).strip().rstrip("%").strip()
+        text = _GAPS.sub("", text) if reading.gaps else text
         text = text.replace(reading.thousands, "") if reading.thousands else text
         return text.replace(reading.decimal, ".")
 

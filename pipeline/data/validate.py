@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pandas as pd
 
 from pipeline.errors import DataError, cut
@@ -24,6 +26,9 @@ def validate_frame(frame: pd.DataFrame, label: str, where: str) -> None:
             "fill in their labels, leave them out (--unlabelled drop), or let the model learn the data's "
             "shape from them too (--unlabelled use)",
         )
+    refuse_look_alike_names(
+        [v for v in labels.unique() if isinstance(v, str)], f"{where}: classes in column {cut(label, 60)!r}"
+    )
     counts = labels.value_counts(sort=False)
     if len(counts) < 2:
         only = counts.index[0] if len(counts) else None
@@ -55,3 +60,18 @@ def _refuse_unhashable(labels: pd.Series, label: str, where: str) -> None:
                 "not a class name",
                 "pass --label with a column of text, numbers or booleans, one class name per row",
             ) from None
+
+
+def refuse_look_alike_names(names: list[str], what: str) -> None:
+    """Two names that differ only in Unicode normalisation ("é" as one character or as e and
+    an accent; macOS writes the second) print the same: as two classes they would be a silent split."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = unicodedata.normalize("NFC", name)
+        if key in seen and seen[key] != name:
+            raise DataError(
+                f"{what} {seen[key]!r} and {name!r} differ only in Unicode normalisation "
+                f"({ascii(seen[key])} and {ascii(name)}): they print as one name",
+                "rename or merge them so each class has one spelling (e.g. unicodedata.normalize('NFC', name))",
+            )
+        seen.setdefault(key, name)
