@@ -165,7 +165,7 @@ def _print_run_summary(s: dict) -> None:
     """What a user reads after a run: rows per class as asked and delivered, the gate's
     verdict in one sentence, and where everything went. User text is escaped."""
     e = escape_text
-    table = Table(title=f"synthetic rows per class ({s['generator']})")
+    table = Table(title=f"synthetic.parquet: rows per class ({s.get('synthetic_generator', s['generator'])})")
     for col in ("class", "real", "asked", "delivered", "generated", "follows label", "fidelity", "DCR/NN"):
         table.add_column(col, justify="right" if col != "class" else "left")
     for cls, st in s["per_class"].items():
@@ -191,8 +191,11 @@ def _print_run_summary(s: dict) -> None:
         f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
         f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)"
     )
+    shipped = s["gate"].get("shipped", s["generator"])
     console.print(
-        f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}"
+        f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])} "
+        f"(train on this: {sum(s['real_counts'].values())} real rows + {s['gate'].get('synthetic_rows', 0)} "
+        f"rows of {e(shipped)})\n  {e(s['quality_report'][1])}"
     )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
     g = s["gate"]

@@ -17,7 +17,6 @@ from pipeline.synthesizers import CVAESynthesizer, OversampleSynthesizer
     "args, says",
     [
         (["--data", "iris", "--judge", "cnn"], "--judge cnn is a classifier of images"),
-        (["--data", "iris", "--generator", "auto", "--no-gate"], "--generator auto ships the training set"),
         (["--data", "iris", "--judge", "svm"], "quality.judge"),
         (["--data", "digits", "--generator", "oversample", "--strategy", "transfer"], "CVAE strategy"),
     ],
