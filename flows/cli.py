@@ -35,10 +35,9 @@ def _fail(exc: Exception) -> None:
             console.print(f"[yellow]fix:[/] {escape(cut(exc.fix, 1000))}")
         raise typer.Exit(2)
     if isinstance(exc, ValidationError):
-        for err in exc.errors()[:20]:
-            where = ".".join(cut(str(p), 60) for p in err["loc"])
-            console.print(f"[bold red]error:[/] {escape(cut(where, 200))}: {escape(cut(err['msg'], 300))}")
-        raise typer.Exit(2)
+        from pipeline.checks import invalid_setting
+
+        _fail(invalid_setting(exc, {f"{k}": f"--{k.replace('_', '-')}" for k in ("per_class", "balance_to")}))
     raise exc
 
 
