@@ -40,6 +40,7 @@ def numbers_in_text(
     `decimal_comma`: the file separates its fields with ';', as where a comma is the decimal
     mark, so "1,234" is read as 1.234 rather than refused as ambiguous."""
     notes: list[str] = []
+    found: dict[str, tuple[list[str], str]] = {}  # reading's words -> (columns, one example)
     for column in columns:
         series = frame[column]
         if not (pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype)):
@@ -53,9 +54,16 @@ def numbers_in_text(
             continue
         frame = frame.assign(**{column: _convert(series, reading)})
         example = next(t for t in texts if "," in t or "%" in t)
+        found.setdefault(reading.words, ([], f"{example!r} -> {_convert(pd.Series([example]), reading).tolist()[0]!r}"))
+        found[reading.words][0].append(column)
+    for words, (names, example) in found.items():  # one note per way of reading, naming every column
+        shown = ", ".join(repr(cut(c, 40)) for c in names[:12]) + (
+            f", ... ({len(names)} in all)" if len(names) > 12 else ""
+        )
+        plural = "s" if len(names) > 1 else ""
         notes.append(
-            f"{where}: column {cut(column, 60)!r} holds numbers written as text; read them as numbers "
-            f"({reading.words}: {example!r} -> {_convert(pd.Series([example]), reading).tolist()[0]!r})"
+            f"{where}: column{plural} {shown} hold{'' if plural else 's'} numbers written as text; read them as "
+            f"numbers ({words}: {example})"
         )
     return frame, notes
 
