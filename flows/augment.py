@@ -58,8 +58,17 @@ def load_data(config: RunConfig, work: Path) -> DataRef:
 @task(name="train", retries=2, retry_delay_seconds=5)
 def train(config: RunConfig, data: DataRef, tracker: Tracker, work: Path, folder: Path, progress: bool) -> dict:
     info = train_or_reuse(config, data, tracker, work, folder, progress)
-    get_run_logger().info("generator %s: %s", info["generator"], {k: v for k, v in info.items() if k != "history"})
+    get_run_logger().info("generator %s: %s", info["generator"], trained_words(info))
     return info
+
+
+def trained_words(info: dict[str, Any]) -> str:
+    """One line about the training, in words (the numbers are MLflow metrics)."""
+    if "reused_from_run" in info:
+        return f"reused from MLflow run {info['reused_from_run']}"
+    if "epochs" not in info:
+        return "fit (no training steps)"
+    return f"{info['epochs']} epochs in {info['seconds']:.1f} s on {info['device']} (best epoch {info['best_epoch']})"
 
 
 @task(name="register-model")
@@ -140,8 +149,9 @@ def _run(
         with timed("synthesize"):
             provenance = _provenance(config, data, tracker, pending) | {"shipped_option": option}
             synth = synthesize(config, data, stage / "model", stage, provenance, option)
-        shipped = {"synthetic_rows": synth["accepted_rows"], "shipped": option or job.trained_kind(config)}
-        report = synth["report"] | {"gate": gate | shipped | {"shipped_note": shipped_note(gate, shipped["shipped"])}}
+        shipped = {"synthetic_rows": synth["shipped_rows"], "shipped": synth["shipped"]}
+        note = shipped_note(gate, synth["shipped"], config.generator)
+        report = synth["report"] | {"gate": gate | shipped | {"shipped_note": note}}
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))
@@ -282,6 +292,7 @@ def _summary(config, data: DataRef, out: Path, tracker: Tracker, model, trained,
         "real_counts": data.counts,
         "unlabelled_rows": data.unlabelled_rows,
         "generator": config.generator,
+        "synthetic_generator": report["generator"],
         "strategy": config.sample.strategy,
         "synthetic_rows": synth["rows"],
         "accepted_rows": synth["accepted_rows"],

@@ -35,13 +35,9 @@ def _fail(exc: Exception) -> None:
             console.print(f"[yellow]fix:[/] {escape(cut(exc.fix, 1000))}")
         raise typer.Exit(2)
     if isinstance(exc, ValidationError):
-        for err in exc.errors()[:20]:
-            where = ".".join(cut(str(p), 60) for p in err["loc"])
-            console.print(f"[bold red]error:[/] {escape(cut(where, 200))}: {escape(cut(err['msg'], 300))}")
-        console.print(
-            "[yellow]fix:[/] give each setting above a value of its type and range (pipeline/config.py lists them)"
-        )
-        raise typer.Exit(2)
+        from pipeline.checks import invalid_setting
+
+        _fail(invalid_setting(exc, {f"{k}": f"--{k.replace('_', '-')}" for k in ("per_class", "balance_to")}))
     raise exc
 
 
@@ -71,7 +67,16 @@ def _notes(notes: list[str]) -> None:
         console.print(f"[yellow]note:[/] {escape_text(note)}")
 
 
-OPT = "(default: pipeline/config.py, or the --config file)"
+def _default(dotted: str, words: str = "") -> str:
+    """'(default: VALUE)' of a RunConfig field as pipeline/config.py sets it, for --help."""
+    from pipeline.config import RunConfig
+
+    model, *parents, leaf = [RunConfig, *dotted.split(".")]
+    for name in parents:
+        model = model.model_fields[name].annotation
+    value = model.model_fields[leaf].default
+    shown = {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+    return f"(default: {shown}{words}; a --config file may set it)"
 
 
 @app.command()
@@ -79,7 +84,8 @@ def run(
     data: Optional[str] = typer.Option(
         None,
         "--data",
-        help="Parquet file/folder, image folder, or built-in: digits, mnist, iris, wine, breast_cancer, penguins",
+        help="Parquet or CSV file/folder (.csv, .tsv, .csv.gz), image folder, or built-in: digits, mnist, iris, "
+        "wine, breast_cancer, penguins",
     ),
     label: Optional[str] = typer.Option(None, "--label", help="label column (built-ins know theirs)"),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="synthetic rows to deliver for each class"),
@@ -97,26 +103,46 @@ def run(
         None,
         "--generator",
         help="cvae, smote (tables), affine (images), oversample, pseudo_label (your unlabelled rows, labelled), "
-        "or auto (train the CVAE, ship the training set the gate recommends) " + OPT,
+        "or auto (train the CVAE, ship the training set the gate recommends) " + _default("generator"),
     ),
     judge: Optional[str] = typer.Option(
         None,
         "--judge",
         help="the classifier you will train, which the gate measures every option with: "
-        "logistic, forest, boosting or cnn (images) " + OPT,
+        "logistic, forest, boosting or cnn (images) "
+        + _default("quality.judge", ": logistic for tables, cnn for images"),
     ),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="CVAE sampling: prior or transfer " + OPT),
-    accept: Optional[str] = typer.Option(None, "--accept", help="rows that ship: auto, quality, label or all " + OPT),
-    gate: Optional[bool] = typer.Option(None, "--gate/--no-gate", help="measure the gain before promoting " + OPT),
+    strategy: Optional[str] = typer.Option(
+        None, "--strategy", help="CVAE sampling: prior or transfer " + _default("sample.strategy")
+    ),
+    accept: Optional[str] = typer.Option(
+        None,
+        "--accept",
+        help="rows that ship: auto, quality, label or all "
+        + _default("quality.accept", ": all for tables, quality for images"),
+    ),
+    gate: Optional[bool] = typer.Option(
+        None, "--gate/--no-gate", help="measure the gain before promoting " + _default("quality.evaluate")
+    ),
     out: Optional[str] = typer.Option(None, "--out", help="output folder (default: artifacts/runs/<data>-<time>/)"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="same seed, data and config: same rows on the CPU"),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="same seed, data and config: same rows on the CPU " + _default("seed")
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs (default: sized to the data)"),
-    arch: Optional[str] = typer.Option(None, "--arch", help="auto, mlp or conv " + OPT),
-    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help=OPT),
-    beta: Optional[float] = typer.Option(None, "--beta", help=OPT),
-    prior: Optional[str] = typer.Option(None, "--prior", help="standard or learned (per-class mean) " + OPT),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="latent noise scale when sampling"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda"),
+    arch: Optional[str] = typer.Option(
+        None, "--arch", help="auto, mlp or conv " + _default("model.arch", ": conv for images of 16 px or more")
+    ),
+    latent_dim: Optional[int] = typer.Option(
+        None, "--latent-dim", help="latent units of the CVAE " + _default("model.latent_dim")
+    ),
+    beta: Optional[float] = typer.Option(None, "--beta", help="weight of the KL term " + _default("model.beta")),
+    prior: Optional[str] = typer.Option(
+        None, "--prior", help="standard or learned (per-class mean) " + _default("model.prior")
+    ),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", help="latent noise scale when sampling " + _default("sample.temperature")
+    ),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda " + _default("train.device")),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default 1)"),
     model_name: Optional[str] = typer.Option(None, "--model-name", help="registry name (default augment-<data>)"),
     config_file: Optional[str] = typer.Option(None, "--config", help="JSON RunConfig; flags given override it"),
@@ -168,7 +194,7 @@ def _print_run_summary(s: dict) -> None:
     """What a user reads after a run: rows per class as asked and delivered, the gate's
     verdict in one sentence, and where everything went. User text is escaped."""
     e = escape_text
-    table = Table(title=f"synthetic rows per class ({s['generator']})")
+    table = Table(title=f"synthetic.parquet: rows per class ({s.get('synthetic_generator', s['generator'])})")
     for col in ("class", "real", "asked", "delivered", "generated", "follows label", "fidelity", "DCR/NN"):
         table.add_column(col, justify="right" if col != "class" else "left")
     for cls, st in s["per_class"].items():
@@ -194,8 +220,11 @@ def _print_run_summary(s: dict) -> None:
         f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
         f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)"
     )
+    shipped = s["gate"].get("shipped", s["generator"])
     console.print(
-        f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])}\n  {e(s['quality_report'][1])}"
+        f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])} "
+        f"(train on this: {sum(s['real_counts'].values())} real rows + {s['gate'].get('synthetic_rows', 0)} "
+        f"rows of {e(shipped)})\n  {e(s['quality_report'][1])}"
     )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
     g = s["gate"]
@@ -298,8 +327,8 @@ def generate(
 
 @app.command()
 def score(
-    real: str = typer.Option(..., "--real", help="Parquet file (or folder / built-in) with the real rows"),
-    synthetic: str = typer.Option(..., "--synthetic", help="Parquet file with synthetic rows (any tool's)"),
+    real: str = typer.Option(..., "--real", help="Parquet or CSV file (or folder / built-in) with the real rows"),
+    synthetic: str = typer.Option(..., "--synthetic", help="Parquet or CSV file with synthetic rows (any tool's)"),
     label: str = typer.Option(..., "--label", help="label column, present in both"),
     out: Optional[str] = typer.Option(
         None, "--out", help="folder for scored.parquet and the report (default: beside --synthetic)"

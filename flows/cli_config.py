@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.checks import read_config_file, split_list
+from pipeline.checks import invalid_setting, read_config_file, split_list
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 
@@ -63,7 +63,13 @@ def run_config(config_file: str | None, flags: dict[str, Any]) -> RunConfig:
         raise ConfigError("no data given", "pass --data (a Parquet file or folder, an image folder or a built-in set)")
     if "sample" not in base:
         raise ConfigError("say how many synthetic rows to make", "pass --per-class N or --balance-to N")
-    return RunConfig.model_validate(base)
+    from pydantic import ValidationError
+
+    try:
+        return RunConfig.model_validate(base)
+    except ValidationError as exc:  # named by the flag given, else by the config file's field
+        given = {FIELDS[f]: "--" + f.replace("_", "-") for f, v in flags.items() if v is not None and f in FIELDS}
+        raise invalid_setting(exc, given) from None
 
 
 def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:

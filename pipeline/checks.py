@@ -42,6 +42,65 @@ def split_list(text: str | None, flag: str) -> list[str] | None:
     return items
 
 
+SHOWN_NAMES = 8  # names listed in a fix line when no name is close; a longer list is cut, with its count
+
+
+def did_you_mean(name: str, names: list[str]) -> list[str]:
+    """The names `name` may have meant: the same but for case (first), then near misses
+    (difflib, the way a typo or a missing letter reads)."""
+    import difflib
+
+    same = [n for n in names if n.lower() == name.lower() and n != name]
+    if same:
+        return same
+    lowered = {n.lower(): n for n in names}
+    return [lowered[n] for n in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+
+
+def name_hint(name: str, names: list[str], flag: str, what: str = "one of") -> tuple[str, str]:
+    """(" (did you mean 'x'?)" or "", the fix line) for a name not among `names`: the close
+    names when there are some, else the first SHOWN_NAMES names and how many there are."""
+    close = did_you_mean(name, names)
+    if close:
+        shown = " or ".join(repr(c) for c in close)
+        return f" (did you mean {shown}?)", f"pass {flag} {close[0]}" + (
+            " (names are case-sensitive)" if close[0].lower() == name.lower() else ""
+        )
+    listed = ", ".join(cut(n, 40) for n in names[:SHOWN_NAMES])
+    more = f", ... ({len(names)} in all)" if len(names) > SHOWN_NAMES else ""
+    return "", f"pass {flag} with {what}: {listed}{more}"
+
+
+def invalid_setting(exc: Any, names: dict[str, str] | None = None) -> ConfigError:
+    """A pydantic ValidationError of the settings as one error naming the flag (`names`: dotted
+    field -> flag, e.g. "quality.judge" -> "--judge"; else the config field) and a fix line."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    name = (names or {}).get(where) or f"config field {where}"
+    value, ctx, kind = err.get("input"), err.get("ctx") or {}, err["type"]
+    given = cut(repr(value), 60)
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if kind == "literal_error":
+        choices = [c.strip(" '") for c in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
+        flag = name if name.startswith("--") else f"{where} ="
+        return ConfigError(
+            f"{name} {given} is not one of its choices{more}", f"pass {flag} one of: {', '.join(choices)}"
+        )
+    fixes = {
+        "finite_number": "pass a finite number",
+        "int_parsing": "pass a whole number",
+        "int_from_float": "pass a whole number",
+        "float_parsing": "pass a number",
+        "bool_parsing": "pass true or false",
+        "extra_forbidden": "remove it: pipeline/config.py lists the fields",
+    }
+    msg = str(err["msg"])
+    fix = fixes.get(kind) or (
+        f"pass a value that is {msg.removeprefix('Input should be ')}" if msg.startswith("Input should be") else ""
+    )
+    return ConfigError(f"{name}: {cut(msg, 200)} (given {given}){more}", fix or "see `augment run --help`")
+
+
 def choose_classes(asked: list[str] | None, names: list[str]) -> list[str]:
     """The class names `asked` means, in the model's order. An exact name wins; otherwise a
     name that differs only in surrounding whitespace (so class " a" is chosen by `--classes a`,
@@ -65,10 +124,8 @@ def choose_classes(asked: list[str] | None, names: list[str]) -> list[str]:
         else:
             unknown.append(item)
     if unknown:
-        raise ConfigError(
-            f"unknown class(es) {cut([cut(u, 60) for u in unknown[:5]], 300)}",
-            f"choose --classes from: {cut(', '.join(map(repr, names)), 300)}",
-        )
+        hint, fix = name_hint(unknown[0], [str(n) for n in names], "--classes", "classes among")
+        raise ConfigError(f"unknown class(es) {cut([cut(u, 60) for u in unknown[:5]], 300)}{hint}", fix)
     return [n for n in names if n in chosen]
 
 

@@ -235,9 +235,11 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    # what makes the rows; auto: train the CVAE as always, then ship the training set the gate
-    # recommends (the CVAE's rows, a cheap baseline's, class weights, or the real rows alone)
-    generator: Literal["cvae", "smote", "affine", "oversample", "pseudo_label", "auto"] = "cvae"
+    # what makes the rows; auto: train the CVAE as always (synthetic.parquet holds its rows), then
+    # ship the training set the gate recommends in augmented.parquet (the CVAE's rows, a cheap
+    # baseline's, class weights, or the real rows alone); without the gate (quality.evaluate
+    # false) the option of menu.UNMEASURED: class weights for tables, affine views for images
+    generator: Literal["cvae", "smote", "affine", "oversample", "pseudo_label", "auto"] = "auto"
     seed: int = Field(0, ge=0, lt=2**32)
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>

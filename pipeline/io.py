@@ -157,9 +157,32 @@ def write_augmented(
     balanced: bool = False,
     label: str | None = None,
 ) -> dict[str, int]:
-    """Real rows, then the accepted synthetic rows (streamed back), with is_synthetic, source
-    (`real` or the generator that made the row) and sample_weight: 1, or with `balanced` the
-    balanced class weights of `label` (scikit-learn's rule: n / (classes * rows of the class))."""
+    """Real rows, then the accepted synthetic rows of `synthetic_path` (streamed back): see
+    write_training_set."""
+    columns = list(real.columns)
+    named = "source" in pq.read_schema(synthetic_path).names  # files written before 0.5 have no source
+
+    def accepted() -> Iterator[pd.DataFrame]:
+        for part in iter_row_groups(synthetic_path, columns=columns + ["accepted"] + (["source"] if named else [])):
+            kept = part.loc[part["accepted"]]
+            yield kept if named else kept.assign(source="synthetic")
+
+    return write_training_set(path, real, accepted(), provenance, image_columns, balanced, label)
+
+
+def write_training_set(
+    path: str | Path,
+    real: pd.DataFrame,
+    synthetic: Iterable[pd.DataFrame],
+    provenance: dict[str, Any],
+    image_columns: Iterable[str] = (),
+    balanced: bool = False,
+    label: str | None = None,
+) -> dict[str, int]:
+    """Real rows, then the `synthetic` frames (the real columns plus `source`), with
+    is_synthetic, source (`real` or the generator that made the row) and sample_weight: 1, or
+    with `balanced` the balanced class weights of `label` (scikit-learn's rule: n / (classes *
+    rows of the class)). Returns the rows written of each kind."""
     columns = list(real.columns)
     counts = {"real": len(real), "synthetic": 0}
     weights = _balanced_weights(real[label]) if balanced else None
@@ -171,15 +194,13 @@ def write_augmented(
 
     def frames() -> Iterator[pd.DataFrame]:
         yield real.assign(is_synthetic=False, source="real", sample_weight=weight(real[label]) if label else 1.0)
-        named = "source" in pq.read_schema(synthetic_path).names  # files written before 0.5 have no source
-        for part in iter_row_groups(synthetic_path, columns=columns + ["accepted"] + (["source"] if named else [])):
-            kept = part.loc[part["accepted"]]
-            counts["synthetic"] += len(kept)
-            if len(kept):
-                yield kept[columns].assign(
+        for part in synthetic:
+            counts["synthetic"] += len(part)
+            if len(part):
+                yield part[columns].assign(
                     is_synthetic=True,
-                    source=kept["source"] if named else "synthetic",
-                    sample_weight=weight(kept[label]) if label else 1.0,
+                    source=part["source"].to_numpy(),
+                    sample_weight=weight(part[label]) if label else 1.0,
                 )
 
     write_frames(path, frames(), provenance, image_columns)

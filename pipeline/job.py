@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import RealData, frame_hash, load_real
 from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
-from pipeline.io import head_per_class, write_augmented, write_frames
+from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_frames, write_training_set
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.gate import Evidence, Task, cross_fit, decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, split_counts
@@ -201,33 +201,60 @@ def synthesize(
     provenance: dict[str, Any],
     option: str | None = None,
 ) -> dict[str, Any]:
-    """The run's rows (see synthesize_rows): the trained generator's, or with `option` (a name of
-    the gate's menu, under --generator auto) the rows of that training set."""
+    """synthetic.parquet: the trained generator's rows as asked, scored (synthesize_rows), whatever
+    ships; augmented.parquet: the training set of `option` (a name of the gate's menu, under
+    --generator auto), or without one the trained generator's accepted rows. Returns
+    synthesize_rows' record plus `shipped` (what augmented.parquet holds) and `shipped_rows`."""
     trained, real = Synthesizer.load(generator_folder), data.real()
     rule = config.quality.accept_rule(trained.codec.modality)
-    if option is None:
-        sources, balanced = [Source(trained, data.requested, rule)], False
-    else:
-        sources, balanced = option_sources(config, data, trained, option), OPTIONS[option].balanced
-    return synthesize_rows(
-        sources, real, None, config.quality, config.sample, config.seed, out, provenance, balanced, option
-    )
+    sources = [Source(trained, data.requested, rule)]
+    result = synthesize_rows(sources, real, None, config.quality, config.sample, config.seed, out, provenance)
+    shipped, rows = option or trained.kind, result["accepted_rows"]
+    if option is not None and (OPTIONS[option].sources != (trained.kind,) or OPTIONS[option].balanced):
+        image_columns = [trained.codec.column] if trained.codec.modality == "image" else []
+        frames = option_frames(config, data, trained, option, out / "synthetic.parquet")
+        kept = write_training_set(
+            out / "augmented.parquet",
+            real,
+            frames,
+            result["provenance"],
+            image_columns,
+            OPTIONS[option].balanced,
+            data.label,
+        )
+        rows = kept["synthetic"]
+    return result | {"shipped": shipped, "shipped_rows": rows}
 
 
-def option_sources(config: RunConfig, data: DataRef, trained: Synthesizer, option: str) -> list[Source]:
-    """The generators of a menu option with their share of the rows asked for: the trained one's
-    rows scored and filtered as a run ships them, a cheap baseline's fit here and kept whole."""
+def option_frames(
+    config: RunConfig, data: DataRef, trained: Synthesizer, option: str, synthetic: Path
+) -> Iterator[pd.DataFrame]:
+    """The rows a menu option adds to the real ones, as the gate measured them: the trained
+    generator's share taken from its accepted rows in `synthetic` (the first ones of each
+    class), a cheap baseline's share fit here and kept whole (as a practitioner uses it)."""
     kinds = OPTIONS[option].sources
-    if not kinds:  # the real rows alone, maybe weighted: the trained generator only sets the schema
-        return [Source(trained, {}, config.quality.accept_rule(trained.codec.modality))]
-    sources = []
-    for kind, counts in zip(kinds, split_counts(data.requested, len(kinds))):
+    for i, (kind, counts) in enumerate(zip(kinds, split_counts(data.requested, len(kinds)))):
         if kind == trained.kind:
-            sources.append(Source(trained, counts, config.quality.accept_rule(trained.codec.modality)))
-        else:
-            gen = cheap_generator(config, kind).fit(data.real(), label=data.label, unlabelled=data.unlabelled())
-            sources.append(Source(gen, counts, "none"))
-    return sources
+            yield from first_accepted(synthetic, data.label, counts)
+            continue
+        gen = cheap_generator(config, kind).fit(data.real(), label=data.label, unlabelled=data.unlabelled())
+        for frame in gen.sample_frames(counts, config.seed + i + 1, config.sample.batch_rows):
+            yield frame.assign(source=kind)
+
+
+def first_accepted(path: Path, label: str, counts: dict[str, int]) -> Iterator[pd.DataFrame]:
+    """The first counts[c] accepted rows of each class c of a synthetic file, streamed."""
+    taken: dict[str, int] = {}
+    for group in iter_row_groups(path):
+        group = group.loc[group["accepted"]]
+        keep = []
+        for cls, rows in group.groupby(group[label].astype(str), sort=False):
+            room = counts.get(cls, 0) - taken.get(cls, 0)
+            if room > 0:
+                keep.append(rows.head(room))
+                taken[cls] = taken.get(cls, 0) + min(room, len(rows))
+        if keep:
+            yield pd.concat(keep).sort_index()
 
 
 def synthesize_rows(
@@ -359,11 +386,6 @@ def _check_judge(config: RunConfig, modality: str) -> None:
 
 
 def _check_settings(config: RunConfig) -> None:
-    if config.generator == "auto" and not config.quality.evaluate:
-        raise ConfigError(
-            "--generator auto ships the training set the gate recommends, and --no-gate turns the gate off",
-            "drop --no-gate, or name a generator (--generator cvae, smote, affine or oversample)",
-        )
     if trained_kind(config) != "cvae" and config.sample.strategy != "prior":
         raise ConfigError(f"--strategy {config.sample.strategy} is a CVAE strategy", "drop it or use --generator cvae")
     if config.train.device == "cuda":

@@ -17,8 +17,7 @@ from pipeline.synthesizers import CVAESynthesizer, OversampleSynthesizer
     "args, says",
     [
         (["--data", "iris", "--judge", "cnn"], "--judge cnn is a classifier of images"),
-        (["--data", "iris", "--generator", "auto", "--no-gate"], "--generator auto ships the training set"),
-        (["--data", "iris", "--judge", "svm"], "quality.judge"),
+        (["--data", "iris", "--judge", "svm"], "--judge 'svm' is not one of its choices"),
         (["--data", "digits", "--generator", "oversample", "--strategy", "transfer"], "CVAE strategy"),
     ],
 )

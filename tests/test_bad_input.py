@@ -212,7 +212,10 @@ CASES: dict[str, tuple[Setup, str]] = {
     "unknown accept rule": (lambda t: RUN + ["--data", "iris", "--accept", "best"], "accept"),
     "unknown unlabelled policy": (lambda t: RUN + ["--data", "iris", "--unlabelled", "keep"], "unlabelled"),
     "pseudo labels without rows": (lambda t: RUN + ["--data", "iris", "--generator", "pseudo_label"], "there are none"),
-    "zero latent units": (lambda t: RUN + ["--data", "iris", "--latent-dim", "0"], "latent_dim"),
+    "zero latent units": (
+        lambda t: RUN + ["--data", "iris", "--latent-dim", "0"],
+        "--latent-dim: Input should be greater than or equal to 1 (given 0)",
+    ),
     "zero temperature": (lambda t: RUN + ["--data", "iris", "--temperature", "0"], "temperature"),
     "zero epochs": (lambda t: RUN + ["--data", "iris", "--epochs", "0"], "epochs"),
     "cuda without a GPU": (lambda t: RUN + ["--data", "iris", "--device", "cuda"], "no CUDA GPU is visible"),

@@ -30,6 +30,7 @@ def _config(source: str, out: Path, **data) -> RunConfig:
         quality=QualityConfig(folds=2, repeats=1, class_scores=0, fold_steps=20, classifier_steps=20),
         seed=11,
         out_dir=str(out),
+        generator="cvae",  # the tests of the default (auto) name it
     )
 
 
@@ -244,6 +245,12 @@ def test_auto_ships_the_recommended_training_set(flow, tmp_path):
     assert "| option | gain | interval | expected gain |" in report
     assert (tmp_path / "auto" / "plots" / "gate_options.png").exists()
     assert read_provenance(summary["augmented"])["shipped_option"] == advice["method"]
+    synthetic = pd.read_parquet(summary["synthetic"])  # the CVAE's rows as asked, whatever ships
+    assert set(synthetic["source"]) == {"cvae"} and {"quality_score", "accepted"} <= set(synthetic.columns)
+    asked = {c: 12 - n for c, n in summary["real_counts"].items() if n < 12}
+    assert synthetic.loc[synthetic["accepted"], "cultivar"].astype(str).value_counts().to_dict() == asked
+    assert gate["synthetic_rows"] == int(shipped["is_synthetic"].sum())
+    assert "rerun" not in gate["shipped_note"] and "recommended" in gate["shipped_note"]
 
 
 def test_a_csv_table_runs_exactly_as_its_parquet_twin(flow, tmp_path):

@@ -46,18 +46,21 @@ def _sklearn_table(loader: Callable, label: str) -> tuple[pd.DataFrame, str]:
 
 
 def load_iris() -> tuple[pd.DataFrame, str]:
+    """scikit-learn's iris: 150 flowers, 4 measurements, 3 species (50 each)."""
     from sklearn.datasets import load_iris as loader
 
     return _sklearn_table(loader, "species")
 
 
 def load_wine() -> tuple[pd.DataFrame, str]:
+    """scikit-learn's wine: 178 wines, 13 chemical measurements, 3 cultivars (59/71/48)."""
     from sklearn.datasets import load_wine as loader
 
     return _sklearn_table(loader, "cultivar")
 
 
 def load_breast_cancer() -> tuple[pd.DataFrame, str]:
+    """scikit-learn's breast cancer: 569 tumours, 30 measurements, benign 357 / malignant 212."""
     from sklearn.datasets import load_breast_cancer as loader
 
     return _sklearn_table(loader, "diagnosis")

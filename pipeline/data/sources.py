@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.checks import name_hint
 from pipeline.config import DataSpec
 from pipeline.data.builtin import BUILTINS
 from pipeline.data.codec import fit_codec
@@ -360,10 +361,8 @@ def _find_image_column(frame: pd.DataFrame) -> str | None:
 def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None, image_column: str | None) -> list[str]:
     present = [str(c) for c in frame.columns]
     if label not in present:
-        raise DataError(
-            f"label column {cut(label, 60)!r} not found",
-            f"pass --label with one of: {cut(', '.join(present), 300)}",
-        )
+        hint, fix = name_hint(label, present, "--label")
+        raise DataError(f"label column {cut(label, 60)!r} not found{hint}", fix)
     if columns is None:
         features = [c for c in present if c != label]
         if image_column is not None:
@@ -371,9 +370,8 @@ def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None,
     else:
         missing = [c for c in columns if c not in present]
         if missing:
-            raise DataError(
-                f"columns {cut(missing, 200)} not found", f"choose --columns from: {cut(', '.join(present), 300)}"
-            )
+            hint, fix = name_hint(missing[0], present, "--columns", "columns among")
+            raise DataError(f"columns {cut(missing, 200)} not found{hint}", fix)
         features = [c for c in columns if c != label]
     if not features:
         raise DataError("no feature columns besides the label", "the data needs at least one column to generate")

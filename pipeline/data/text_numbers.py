@@ -40,10 +40,11 @@ def numbers_in_text(
     frame: pd.DataFrame, columns: list[str], where: str, decimal: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with every text column of `columns` that holds numbers read as numbers, and one
-    note per converted column; DataError for a column that holds numbers no single way.
+    note per way of reading (naming its columns); DataError for a column that holds numbers no single way.
     `decimal`: the decimal mark of the file the column comes from ("," or "."), as its other
     numbers show it: with ",", "1,234" is 1.234 and "1.299" is 1299; with ".", "1,234" is 1234."""
     notes: list[str] = []
+    found: dict[str, tuple[list[str], str]] = {}  # reading's words -> (columns, one example)
     for column in columns:
         series = frame[column]
         if not (pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype)):
@@ -57,9 +58,16 @@ def numbers_in_text(
             continue
         frame = frame.assign(**{column: _convert(series, reading)})
         example = next(t for t in texts if _marked(t, decimal))
+        found.setdefault(reading.words, ([], f"{example!r} -> {_convert(pd.Series([example]), reading).tolist()[0]!r}"))
+        found[reading.words][0].append(column)
+    for words, (names, example) in found.items():  # one note per way of reading, naming every column
+        shown = ", ".join(repr(cut(c, 40)) for c in names[:12]) + (
+            f", ... ({len(names)} in all)" if len(names) > 12 else ""
+        )
+        plural = "s" if len(names) > 1 else ""
         notes.append(
-            f"{where}: column {cut(column, 60)!r} holds numbers written as text; read them as numbers "
-            f"({reading.words}: {example!r} -> {_convert(pd.Series([example]), reading).tolist()[0]!r})"
+            f"{where}: column{plural} {shown} hold{'' if plural else 's'} numbers written as text; read them as "
+            f"numbers ({words}: {example})"
         )
     return frame, notes
 

@@ -455,12 +455,18 @@ def verdict(options: list[Option], measured: dict[str, dict], advice: dict[str, 
     return f"{head}: {advice['why']}." + (f" Others: {others}." if others else "")
 
 
-def shipped_note(gate: dict[str, Any], shipped: str) -> str:
-    """What augmented.parquet holds, next to the advice: the same, or how to get the advice."""
+def shipped_note(gate: dict[str, Any], shipped: str, asked: str = "auto") -> str:
+    """What augmented.parquet holds, next to the advice. `asked` is the run's --generator: under
+    `auto` the file is the advice (or, where nothing was measured, menu.UNMEASURED's option)."""
     advice = gate.get("recommendation")
+    if asked == "auto" and not advice:
+        return (
+            f"augmented.parquet holds {shipped}: nothing was measured here, so it is the option that "
+            "measured best across the project's benchmarks."
+        )
     if not advice or advice["method"] == shipped:
-        return f"augmented.parquet holds {shipped}."
+        return f"augmented.parquet holds {shipped}" + (", the recommended training set." if advice else ".")
     return (
-        f"augmented.parquet holds {shipped}, not the recommended {advice['method']}: "
-        "rerun with --generator auto to ship it."
+        f"augmented.parquet holds {shipped}, as asked (--generator {asked}); the recommended training set "
+        f"is {advice['method']}, which --generator auto (the default) ships."
     )
