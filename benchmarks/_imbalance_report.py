@@ -207,6 +207,7 @@ MENU_METHODS = {
         "class_weight": "class_weights",
         "oversample": "oversample",
         "affine": "affine",
+        "rand_augment": "rand_augment",
         "cvae": "shipped-quality",
         "cvae_affine": "product-prior+affine",
     },

@@ -102,7 +102,8 @@ def run(
     generator: Optional[str] = typer.Option(
         None,
         "--generator",
-        help="cvae, smote (tables), affine (images), oversample, pseudo_label (your unlabelled rows, labelled), "
+        help="cvae, smote (tables), affine, rand_augment, trivial_augment, auto_augment, augmix (images: "
+        "torchvision's policies), oversample, pseudo_label (your unlabelled rows, labelled), "
         "or auto (train the CVAE, ship the training set the gate recommends) " + _default("generator"),
     ),
     judge: Optional[str] = typer.Option(

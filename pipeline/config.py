@@ -239,7 +239,18 @@ class RunConfig(_Strict):
     # ship the training set the gate recommends in augmented.parquet (the CVAE's rows, a cheap
     # baseline's, class weights, or the real rows alone); without the gate (quality.evaluate
     # false) the option of menu.UNMEASURED: class weights for tables, affine views for images
-    generator: Literal["cvae", "smote", "affine", "oversample", "pseudo_label", "auto"] = "auto"
+    generator: Literal[
+        "cvae",
+        "smote",
+        "affine",
+        "trivial_augment",
+        "rand_augment",
+        "auto_augment",
+        "augmix",
+        "oversample",
+        "pseudo_label",
+        "auto",
+    ] = "auto"
     seed: int = Field(0, ge=0, lt=2**32)
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>

@@ -131,7 +131,7 @@ def test_a_tie_goes_to_the_cheaper_option():
 def test_menu_split_and_weights():
     assert [o.name for o in menu("table", "cvae")] == [REAL_ONLY, "class_weight", "oversample", "smote", "cvae"]
     images = [o.name for o in menu("image", "cvae")]
-    assert images == [REAL_ONLY, "class_weight", "oversample", "affine", "cvae", "cvae_affine"]
+    assert images == [REAL_ONLY, "class_weight", "oversample", "affine", "rand_augment", "cvae", "cvae_affine"]
     assert [o.name for o in menu("table", "smote")] == [REAL_ONLY, "class_weight", "oversample", "smote"]
     assert split_counts({"a": 5, "b": 4}, 2) == [{"a": 3, "b": 2}, {"a": 2, "b": 2}]
     from sklearn.utils.class_weight import compute_sample_weight
