@@ -10,13 +10,19 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks._natural import NATURAL
+from benchmarks._natural import FRESH, NATURAL
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
 NATURALS = list(NATURAL)  # naturally imbalanced real tables (benchmarks/_natural.py), split in their own proportions
+FRESHS = list(FRESH)  # real tables never tuned on, split the rare way (benchmarks/_natural.py)
 IMAGES = ["digits", "mnist"]
 # the overviews' groups: title, the gate's menu (MENU_METHODS) and the data sets
-GROUPS = [("tables", "tables", TABLES), ("natural tables", "tables", NATURALS), ("images", "images", IMAGES)]
+GROUPS = [
+    ("tables", "tables", TABLES),
+    ("natural tables", "tables", NATURALS),
+    ("fresh tables", "tables", FRESHS),
+    ("images", "images", IMAGES),
+]
 POLICY_BASELINES = ["trivial_augment", "rand_augment", "auto_augment", "augmix"]  # torchvision's, images
 BASELINES = ["class_weights", "oversample", "smote", "affine", *POLICY_BASELINES]
 CLASSIFIERS = {"table": ["lr", "second", "boosting"], "image": ["lr", "second"]}
@@ -380,7 +386,7 @@ def write(results: dict, out: str) -> None:
         stored["entries"][key] = merge_entry(stored["entries"].get(key), entry)
     if results.get("run"):
         stored.setdefault("runs", []).append(results["run"])
-    order = {n: i for i, n in enumerate(TABLES + NATURALS + IMAGES)}
+    order = {n: i for i, n in enumerate(TABLES + NATURALS + FRESHS + IMAGES)}
     entries = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"] or 0))
     for entry in entries:
         entry["summary"] = summarise(entry)

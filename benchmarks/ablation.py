@@ -325,7 +325,7 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
         stored["entries"][key] = report.merge_entry(stored["entries"].get(key), entry)
     if run:
         stored["runs"].append(run)
-    order = {n: i for i, n in enumerate(report.TABLES + report.NATURALS + report.IMAGES)}
+    order = {n: i for i, n in enumerate(report.TABLES + report.NATURALS + report.FRESHS + report.IMAGES)}
     ordered = sorted(stored["entries"].values(), key=lambda e: (order.get(e["dataset"], 99), e["rare_rows"] or 0))
     stored["summary"] = summarise(ordered)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,7 +347,9 @@ def write(entries: dict, run: dict | None, out: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=report.TABLES, choices=report.TABLES + report.NATURALS)
+    parser.add_argument(
+        "--datasets", nargs="+", default=report.TABLES, choices=report.TABLES + report.NATURALS + report.FRESHS
+    )
     parser.add_argument("--seeds", type=int, default=3, help="N seeds, from --first-seed")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds K..K+N-1 (tune on some, report on others)")
     parser.add_argument("--rare", type=int, nargs="+", default=[5, 10], help="real training rows of the rare class")

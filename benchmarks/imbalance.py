@@ -105,6 +105,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks._imbalance_report import (  # noqa: E402
     CLASSIFIERS,
+    FRESHS,
     IMAGES,
     JUDGES,
     KEYS,
@@ -114,7 +115,7 @@ from benchmarks._imbalance_report import (  # noqa: E402
     print_priors,
     write,
 )
-from benchmarks._natural import NATURAL, load_natural, train_quota  # noqa: E402
+from benchmarks._natural import NATURAL, TABLES_BY_NAME, load_natural, train_quota  # noqa: E402
 from benchmarks._natural import rare_classes as smallest_classes  # noqa: E402
 from benchmarks._results import machine, pairs  # noqa: E402
 from pipeline.config import DataSpec  # noqa: E402
@@ -161,7 +162,7 @@ class Data:
 def load_data(name: str) -> Data:
     """A built-in set (penguins without its incomplete rows) or a natural table, missing values kept, through
     the same validation as a user's file; the codec sees every row, as a user's would."""
-    if name in NATURAL:
+    if name in TABLES_BY_NAME:
         real = prepare_rows(*load_natural(name), where=name, name=name)
     else:
         real = load_real(DataSpec(source=name))
@@ -814,7 +815,7 @@ def seed_list(args: argparse.Namespace) -> list[int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--datasets", nargs="+", default=TABLES + NATURALS + ["digits"], choices=TABLES + NATURALS + IMAGES
+        "--datasets", nargs="+", default=TABLES + NATURALS + ["digits"], choices=TABLES + NATURALS + FRESHS + IMAGES
     )
     parser.add_argument("--seeds", type=int, default=3, help="N seeds, from --first-seed")
     parser.add_argument(
