@@ -413,9 +413,11 @@ def server_stop(
         )
     if busy:
         _interrupt(root, busy)
-    stopped = local_server.stop(root)
-    console.print("stopped the local Prefect server" if stopped else "no local Prefect server was running")
-    console.print("stopped the warm runner" if runner.stop(root) else "no warm runner was running")
+    stopped = runner.stop(root)  # first: a runner that is starting would start the server again
+    console.print(
+        "stopped the local Prefect server" if local_server.stop(root) else "no local Prefect server was running"
+    )
+    console.print("stopped the warm runner" if stopped else "no warm runner was running")
 
 
 def _interrupt(root: object, busy: list[dict], patience: float = 60.0) -> None:

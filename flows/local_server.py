@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 
 from flows.settings import idle_seconds
 from pipeline.errors import AugmentError
-from pipeline.processes import hold_locked, lock_held, wait_unlocked
+from pipeline.processes import held_state, hold_locked, lock_held, record_own_pid, wait_unlocked
 
 IDLE_SECONDS = idle_seconds()  # a bad $AUGMENT_SERVER_IDLE is refused by the command, not at import
 START_TIMEOUT = 120.0  # the machine's first home migrates the database (25 s measured)
@@ -161,13 +161,11 @@ def touch(root: Path) -> None:
 def stop(root: Path, timeout: float = 20.0) -> bool:
     """Stop this home's server (its process and uvicorn's); True if one was running."""
     files = _files(root)
-    if not lock_held(files["state"]):
+    state = held_state(files["state"])
+    if state is None:
         files["state"].unlink(missing_ok=True)
         return False
-    try:
-        pid = json.loads(files["state"].read_text())["pid"]
-    except (OSError, ValueError, KeyError):
-        pid = None
+    pid = state.get("pid")
     if pid:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -179,7 +177,8 @@ def stop(root: Path, timeout: float = 20.0) -> bool:
             except ProcessLookupError:
                 pass
             wait_unlocked(files["state"], 5.0)
-    files["state"].unlink(missing_ok=True)
+    if not lock_held(files["state"]):  # removed only once nothing holds it: else a second server could start
+        files["state"].unlink(missing_ok=True)
     return True
 
 
@@ -272,6 +271,8 @@ def _die_with_parent() -> None:
 def serve(root: Path, port: int, idle: int, lock_fd: int | None = None) -> None:
     """The server's own process: uvicorn with Prefect's API, stopped on SIGTERM or when idle.
     Both keep the state file's lock (`lock_fd`) for as long as either lives."""
+    if lock_fd is not None:
+        record_own_pid(lock_fd)
     prepare_database(_files(root)["home"])
     server = subprocess.Popen(
         [

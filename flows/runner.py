@@ -17,7 +17,9 @@ It is visible and bounded, like the local Prefect server (flows/local_server.py)
 - it listens on a Unix socket in a folder only its user can open, answers only its own user
   (the peer's credentials are checked), and serves only callers with the same Python, the
   same code and the same settings (AUGMENT_*, PREFECT_*, MLFLOW_*, thread and CUDA
-  variables); any other caller runs in its own process. A runner whose code changed on
+  variables), in the runner's own context as the system tells it (ids, groups, namespaces,
+  root, cgroup, limits, umask: pipeline.processes.context_differences); any other caller
+  runs in its own process, told in a `note:` line where its context differed. A runner whose code changed on
   disk, or whose home's local Prefect server was replaced (its Prefect points at the old
   one), stops at the next call.
 
@@ -41,7 +43,7 @@ import time
 from pathlib import Path
 
 from flows.settings import artifacts_root, check_environment, idle_seconds
-from pipeline.processes import hold_locked, lock_held, wait_unlocked
+from pipeline.processes import context_differences, held_state, hold_locked, lock_held, record_own_pid, wait_unlocked
 
 SERVED = ("run", "generate")  # the commands that import torch, Prefect and MLflow
 SETTING_PREFIXES = (
@@ -147,8 +149,14 @@ def run_in_runner(argv: list[str]) -> int | None:
     except OSError:
         conn.close()
         return None
-    if answer is None or "pid" not in answer:  # refused: another Python, code or settings
+    if answer is None or "pid" not in answer:  # refused: another Python, code, settings or context
         conn.close()
+        if answer and answer.get("context"):
+            print(
+                "note: this command runs in its own process, not in the warm runner, whose context differs "
+                "from this command's: " + ", ".join(answer["context"]),
+                file=sys.stderr,
+            )
         return None
     return _wait(conn, answer["pid"])
 
@@ -219,15 +227,10 @@ def start_in_background(root: Path, env: dict[str, str]) -> None:
 
 def status(root: Path) -> dict | None:
     """This home's runner (pid, ready, idle seconds), or None."""
-    if not lock_held(_files(root)["state"]):  # held by the runner for as long as it lives
+    state = held_state(_files(root)["state"])  # locked by the runner for as long as it lives
+    if not state or not state.get("pid"):
         return None
-    try:
-        state = json.loads(_files(root)["state"].read_text())
-    except (OSError, ValueError):
-        return None
-    if not state.get("pid"):
-        return None
-    used = state.get("used", state["started"])
+    used = state.get("used", state.get("started", time.time()))
     try:
         used = max(used, socket_path(root).stat().st_mtime)
     except OSError:
@@ -247,7 +250,8 @@ def stop(root: Path, timeout: float = 10.0) -> bool:
             wait_unlocked(_files(root)["state"], 5.0)
     except ProcessLookupError:
         pass
-    _files(root)["state"].unlink(missing_ok=True)
+    if not lock_held(_files(root)["state"]):  # removed only once nothing holds it: else a second runner could start
+        _files(root)["state"].unlink(missing_ok=True)
     return True
 
 
@@ -303,7 +307,7 @@ class Runner:
         """Check the caller, then fork: the copy gets the job, this process keeps nothing of it."""
         with conn:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            caller, uid, _ = struct.unpack("3i", creds)
+            caller, uid, gid = struct.unpack("3i", creds)
             if uid != os.getuid():
                 return None
             try:
@@ -312,10 +316,13 @@ class Runner:
             except (OSError, ValueError):
                 return None
             refusal = self._refusal(request, fds)
+            differences = [] if refusal else context_differences(caller, uid, gid, request.get("cwd"))
+            if differences:  # the caller is told: it would not expect its command to run elsewhere
+                refusal = "its context differs from this runner's: " + ", ".join(differences)
             if refusal:
                 for fd in fds:
                     os.close(fd)
-                conn.send(json.dumps({"refused": refusal}).encode())
+                conn.send(json.dumps({"refused": refusal, "context": differences}).encode())
                 _log(f"refused pid {caller}: {refusal}" + ("; stopping" if self.stopping else ""))
                 return None
             pid = os.fork()
@@ -457,6 +464,8 @@ class Job:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        record_own_pid(int(sys.argv[2]))
     job = Runner(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None).serve()
     if job is not None:
         sys.exit(job.run())

@@ -114,6 +114,34 @@ def hold_locked(path: Path, state: dict) -> int | None:
     return fd
 
 
+def record_own_pid(fd: int) -> None:
+    """Write this process's PID into the state file it inherited locked (`hold_locked`), first
+    thing: the process that started it may be killed before it writes the PID itself, and a
+    state file without one would leave `augment server stop` nothing to stop."""
+    try:
+        state = json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
+    except ValueError:
+        state = {}
+    data = json.dumps(state | {"pid": os.getpid()}).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+
+
+def held_state(path: Path, patience: float = 5.0) -> dict | None:
+    """The state in `path` while some process holds its lock (None once none does), waiting
+    up to `patience` seconds for a process that has just started to record its PID."""
+    deadline = time.monotonic() + patience
+    while lock_held(path):
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("pid") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.05)
+    return None
+
+
 def wait_unlocked(path: Path, timeout: float) -> bool:
     """Wait until no process holds the lock of `path`; whether none does."""
     deadline = time.monotonic() + timeout
@@ -122,3 +150,113 @@ def wait_unlocked(path: Path, timeout: float) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+# --- whether another process runs in this process's context ---------------------------------
+
+NAMESPACES = ("mnt", "user", "pid", "net", "ipc", "uts", "cgroup")
+STATUS_LABELS = {
+    "Uid": "user ids",
+    "Gid": "group ids",
+    "Groups": "supplementary groups",
+    "Umask": "umask",
+    "CapEff": "capabilities",
+    "CapBnd": "capability bounding set",
+    "NoNewPrivs": "no-new-privileges flag",
+    "Seccomp": "seccomp mode",
+}
+STATUS_FIELDS = tuple(STATUS_LABELS)
+LIMITS = {  # the names /proc/<pid>/limits gives the limits resource.getrlimit reads
+    "Max cpu time": "RLIMIT_CPU",
+    "Max file size": "RLIMIT_FSIZE",
+    "Max data size": "RLIMIT_DATA",
+    "Max stack size": "RLIMIT_STACK",
+    "Max core file size": "RLIMIT_CORE",
+    "Max resident set": "RLIMIT_RSS",
+    "Max processes": "RLIMIT_NPROC",
+    "Max open files": "RLIMIT_NOFILE",
+    "Max locked memory": "RLIMIT_MEMLOCK",
+    "Max address space": "RLIMIT_AS",
+    "Max file locks": "RLIMIT_LOCKS",
+    "Max pending signals": "RLIMIT_SIGPENDING",
+    "Max msgqueue size": "RLIMIT_MSGQUEUE",
+    "Max nice priority": "RLIMIT_NICE",
+    "Max realtime priority": "RLIMIT_RTPRIO",
+    "Max realtime timeout": "RLIMIT_RTTIME",
+}
+
+
+def _status(pid: int | str) -> dict[str, str]:
+    """The fields of /proc/<pid>/status that decide what a command may do and how its files
+    are made (ids, groups, umask, capabilities, no-new-privileges, seccomp)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in STATUS_FIELDS:
+            fields[name] = " ".join(sorted(value.split())) if name == "Groups" else " ".join(value.split())
+    return fields
+
+
+def _limits(pid: int) -> dict[str, tuple[int, int]]:
+    """The resource limits of another process, read from /proc/<pid>/limits."""
+    import resource
+
+    limits = {}
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]:
+        name = next((n for n in LIMITS if line.startswith(n + " ")), None)
+        if name is None:
+            continue
+        soft, hard = line[len(name) :].split()[:2]
+        limits[name] = tuple(resource.RLIM_INFINITY if v == "unlimited" else int(v) for v in (soft, hard))
+    return limits
+
+
+def _own_limits() -> dict[str, tuple[int, int]]:
+    import resource
+
+    return {
+        name: resource.getrlimit(getattr(resource, attr)) for name, attr in LIMITS.items() if hasattr(resource, attr)
+    }
+
+
+def _inode(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
+
+
+def context_differences(pid: int, uid: int, gid: int, cwd: str | None = None) -> list[str]:
+    """What differs between the context of process `pid` (with the user and group ids the
+    system gave for it: SO_PEERCRED) and this process's: a command run here for it would
+    see other files, limits, ids or permissions than it would in its own process. Empty
+    only where everything could be read and matches; `cwd` is the working folder the
+    process says it has, checked against the one it has."""
+    if pid <= 0:
+        return ["process (not visible from the runner's PID namespace)"]
+    found = []
+    if (uid, gid) != (os.getuid(), os.getgid()):
+        found.append("user or group id")
+    try:
+        for ns in NAMESPACES:
+            if _inode(f"/proc/{pid}/ns/{ns}") != _inode(f"/proc/self/ns/{ns}"):
+                found.append(f"{ns} namespace")
+        if _inode(f"/proc/{pid}/root") != _inode("/proc/self/root"):
+            found.append("root folder")
+        if Path(f"/proc/{pid}/cgroup").read_text() != Path("/proc/self/cgroup").read_text():
+            found.append("cgroup")
+        theirs, mine = _status(pid), _status("self")
+        for name in STATUS_FIELDS:
+            if theirs.get(name) is None or theirs.get(name) != mine.get(name):
+                found.append(
+                    f"umask ({theirs.get(name, 'unknown')} here, {mine.get(name, 'unknown')} in the runner)"
+                    if name == "Umask"
+                    else STATUS_LABELS[name]
+                )
+        limits, own = _limits(pid), _own_limits()
+        different = [name for name in own if limits.get(name) != own[name]]
+        if different:
+            found.append("resource limits (" + ", ".join(n.removeprefix("Max ") for n in different) + ")")
+        if cwd is not None and _inode(f"/proc/{pid}/cwd") != _inode(cwd):
+            found.append("working folder")
+    except OSError as exc:
+        found.append(f"context not readable ({exc.strerror or exc})")
+    return found

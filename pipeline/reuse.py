@@ -111,6 +111,10 @@ def _reuse_finished(tracker: Tracker, key: str, folder: Path) -> dict[str, Any] 
         fetched = tracker.download(run.info.run_id, SYNTHESIZER_ARTIFACT, folder.parent / "reused")
         Synthesizer.load(fetched, expected_digest=tags[DIGEST_TAG])  # refuses anything tampered with
         os.replace(fetched, folder)
+        try:
+            (folder.parent / "reused").rmdir()  # the download's own folder, empty now: not an output
+        except OSError:
+            pass
         info = {"reused_from_run": run.info.run_id, "generator": json.loads((folder / "spec.json").read_text())["kind"]}
         _log_trained(tracker, folder, info)
         tracker.set_tags({"augment.reused_from_run": run.info.run_id})

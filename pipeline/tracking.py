@@ -234,7 +234,22 @@ class Tracker:
     def download(self, run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
         """Fetch one artifact of a run (from whichever store the server uses) to dst_dir."""
         Path(dst_dir).mkdir(parents=True, exist_ok=True)
-        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst_dir)))
+        fetched = Path(self.client.download_artifacts(run_id, artifact_path, str(dst_dir)))
+        _apply_umask(fetched)
+        return fetched
+
+
+def _apply_umask(path: Path) -> None:
+    """Take away the permission bits this process's umask forbids: a file store's download
+    copies the modes the artifacts were written with (by another run, under another umask),
+    and a command's outputs get the umask of the command."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not item.is_symlink():
+            mode = item.stat().st_mode & 0o7777
+            if mode & mask:
+                item.chmod(mode & ~mask)
 
 
 @contextmanager
