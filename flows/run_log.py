@@ -23,8 +23,6 @@ from typing import Callable, Iterator, TextIO
 
 KEEP = 100  # newest log files kept per artifacts home; older ones are removed at the next start
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-# loggers that may print on their own instead of passing their records up to the root logger
-SEPARATE = ("alembic",)
 
 _current: Path | None = None
 
@@ -65,17 +63,15 @@ def run_log(root: Path, command: str) -> Iterator[Path]:
             console.setLevel(max(level, logging.WARNING))
             undo.append(lambda c=console, lv=level: c.setLevel(lv))
 
-    quiet(logging.getLogger())
-    for name in SEPARATE:
-        if not logging.getLogger(name).propagate:
-            quiet(logging.getLogger(name))
+    quiet(logging.getLogger())  # Prefect's console handler sits here; its loggers pass records up
     warned = logging.getLogger("py.warnings")  # library warnings: the file only
     state = (warned.propagate, warned.handlers[:], logging._warnings_showwarning is not None)
     logging.captureWarnings(True)
     warned.propagate, warned.handlers = False, [handler]
     undo.append(lambda: (setattr(warned, "propagate", state[0]), setattr(warned, "handlers", state[1])))
     undo.append(lambda: logging.captureWarnings(state[2]))
-    undo.append(_mlflow_prints_to(handler.stream))  # its log lines and prints: one stream, to the file
+    # MLflow's loggers (alembic's among them) and its prints share one stream: to the file
+    undo.append(_mlflow_prints_to(handler.stream))
     _current = path
     try:
         yield path

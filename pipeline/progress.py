@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 
 def _columns() -> tuple:
+    """What, how far, time left; the details last, where a narrow console (80 columns when the
+    output is not a terminal) wraps them instead of cutting the counts."""
     return (
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(elapsed_when_finished=True),  # time left; once done, how long it took
+        TextColumn("{task.fields[detail]}", table_column=Column(overflow="fold")),
     )
 
 
@@ -28,21 +32,23 @@ class Bar:
     def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self._progress, self._task = progress, task
 
-    def advance(self, steps: int = 1, description: str | None = None) -> None:
+    def advance(self, steps: int = 1, detail: str | None = None, description: str | None = None) -> None:
         if self._progress is None:
             return
-        extra = {} if description is None else {"description": description}
-        self._progress.update(self._task, advance=steps, **extra)
+        self._progress.update(self._task, advance=steps, **_words(detail, description))
 
-    def close(self, description: str | None = None) -> None:
+    def close(self, detail: str | None = None, description: str | None = None) -> None:
         """The bar ends full at what was done: a step that stops early (training's early stopping)
         does not leave a bar stuck part of the way to a total it never reached."""
         if self._progress is None:
             return
         done = self._progress.tasks[self._task].completed
-        extra = {} if description is None else {"description": description}
-        self._progress.update(self._task, total=done, completed=done, **extra)
+        self._progress.update(self._task, total=done, completed=done, **_words(detail, description))
         self._progress.stop_task(self._task)
+
+
+def _words(detail: str | None, description: str | None) -> dict[str, str]:
+    return {k: v for k, v in (("detail", detail), ("description", description)) if v is not None}
 
 
 class Bars:
@@ -66,10 +72,12 @@ class Bars:
         if self._progress is not None:
             self._progress.stop()
 
-    def add(self, description: str, total: int, completed: int = 0) -> Bar:
+    def add(self, description: str, total: int, completed: int = 0, detail: str = "") -> Bar:
         if self._progress is None:
             return Bar(None, None)
-        return Bar(self._progress, self._progress.add_task(description, total=total, completed=completed))
+        return Bar(
+            self._progress, self._progress.add_task(description, total=total, completed=completed, detail=detail)
+        )
 
 
 OFF = Bars(enabled=False)

@@ -180,7 +180,7 @@ def train_cvae(
     epoch = _resume(hooks.checkpoint_path, model, opt, gen, state, result, device)
     bars = Bars(hooks.progress)
     bars.start()
-    bar = bars.add("training", epochs, epoch)
+    bar = bars.add("training, epoch", epochs, epoch)
     t0, seen = time.perf_counter(), 0
     while epoch < epochs:
         raise_if_interrupted()
@@ -197,9 +197,7 @@ def train_cvae(
         state.update(metrics["val_loss"], model, epoch - 1, warm, result, passes)
         if hooks.on_epoch:
             hooks.on_epoch(epoch - 1, metrics)
-        bar.advance(
-            passes, f"training: epoch {epoch}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}"
-        )
+        bar.advance(passes, f"loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}")
         result.epochs_run = epoch
         if has_val and warm and state.since_best >= patience:  # early stopping on a real validation split
             result.stopped_early = True
@@ -328,8 +326,8 @@ def save_checkpoint(
 
 
 def _trained_words(result: TrainResult, planned: int) -> str:
-    """The training bar's last words: the epochs run, and why it stopped before the plan if it did."""
+    """The training bar's last words: the last losses, and why it stopped before the plan if it did."""
     last = result.history[-1] if result.history else {}
-    losses = f" loss {last['loss']:.2f} val {last['val_loss']:.2f}" if "val_loss" in last else ""
-    early = f", stopped early (of {planned}; best {result.best_epoch + 1})" if result.stopped_early else ""
-    return f"training: epoch {result.epochs_run}{losses}{early}"
+    losses = f"loss {last['loss']:.2f} val {last['val_loss']:.2f}" if "val_loss" in last else ""
+    early = f"; stopped early of {planned} (best {result.best_epoch + 1})" if result.stopped_early else ""
+    return f"{losses}{early}"

@@ -128,13 +128,13 @@ def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option], 
         for fold, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
             folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
     kinds = list(dict.fromkeys(kind for o in options for kind in o.sources))
-    fitting = bars.add(f"gate: fitting {', '.join(kinds)} per fold", len(kinds) * len(folds))
+    fitting = bars.add("gate: fitting", len(kinds) * len(folds), detail="generators per fold")
     generators = {}
     for kind in kinds:
-        fitting.advance(0, f"gate: fitting {kind} per fold")
+        fitting.advance(0, f"{kind} per fold")
         generators[kind] = _fold_generators(task, factories[kind], folds, fitting.advance)
-    fitting.close(f"gate: fitted {', '.join(kinds)} per fold")
-    drawing = bars.add("gate: rows of each generator per fold", len(folds))
+    fitting.close(f"{', '.join(kinds)} per fold", "gate: fitted")
+    drawing = bars.add("gate: rows", len(folds), detail="of each generator, per fold")
     rows = []
     for i, (_, seed, train, _) in enumerate(folds):
         raise_if_interrupted()
@@ -154,7 +154,8 @@ def judge_folds(task: Task, options: list[Option], plan: FoldRows, bars: Bars = 
         for kind, (sx, _) in fold.items():
             evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
     proba = {o.name: np.zeros((plan.repeats, len(y), len(task.classes))) for o in options}
-    judging = bars.add(f"gate: {task.judge} judge on {len(options)} options per fold", len(plan.folds))
+    detail = f"{task.judge} judge on {len(options)} options, per fold"
+    judging = bars.add("gate: judging", len(plan.folds), detail=detail)
     for (repeat, seed, train, held), rows in zip(plan.folds, plan.rows):
         raise_if_interrupted()
         for name, p in _one_fold(task, options, rows, x, y, train, held, seed).items():
