@@ -27,6 +27,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows import run_log
 from flows.settings import artifacts_root
 from pipeline import __version__, job, plots
 from pipeline.config import RunConfig
@@ -78,8 +79,8 @@ def register(tracker: Tracker, folder: Path, name: str) -> dict[str, str]:
 
 
 @task(name="gate")
-def evaluate(config: RunConfig, data: DataRef) -> dict[str, Any]:
-    return job.evaluate_gate(config, data)
+def evaluate(config: RunConfig, data: DataRef, progress: bool) -> dict[str, Any]:
+    return job.evaluate_gate(config, data, progress)
 
 
 @task(name="synthesize")
@@ -143,7 +144,7 @@ def _run(
         with timed("train"):
             trained = train(config, data, tracker, work, stage / "model", progress)
         with timed("gate"):
-            gate = evaluate(config, data)
+            gate = evaluate(config, data, progress)
         pending = {"name": name, "version": "", "uri": "", "alias_uri": f"models:/{name}@candidate"}
         option = job.shipped_option(config, data, gate)
         with timed("synthesize"):
@@ -168,6 +169,7 @@ def _run(
 
         with timed("commit"), signals_deferred():
             summary = _commit(tracker, stage, out, name, report["gate"]["promoted"], summarise)
+            _log_the_log(tracker)
             tracker.finish("FINISHED")
         shutil.rmtree(work, ignore_errors=True)
         return summary
@@ -176,6 +178,7 @@ def _run(
         try:
             if tracker is not None and tracker.run_id is not None:
                 _record_failure(tracker, exc)
+                _log_the_log(tracker)
                 tracker.finish("KILLED" if _interrupted(exc) else "FAILED")
         except Exception as lost:  # the tracking server may be what failed; keep the original error
             print(
@@ -221,6 +224,14 @@ def _commit(
             print(f"could not undo the registration of {name}: {undo}")
         raise
     return summary
+
+
+def _log_the_log(tracker: Tracker) -> None:
+    """The command's log file so far (flows/run_log.py: the housekeeping kept off the console),
+    on the MLflow run under logs/; nothing when the flow runs without one (tests, a deployment)."""
+    path = run_log.current()
+    if path is not None and path.exists():
+        tracker.log_artifact(path, "logs")
 
 
 def _record_failure(tracker: Tracker, exc: BaseException) -> None:

@@ -7,7 +7,6 @@ seconds), after the environment for quiet offline runs is in place.
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -173,10 +172,13 @@ def run(
             with api_for_run(artifacts_root()) as server_ready:
                 from flows.augment import augment_flow
                 from flows.console import hide_product_tracebacks
+                from flows.run_log import run_log
 
                 server_ready()
                 hide_product_tracebacks()
-                summary = augment_flow(config, progress=sys.stderr.isatty())
+                with run_log(artifacts_root(), "run") as log:
+                    # bars live on a terminal; elsewhere each is printed once, where its step ended
+                    summary = augment_flow(config, progress=True) | {"log": str(log)}
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
         return
@@ -195,19 +197,8 @@ def _print_run_summary(s: dict) -> None:
     """What a user reads after a run: rows per class as asked and delivered, the gate's
     verdict in one sentence, and where everything went. User text is escaped."""
     e = escape_text
-    table = Table(title=f"synthetic.parquet: rows per class ({s.get('synthetic_generator', s['generator'])})")
-    for col in ("class", "real", "asked", "delivered", "generated", "follows label", "fidelity", "DCR/NN"):
-        table.add_column(col, justify="right" if col != "class" else "left")
-    for cls, st in s["per_class"].items():
-        cells = [st.get("requested", 0), st.get("delivered", 0), st.get("rows", 0)]
-        scores = (
-            [f"{st['follows_label']:.0%}", f"{st['label_fidelity']:.2f}", f"{st['dcr_relative_median']:.2f}"]
-            if st.get("rows")
-            else ["-", "-", "-"]
-        )
-        table.add_row(e(cls), str(s["real_counts"].get(cls, 0)), *map(str, cells), *scores)
     if s["per_class"]:
-        console.print(table)
+        console.print(class_table(s))
     else:
         console.print(f"no synthetic rows: the shipped training set ({e(s['gate'].get('shipped'))}) adds none")
     for cls, missing in s["short"].items():
@@ -228,6 +219,8 @@ def _print_run_summary(s: dict) -> None:
         f"rows of {e(shipped)})\n  {e(s['quality_report'][1])}"
     )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
+    if s.get("log"):
+        console.print(f"log:       {e(s['log'])} (Prefect's and MLflow's own messages)")
     g = s["gate"]
     champion = f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""
     console.print(f"model:     {e(s['model']['alias_uri'])} (version {s['model']['version']}){e(champion)}")
@@ -241,6 +234,28 @@ def _print_run_summary(s: dict) -> None:
     )
     console.print(f"training:  {trained}; total {s['seconds']:.1f} s")
     _print_gate(g)
+
+
+def class_table(s: dict) -> Table:
+    """Rows per class as asked and delivered, with their scores. Light borders and headers that
+    wrap between words keep it within 80 columns; a long class name wraps, no word is cut."""
+    from rich import box
+
+    e = escape_text
+    title = f"synthetic.parquet: rows per class ({e(s.get('synthetic_generator', s['generator']))})"
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("class", overflow="fold", min_width=5)
+    for col in ("real", "asked", "delivered", "generated", "follows\nlabel", "fidelity", "DCR/NN"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for cls, st in s["per_class"].items():
+        cells = [st.get("requested", 0), st.get("delivered", 0), st.get("rows", 0)]
+        scores = (
+            [f"{st['follows_label']:.0%}", f"{st['label_fidelity']:.2f}", f"{st['dcr_relative_median']:.2f}"]
+            if st.get("rows")
+            else ["-", "-", "-"]
+        )
+        table.add_row(e(cls), str(s["real_counts"].get(cls, 0)), *map(str, cells), *scores)
+    return table
 
 
 def _print_gate(g: dict) -> None:
@@ -310,10 +325,12 @@ def generate(
             with api_for_run(artifacts_root()) as server_ready:
                 from flows.console import hide_product_tracebacks
                 from flows.generate import generate_flow
+                from flows.run_log import run_log
 
                 server_ready()
                 hide_product_tracebacks()
-                result = generate_flow(model, sample, seed=seed, out_dir=out)
+                with run_log(artifacts_root(), "generate"):
+                    result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return

@@ -25,6 +25,7 @@ from pipeline.data.sources import RealData, frame_hash, load_real
 from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_frames, write_training_set
+from pipeline.progress import Bars
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.gate import Evidence, Task, cross_fit, decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, split_counts
@@ -122,17 +123,18 @@ def cheap_generator(config: RunConfig, kind: str) -> Synthesizer:
     return KINDS[kind](seed=config.seed)
 
 
-def evaluate_gate(config: RunConfig, data: DataRef) -> dict[str, Any]:
-    """The gate section of the report: every option of the menu, cross-fitted with the judge."""
+def evaluate_gate(config: RunConfig, data: DataRef, progress: bool = False) -> dict[str, Any]:
+    """The gate section of the report: every option of the menu, cross-fitted with the judge
+    (with `progress`, bars on the terminal: the gate is often the run's longest step)."""
     judge = config.quality.judge_for(data.modality)
-    return decide(gate_evidence(config, data), config.quality, config.seed, judge)
+    return decide(gate_evidence(config, data, progress), config.quality, config.seed, judge)
 
 
-def gate_evidence(config: RunConfig, data: DataRef) -> Evidence | str:
+def gate_evidence(config: RunConfig, data: DataRef, progress: bool = False) -> Evidence | str:
     """Out-of-fold predictions of every option of the menu, or why there are none."""
     if not config.quality.evaluate:
         return "the gate is turned off (quality.evaluate = false)"
-    return cross_fit(*gate_task(config, data))
+    return cross_fit(*gate_task(config, data), Bars(progress))
 
 
 def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callable[[], Synthesizer]], list[Option]]:
@@ -349,13 +351,15 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     if data.image_column:
         made.append(plots.image_grid(real, synthetic, data.image_column, label, folder / "samples_grid.png"))
         made.append(plots.accepted_rejected(synthetic, data.image_column, label, folder / "accepted_rejected.png"))
-        for i, (_, group) in enumerate(synthetic.groupby(synthetic[label].astype(str), sort=True)):
-            made.append(plots.class_samples(group, data.image_column, folder / f"samples_class_{i}.png"))
+        for i, (name, group) in enumerate(synthetic.groupby(synthetic[label].astype(str), sort=True)):
+            made.append(plots.class_samples(group, data.image_column, folder / f"samples_class_{i}.png", name=name))
     else:
         shapes = report["overall"].get("column_shape_by_column")
         # real rows of the classes that got rows: --balance-to asks only for the small ones
-        same = real[real[label].astype(str).isin(set(synthetic[label].astype(str)))]
-        made.append(plots.column_distributions(same, synthetic, data.features, folder / "columns.png", shapes))
+        given = [c for c in data.counts if c in set(synthetic[label].astype(str))]
+        same = real[real[label].astype(str).isin(given)]
+        path = folder / "columns.png"
+        made.append(plots.column_distributions(same, synthetic, data.features, path, shapes, given, len(data.counts)))
     thresholds = {k: v for k, v in report["thresholds"].items() if isinstance(v, (int, float))}
     made.append(plots.score_histograms(synthetic, thresholds, folder / "scores.png"))
     made.append(plots.class_bars(report["per_class"], folder / "quality_per_class.png"))

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator, SymmetricalLogLocator  # noqa: E402
 
 from pipeline.data.images import decode_image  # noqa: E402
 
@@ -27,24 +29,46 @@ def _save(fig, path: Path) -> Path:
 
 
 def loss_curves(history: list[dict[str, float]], path: Path) -> Path:
+    return _save(loss_figure(history), path)
+
+
+def loss_figure(history: list[dict[str, float]]) -> Figure:
+    """Losses (left), their terms (middle), active units and the KL weight (right) per validation."""
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]  # epochs done at each validation
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained")
     series = lambda k: [h.get(k, np.nan) for h in history]  # noqa: E731
     axes[0].plot(epochs, series("loss"), label="train loss")
     axes[0].plot(epochs, series("val_loss"), label="validation loss")
-    axes[0].set_yscale("symlog")
     axes[1].plot(epochs, series("recon"), label="reconstruction")
     axes[1].plot(epochs, series("kl"), label="KL")
     if any("clf_fake" in h for h in history):
         axes[1].plot(epochs, series("clf_fake"), label="label loss (samples)")
-    axes[1].set_yscale("symlog")
+    for ax in axes[:2]:
+        _spread_scale(ax)
     axes[2].plot(epochs, series("active_units"), color="tab:green", label="active latent units")
     axes[2].plot(epochs, series("beta"), color="tab:gray", ls="--", label="KL weight (beta)")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
     fig.suptitle("CVAE training")
-    return _save(fig, path)
+    return fig
+
+
+def _spread_scale(ax) -> None:
+    """A symmetric-log y axis where the values span decades (the first epochs' losses dwarf the
+    rest), a plain one otherwise. Symlog's default ticks fall only on powers of ten, so values
+    between two of them had no numbers at all: here 1, 2 and 5 of each decade are numbered, or
+    each decade alone where there are more than three."""
+    values = np.concatenate([line.get_ydata() for line in ax.get_lines()]).astype(float)
+    values = np.abs(values[np.isfinite(values)])
+    if not len(values) or values.max() <= 10 * max(values.min(), 1.0):
+        return
+    linthresh = max(1.0, float(values.min()))
+    subs = (1.0,) if values.max() > 1000 * linthresh else (1.0, 2.0, 5.0)  # about ten numbers at most
+    ax.set_yscale("symlog", linthresh=linthresh)
+    ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=linthresh, base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _pixels(values: pd.Series, n: int) -> list[np.ndarray]:
@@ -139,16 +163,18 @@ def accepted_rejected(synthetic: pd.DataFrame, image: str, label: str, path: Pat
     return _side_by_side(groups, n, n, f"accepted (left {n}) | rejected (right {n})", path)
 
 
-def class_samples(synthetic: pd.DataFrame, image: str, path: Path, n: int = 64) -> Path:
-    """An 8-wide grid of one class's synthetic images."""
+def class_samples(synthetic: pd.DataFrame, image: str, path: Path, n: int = 64, name: str = "") -> Path:
+    """An 8-wide grid of one class's synthetic images, titled with the class's name."""
+    title = f"synthetic rows of class {_plain(name)}" if name else "synthetic rows"
     imgs = _same_mode(_pixels(synthetic[image], n))
     if not imgs:
-        return _empty("samples", path)
+        return _empty(title, path)
     grid = _montage(imgs, 8)
     rows = grid.shape[0] / (imgs[0].shape[0] + 1)
-    fig, ax = plt.subplots(figsize=(8, max(1.0, rows)))
+    fig, ax = plt.subplots(figsize=(8, max(1.0, rows) + 0.4))
     ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
+    ax.set_title(f"{title} (first {len(imgs)})", fontsize=10)
     return _save(fig, path)
 
 
@@ -156,8 +182,13 @@ SCORES = ("label_fidelity", "realism", "authenticity", "quality_score")
 
 
 def score_histograms(synthetic: pd.DataFrame, thresholds: dict[str, float], path: Path) -> Path:
-    """Distribution of each per-row score, accepted vs rejected, with the acceptance thresholds."""
-    fig, axes = plt.subplots(1, len(SCORES), figsize=(4 * len(SCORES), 3.2))
+    return _save(scores_figure(synthetic, thresholds), path)
+
+
+def scores_figure(synthetic: pd.DataFrame, thresholds: dict[str, float]) -> Figure:
+    """Distribution of each per-row score, accepted vs rejected, with the acceptance thresholds;
+    laid out by matplotlib's constrained layout, so the title sits above the panels' own."""
+    fig, axes = plt.subplots(1, len(SCORES), figsize=(4 * len(SCORES), 3.4), layout="constrained")
     kept = synthetic["accepted"].to_numpy(bool)
     for ax, name in zip(axes, SCORES):
         values = synthetic[name].to_numpy(float)
@@ -170,7 +201,7 @@ def score_histograms(synthetic: pd.DataFrame, thresholds: dict[str, float], path
         ax.set_title(name, fontsize=10)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"per-row scores of {len(synthetic)} synthetic rows ({kept.mean():.0%} accepted)")
-    return _save(fig, path)
+    return fig
 
 
 def class_bars(per_class: dict[str, dict[str, float]], path: Path) -> Path:
@@ -220,9 +251,35 @@ def column_distributions(
     columns: list[str],
     path: Path,
     shapes: dict[str, float] | None = None,
+    classes: list[str] | None = None,
+    class_count: int | None = None,
 ) -> Path:
+    return _save(columns_figure(real, synthetic, columns, shapes, classes, class_count), path)
+
+
+def which_classes(classes: list[str] | None, class_count: int | None) -> str:
+    """Which classes' rows a pooled plot shows, in words for its title ('' when not known)."""
+    if not classes:
+        return ""
+    if len(classes) == 1:
+        return f"class {_plain(classes[0])}"
+    names = ", ".join(_plain(c, 20) for c in classes[:6]) + (", ..." if len(classes) > 6 else "")
+    if class_count is not None and len(classes) == class_count:
+        return f"{'both' if len(classes) == 2 else f'all {len(classes)}'} classes pooled ({names})"
+    return f"{len(classes)} classes pooled, those given rows ({names})"
+
+
+def columns_figure(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    columns: list[str],
+    shapes: dict[str, float] | None = None,
+    classes: list[str] | None = None,
+    class_count: int | None = None,
+) -> Figure:
     """Per column: real vs synthetic histogram (numbers) or bar shares (categories); of a wide
-    table only the columns columns_to_draw picks, named in the title."""
+    table only the columns columns_to_draw picks, named in the title, as are the classes whose
+    rows it pools (`classes` of the data's `class_count`)."""
     total = len(columns)
     columns = columns_to_draw(columns, shapes)
     n = len(columns)
@@ -256,9 +313,10 @@ def column_distributions(
         if n == total
         else f": {n} of {total:,} columns, " + ("the least alike by column shape" if shapes else "the first ones")
     )
-    fig.suptitle("real vs synthetic, per column" + which)
+    shown = which_classes(classes, class_count)
+    fig.suptitle("real vs synthetic, per column" + which + (f"\nrows of {shown}" if shown else ""))
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def gate_options(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +109,13 @@ def _reuse_finished(tracker: Tracker, key: str, folder: Path) -> dict[str, Any] 
         tags = run.data.tags
         if run.info.run_id == tracker.run_id or tags.get(TRAINED_TAG) != "true" or not tags.get(DIGEST_TAG):
             continue
-        fetched = tracker.download(run.info.run_id, SYNTHESIZER_ARTIFACT, folder.parent / "reused")
-        Synthesizer.load(fetched, expected_digest=tags[DIGEST_TAG])  # refuses anything tampered with
-        os.replace(fetched, folder)
-        try:
-            (folder.parent / "reused").rmdir()  # the download's own folder, empty now: not an output
-        except OSError:
-            pass
+        download = folder.parent / "reused"
+        try:  # the download's folder goes in any case: no empty `reused/` among the run's outputs
+            fetched = tracker.download(run.info.run_id, SYNTHESIZER_ARTIFACT, download)
+            Synthesizer.load(fetched, expected_digest=tags[DIGEST_TAG])  # refuses anything tampered with
+            os.replace(fetched, folder)
+        finally:
+            shutil.rmtree(download, ignore_errors=True)
         info = {"reused_from_run": run.info.run_id, "generator": json.loads((folder / "spec.json").read_text())["kind"]}
         _log_trained(tracker, folder, info)
         tracker.set_tags({"augment.reused_from_run": run.info.run_id})

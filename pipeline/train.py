@@ -20,6 +20,7 @@ from pipeline.config import ModelConfig, TrainConfig
 from pipeline.data.codec import Codec, Encoded
 from pipeline.model import CVAE, ModelShape, resolve_arch
 from pipeline.processes import raise_if_interrupted
+from pipeline.progress import Bars
 from pipeline.runtime import configure_threads, pick_device, seed_everything
 from pipeline.transforms import random_affine
 
@@ -177,7 +178,9 @@ def train_cvae(
     result = TrainResult(model=model, device=str(device))
     state = _Best()
     epoch = _resume(hooks.checkpoint_path, model, opt, gen, state, result, device)
-    bar = _progress_bar(hooks.progress, epochs, epoch)
+    bars = Bars(hooks.progress)
+    bars.start()
+    bar = bars.add("training, epoch", epochs, epoch)
     t0, seen = time.perf_counter(), 0
     while epoch < epochs:
         raise_if_interrupted()
@@ -194,9 +197,7 @@ def train_cvae(
         state.update(metrics["val_loss"], model, epoch - 1, warm, result, passes)
         if hooks.on_epoch:
             hooks.on_epoch(epoch - 1, metrics)
-        if bar:
-            text = f"epoch {epoch}/{epochs} loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}"
-            bar[0].update(bar[1], advance=passes, description=text)
+        bar.advance(passes, f"loss {metrics['loss']:.2f} val {metrics['val_loss']:.2f}")
         result.epochs_run = epoch
         if has_val and warm and state.since_best >= patience:  # early stopping on a real validation split
             result.stopped_early = True
@@ -205,8 +206,8 @@ def train_cvae(
             save_checkpoint(hooks.checkpoint_path, model, opt, gen, epoch - 1, state, result)
             if hooks.on_checkpoint:
                 hooks.on_checkpoint(Path(hooks.checkpoint_path), epoch)
-    if bar:
-        bar[0].stop()
+    bar.close(_trained_words(result, epochs))  # the bar ends where training ended
+    bars.stop()
     result.seconds = time.perf_counter() - t0
     result.samples_per_s = seen / result.seconds if result.seconds > 0 else 0.0
     if state.weights is not None:
@@ -324,18 +325,9 @@ def save_checkpoint(
     os.replace(tmp, path)
 
 
-def _progress_bar(enabled: bool, epochs: int, start: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(),
-    )
-    bar = Progress(*columns, transient=False)
-    task = bar.add_task("training", total=epochs, completed=start)
-    bar.start()
-    return bar, task
+def _trained_words(result: TrainResult, planned: int) -> str:
+    """The training bar's last words: the last losses, and why it stopped before the plan if it did."""
+    last = result.history[-1] if result.history else {}
+    losses = f"loss {last['loss']:.2f} val {last['val_loss']:.2f}" if "val_loss" in last else ""
+    early = f"; stopped early of {planned} (best {result.best_epoch + 1})" if result.stopped_early else ""
+    return f"{losses}{early}"

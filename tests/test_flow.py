@@ -130,6 +130,7 @@ def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     # an unchanged job reruns cheaply: the generator comes from MLflow, the rows are the same
     cached = flow(_config("penguins", tmp_path / "c", real_per_class=10))
     assert cached["train"]["reused_from_run"] in {first["mlflow"]["run_id"], again["mlflow"]["run_id"]}
+    assert not (tmp_path / "c" / "reused").exists()  # the download's folder is not left among the outputs
     pd.testing.assert_frame_equal(pd.read_parquet(cached["synthetic"]), a)
     # a run that reused training can itself be reused, and a rerun into the same folder replaces it whole
     again_cached = flow(_config("penguins", tmp_path / "c", real_per_class=10))

@@ -55,3 +55,54 @@ def test_user_text_in_plots_is_shown_as_written(tmp_path):
     assert class_bars(per_class, tmp_path / "bars.png").stat().st_size > 1000
     frame = pd.DataFrame({"$a$": [1.0, 2.0, 3.0], "colour": pd.Categorical(["$x", "y", "$x"])})
     assert column_distributions(frame, frame, ["$a$", "colour"], tmp_path / "cols.png").stat().st_size > 1000
+
+
+def _numbered_y_ticks(ax) -> list[str]:
+    """The y tick labels drawn inside the axes' view, with their text."""
+    low, high = sorted(ax.get_ylim())
+    return [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high and t.get_text()]
+
+
+def test_the_loss_plot_numbers_its_y_axes_however_the_losses_span():
+    import matplotlib.pyplot as plt
+
+    narrow = [{"epoch": e, "loss": 60 + 30 / e, "val_loss": 70 + 30 / e, "recon": 50, "kl": 5} for e in range(1, 50)]
+    steep = [{"epoch": e, "loss": -20 + 5000 / e**2, "val_loss": -15 + 4000 / e**2, "recon": 30 + 3000 / e**2, "kl": 5}
+             for e in range(1, 50)]  # fmt: skip
+    for history in (narrow, steep):
+        fig = plots.loss_figure(history)
+        fig.canvas.draw()
+        for ax in fig.axes[:2]:
+            assert len(_numbered_y_ticks(ax)) >= 3, _numbered_y_ticks(ax)
+        plt.close(fig)
+
+
+def test_the_scores_title_sits_above_its_panels_titles():
+    import matplotlib.pyplot as plt
+    from matplotlib.transforms import Bbox
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({name: rng.random(50) for name in plots.SCORES}).assign(accepted=rng.random(50) > 0.3)
+    fig = plots.scores_figure(rows, {"realism": 0.2})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        panel = Bbox.union([ax.title.get_window_extent(renderer), ax.get_window_extent(renderer)])
+        assert title.y0 >= panel.y1, (title, panel)  # above, not overlapping
+    assert fig._suptitle.get_text().startswith("per-row scores of 50 synthetic rows")
+    plt.close(fig)
+
+
+def test_columns_plot_says_which_classes_it_pools():
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame({"radius": [1.0, 2.0, 3.0, 4.0], "texture": [3.0, 1.0, 2.0, 5.0]})
+    some = plots.columns_figure(frame, frame, ["radius", "texture"], classes=["malignant"], class_count=2)
+    both = plots.columns_figure(frame, frame, ["radius"], classes=["malignant", "benign"], class_count=2)
+    many = plots.columns_figure(frame, frame, ["radius"], classes=["a", "b", "c"], class_count=5)
+    assert "rows of class malignant" in some._suptitle.get_text()
+    assert "both classes pooled (malignant, benign)" in both._suptitle.get_text()
+    assert "3 classes pooled, those given rows (a, b, c)" in many._suptitle.get_text()
+    for fig in (some, both, many):
+        plt.close(fig)

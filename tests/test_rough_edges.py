@@ -86,6 +86,6 @@ def test_datasets_describes_every_builtin():
 
 def test_one_note_for_a_decimal_comma_file_names_every_column():
     frame = pd.DataFrame({c: ["1,5", "2,25", "3,0"] for c in ("a", "b", "c")} | {"label": ["x", "y", "x"]})
-    read, notes = numbers_in_text(frame, ["a", "b", "c"], where="f.csv", decimal_comma=True)
+    read, notes = numbers_in_text(frame, ["a", "b", "c"], where="f.csv", decimal=",")
     assert len(notes) == 1 and all(f"'{c}'" in notes[0] for c in "abc")
     assert read["b"].tolist() == [1.5, 2.25, 3.0]

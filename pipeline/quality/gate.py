@@ -30,6 +30,7 @@ from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, Codec
 from pipeline.deliver import accepted_rows, deliver
 from pipeline.processes import raise_if_interrupted
+from pipeline.progress import OFF, Bars
 from pipeline.quality.classifier import fit_judge
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, recommend, split_counts
@@ -103,14 +104,15 @@ class FoldRows:
     rows: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]  # per fold: kind -> (x, y)
 
 
-def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option]) -> Evidence | str:
+def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option], bars: Bars = OFF) -> Evidence | str:
     """Out-of-fold predictions for every option, or why there can be none. `factories` makes
-    an unfitted generator of each kind the options name."""
-    plan = fold_rows(task, factories, options)
-    return plan if isinstance(plan, str) else judge_folds(task, options, plan)
+    an unfitted generator of each kind the options name; `bars` shows how far each part is."""
+    with bars:
+        plan = fold_rows(task, factories, options, bars)
+        return plan if isinstance(plan, str) else judge_folds(task, options, plan, bars)
 
 
-def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option]) -> FoldRows | str:
+def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option], bars: Bars = OFF) -> FoldRows | str:
     """The folds of every repeat and each generator's rows for them, or why there can be none."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -126,15 +128,23 @@ def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option]) 
         for fold, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
             folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
     kinds = list(dict.fromkeys(kind for o in options for kind in o.sources))
-    generators = {kind: _fold_generators(task, factories[kind], folds) for kind in kinds}
+    fitting = bars.add("gate: fitting", len(kinds) * len(folds), detail="generators per fold")
+    generators = {}
+    for kind in kinds:
+        fitting.advance(0, f"{kind} per fold")
+        generators[kind] = _fold_generators(task, factories[kind], folds, fitting.advance)
+    fitting.close(f"{', '.join(kinds)} per fold", "gate: fitted")
+    drawing = bars.add("gate: rows", len(folds), detail="of each generator, per fold")
     rows = []
     for i, (_, seed, train, _) in enumerate(folds):
         raise_if_interrupted()
         rows.append({kind: _fold_rows(task, kind, g[i], x[train], y[train], seed) for kind, g in generators.items()})
+        drawing.advance()
+    drawing.close()
     return FoldRows(x, y, k, repeats, folds, rows)
 
 
-def judge_folds(task: Task, options: list[Option], plan: FoldRows) -> Evidence:
+def judge_folds(task: Task, options: list[Option], plan: FoldRows, bars: Bars = OFF) -> Evidence:
     """The judge (task.judge) trained on every option's training set of every fold."""
     x, y = plan.x, plan.y
     evidence = Evidence(
@@ -144,23 +154,27 @@ def judge_folds(task: Task, options: list[Option], plan: FoldRows) -> Evidence:
         for kind, (sx, _) in fold.items():
             evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
     proba = {o.name: np.zeros((plan.repeats, len(y), len(task.classes))) for o in options}
+    detail = f"{task.judge} judge on {len(options)} options, per fold"
+    judging = bars.add("gate: judging", len(plan.folds), detail=detail)
     for (repeat, seed, train, held), rows in zip(plan.folds, plan.rows):
         raise_if_interrupted()
         for name, p in _one_fold(task, options, rows, x, y, train, held, seed).items():
             proba[name][repeat, held] = p
+        judging.advance()
+    judging.close()
     evidence.probabilities = {name: list(p) for name, p in proba.items()}
     evidence.predictions = {name: [r.argmax(1) for r in p] for name, p in proba.items()}
     return evidence
 
 
-def _fold_generators(task: Task, factory: Factory, folds: list) -> list[Synthesizer]:
+def _fold_generators(task: Task, factory: Factory, folds: list, done: Callable[[int], None]) -> list[Synthesizer]:
     """One generator per fold, fit on the fold's training rows (all at once where the
-    generator can: pipeline/ensemble.py)."""
+    generator can: pipeline/ensemble.py); done(n) as n more are fit."""
     gens = [factory() for _ in folds]
     for gen, (_, seed, _, _) in zip(gens, folds):
         gen.seed = seed
     frames = [task.real.iloc[train.numpy()] for _, _, train, _ in folds]
-    return type(gens[0]).fit_many(gens, frames, task.label, task.unlabelled)
+    return type(gens[0]).fit_many(gens, frames, task.label, task.unlabelled, done=done)
 
 
 def _one_fold(task: Task, options: list[Option], rows: dict, x, y, train, held, seed) -> dict[str, np.ndarray]:

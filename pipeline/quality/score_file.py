@@ -134,10 +134,13 @@ def _score_into(real_path: str, synthetic_path: str, label: str, out: Path, seed
 
 def _read_synthetic_csv(path: Path, real: RealData) -> pd.DataFrame:
     """A CSV file of synthetic rows, read as `--data` reads one (numbers written as text too)."""
-    frame = read_csv(path)
-    decimal_comma = frame.attrs.pop("csv_delimiter", None) == ";"
-    numeric = [c for c in real.features if c in frame.columns and pd.api.types.is_numeric_dtype(real.frame[c])]
-    frame, _ = numbers_in_text(frame, numeric, where=cut(str(path), 160), decimal_comma=decimal_comma)
+    # the label as written where the real labels are text; typed like the real ones where they are numbers
+    text_label = not pd.api.types.is_numeric_dtype(real.frame[real.label])
+    table = read_csv(path, real.label if text_label else None)
+    # a ';'-separated file with no number that shows its decimal mark: Europe's comma, as for --data
+    decimal = table.decimal or ("," if table.delimiter == ";" else None)
+    numeric = [c for c in real.features if c in table.frame.columns and pd.api.types.is_numeric_dtype(real.frame[c])]
+    frame, _ = numbers_in_text(table.frame, numeric, where=cut(str(path), 160), decimal=decimal)
     return frame
 
 

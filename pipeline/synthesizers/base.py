@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Self
+from typing import Any, Callable, ClassVar, Iterator, Self
 
 import pandas as pd
 import torch
@@ -61,11 +61,22 @@ class Synthesizer(ABC):
 
     @classmethod
     def fit_many(
-        cls, generators: list[Self], frames: list[pd.DataFrame], label: str, unlabelled: pd.DataFrame | None = None
+        cls,
+        generators: list[Self],
+        frames: list[pd.DataFrame],
+        label: str,
+        unlabelled: pd.DataFrame | None = None,
+        done: Callable[[int], None] | None = None,
     ) -> list[Self]:
         """Fit generators[i] on frames[i], as fit() would; a generator that can train several
-        models at once (the gate's fold generators) overrides this."""
-        return [g.fit(f, label=label, unlabelled=unlabelled) for g, f in zip(generators, frames)]
+        models at once (the gate's fold generators) overrides this. `done(n)` is told as each
+        n more are fit, for the gate's progress."""
+        fitted = []
+        for g, f in zip(generators, frames):
+            fitted.append(g.fit(f, label=label, unlabelled=unlabelled))
+            if done:
+                done(1)
+        return fitted
 
     def _prepare(
         self, frame: pd.DataFrame, label: str, columns: list[str] | None, unlabelled: pd.DataFrame | None

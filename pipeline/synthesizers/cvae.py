@@ -60,9 +60,9 @@ class CVAESynthesizer(Synthesizer):
         return self.strategy == "transfer"
 
     @classmethod
-    def fit_many(cls, generators, frames, label, unlabelled=None):
+    def fit_many(cls, generators, frames, label, unlabelled=None, done=None):
         """Fit several CVAEs of one configuration at once where their data allow it
-        (pipeline/ensemble.py); otherwise one after another."""
+        (pipeline/ensemble.py); otherwise one after another. `done(n)`: n more are fit."""
         from pipeline.ensemble import Member, can_stack, train_many
 
         prepared = [g._prepare(f, label, None, unlabelled) for g, f in zip(generators, frames)]
@@ -74,11 +74,15 @@ class CVAESynthesizer(Synthesizer):
         if not same or len(n_classes) > 1 or unlabelled is not None or not can_stack(members, codecs, first.model_cfg):
             for g, args in zip(generators, prepared):
                 g._fit(*args)
+                if done:
+                    done(1)
             return generators
         models = train_many(members, codecs, n_classes.pop(), first.model_cfg, first.train_cfg)
         for g, model, member in zip(generators, models, members):
             g.model = model
             g._fit_gaps(member.x, member.y)
+        if done:
+            done(len(generators))
         return generators
 
     def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
