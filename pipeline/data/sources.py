@@ -65,6 +65,8 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     if spec.real_per_class is None:
         return real
     kept = subsample_per_class(real.frame, label, spec.real_per_class, seed)
+    if isinstance(kept[label].dtype, pd.CategoricalDtype):
+        kept[label] = kept[label].cat.remove_unused_categories()
     validate_frame(kept, label, where=spec.source)
     parts = [] if real.unlabelled is None else [real.unlabelled]
     if spec.unlabelled == "use":  # the rows left out join the unlabelled ones
@@ -94,6 +96,8 @@ def prepare_rows(
         )
     keep = set(features) | {label}
     frame = frame[[c for c in frame.columns if c in keep]]  # the user's column order
+    if isinstance(frame[label].dtype, pd.CategoricalDtype):  # a level no row has is not a class
+        frame = frame.assign(**{label: frame[label].cat.remove_unused_categories()})
     pool = None
     if unlabelled != "error":
         missing = frame[label].isna()
@@ -368,6 +372,9 @@ def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None,
         if image_column is not None:
             features = [image_column] + [c for c in features if c != image_column]
     else:
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise DataError(f"--columns names {cut(twice, 200)} more than once", "name each column once")
         missing = [c for c in columns if c not in present]
         if missing:
             hint, fix = name_hint(missing[0], present, "--columns", "columns among")
