@@ -302,6 +302,7 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
             "arrange images as <folder>/<class name>/<image file>, or give a Parquet or CSV file",
         )
     refuse_look_alike_names([d.name for d in class_dirs], f"folder {cut(str(root), 160)!r}: class folders")
+    _refuse_splits(root, class_dirs)
     empty = []
     for class_dir in class_dirs:
         files = _image_files(class_dir)
@@ -328,6 +329,27 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["label"] = frame["label"].astype("str")
     return frame
+
+
+def _refuse_splits(root: Path, class_dirs: list[Path]) -> None:
+    """train/<class>/, test/<class>/: folders that each hold the same class folders and no image
+    of their own are splits; read as classes, "train" and "test" would be the classes."""
+    if len(class_dirs) < 2:
+        return
+    inner = []
+    for folder in class_dirs:
+        if any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            return
+        inner.append({d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")})
+    shared = set.intersection(*inner)
+    if len(shared) >= 2:
+        names = [d.name for d in class_dirs]
+        raise DataError(
+            f"folder {cut(str(root), 160)!r}: the folders {cut(names, 120)} each hold the same folders "
+            f"{cut(sorted(shared), 120)} and no images of their own: they look like splits of one data set, "
+            "not classes",
+            f"pass one split as --data (e.g. {cut(str(class_dirs[0]), 160)!r}), whose folders are the classes",
+        )
 
 
 def _image_files(folder: Path) -> list[Path]:
