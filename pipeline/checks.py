@@ -140,21 +140,26 @@ def read_config_file(path: str) -> dict[str, Any]:
                 f"config file {shown!r} is {size / 1e6:.1f} MB; a run's config is a few hundred bytes",
                 "pass a RunConfig JSON file (see README); data goes in --data, not in the config",
             )
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8-sig")  # Notepad writes a byte-order mark
     except OSError as exc:
         raise ConfigError(
             f"cannot read the config file {shown!r}: {exc.strerror}", "pass an existing JSON file"
         ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {shown!r} is not text", "pass a UTF-8 JSON file (see README)") from None
+    if not text.strip():
+        raise ConfigError(f"config file {shown!r} is empty", 'write a JSON object, e.g. {"data": {"source": "iris"}}')
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_once)
     except RecursionError:
         value = None  # nested deeper than Python recurses: refused below like any deep file
         depth = MAX_CONFIG_DEPTH + 1
+    except ConfigError as exc:
+        raise ConfigError(f"config file {shown!r}: {exc.problem}", exc.fix) from None
     except ValueError as exc:
         raise ConfigError(
-            f"config file {shown!r} is not valid JSON: {cut(str(exc), 200)}", "fix the JSON (see README)"
+            f"config file {shown!r} is not valid JSON: {cut(str(exc), 200)}{_json_hint(text)}",
+            "fix the JSON (see README)",
         ) from None
     else:
         depth = json_depth(value)
@@ -166,6 +171,29 @@ def read_config_file(path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"config file {shown!r} holds a {type(value).__name__}, not an object", "see README")
     return value
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: with a key twice, Python keeps the last
+    and drops the first without a word."""
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ConfigError(f"field(s) {cut(twice, 120)} given twice in one object", "keep one of each")
+    return dict(pairs)
+
+
+def _json_hint(text: str) -> str:
+    """What JSON's own message leaves unsaid for the mistakes a hand-written config makes."""
+    import re
+
+    if re.search(r"^\s*(//|#)|/\*", text, re.MULTILINE):
+        return " (JSON has no comments: remove the // , /* */ or # lines)"
+    if re.search(r",\s*[}\]]", text):
+        return " (a comma before a closing } or ]: JSON allows no trailing comma)"
+    if re.match(r"^\s*[A-Za-z_][\w-]*\s*:", text):
+        return " (it looks like YAML: the config is JSON)"
+    return ""
 
 
 def json_depth(value: Any) -> int:

@@ -11,15 +11,22 @@ naming its columns:
 - the unnamed first column `df.to_csv()` writes (the row index) is dropped;
 - the file's decimal mark, where its numbers show it (`0,5`; `2.25`), decides what a
   separator means in the columns that alone could be read two ways (`1.299`, `1,234`);
-- the encoding is found from the bytes (pipeline/data/text_files.py).
+- the encoding is found from the bytes (pipeline/data/text_files.py);
+- spaces around a header name are dropped (`x, y, label` names `y` and `label`);
+- comment lines starting with `#` above the header are skipped;
+- an unnamed last column that is empty on every line (a delimiter ending every line) is dropped;
+- a column written as Excel formulas `="001"` is read as the text inside;
+- a gzip-compressed file is unpacked whatever its name.
 
 Every error names the file it is about.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +49,7 @@ _COMMA_DECIMAL = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+$")
 _POINT_DECIMAL = re.compile(r"^[+-]?(\d+|\d{1,3}(,\d{3})+)\.\d+([eE][+-]?\d+)?$")
 _COMMA_GROUPS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")  # "1,234": thousands or a decimal comma
 _POINT_GROUPS = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$")  # "1.299": thousands or a decimal point
+_EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)  # Excel's way to keep "001" from becoming 1
 
 
 @dataclass
@@ -91,6 +99,8 @@ def read_csv(path: Path, label: str | None = None, sniffed: bool = False) -> Tex
     if label in frame.columns:
         frame[label] = _label_as_written(written[label], label, where, notes)
     features = [c for c in frame.columns if c != label]
+    for column in features:
+        written, frame = _excel_text(column, written, frame, where, notes)
     codes = [c for c in features if _is_codes(written[c])]
     for column in codes:
         frame[column] = _masked(written[column])
@@ -120,6 +130,12 @@ def _parse(path: Path, label: str | None, sniffed: bool, notes: list[str]) -> _P
             raw = stream.read()
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"cannot read {shown!r}: {cut(str(exc), 200)}", "check the file") from None
+    if raw.startswith(b"\x1f\x8b"):  # gzip whatever the name says (x.csv.gz is unpacked by Arrow already)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{shown!r} is gzip-compressed but cannot be unpacked: {exc}", "check the file") from None
+        notes.append(f"{shown}: the file is gzip-compressed; unpacked and read as a text table")
     if not raw.strip():
         raise DataError(f"cannot read {shown!r}: the file is empty", "give a table with a header row and rows")
     if sniffed and (kind := other_kind(raw)):
@@ -127,7 +143,8 @@ def _parse(path: Path, label: str | None, sniffed: bool, notes: list[str]) -> _P
     decoded = decode(raw, shown)
     if decoded.noted:
         notes.append(f"{shown}: read as {decoded.encoding} text (it is not UTF-8)")
-    delimiter = sniff_delimiter(decoded.text)
+    content = _skip_comments(decoded.text, shown, notes)
+    delimiter = sniff_delimiter(content)
     if sniffed and not delimiter.consistent:
         raise DataError(
             f"{shown!r} is neither a Parquet file nor a delimited text table "
@@ -136,9 +153,13 @@ def _parse(path: Path, label: str | None, sniffed: bool, notes: list[str]) -> _P
         )
     if sniffed:
         notes.append(f"{shown}: read as a delimited text table ({delimiter.char!r} between fields)")
-    names = header_names(decoded.text, delimiter.char)
-    _check_names(names, shown)
-    data = decoded.text.encode("utf-8")
+    names = header_names(content, delimiter.char)
+    if len([line for line in content.splitlines() if line.strip()]) < 2:
+        raise DataError(f"{shown}: the table is empty: the file has a header row and no rows", "give a table with rows")
+    trailing = len(names) > 2 and not names[-1].strip()  # "x,y,label," on every line: an empty last column
+    stripped = [n.strip() for n in names]
+    _check_names(names[:-1] if trailing else names, shown, stripped[:-1] if trailing else stripped)
+    data = content.encode("utf-8")
     text = _arrow(
         data,
         delimiter.char,
@@ -147,8 +168,19 @@ def _parse(path: Path, label: str | None, sniffed: bool, notes: list[str]) -> _P
             column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     )
-    labelled = {label: pa.string()} if label in names else {}
+    labelled = {names[stripped.index(label)]: pa.string()} if label in stripped else {}
     typed = _arrow(data, delimiter.char, shown, pcsv.ConvertOptions(column_types=labelled, strings_can_be_null=True))
+    if trailing:
+        if any(text.column(len(names) - 1).to_pylist()):
+            _check_names(names, shown, stripped)  # a last column with values needs a name
+        text, typed = text.remove_column(text.num_columns - 1), typed.remove_column(typed.num_columns - 1)
+        names, stripped = names[:-1], stripped[:-1]
+        notes.append(f"{shown}: every line ends with {delimiter.char!r}; the empty last column is dropped")
+    if stripped != names:
+        text, typed = text.rename_columns(stripped), typed.rename_columns(stripped)
+        padded = [n for n in names if n != n.strip()]
+        notes.append(f"{shown}: spaces around column names {cut(padded, 120)} dropped")
+    _refuse_repeated_header(text, names, shown)
     if typed.num_columns < 2:
         raise DataError(
             f"{shown!r} has {typed.num_columns} column(s) when read with {delimiter.char!r} between fields",
@@ -171,16 +203,75 @@ def _arrow(data: bytes, delimiter: str, shown: str, convert: pcsv.ConvertOptions
         ) from None
 
 
-def _check_names(names: list[str], shown: str) -> None:
+def _check_names(names: list[str], shown: str, stripped: list[str] | None = None) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataError(f"{shown!r} has repeated column names {cut(repeated, 200)}", "give every column its own name")
+    stripped = stripped or names
+    alike = sorted({n for n in stripped if n and stripped.count(n) > 1})
+    if alike:
+        spellings = [names[i] for i, n in enumerate(stripped) if n == alike[0]]
+        raise DataError(
+            f"{shown!r}: column names {cut(spellings, 120)} differ only in spaces around them",
+            "give every column its own name",
+        )
     unnamed = [i + 1 for i, n in enumerate(names) if not n.strip() and i > 0]
     if unnamed:
         raise DataError(
             f"{shown!r}: column(s) {cut(unnamed, 60)} of the header have no name",
             "name every column in the header row (only a first column of row numbers may go unnamed)",
         )
+
+
+def _skip_comments(text: str, shown: str, notes: list[str]) -> str:
+    """The text without the comment lines (starting with `#`) some exports write above the
+    header, when they are not the header itself: they split into fewer fields than the line after."""
+    lines = text.splitlines(keepends=True)
+    count = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    if count == 0 or count == len(lines):
+        return text
+    rest = "".join(lines[count:])
+    delimiter = sniff_delimiter(rest)
+    if not delimiter.consistent or len(header_names(lines[0], delimiter.char)) >= len(
+        header_names(rest, delimiter.char)
+    ):
+        return text
+    notes.append(f"{shown}: {count} comment line(s) starting with '#' above the header skipped")
+    return rest
+
+
+def _refuse_repeated_header(text: pa.Table, names: list[str], shown: str) -> None:
+    """A row that repeats the header: files joined with their headers. Read as a row it would
+    make every column text and add a class named like the label."""
+    columns = [text.column(i).to_pylist() for i in range(text.num_columns)]
+    for row, values in enumerate(zip(*columns)):
+        if list(values) == names:
+            raise DataError(
+                f"{shown!r}: data row {row + 1} repeats the header row (files joined with their headers?)",
+                "remove the repeated header lines, or pass the files as one folder",
+            )
+
+
+def _excel_text(
+    column: str, written: pd.DataFrame, frame: pd.DataFrame, where: str, notes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A column written as Excel formulas `="001"` (to keep leading zeros) read as the text inside:
+    whole numbers with leading zeros stay codes, numbers become numbers, the rest text."""
+    values = written[column][~written[column].isin(MISSING)]
+    if not len(values) or not values.str.match(_EXCEL_TEXT).all():
+        return written, frame
+    inner = written[column].str.replace(_EXCEL_TEXT, r"\1", regex=True)
+    written = written.assign(**{column: inner})
+    numbers = pd.to_numeric(_masked(inner), errors="coerce")
+    if not _is_codes(inner) and numbers.notna().sum() == (~inner.isin(MISSING)).sum():
+        frame[column] = numbers
+    else:
+        frame[column] = _masked(inner)
+    notes.append(
+        f"{where}: column {cut(column, 60)!r} is written as Excel formulas (e.g. {values.iloc[0]!r}); "
+        "read as the text inside"
+    )
+    return written, frame
 
 
 def _drop_index(

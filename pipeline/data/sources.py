@@ -65,6 +65,8 @@ def load_real(spec: DataSpec, seed: int = 0) -> RealData:
     if spec.real_per_class is None:
         return real
     kept = subsample_per_class(real.frame, label, spec.real_per_class, seed)
+    if isinstance(kept[label].dtype, pd.CategoricalDtype):
+        kept[label] = kept[label].cat.remove_unused_categories()
     validate_frame(kept, label, where=spec.source)
     parts = [] if real.unlabelled is None else [real.unlabelled]
     if spec.unlabelled == "use":  # the rows left out join the unlabelled ones
@@ -94,6 +96,8 @@ def prepare_rows(
         )
     keep = set(features) | {label}
     frame = frame[[c for c in frame.columns if c in keep]]  # the user's column order
+    if isinstance(frame[label].dtype, pd.CategoricalDtype):  # a level no row has is not a class
+        frame = frame.assign(**{label: frame[label].cat.remove_unused_categories()})
     pool = None
     if unlabelled != "error":
         missing = frame[label].isna()
@@ -298,6 +302,7 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
             "arrange images as <folder>/<class name>/<image file>, or give a Parquet or CSV file",
         )
     refuse_look_alike_names([d.name for d in class_dirs], f"folder {cut(str(root), 160)!r}: class folders")
+    _refuse_splits(root, class_dirs)
     empty = []
     for class_dir in class_dirs:
         files = _image_files(class_dir)
@@ -324,6 +329,27 @@ def _read_image_folder(root: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["label"] = frame["label"].astype("str")
     return frame
+
+
+def _refuse_splits(root: Path, class_dirs: list[Path]) -> None:
+    """train/<class>/, test/<class>/: folders that each hold the same class folders and no image
+    of their own are splits; read as classes, "train" and "test" would be the classes."""
+    if len(class_dirs) < 2:
+        return
+    inner = []
+    for folder in class_dirs:
+        if any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            return
+        inner.append({d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")})
+    shared = set.intersection(*inner)
+    if len(shared) >= 2:
+        names = [d.name for d in class_dirs]
+        raise DataError(
+            f"folder {cut(str(root), 160)!r}: the folders {cut(names, 120)} each hold the same folders "
+            f"{cut(sorted(shared), 120)} and no images of their own: they look like splits of one data set, "
+            "not classes",
+            f"pass one split as --data (e.g. {cut(str(class_dirs[0]), 160)!r}), whose folders are the classes",
+        )
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -368,6 +394,9 @@ def _select_features(frame: pd.DataFrame, label: str, columns: list[str] | None,
         if image_column is not None:
             features = [image_column] + [c for c in features if c != image_column]
     else:
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise DataError(f"--columns names {cut(twice, 200)} more than once", "name each column once")
         missing = [c for c in columns if c not in present]
         if missing:
             hint, fix = name_hint(missing[0], present, "--columns", "columns among")

@@ -18,6 +18,11 @@ def validate_frame(frame: pd.DataFrame, label: str, where: str) -> None:
     labels = frame[label]
     _refuse_unhashable(labels, label, where)
     missing = labels.isna()
+    if missing.all():
+        raise DataError(
+            f"{where}: label column {cut(label, 60)!r} has no values: every row's label is missing",
+            "check --label: it must name the column that holds each row's class",
+        )
     if missing.any():
         rows = frame.index[missing].tolist()
         shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
@@ -29,7 +34,9 @@ def validate_frame(frame: pd.DataFrame, label: str, where: str) -> None:
     refuse_look_alike_names(
         [v for v in labels.unique() if isinstance(v, str)], f"{where}: classes in column {cut(label, 60)!r}"
     )
+    _refuse_unclear_names(labels, label, where)
     counts = labels.value_counts(sort=False)
+    counts = counts[counts > 0]  # a categorical label's levels that no row has are not classes
     if len(counts) < 2:
         only = counts.index[0] if len(counts) else None
         raise DataError(
@@ -75,3 +82,31 @@ def refuse_look_alike_names(names: list[str], what: str) -> None:
                 "rename or merge them so each class has one spelling (e.g. unicodedata.normalize('NFC', name))",
             )
         seen.setdefault(key, name)
+
+
+def _refuse_unclear_names(labels: pd.Series, label: str, where: str) -> None:
+    """Class names written as text that print as nothing (" ") or name one number twice ("1" and
+    "1.0", as a column exported once as integers and once as floats): each would be a class of
+    its own without a word."""
+    names = [v for v in pd.unique(labels.dropna()) if isinstance(v, str)]
+    blank = [v for v in names if not v.strip()]
+    if blank:
+        rows = int(labels.isin(blank).sum())
+        raise DataError(
+            f"{where}: label column {cut(label, 60)!r} holds class name(s) of only spaces "
+            f"({cut(blank, 60)}, {rows} row(s))",
+            "name the class, or leave the field empty for a row without a label (then pass --unlabelled drop or use)",
+        )
+    numbers: dict[float, str] = {}
+    for name in names:
+        try:
+            value = float(name)
+        except ValueError:
+            continue
+        other = numbers.setdefault(value, name)
+        if other != name and ("." in other or "." in name):
+            raise DataError(
+                f"{where}: label column {cut(label, 60)!r} holds {other!r} and {name!r}, one number written two ways: "
+                "they would be two classes",
+                "write each class one way (e.g. all as whole numbers) before augmenting",
+            )
