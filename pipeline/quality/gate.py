@@ -158,17 +158,22 @@ def judge_folds(
             evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
     proba = {o.name: np.zeros((plan.repeats, len(y), len(task.classes))) for o in options}
     detail = f"{task.judge} judge on {len(options)} options, per fold"
-    judging = bars.add("gate: judging", len(plan.folds) * len(options), detail=detail)
-    jobs = [
-        (option, _option_rows(task, option, rows), train, held, seed)
-        for (_, seed, train, held), rows in zip(plan.folds, plan.rows)
-        for option in options
-    ]
+    jobs, where, first = [], [], {}
+    for (repeat, seed, train, held), rows in zip(plan.folds, plan.rows):
+        for option in options:
+            parts = _option_rows(task, option, rows)
+            # options whose training sets are the same rows with the same weights (class weights
+            # on classes already balanced) give the same fit: one judge serves them all
+            key = (id(rows), option.sources, option.balanced and not _uniform(task, y[train], parts))
+            if key not in first:
+                first[key] = len(jobs)
+                jobs.append((option, parts, train, held, seed))
+            where.append((option.name, repeat, held, first[key]))
+    judging = bars.add("gate: judging", len(jobs), detail=detail)
     with _pool(pool, task, None) as workers:
         found = workers.map(_judge_job, jobs, done=judging.advance, check=raise_if_interrupted)
-    where = [(option.name, repeat, held) for (repeat, _, _, held) in plan.folds for option in options]
-    for (name, repeat, held), p in zip(where, found):
-        proba[name][repeat, held] = p
+    for name, repeat, held, job in where:
+        proba[name][repeat, held] = found[job]
     judging.close()
     evidence.probabilities = {name: list(p) for name, p in proba.items()}
     evidence.predictions = {name: [r.argmax(1) for r in p] for name, p in proba.items()}
@@ -218,6 +223,12 @@ def _option_rows(task: Task, option: Option, rows: dict) -> list[tuple[torch.Ten
     return [_take_per_class(*rows[kind], task.classes, share) for kind, share in _shares(option, task.counts)]
 
 
+def _uniform(task: Task, train_y: torch.Tensor, parts: list) -> bool:
+    """Whether balanced class weights of this training set are all the same (classes equal in size)."""
+    fy = torch.cat([train_y, *(p[1] for p in parts)]).numpy()
+    return bool(np.all(balanced_weights(fy, len(task.classes)) == 1.0))
+
+
 def _judge_job(state: tuple, job: tuple) -> np.ndarray:
     """Held-out probabilities of the judge trained on one option's training set of one fold."""
     task, _ = state
@@ -228,7 +239,8 @@ def _judge_job(state: tuple, job: tuple) -> np.ndarray:
     fx = torch.cat([x[train], *(p[0] for p in parts)])
     fy = torch.cat([y[train], *(p[1] for p in parts)])
     n_classes = len(task.classes)
-    weight = torch.as_tensor(balanced_weights(fy.numpy(), n_classes), dtype=torch.float32) if option.balanced else None
+    weights = balanced_weights(fy.numpy(), n_classes) if option.balanced else None
+    weight = None if weights is None or np.all(weights == 1.0) else torch.as_tensor(weights, dtype=torch.float32)
     clf = fit_judge(task.judge, fx, fy, n_classes, seed, weight, task.quality.classifier_steps)
     return clf.predict_proba(x[held])
 
