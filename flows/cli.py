@@ -144,6 +144,9 @@ def run(
     ),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda " + _default("train.device")),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default 1)"),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="processes for the gate's fits (default: the cores this process may use)"
+    ),
     model_name: Optional[str] = typer.Option(None, "--model-name", help="registry name (default augment-<data>)"),
     config_file: Optional[str] = typer.Option(None, "--config", help="JSON RunConfig; flags given override it"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),

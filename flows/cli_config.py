@@ -26,6 +26,7 @@ FIELDS = {
     "epochs": "train.epochs",
     "device": "train.device",
     "threads": "train.threads",
+    "workers": "quality.workers",
     "arch": "model.arch",
     "latent_dim": "model.latent_dim",
     "beta": "model.beta",

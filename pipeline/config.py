@@ -208,6 +208,9 @@ class QualityConfig(_Strict):
     # forest, boosting (scikit-learn) or cnn (images); auto: logistic for tables, cnn for images
     judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
     classifier_steps: int = Field(300, ge=1, le=1_000_000)  # CNN steps of the downstream image classifier
+    # processes the gate's independent fits (fold generators, judges) spread over; None: the
+    # cores this process may use. The numbers do not depend on it (pipeline/quality/parallel.py)
+    workers: int | None = Field(None, ge=1, le=1024)
 
     def fold_steps_for(self, modality: str, target_steps: int) -> int:
         """Training steps of each fold's generator for this kind of data (resolves None)."""

@@ -150,7 +150,7 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
         options = [o for o in options if o.name in (REAL_ONLY, product)]
     kinds = {kind for o in options for kind in o.sources}
     factories: dict[str, Callable[[], Synthesizer]] = {
-        kind: (lambda: make_generator(config, train=fold_train))
+        kind: partial(make_generator, config, None, fold_train)  # picklable: workers make their own
         if kind == product
         else partial(cheap_generator, config, kind)
         for kind in kinds
@@ -171,6 +171,7 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
         pool,
         product=product,
         judge=judge,
+        threads=config.train.threads,
     )
     return task, factories, options
 

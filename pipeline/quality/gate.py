@@ -34,7 +34,9 @@ from pipeline.progress import OFF, Bars
 from pipeline.quality.classifier import fit_judge
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, recommend, split_counts
+from pipeline.quality.parallel import Workers
 from pipeline.quality.promotion import WORDS, Interval, decide_promotion, interval, scoring_rule_interval
+from pipeline.runtime import configure_threads, seed_everything
 from pipeline.synthesizers import Synthesizer
 
 BOOTSTRAP = 1000
@@ -74,6 +76,8 @@ class Task:
     unlabelled: pd.DataFrame | None = None  # rows without a label, for generators that use them
     product: str = "cvae"  # the run's generator: its rows are scored and filtered as the run ships them
     judge: str = "logistic"  # the user's classifier (pipeline/quality/classifier.py JUDGES)
+    threads: int | None = None  # torch threads of every fit (train.threads; None: runtime's default)
+    encoded: tuple | None = field(default=None, repr=False)  # (x, y) of the real rows, made on first use
 
 
 def fold_count(y: np.ndarray, wanted: int) -> int:
@@ -106,18 +110,21 @@ class FoldRows:
 
 def cross_fit(task: Task, factories: dict[str, Factory], options: list[Option], bars: Bars = OFF) -> Evidence | str:
     """Out-of-fold predictions for every option, or why there can be none. `factories` makes
-    an unfitted generator of each kind the options name; `bars` shows how far each part is."""
-    with bars:
-        plan = fold_rows(task, factories, options, bars)
-        return plan if isinstance(plan, str) else judge_folds(task, options, plan, bars)
+    an unfitted generator of each kind the options name; `bars` shows how far each part is.
+    The fits run on task.quality.workers processes (pipeline/quality/parallel.py)."""
+    with bars, Workers(task.quality.workers, (task, factories)) as pool:
+        plan = fold_rows(task, factories, options, bars, pool)
+        return plan if isinstance(plan, str) else judge_folds(task, options, plan, bars, pool)
 
 
-def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option], bars: Bars = OFF) -> FoldRows | str:
-    """The folds of every repeat and each generator's rows for them, or why there can be none."""
+def fold_rows(
+    task: Task, factories: dict[str, Factory], options: list[Option], bars: Bars = OFF, pool: Workers | None = None
+) -> FoldRows | str:
+    """The folds of every repeat and each generator's rows for them, or why there can be none.
+    Each (generator, fold) is one job: fit on the fold's training rows, draw its rows."""
     from sklearn.model_selection import StratifiedKFold
 
-    x = task.codec.encode(task.real[task.features]).x
-    y = task.classes.encode(task.real[task.label])
+    x, y = _encoded(task)
     k = fold_count(y.numpy(), task.quality.folds)
     if not k:
         return "a class has fewer than 2 real rows, so no row of it can be held out"
@@ -128,25 +135,21 @@ def fold_rows(task: Task, factories: dict[str, Factory], options: list[Option], 
         for fold, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
             folds.append((repeat, task.seed + 1000 * repeat + fold, torch.as_tensor(train), torch.as_tensor(held)))
     kinds = list(dict.fromkeys(kind for o in options for kind in o.sources))
-    fitting = bars.add("gate: fitting", len(kinds) * len(folds), detail="generators per fold")
-    generators = {}
-    for kind in kinds:
-        fitting.advance(0, f"{kind} per fold")
-        generators[kind] = _fold_generators(task, factories[kind], folds, fitting.advance)
+    fitting = bars.add("gate: fitting", len(kinds) * len(folds), detail="generators per fold, rows drawn")
+    jobs = [(kind, fold) for kind in kinds for fold in folds]
+    with _pool(pool, task, factories) as workers:
+        made = workers.map(_generator_job, jobs, done=fitting.advance, check=raise_if_interrupted)
     fitting.close(f"{', '.join(kinds)} per fold", "gate: fitted")
-    drawing = bars.add("gate: rows", len(folds), detail="of each generator, per fold")
-    rows = []
-    for i, (_, seed, train, _) in enumerate(folds):
-        raise_if_interrupted()
-        rows.append({kind: _fold_rows(task, kind, g[i], x[train], y[train], seed) for kind, g in generators.items()})
-        drawing.advance()
-    drawing.close()
+    rows = [{kind: made[i * len(folds) + f] for i, kind in enumerate(kinds)} for f in range(len(folds))]
     return FoldRows(x, y, k, repeats, folds, rows)
 
 
-def judge_folds(task: Task, options: list[Option], plan: FoldRows, bars: Bars = OFF) -> Evidence:
-    """The judge (task.judge) trained on every option's training set of every fold."""
-    x, y = plan.x, plan.y
+def judge_folds(
+    task: Task, options: list[Option], plan: FoldRows, bars: Bars = OFF, pool: Workers | None = None
+) -> Evidence:
+    """The judge (task.judge) trained on every option's training set of every fold; each
+    (fold, option) is one job, sent only the rows that option adds."""
+    y = plan.y
     evidence = Evidence(
         y.numpy(), task.classes.names, task.product, folds=plan.k, options=options, modality=task.codec.modality
     )
@@ -155,41 +158,91 @@ def judge_folds(task: Task, options: list[Option], plan: FoldRows, bars: Bars = 
             evidence.synthetic_rows.setdefault(kind, []).append(len(sx))
     proba = {o.name: np.zeros((plan.repeats, len(y), len(task.classes))) for o in options}
     detail = f"{task.judge} judge on {len(options)} options, per fold"
-    judging = bars.add("gate: judging", len(plan.folds), detail=detail)
+    jobs, where, first = [], [], {}
     for (repeat, seed, train, held), rows in zip(plan.folds, plan.rows):
-        raise_if_interrupted()
-        for name, p in _one_fold(task, options, rows, x, y, train, held, seed).items():
-            proba[name][repeat, held] = p
-        judging.advance()
+        for option in options:
+            parts = _option_rows(task, option, rows)
+            # options whose training sets are the same rows with the same weights (class weights
+            # on classes already balanced) give the same fit: one judge serves them all
+            key = (id(rows), option.sources, option.balanced and not _uniform(task, y[train], parts))
+            if key not in first:
+                first[key] = len(jobs)
+                jobs.append((option, parts, train, held, seed))
+            where.append((option.name, repeat, held, first[key]))
+    judging = bars.add("gate: judging", len(jobs), detail=detail)
+    with _pool(pool, task, None) as workers:
+        found = workers.map(_judge_job, jobs, done=judging.advance, check=raise_if_interrupted)
+    for name, repeat, held, job in where:
+        proba[name][repeat, held] = found[job]
     judging.close()
     evidence.probabilities = {name: list(p) for name, p in proba.items()}
     evidence.predictions = {name: [r.argmax(1) for r in p] for name, p in proba.items()}
     return evidence
 
 
-def _fold_generators(task: Task, factory: Factory, folds: list, done: Callable[[int], None]) -> list[Synthesizer]:
-    """One generator per fold, fit on the fold's training rows (all at once where the
-    generator can: pipeline/ensemble.py); done(n) as n more are fit."""
-    gens = [factory() for _ in folds]
-    for gen, (_, seed, _, _) in zip(gens, folds):
-        gen.seed = seed
-    frames = [task.real.iloc[train.numpy()] for _, _, train, _ in folds]
-    return type(gens[0]).fit_many(gens, frames, task.label, task.unlabelled, done=done)
+class _pool:
+    """The caller's workers, or this call's own (stopped when it ends)."""
+
+    def __init__(self, given: Workers | None, task: Task, factories: dict[str, Factory] | None) -> None:
+        self.given, self.own = given, None if given else Workers(task.quality.workers, (task, factories))
+
+    def __enter__(self) -> Workers:
+        return self.given or self.own
+
+    def __exit__(self, *exc) -> None:
+        if self.own:
+            self.own.close()
 
 
-def _one_fold(task: Task, options: list[Option], rows: dict, x, y, train, held, seed) -> dict[str, np.ndarray]:
-    """Held-out probabilities of the judge trained on each option's training set, on one fold."""
-    n_classes, preds = len(task.classes), {}
-    for option in options:
-        parts = [_take_per_class(*rows[kind], task.classes, share) for kind, share in _shares(option, task.counts)]
-        fx = torch.cat([x[train], *(p[0] for p in parts)])
-        fy = torch.cat([y[train], *(p[1] for p in parts)])
-        weight = (
-            torch.as_tensor(balanced_weights(fy.numpy(), n_classes), dtype=torch.float32) if option.balanced else None
-        )
-        clf = fit_judge(task.judge, fx, fy, n_classes, seed, weight, task.quality.classifier_steps)
-        preds[option.name] = clf.predict_proba(x[held])
-    return preds
+def _encoded(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real rows as the classifiers read them, and their labels (made once per process)."""
+    if task.encoded is None:
+        task.encoded = (task.codec.encode(task.real[task.features]).x, task.classes.encode(task.real[task.label]))
+    return task.encoded
+
+
+def _generator_job(state: tuple, job: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fold's generator of one kind, fit on the fold's training rows, and its rows (encoded)."""
+    task, factories = state
+    kind, (_, seed, train, _) = job
+    configure_threads(task.threads)
+    seed_everything(seed)
+    gen = _fit_fold_generator(task, factories[kind], seed, train)
+    x, y = _encoded(task)
+    return _fold_rows(task, kind, gen, x[train], y[train], seed)
+
+
+def _fit_fold_generator(task: Task, factory: Factory, seed: int, train: torch.Tensor) -> Synthesizer:
+    gen = factory()
+    gen.seed = seed
+    return gen.fit(task.real.iloc[train.numpy()], label=task.label, unlabelled=task.unlabelled)
+
+
+def _option_rows(task: Task, option: Option, rows: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The rows `option` adds to a fold's real training rows: its share of each generator's."""
+    return [_take_per_class(*rows[kind], task.classes, share) for kind, share in _shares(option, task.counts)]
+
+
+def _uniform(task: Task, train_y: torch.Tensor, parts: list) -> bool:
+    """Whether balanced class weights of this training set are all the same (classes equal in size)."""
+    fy = torch.cat([train_y, *(p[1] for p in parts)]).numpy()
+    return bool(np.all(balanced_weights(fy, len(task.classes)) == 1.0))
+
+
+def _judge_job(state: tuple, job: tuple) -> np.ndarray:
+    """Held-out probabilities of the judge trained on one option's training set of one fold."""
+    task, _ = state
+    option, parts, train, held, seed = job
+    configure_threads(task.threads)
+    seed_everything(seed)
+    x, y = _encoded(task)
+    fx = torch.cat([x[train], *(p[0] for p in parts)])
+    fy = torch.cat([y[train], *(p[1] for p in parts)])
+    n_classes = len(task.classes)
+    weights = balanced_weights(fy.numpy(), n_classes) if option.balanced else None
+    weight = None if weights is None or np.all(weights == 1.0) else torch.as_tensor(weights, dtype=torch.float32)
+    clf = fit_judge(task.judge, fx, fy, n_classes, seed, weight, task.quality.classifier_steps)
+    return clf.predict_proba(x[held])
 
 
 def _shares(option: Option, counts: dict[str, int]) -> list[tuple[str, dict[str, int]]]:
