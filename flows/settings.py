@@ -54,6 +54,7 @@ def check_environment() -> None:
 
     for name, low, high, fix in (
         ("AUGMENT_THREADS", 1, MAX_THREADS, "a torch thread count, e.g. AUGMENT_THREADS=1"),
+        ("AUGMENT_WORKERS", 1, MAX_THREADS, "a count of the gate's worker processes, e.g. AUGMENT_WORKERS=2"),
         ("AUGMENT_SERVER_IDLE", 1, MAX_IDLE_SECONDS, f"seconds, e.g. AUGMENT_SERVER_IDLE={DEFAULT_IDLE_SECONDS}"),
     ):
         try:

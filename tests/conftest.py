@@ -18,6 +18,8 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ["PREFECT_HOME"] = str(_ROOT / "prefect")
 os.environ["AUGMENT_THREADS"] = "1"
+# one process per gate, as the suite runs many small gates; tests/test_gate_workers.py asks for 2
+os.environ["AUGMENT_WORKERS"] = "1"
 # a local Prefect server started by a CLI run in a test stops itself five minutes after its last
 # use, even where the session's teardown below does not get to stop it
 os.environ["AUGMENT_SERVER_IDLE"] = "300"

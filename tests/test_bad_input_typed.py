@@ -224,6 +224,7 @@ ENVIRONMENT: dict[str, tuple[Callable[[Path], dict[str, str]], str]] = {
     "AUGMENT_THREADS a word": (lambda t: {"AUGMENT_THREADS": "two"}, "AUGMENT_THREADS='two' is not a whole number"),
     "AUGMENT_THREADS zero": (lambda t: {"AUGMENT_THREADS": "0"}, "from 1 to 1024"),
     "AUGMENT_THREADS 1.5": (lambda t: {"AUGMENT_THREADS": "1.5"}, "AUGMENT_THREADS='1.5'"),
+    "AUGMENT_WORKERS a word": (lambda t: {"AUGMENT_WORKERS": "all"}, "AUGMENT_WORKERS='all' is not a whole number"),
     "AUGMENT_SERVER_IDLE a word": (lambda t: {"AUGMENT_SERVER_IDLE": "soon"}, "AUGMENT_SERVER_IDLE='soon' is not"),
     "AUGMENT_SERVER_IDLE negative": (lambda t: {"AUGMENT_SERVER_IDLE": "-5"}, "AUGMENT_SERVER_IDLE='-5'"),
     "MLFLOW_TRACKING_URI host:port": (

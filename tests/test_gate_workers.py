@@ -55,3 +55,12 @@ def test_workers_return_results_in_the_jobs_order():
 def test_unpicklable_state_runs_in_this_process():
     pool = Workers(2, lambda: 1)  # a lambda cannot cross to another process
     assert pool.map(lambda state, job: state() + job, [1, 2]) == [2, 3] and pool.workers == 1
+
+
+def test_the_default_is_augment_workers_else_the_cores(monkeypatch):
+    import os
+
+    monkeypatch.setenv("AUGMENT_WORKERS", "3")
+    assert default_workers() == 3 and Workers(None, 0).workers == 3
+    monkeypatch.delenv("AUGMENT_WORKERS")
+    assert default_workers() == len(os.sched_getaffinity(0))

@@ -28,7 +28,10 @@ _STATE: Any = None  # a worker's copy of the shared state, set once when it star
 
 
 def default_workers() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
+    """$AUGMENT_WORKERS (checked by flows/settings.py), else the cores this process may run on
+    (its CPU affinity), at least 1."""
+    if os.environ.get("AUGMENT_WORKERS", "").strip():
+        return max(1, int(os.environ["AUGMENT_WORKERS"]))
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # platforms without sched_getaffinity
