@@ -99,3 +99,23 @@ def test_the_packaged_advice_loads_and_weighs_the_evidence():
     assert 0 < advice.weight(np.array([5, 40])) <= 1
     rule = load_advice.__globals__["Advice"](1, {}, {"kind": "evidence", "rows": 20})
     assert rule.weight(np.array([20, 60])) == pytest.approx(0.5) and rule.weight(np.array([60, 60])) == 0.75
+
+
+@pytest.mark.parametrize("name", ["oversample_half", "smote_half"])
+def test_half_methods_add_rows_for_half_of_each_deficit(name):
+    pytest.importorskip("imblearn")
+    split = meta.make_cell_split(imbalance.load_data("wine"), "rare", 0)
+    full, half = imbalance.METHODS[name.removesuffix("_half")](split, {}), imbalance.METHODS[name](split, {})
+    deficit = split.deficit()
+    assert np.bincount(full.y.numpy(), minlength=3)[list(deficit)].tolist() == list(deficit.values())
+    wanted = [-(-n // 2) for n in deficit.values()]
+    assert np.bincount(half.y.numpy(), minlength=3)[list(deficit)].tolist() == wanted
+    assert len(half.y) == sum(wanted)
+
+
+def test_class_weights_half_sit_between_none_and_balanced():
+    split = meta.make_cell_split(imbalance.load_data("wine"), "rare", 0)
+    half = imbalance.METHODS["class_weights_half"](split, {}).weight.numpy()
+    full = imbalance.METHODS["class_weights"](split, {}).weight.numpy()
+    rare = (split.y == split.rare[0]).numpy()
+    assert 1 < half[rare][0] < full[rare][0] and half.sum() == pytest.approx(len(half), rel=1e-5)
