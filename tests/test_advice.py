@@ -92,7 +92,7 @@ def test_report_puts_the_options_in_one_metric_and_the_promotion_in_its_section(
 
     gate = _gate_section()
     lines = _gate_lines(gate)
-    section = lines.index(next(line for line in lines if line.startswith("**Promotion:")))
+    section = lines.index(next(line for line in lines if line.startswith("**Promotion of the cvae rows:")))
     assert not any("Brier" in line for line in lines[:section])
     assert any("Brier" in line for line in lines[section:])
     header = next(line for line in lines if line.startswith("| option"))

@@ -215,9 +215,10 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
     lines = [f"**{md(gate['verdict'])}**", ""]
     lines += _menu_lines(gate)
     lines += [
-        f"**Promotion: {gate['decision']}** ({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
+        f"**Promotion of the {md(gate.get('product', 'synthetic'))} rows: {gate['decision']}** "
+        f"({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
         "",
-        *([f"{md(gate['promotion']['summary'])}.", ""] if gate.get("promotion") else []),
+        *([f"Promotion: {md(gate['promotion']['summary'])}.", ""] if gate.get("promotion") else []),
     ]
     lines += [f"- {md(r)}" for r in gate["reasons"]]
     if gate.get("gain") is not None:
