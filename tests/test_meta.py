@@ -84,6 +84,7 @@ def test_the_learned_advice_beats_the_measurement_alone_on_tables_it_never_saw(t
     validation = report["validation"]
     assert validation[chosen]["logistic"]["gain"] > validation["measured"]["logistic"]["gain"]
     assert validation[chosen]["logistic"]["gain"] > validation["always-class_weight"]["logistic"]["gain"]
+    assert validation[chosen]["logistic"]["within_1_of_other_seeds_best"] == 1.0
     held = report["held_out"]
     assert held[chosen]["logistic"]["gain"] == held["hindsight"]["logistic"] == pytest.approx(3.0)  # (5 + 1) / 2
     advice = load_advice(artifact)
