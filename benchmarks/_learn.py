@@ -125,20 +125,41 @@ def candidates(options: list[str]) -> dict[str, dict]:
     return out
 
 
+def other_seeds(scored: list[dict]) -> dict[int, str]:
+    """Per row (by position): the option with the best mean test gain on the other seeds of the same
+    table, shape and judge (absent where there is no other seed)."""
+    groups: dict = defaultdict(list)
+    for i, r in enumerate(scored):
+        groups[(*r["cell"].split("/")[:2], r["judge"])].append(i)
+    out = {}
+    for members in groups.values():
+        for i in members:
+            peers = [scored[k] for k in members if scored[k]["cell"] != scored[i]["cell"]]
+            if peers:
+                gains = {o: np.mean([q["test"].get(o, -np.inf) for q in peers]) for o in scored[i]["test"]}
+                out[i] = max(gains, key=gains.get)
+    return out
+
+
 def score(rule: dict, scored: list[dict], prior_for) -> dict[str, dict[str, float]]:
     """Per judge: mean test macro-F1 gain over the real rows alone, share of rows at most 1 point below
-    them, mean shortfall from hindsight."""
-    per: dict = defaultdict(lambda: {"gain": [], "safe": [], "regret": []})
-    for r in scored:
+    them, mean shortfall from hindsight, and share of rows within 1 point of the option best on the
+    other seeds of the same table and shape (None where no cell has another seed)."""
+    per: dict = defaultdict(lambda: {"gain": [], "safe": [], "regret": [], "seeds": []})
+    best_elsewhere = other_seeds(scored)
+    for i, r in enumerate(scored):
         option = choose(rule, r, prior_for(r))
         per[r["judge"]]["gain"].append(r["test"][option])
         per[r["judge"]]["safe"].append(r["test"][option] >= -1)
         per[r["judge"]]["regret"].append(max(r["f1"].values()) - r["f1"][option])
+        if i in best_elsewhere:
+            per[r["judge"]]["seeds"].append(r["f1"][option] >= r["f1"][best_elsewhere[i]] - 1)
     return {
         j: {
             "gain": round(float(np.mean(v["gain"])), 3),
             "within_1_of_real": round(float(np.mean(v["safe"])), 3),
             "below_hindsight": round(float(np.mean(v["regret"])), 3),
+            "within_1_of_other_seeds_best": round(float(np.mean(v["seeds"])), 3) if v["seeds"] else None,
             "rows": len(v["gain"]),
         }
         for j, v in per.items()
