@@ -168,7 +168,8 @@ def score(rule: dict, scored: list[dict], prior_for) -> dict[str, dict[str, floa
 
 def learn(folder: Path, write: bool = True, artifact: Path | None = None, results: Path | None = None) -> dict:
     """Validate every candidate leaving one learning table out, choose, fit on all, check on the
-    leave-out tables; write the artifact and the report (with `write`)."""
+    leave-out tables; write the report (learn.json beside the cells' folder, or in `results`) and,
+    with `write`, the artifact."""
     from pipeline.quality.prior import ADVICE_FILE
 
     artifact = artifact or ADVICE_FILE
@@ -230,10 +231,11 @@ def learn(folder: Path, write: bool = True, artifact: Path | None = None, result
     for name in [chosen, best_fixed, "measured"]:
         print(f"  leave-one-table-out {name:26s} {validation[name]}")
     print(f"  chosen: {chosen}; held-out check: {check}")
+    results = results or folder.parent
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "learn.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {results / 'learn.json'}")
     if write:
         Path(artifact).write_text(json.dumps(out, indent=2) + "\n")
-        results = results or ROOT / "benchmarks/results/meta"
-        results.mkdir(parents=True, exist_ok=True)
-        (results / "learn.json").write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {artifact} and {results / 'learn.json'}")
+        print(f"wrote {artifact}")
     return report

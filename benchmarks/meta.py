@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="cells at once, one thread each")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/meta/cells"))
     parser.add_argument("--learn", action="store_true", help="fit and validate the advice from the cells, write it")
-    parser.add_argument("--dry-learn", action="store_true", help="as --learn, but print instead of writing")
+    parser.add_argument("--dry-learn", action="store_true", help="as --learn, without writing the artifact")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.learn or args.dry_learn:
