@@ -41,7 +41,8 @@ rows scored, as benchmarks/imbalance.py's `follow` obtains them). A rerun skips 
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/meta.py --list                # the tables the rule chose
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/meta.py --quick               # 2 tables, 1 seed, no CVAE
-    nohup .venv/bin/python benchmarks/meta.py --workers 2 > benchmarks/results/meta/run.log 2>&1 &
+    mkdir -p benchmarks/results/meta && nohup env OMP_NUM_THREADS=1 nice -n 10 \
+        .venv/bin/python benchmarks/meta.py --workers 2 > benchmarks/results/meta/run.log 2>&1 &
     .venv/bin/python benchmarks/meta.py --learn                                 # fit, validate, write the advice
 """
 
