@@ -32,7 +32,8 @@ synthetic one bringing the rare classes up to 40 rows:
     real                 real rows only
     class_weights        no new rows; balanced sample weights (sklearn compute_sample_weight)
     oversample           imblearn RandomOverSampler
-    smote                imblearn SMOTE (SMOTENC where a table has categorical columns; pixels flattened)
+    smote                imblearn SMOTE (SMOTENC where a table has categorical columns, SMOTEN where it has only
+                         those; pixels flattened)
     class_weights_half   no new rows; weights that close half the imbalance (menu.balanced_weights, strength 0.5)
     oversample_half, smote_half
                          the same samplers asked for half of each class's deficit (rounded up)
@@ -341,7 +342,7 @@ def _smote_nc(split: Split, k: int, fraction: float = 1.0) -> Extra:
     """On the user's columns with numbers standardised (distances comparable), then back through the codec.
     SMOTE-NC takes no missing values: a missing category is a level of its own, and a number with holes is
     filled with its mean beside a categorical 'missing' flag column, so new rows inherit holes from neighbours."""
-    from imblearn.over_sampling import SMOTENC
+    from imblearn.over_sampling import SMOTEN, SMOTENC
 
     codec, frame = split.data.codec, split.frame
     numeric = [c for c in codec.columns if c.kind in ("numeric", "integer")]
@@ -357,7 +358,12 @@ def _smote_nc(split: Split, k: int, fraction: float = 1.0) -> Extra:
         column = table.iloc[:, i]
         table[column.name] = column.astype(object).map(str).where(column.notna(), MISSING)
     categorical += list(range(len(codec.columns), table.shape[1]))
-    sampler = SMOTENC(categorical, sampling_strategy=_strategy(split, fraction), k_neighbors=k, random_state=split.seed)
+    if numeric:
+        sampler = SMOTENC(
+            categorical, sampling_strategy=_strategy(split, fraction), k_neighbors=k, random_state=split.seed
+        )
+    else:  # every column a category: SMOTE-NC needs a number, SMOTE-N is its all-categorical form
+        sampler = SMOTEN(sampling_strategy=_strategy(split, fraction), k_neighbors=k, random_state=split.seed)
     nx, ny = _new_rows(sampler, table, split.y.numpy(), len(table))
     new = nx.reset_index(drop=True)
     for col in numeric:

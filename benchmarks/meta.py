@@ -27,8 +27,8 @@ palmerpenguins:
 
 Per table two shapes, per seed: `natural` (TRAIN_MAX training rows at most, half the table at most,
 drawn per class in the table's own proportions; every other row of a class, at most TEST_CAP, is the
-held-out test set) and `rare` (the same split with one class, rotating with the seed among those
-with at least 2 * RARE_ROWS training rows, cut to RARE_ROWS training rows; the test rows stay).
+held-out test set) and `rare` (the same split with one class, rotating with the seed, cut to
+RARE_ROWS training rows, or half its natural ones where that is fewer; the test rows stay).
 The synthetic options bring every class up to the largest training class (`--balance-to` that).
 
 Per cell (table, shape, seed), one JSON file in the results folder (`--out`, default
@@ -308,16 +308,15 @@ def make_cell_split(data: imbalance.Data, shape: str, seed: int) -> imbalance.Sp
     quota = train_quota(counts, natural_train_rows(int(counts.sum())))
     rng = np.random.default_rng(seed)
     train_rows, test_rows, rare = [], [], []
-    if shape == "rare":
-        eligible = [c for c in range(len(quota)) if quota[c] >= 2 * RARE_ROWS]
+    if shape == "rare":  # the class cut rotates with the seed; it keeps at most half its natural rows
+        eligible = [c for c in range(len(quota)) if quota[c] >= 4]
         rare = [eligible[seed % len(eligible)]] if eligible else []
+    kept = [min(RARE_ROWS, q // 2) if c in rare else q for c, q in enumerate(quota)]
     for c in range(len(data.classes)):
         rows = rng.permutation(np.flatnonzero(data.y.numpy() == c))
-        take = RARE_ROWS if c in rare else quota[c]
-        train_rows.append(rows[:take])
+        train_rows.append(rows[: kept[c]])
         test_rows.append(rows[quota[c] : quota[c] + TEST_CAP])  # the same test rows for both shapes
     train, test = np.sort(np.concatenate(train_rows)), np.sort(np.concatenate(test_rows))
-    kept = [q if c not in rare else RARE_ROWS for c, q in enumerate(quota)]
     smallest = [c for c in range(len(kept)) if kept[c] < 0.5 * max(kept)] or [int(np.argmin(kept))]
     return imbalance.Split(data, seed, rare or smallest, train, test, target=max(kept))
 
