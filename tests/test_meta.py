@@ -120,3 +120,11 @@ def test_class_weights_half_sit_between_none_and_balanced():
     full = imbalance.METHODS["class_weights"](split, {}).weight.numpy()
     rare = (split.y == split.rare[0]).numpy()
     assert 1 < half[rare][0] < full[rare][0] and half.sum() == pytest.approx(len(half), rel=1e-5)
+
+
+def test_the_leave_out_tables_and_their_copies_are_never_learned_from():
+    tables = meta.catalogue()
+    learning = {i for t in tables if not t.held_out for i in t.items}
+    held = {t.name for t in tables if t.held_out}
+    assert held == set(meta.LEAVE_OUT) and len(tables) - len(held) >= 40
+    assert not learning & ({i for items, _, _ in meta.LEAVE_OUT.values() for i in items} | meta.LEAVE_OUT_COPIES)
