@@ -32,7 +32,11 @@ synthetic one bringing the rare classes up to 40 rows:
     real                 real rows only
     class_weights        no new rows; balanced sample weights (sklearn compute_sample_weight)
     oversample           imblearn RandomOverSampler
-    smote                imblearn SMOTE (SMOTENC where a table has categorical columns; pixels flattened)
+    smote                imblearn SMOTE (SMOTENC where a table has categorical columns, SMOTEN where it has only
+                         those; pixels flattened)
+    class_weights_half   no new rows; weights that close half the imbalance (menu.balanced_weights, strength 0.5)
+    oversample_half, smote_half
+                         the same samplers asked for half of each class's deficit (rounded up)
     affine               images: random affine views of the real rare images (pipeline.transforms), each in turn
     affine-product       images: the product's AffineSynthesizer (source images drawn at random, written as PNG)
     trivial_augment, rand_augment, auto_augment, augmix
@@ -280,28 +284,53 @@ def _new_rows(sampler, x: np.ndarray | pd.DataFrame, y: np.ndarray, n: int):
     return x_out[n:], y_out[n:]
 
 
-def _strategy(split: Split) -> dict[int, int]:
-    return {c: split.target for c in split.deficit()}
+def _strategy(split: Split, fraction: float = 1.0) -> dict[int, int]:
+    """Rows per class after resampling: the target, or the class's rows plus `fraction` of its deficit
+    (rounded up, as pipeline.quality.menu.partial_counts)."""
+    counts = torch.bincount(split.y, minlength=len(split.data.classes))
+    return {c: int(counts[c]) + int(np.ceil(n * fraction)) for c, n in split.deficit().items()}
 
 
-def oversample(split: Split, options: dict) -> Extra:
+def class_weights_half(split: Split, options: dict) -> Extra:
+    """Weights that close half the imbalance: each class weighs as if it had half its gap to the
+    largest class more rows (the gate's class_weight_half, pipeline.quality.menu.balanced_weights)."""
+    from pipeline.quality.menu import balanced_weights
+
+    w = balanced_weights(split.y.numpy(), len(split.data.classes), 0.5)
+    return Extra(weight=torch.as_tensor(w, dtype=torch.float32))
+
+
+def half(method: Callable) -> Method:
+    """Rows for half of each class's deficit (oversample_half, smote_half)."""
+
+    def run(split: Split, options: dict) -> Extra:
+        return method(split, options, fraction=0.5)
+
+    return run
+
+
+def oversample(split: Split, options: dict, fraction: float = 1.0) -> Extra:
     from imblearn.over_sampling import RandomOverSampler
 
     x = split.x
-    sampler = RandomOverSampler(sampling_strategy=_strategy(split), random_state=split.seed)
+    if not split.deficit():  # balanced already: no row to add
+        return Extra()
+    sampler = RandomOverSampler(sampling_strategy=_strategy(split, fraction), random_state=split.seed)
     nx, ny = _new_rows(sampler, x.flatten(1).numpy(), split.y.numpy(), len(x))
     return Extra(torch.as_tensor(nx).reshape(-1, *x.shape[1:]), torch.as_tensor(ny))
 
 
-def smote(split: Split, options: dict) -> Extra:
+def smote(split: Split, options: dict, fraction: float = 1.0) -> Extra:
     """SMOTE on standardised numbers or pixels; SMOTE-NC on the user's columns when some are categorical."""
     from imblearn.over_sampling import SMOTE
 
     codec, x = split.data.codec, split.x
+    if not split.deficit():  # balanced already: no row to add
+        return Extra()
     k = min(5, min(int((split.y == c).sum()) for c in split.deficit()) - 1)
     if isinstance(codec, TableCodec) and any(c.kind not in ("numeric", "integer") for c in codec.columns):
-        return _smote_nc(split, k)
-    sampler = SMOTE(sampling_strategy=_strategy(split), k_neighbors=k, random_state=split.seed)
+        return _smote_nc(split, k, fraction)
+    sampler = SMOTE(sampling_strategy=_strategy(split, fraction), k_neighbors=k, random_state=split.seed)
     nx, ny = _new_rows(sampler, x.flatten(1).numpy(), split.y.numpy(), len(x))
     return Extra(torch.as_tensor(nx, dtype=torch.float32).reshape(-1, *x.shape[1:]), torch.as_tensor(ny))
 
@@ -309,11 +338,11 @@ def smote(split: Split, options: dict) -> Extra:
 MISSING = "<missing>"  # SMOTE-NC's stand-in for a missing category, and the level of a number's missing flag
 
 
-def _smote_nc(split: Split, k: int) -> Extra:
+def _smote_nc(split: Split, k: int, fraction: float = 1.0) -> Extra:
     """On the user's columns with numbers standardised (distances comparable), then back through the codec.
     SMOTE-NC takes no missing values: a missing category is a level of its own, and a number with holes is
     filled with its mean beside a categorical 'missing' flag column, so new rows inherit holes from neighbours."""
-    from imblearn.over_sampling import SMOTENC
+    from imblearn.over_sampling import SMOTEN, SMOTENC
 
     codec, frame = split.data.codec, split.frame
     numeric = [c for c in codec.columns if c.kind in ("numeric", "integer")]
@@ -329,7 +358,12 @@ def _smote_nc(split: Split, k: int) -> Extra:
         column = table.iloc[:, i]
         table[column.name] = column.astype(object).map(str).where(column.notna(), MISSING)
     categorical += list(range(len(codec.columns), table.shape[1]))
-    sampler = SMOTENC(categorical, sampling_strategy=_strategy(split), k_neighbors=k, random_state=split.seed)
+    if numeric:
+        sampler = SMOTENC(
+            categorical, sampling_strategy=_strategy(split, fraction), k_neighbors=k, random_state=split.seed
+        )
+    else:  # every column a category: SMOTE-NC needs a number, SMOTE-N is its all-categorical form
+        sampler = SMOTEN(sampling_strategy=_strategy(split, fraction), k_neighbors=k, random_state=split.seed)
     nx, ny = _new_rows(sampler, table, split.y.numpy(), len(table))
     new = nx.reset_index(drop=True)
     for col in numeric:
@@ -646,6 +680,9 @@ METHODS: dict[str, Method] = {
     "class_weights": class_weights,
     "oversample": oversample,
     "smote": smote,
+    "class_weights_half": class_weights_half,
+    "oversample_half": half(oversample),
+    "smote_half": half(smote),
     "affine": affine,
     "affine-product": affine_product,
     "textbook_cvae": textbook_cvae,

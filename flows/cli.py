@@ -262,14 +262,14 @@ def class_table(s: dict) -> Table:
 
 
 def _print_gate(g: dict) -> None:
-    """The gate last, where the eye lands: promotion, rare classes, then which training set to use."""
+    """The gate last, where the eye lands: the promotion (its own statistic, on its own line), rare
+    classes, then which training set to use, every option in one metric (macro-F1, every class
+    weighing the same): measured on the user's folds, typical on similar data sets, expected."""
     e = escape_text
     colour = "green" if g["promoted"] else "yellow"
-    # one line: what promotion means and why this run got it or not; then the macro-F1 gain
     summary = (g.get("promotion") or {}).get("summary") or "; ".join(g["reasons"])
-    console.print(f"[bold {colour}]gate: {g['decision']}[/]: " + e(summary))
-    if g.get("gain") is not None:
-        console.print("  " + e("; ".join(g["reasons"])))
+    whose = e(g.get("product", ""))
+    console.print(f"[bold {colour}]gate: {g['decision']}[/] (promotion of the {whose} rows): " + e(summary))
     for cls, r in g.get("rare_class_recall", {}).items():
         console.print(
             f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, "
@@ -277,24 +277,28 @@ def _print_gate(g: dict) -> None:
         )
     advice, options = g.get("recommendation"), g.get("options", {})
     if advice:
-        ranked = sorted(options, key=lambda m: -options[m]["gain"])
-        cells = [f"{m} {options[m]['gain']:+.1f}" for m in ranked]
-        console.print(f"options (macro-F1 points over real rows alone, judge {g['judge']}): " + e(", ".join(cells)))
-        expected = advice.get("expected_gains") or {}
-        line = f"recommended: {advice['method']} {advice['gain']:+.1f} [{advice['lower_bound']:+.1f}, "
-        line += f"{advice['upper_bound']:+.1f}]" + _expected(expected, advice["method"])
+        console.print(
+            f"options (macro-F1 points over real rows alone, every class weighing the same, judge {g['judge']}):"
+            " measured on your folds / typical on similar data sets / expected (ranks them)"
+        )
+        for m in sorted(options, key=lambda n: -options[n].get("expected_gain", options[n]["gain"])):
+            o, mark = options[m], "  <- recommended" if m == advice["method"] else ""
+            console.print("  " + e(f"{m:18s} {option_cells(o)}{mark}"))
+        line = f"recommended: {advice['method']} measured {advice['gain']:+.1f} [{advice['lower_bound']:+.1f}, "
+        line += f"{advice['upper_bound']:+.1f}]"
         runner = advice.get("runner_up")
         if runner:
-            line += f"; runner-up: {runner} {options[runner]['gain']:+.1f}" + _expected(expected, runner)
+            line += f"; runner-up: {runner} measured {options[runner]['gain']:+.1f}"
         console.print(f"[bold]{e(line)}[/]")
         if g.get("shipped_note"):
             console.print(e(g["shipped_note"]))
     console.print(f"[bold]{e(g['verdict'])}[/]")
 
 
-def _expected(expected: dict[str, float], name: str) -> str:
-    """', expected +x.y' where the recommendation weighed a benchmark prior (menu.expected_gains)."""
-    return f", expected {expected[name]:+.1f}" if name in expected else ""
+def option_cells(o: dict) -> str:
+    """'+x.y / +x.y / +x.y': an option's measured, typical and expected gain ('-' where absent)."""
+    cells = [o.get(k) for k in ("gain", "typical_gain", "expected_gain")]
+    return " / ".join("-" if v is None else f"{v:+.1f}" for v in cells)
 
 
 @app.command()

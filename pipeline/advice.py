@@ -27,7 +27,8 @@ from pipeline.errors import ConfigError, DataError
 @dataclass(frozen=True)
 class OptionResult:
     """One training set the gate measured: macro-F1 points over the real rows alone, with the
-    gate's paired bootstrap interval, and the expected gain the recommendation ranks by."""
+    gate's paired bootstrap interval, the option's typical gain on similar data sets, and the
+    expected gain the recommendation ranks by."""
 
     name: str
     words: str
@@ -35,6 +36,7 @@ class OptionResult:
     lower_bound: float
     upper_bound: float
     expected_gain: float | None = None
+    typical_gain: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def _advice(gate: dict, synth: dict, training_set: pd.DataFrame, synthetic: pd.D
             v["gain"],
             v["lower_bound"],
             v["upper_bound"],
-            expected.get(name),
+            v.get("expected_gain", expected.get(name)),
+            v.get("typical_gain"),
         )
         for name, v in (gate.get("options") or {}).items()
     }

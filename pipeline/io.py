@@ -178,14 +178,16 @@ def write_training_set(
     image_columns: Iterable[str] = (),
     balanced: bool = False,
     label: str | None = None,
+    strength: float = 1.0,
 ) -> dict[str, int]:
     """Real rows, then the `synthetic` frames (the real columns plus `source`), with
     is_synthetic, source (`real` or the generator that made the row) and sample_weight: 1, or
-    with `balanced` the balanced class weights of `label` (scikit-learn's rule: n / (classes *
-    rows of the class)). Returns the rows written of each kind."""
+    with `balanced` the class weights of `label` that close `strength` of the imbalance of the
+    real rows (1: scikit-learn's balanced rule, n / (classes * rows of the class); 0.5: half the gap
+    to the largest class; pipeline.quality.menu.balanced_weights). Returns the rows written of each kind."""
     columns = list(real.columns)
     counts = {"real": len(real), "synthetic": 0}
-    weights = _balanced_weights(real[label]) if balanced else None
+    weights = _balanced_weights(real[label], strength) if balanced else None
 
     def weight(labels: pd.Series) -> np.ndarray:
         if weights is None:
@@ -207,9 +209,13 @@ def write_training_set(
     return counts
 
 
-def _balanced_weights(labels: pd.Series) -> dict[str, float]:
+def _balanced_weights(labels: pd.Series, strength: float = 1.0) -> dict[str, float]:
     found = labels.astype(str).value_counts()
-    return {c: len(labels) / (len(found) * int(n)) for c, n in found.items()}
+    if strength == 1:
+        return {c: len(labels) / (len(found) * int(n)) for c, n in found.items()}
+    target = {c: n + strength * (found.max() - n) for c, n in found.items()}
+    scale = len(labels) / sum(target.values())
+    return {c: scale * target[c] / int(n) for c, n in found.items()}
 
 
 def head_per_class(path: str | Path, label: str, n: int) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_
 from pipeline.progress import Bars
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.gate import Evidence, Task, cross_fit, decide
-from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, split_counts
+from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
 from pipeline.synthesizers import CVAESynthesizer, Synthesizer
@@ -213,7 +213,8 @@ def synthesize(
     sources = [Source(trained, data.requested, rule)]
     result = synthesize_rows(sources, real, None, config.quality, config.sample, config.seed, out, provenance)
     shipped, rows = option or trained.kind, result["accepted_rows"]
-    if option is not None and (OPTIONS[option].sources != (trained.kind,) or OPTIONS[option].balanced):
+    chosen = OPTIONS.get(option) if option is not None else None
+    if chosen is not None and (chosen.sources != (trained.kind,) or chosen.balanced or chosen.fraction != 1):
         image_columns = [trained.codec.column] if trained.codec.modality == "image" else []
         frames = option_frames(config, data, trained, option, out / "synthetic.parquet")
         kept = write_training_set(
@@ -222,8 +223,9 @@ def synthesize(
             frames,
             result["provenance"],
             image_columns,
-            OPTIONS[option].balanced,
+            chosen.balanced,
             data.label,
+            chosen.strength,
         )
         rows = kept["synthetic"]
     return result | {"shipped": shipped, "shipped_rows": rows}
@@ -236,7 +238,8 @@ def option_frames(
     generator's share taken from its accepted rows in `synthetic` (the first ones of each
     class), a cheap baseline's share fit here and kept whole (as a practitioner uses it)."""
     kinds = OPTIONS[option].sources
-    for i, (kind, counts) in enumerate(zip(kinds, split_counts(data.requested, len(kinds)))):
+    asked = partial_counts(data.requested, OPTIONS[option].fraction)
+    for i, (kind, counts) in enumerate(zip(kinds, split_counts(asked, len(kinds)))):
         if kind == trained.kind:
             yield from first_accepted(synthetic, data.label, counts)
             continue

@@ -3,6 +3,7 @@ work, and a cheap option can be shipped through the same path as the product's r
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -55,3 +56,56 @@ def test_a_cheap_option_ships_every_row_beside_the_products_filtered_ones(tmp_pa
     augmented = pd.read_parquet(tmp_path / "augmented.parquet")
     assert set(augmented["source"]) <= {"real", "cvae", "oversample"}
     assert result["accepted_rows"] == int(synthetic["accepted"].sum()) == int(augmented["is_synthetic"].sum())
+
+
+def _gate_section() -> dict:
+    """A gate section as decide() writes it: a Brier promotion and the options in macro-F1."""
+    from pipeline.quality.gate import decide
+    from tests.test_gate import Q, _evidence
+
+    truth = np.repeat(np.arange(3), [60, 60, 20])
+    gate = decide(_evidence(truth, 0.70, 0.76, seed=5, class_weight=0.79), Q, judge="boosting")
+    assert gate["promotion"]["metric"] == "brier"
+    return gate
+
+
+def test_console_shows_every_option_in_one_metric_and_the_promotion_apart():
+    """Per option: measured on the user's folds, typical on similar data, expected; the promotion's
+    Brier statistic only on the promotion's line."""
+    from flows.cli import _print_gate, console
+
+    gate = _gate_section()
+    with console.capture() as captured:
+        _print_gate(gate)
+    lines = captured.get().splitlines()
+    promotion = [i for i, line in enumerate(lines) if "Brier" in line]
+    assert promotion == [0] and "promotion of the cvae rows" in lines[0]
+    options = gate["options"]
+    for name, o in options.items():
+        cells = f"{o['gain']:+.1f} / {o['typical_gain']:+.1f} / {o['expected_gain']:+.1f}"
+        assert any(line.strip().startswith(name) and cells in line for line in lines)
+    assert "goes against your measurement" in lines[-1] and "every row weighing the same" not in captured.get()
+
+
+def test_report_puts_the_options_in_one_metric_and_the_promotion_in_its_section():
+    from pipeline.quality.report import _gate_lines
+
+    gate = _gate_section()
+    lines = _gate_lines(gate)
+    section = lines.index(next(line for line in lines if line.startswith("**Promotion of the cvae rows:")))
+    assert not any("Brier" in line for line in lines[:section])
+    assert any("Brier" in line for line in lines[section:])
+    header = next(line for line in lines if line.startswith("| option"))
+    assert "measured on your folds" in header and "typical on similar data" in header and "expected" in header
+    rows = [line for line in lines[:section] if line.startswith("| ") and not line.startswith("| option")]
+    assert [r.split(" | ")[0][2:] for r in rows] == sorted(
+        gate["options"], key=lambda m: -gate["options"][m]["expected_gain"]
+    )
+
+
+def test_options_plot_marks_measured_typical_and_expected(tmp_path):
+    from pipeline.plots import gate_options
+
+    gate = _gate_section()
+    path = gate_options(gate["options"], gate["recommendation"]["method"], "boosting", tmp_path / "o.png")
+    assert path.stat().st_size > 0

@@ -192,3 +192,23 @@ def test_calibration_replays_the_promotion_level_on_the_stored_parts():
     assert set(rows) == {f"{level:g}" for level in LEVELS}
     assert rows["0.875"]["true (true macro-F1 >= +1)"] == "1/2 (0.50)" and rows["0.9"]["promoted"] == "1/3"
     assert rows["0.875"]["false (true macro-F1 < 0)"] == rows["0.95"]["false (true macro-F1 < 0)"] == "1/1 (1.00)"
+
+
+def test_meta_benchmark_writes_one_cell_per_run_and_skips_it_next_time(tmp_path):
+    """One table, one shape, one seed without the CVAE: every option's held-out macro-F1 per judge,
+    what the run saw (description and the gate's fold gains per judge), and a rerun that skips it."""
+    args = [sys.executable, "benchmarks/meta.py", "--quick", "--tables", "iris", "--shapes", "rare"]
+    args += ["--out", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0 and "0 failed" in first.stdout, first.stdout[-2000:] + first.stderr[-2000:]
+    cell = json.loads((tmp_path / "iris__rare__s0.json").read_text())
+    options = {"real_only", "class_weight", "oversample", "smote", "class_weight_half", "oversample_half", "smote_half"}
+    assert set(cell["heldout_f1"]) == options and not cell["held_out"]
+    assert all(set(v) == {"logistic", "forest", "boosting"} for v in cell["heldout_f1"].values())
+    seen = cell["seen"]
+    assert seen["smallest_class"] == 10 and seen["classes"] == 3 and seen["columns"] == {"numeric": 4}
+    assert set(seen["gate"]) == {"logistic", "forest", "boosting"}
+    assert set(seen["gate"]["forest"]["options"]) == options and seen["gate"]["forest"]["eval_rows"] > 0
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert "1 done before, 0 to run" in again.stdout

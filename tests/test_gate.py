@@ -109,7 +109,10 @@ def test_recommendation_carries_its_options_numbers_and_says_how_sure():
     advice, options = gate["recommendation"], gate["options"]
     assert set(options) == {REAL_ONLY, "cvae", "class_weight", "smote"} and options[REAL_ONLY]["gain"] == 0
     assert advice["method"] == "smote" and advice["runner_up"] == "cvae"
-    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == options["smote"]
+    measured = {k: options["smote"][k] for k in ("gain", "lower_bound", "upper_bound")}
+    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == measured
+    assert options["smote"]["expected_gain"] == advice["expected_gains"]["smote"]
+    assert options["smote"]["typical_gain"] == advice["typical_gains"]["smote"]
     assert advice["why"].startswith("clearly best") and options["smote"]["lower_bound"] > 0
     assert gate["judge"] == "logistic" and gate["metric"] == "macro_f1" and "baselines" in gate
 
@@ -138,6 +141,29 @@ def test_menu_split_and_weights():
 
     y = np.array([0, 0, 0, 0, 1, 2, 2])
     np.testing.assert_allclose(balanced_weights(y, 4), compute_sample_weight("balanced", y))
+
+
+def test_partial_rebalancing_closes_half_the_gap_in_weights_or_rows(tmp_path):
+    """class_weight_half: each class weighs as if it had half its gap to the largest class more rows;
+    oversample_half / smote_half: half of each class's asked rows. Off the default menu."""
+    from pipeline.io import write_training_set
+    from pipeline.quality.gate import _shares
+    from pipeline.quality.menu import PARTIAL
+
+    y = np.array([0] * 40 + [1] * 10 + [2] * 20)
+    w = balanced_weights(y, 3, OPTIONS["class_weight_half"].strength)
+    mass = np.bincount(y, weights=w)  # each class's weight in the loss: rows + half the gap, scaled
+    np.testing.assert_allclose(mass / mass.sum(), np.array([40, 25, 30]) / 95)
+    assert w.sum() == pytest.approx(len(y))
+    assert _shares(OPTIONS["oversample_half"], {"1": 30, "2": 19}) == [("oversample", {"1": 15, "2": 10})]
+    assert _shares(OPTIONS["oversample"], {"1": 30, "2": 19}) == [("oversample", {"1": 30, "2": 19})]
+    assert not set(PARTIAL) & {o.name for o in menu("table", "cvae")}
+    assert set(PARTIAL) <= {o.name for o in menu("table", "cvae", partial=True)}
+    assert "smote_half" not in {o.name for o in menu("image", "cvae", partial=True)}
+    real = pd.DataFrame({"x": np.arange(70.0), "label": y.astype(str)})
+    write_training_set(tmp_path / "a.parquet", real, [], {}, (), True, "label", 0.5)
+    shipped = pd.read_parquet(tmp_path / "a.parquet")
+    np.testing.assert_allclose(shipped["sample_weight"].to_numpy(), w)  # what the gate measured is what ships
 
 
 def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
@@ -257,8 +283,38 @@ def test_an_option_that_changes_no_prediction_is_named_as_the_real_rows_alone():
     ev.options.append(OPTIONS["class_weight"])
     gate = decide(ev, Q)
     assert gate["recommendation"]["method"] == REAL_ONLY and gate["recommendation"]["runner_up"] == "cvae"
-    assert gate["recommendation"]["why"].startswith("class_weight changes no held-out prediction")
+    why = gate["recommendation"]["why"]
+    assert why.startswith("class_weight changes no held-out prediction") and "as good as class_weight" not in why
     assert gate["options_weighting"] == "classes"
+
+
+def test_on_imbalanced_data_an_option_that_changes_no_fold_prediction_is_kept():
+    """A handful of fold rows cannot show that class weights do nothing on imbalanced classes: the
+    ranking's choice stays, and the words say the folds could not tell it apart."""
+    truth = np.repeat(np.arange(2), [60, 12])
+    ev = _evidence(truth, 0.8, 0.6, seed=4)
+    ev.predictions["class_weight"] = [p.copy() for p in ev.predictions[REAL_ONLY]]
+    ev.options.append(OPTIONS["class_weight"])
+    gate = decide(ev, Q)
+    advice = gate["recommendation"]
+    assert advice["method"] == "class_weight" and gate["options"]["class_weight"]["gain"] == 0
+    assert "could not tell it apart" in advice["why"] and "smallest 12 rows beside 60" in advice["why"]
+    assert "real rows alone in effect" not in advice["why"]
+
+
+def test_clearly_best_only_when_the_option_also_leads_on_its_own_measurement():
+    """A boosting judge's typical gains put the CVAE's rows first though they measured below class
+    weights on the user's folds: the sentence says it goes against the measurement and quotes it."""
+    truth = np.repeat(np.arange(3), [60, 60, 20])
+    gate = decide(_evidence(truth, 0.70, 0.76, seed=5, class_weight=0.79), Q, judge="boosting")
+    advice, options = gate["recommendation"], gate["options"]
+    assert advice["method"] == "cvae" and options["cvae"]["gain"] < options["class_weight"]["gain"]
+    assert not advice["why"].startswith("clearly best")
+    assert "this goes against your measurement" in advice["why"]
+    assert f"on your folds it measured {options['cvae']['gain']:+.1f}" in advice["why"]
+    assert f"class_weight {options['class_weight']['gain']:+.1f}" in advice["why"]
+    agrees = decide(_evidence(truth, 0.70, 0.95, seed=5, class_weight=0.75), Q, judge="boosting")
+    assert agrees["recommendation"]["method"] == "cvae" and "goes against" not in agrees["recommendation"]["why"]
 
 
 def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
@@ -280,7 +336,7 @@ def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
     assert boosting["recommendation"]["method"] == "cvae"
     expected = boosting["recommendation"]["expected_gains"]  # what ranked them, beside the measured gains
     assert expected["cvae"] > expected["class_weight"] and expected[REAL_ONLY] == 0
-    assert "average across the benchmark's data sets" in boosting["recommendation"]["why"]
+    assert "typical gain on similar data sets" in boosting["recommendation"]["why"]
     far = decide(_evidence(truth, 0.70, 0.72, seed=5, class_weight=0.95), Q, judge="boosting")
     assert far["recommendation"]["method"] == "class_weight"
     logistic = decide(near, Q, judge="logistic")

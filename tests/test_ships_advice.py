@@ -84,3 +84,27 @@ def test_the_note_never_asks_to_rerun_when_the_advice_shipped():
     asked = shipped_note(gate, "cvae", "cvae")
     assert "as asked" in asked and "smote" in asked and "--generator auto" in asked
     assert "benchmarks" in shipped_note({"recommendation": None}, "class_weight")
+
+
+def test_half_way_options_ship_half_the_rows_or_half_the_weights(staged, tmp_path):
+    """oversample_half ships half of each class's asked rows (rounded up); class_weight_half
+    ships the weights the gate measured it with (pipeline.quality.menu.balanced_weights)."""
+    import numpy as np
+
+    from pipeline.quality.menu import balanced_weights
+
+    config, data, folder = staged
+    result = job.synthesize(config, data, str(folder), tmp_path / "rows", {}, "oversample_half")
+    added = pd.read_parquet(tmp_path / "rows" / "augmented.parquet").query("is_synthetic")
+    assert added["species"].astype(str).value_counts().to_dict() == {"setosa": 3, "versicolor": 3, "virginica": 3}
+    assert set(added["source"]) == {"oversample"} and result["shipped"] == "oversample_half"
+    wine = RunConfig.model_validate(
+        {"data": {"source": "wine"}, "sample": {"balance_to": 72}, "train": {"epochs": 2}, "seed": 1}
+    )
+    staged_wine = job.stage_data(wine, tmp_path / "w")
+    job.make_generator(wine).fit(staged_wine.real(), label=staged_wine.label).save(tmp_path / "m")
+    job.synthesize(wine, staged_wine, str(tmp_path / "m"), tmp_path / "weights", {}, "class_weight_half")
+    augmented = pd.read_parquet(tmp_path / "weights" / "augmented.parquet")
+    codes = augmented["cultivar"].astype("category").cat.codes.to_numpy()
+    np.testing.assert_allclose(augmented["sample_weight"].to_numpy(), balanced_weights(codes, 3, 0.5))
+    assert not augmented["is_synthetic"].any() and augmented["sample_weight"].nunique() == 3

@@ -33,7 +33,7 @@ from pipeline.processes import raise_if_interrupted
 from pipeline.progress import OFF, Bars
 from pipeline.quality.classifier import fit_judge
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
-from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, recommend, split_counts
+from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, partial_counts, recommend, split_counts
 from pipeline.quality.parallel import Workers
 from pipeline.quality.promotion import WORDS, Interval, decide_promotion, interval, scoring_rule_interval
 from pipeline.runtime import configure_threads, seed_everything
@@ -239,14 +239,15 @@ def _judge_job(state: tuple, job: tuple) -> np.ndarray:
     fx = torch.cat([x[train], *(p[0] for p in parts)])
     fy = torch.cat([y[train], *(p[1] for p in parts)])
     n_classes = len(task.classes)
-    weights = balanced_weights(fy.numpy(), n_classes) if option.balanced else None
+    weights = balanced_weights(fy.numpy(), n_classes, option.strength) if option.balanced else None
     weight = None if weights is None or np.all(weights == 1.0) else torch.as_tensor(weights, dtype=torch.float32)
     clf = fit_judge(task.judge, fx, fy, n_classes, seed, weight, task.quality.classifier_steps)
     return clf.predict_proba(x[held])
 
 
 def _shares(option: Option, counts: dict[str, int]) -> list[tuple[str, dict[str, int]]]:
-    return list(zip(option.sources, split_counts(counts, len(option.sources))))
+    """Each source's rows per class: the option's fraction of the asked counts, shared evenly."""
+    return list(zip(option.sources, split_counts(partial_counts(counts, option.fraction), len(option.sources))))
 
 
 def _fold_rows(task: Task, kind: str, gen: Synthesizer, train_x, train_y, seed: int):
@@ -357,11 +358,14 @@ def decide(
     decision = promoted["decision"]
     real = evidence.predictions[REAL_ONLY]
     same = frozenset(m for m, p in evidence.predictions.items() if m != REAL_ONLY and all(map(np.array_equal, p, real)))
-    advice = recommend(evidence.options, draws, points, quality.confidence, same, evidence.modality, judge)
+    counts = np.bincount(evidence.truth, minlength=len(evidence.class_names))
+    advice = recommend(evidence.options, draws, points, quality.confidence, same, evidence.modality, judge, counts)
     rare = rare_classes(evidence.truth, evidence.class_names)
     recall = {m: recall_by_class(evidence, m) for m in evidence.predictions}
     rounded = {
         m: {"gain": round(g, 3), "lower_bound": round(lo, 3), "upper_bound": round(hi, 3)}
+        | ({"typical_gain": advice["typical_gains"][m]} if m in advice["typical_gains"] else {})
+        | {"expected_gain": advice["expected_gains"][m]}
         for m, (g, lo, hi) in measured.items()
     }
     chosen = advice["method"]
@@ -378,8 +382,8 @@ def decide(
         "synthetic_rows_per_fold": float(np.mean(evidence.synthetic_rows.get(product, [0]))),
         "product": product,
         "options": rounded,
-        "recommendation": {"method": chosen, **rounded[chosen], **{k: advice[k] for k in ("why", "runner_up")}}
-        | {"expected_gains": advice["expected_gains"]},
+        "recommendation": {"method": chosen, **measured_of(rounded[chosen]), "why": advice["why"]}
+        | {k: advice[k] for k in ("runner_up", "expected_gains", "typical_gains", "weight")},
         "baselines": {
             m: {"gain": v["gain"], "lower_bound": v["lower_bound"]}
             for m, v in rounded.items()
@@ -396,6 +400,11 @@ def decide(
         ],
         "verdict": verdict(evidence.options, rounded, advice),
     }
+
+
+def measured_of(option: dict[str, float]) -> dict[str, float]:
+    """An option's measured gain and bounds (macro-F1 on the user's folds), without the advice's keys."""
+    return {k: option[k] for k in ("gain", "lower_bound", "upper_bound")}
 
 
 def probabilities(evidence: Evidence, method: str) -> list[np.ndarray]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.quality.prior import RARE_SHARE, load_advice
+
 REAL_ONLY = "real_only"
 # points of expected gain within which the order below decides, not the point estimate. Replayed
 # on the gate's own gains in benchmarks/imbalance.py (BENCHMARKS.md "Which training set"): ties
@@ -34,7 +36,9 @@ class Option:
     cost: int  # ties go to the lower: cheaper to make and simpler to explain
     words: str  # what a user trains on, for the verdict
     sources: tuple[str, ...] = ()  # generator kinds whose rows are added; a class's count split evenly
-    balanced: bool = False  # balanced class weights on every row (sample_weight)
+    balanced: bool = False  # class weights on every row (sample_weight), closing `strength` of the imbalance
+    strength: float = 1.0  # 1: balanced weights; 0.5: weights that close half the gap to the largest class
+    fraction: float = 1.0  # the share of each class's asked rows the sources add (0.5: half the deficit)
 
 
 CHEAP = {
@@ -54,6 +58,27 @@ CHEAP = {
 # the policy the image menu measures beside affine views: of torchvision's four, the best with the CNN
 # on digits (rare 5 and 10, tuning seeds 0-2; BENCHMARKS.md "Images: torchvision's policies")
 IMAGE_POLICY = "rand_augment"
+# partial rebalancing: half the gap to the largest class, in weights or in rows. Off the default menu
+# (menu(partial=True) measures them; benchmarks/meta.py decides whether they pay)
+PARTIAL = {
+    "class_weight_half": Option(
+        "class_weight_half",
+        1,
+        "your real rows with class weights that close half the imbalance",
+        balanced=True,
+        strength=0.5,
+    ),
+    "oversample_half": Option(
+        "oversample_half",
+        2,
+        "your real rows plus random copies for half of each class's deficit",
+        ("oversample",),
+        fraction=0.5,
+    ),
+    "smote_half": Option(
+        "smote_half", 3, "your real rows plus SMOTE rows for half of each class's deficit", ("smote",), fraction=0.5
+    ),
+}
 GENERATED = {
     "cvae": Option("cvae", 4, "your real rows plus the CVAE's rows", ("cvae",)),
     "pseudo_label": Option("pseudo_label", 4, "your real rows plus your unlabelled rows, labelled", ("pseudo_label",)),
@@ -61,36 +86,41 @@ GENERATED = {
         "cvae_affine", 5, "your real images plus half CVAE rows, half affine views", ("cvae", "affine")
     ),
 }
-OPTIONS = CHEAP | GENERATED  # every option by name
+OPTIONS = CHEAP | PARTIAL | GENERATED  # every option by name
 # what `--generator auto` ships when no option can be measured (a class of one row): the cheap
 # option that measured best on average in benchmarks/imbalance.py (BENCHMARKS.md "Which training set")
 UNMEASURED = {"table": "class_weight", "image": "affine"}
-# what each option gained over the real rows alone, in macro-F1 points on held-out test rows,
-# averaged over benchmarks/imbalance.py's settings, per kind of data and judge
-# (`benchmarks/imbalance.py --priors` prints it; BENCHMARKS.md "Which training set"). Tables:
-# 0.8's rows (`--out benchmarks/results/imbalance_v08`), images: results/imbalance
-PRIOR: dict[tuple[str, str], dict[str, float]] = {
-    ("table", "logistic"): {"class_weight": 6.8, "oversample": 6.7, "smote": 6.2, "cvae": 7.0},
-    ("table", "forest"): {"class_weight": 3.7, "oversample": 2.2, "smote": 3.3, "cvae": 6.5},
-    ("table", "boosting"): {"class_weight": 2.6, "oversample": 4.8, "smote": 5.2, "cvae": 8.9},
-    ("image", "logistic"): {"class_weight": 5.2, "oversample": 5.4, "affine": 6.2, "cvae": 4.7, "cvae_affine": 6.1},
-    ("image", "cnn"): {"class_weight": 0.9, "oversample": 0.4, "affine": 1.9, "cvae": 0.0, "cvae_affine": 1.7},
-}
-# the weight of this run's own measured gain against PRIOR (1: the measurement alone); replayed in
+# the advice learned across many data sets (benchmarks/meta.py --learn writes it; prior.py reads it):
+# per kind of data and judge, the typical gain of every option over the real rows alone (macro-F1
+# points on held-out test rows), maybe per description of the data (DESCRIBE), and how much this
+# run's own measured gain weighs against it. Until the meta-benchmark has run it holds 0.8's
+# hand-kept averages (benchmarks/imbalance.py --priors) and a fixed weight of 0.5
+ADVICE = load_advice()
+# the typical gains over every description, per (kind, judge): the replays of benchmarks/imbalance.py
+PRIOR: dict[tuple[str, str], dict[str, float]] = ADVICE.overall()
+# the weight of this run's own measured gain when the artifact fixes one (the fallback's 0.5): replayed in
 # benchmarks/imbalance.py with each data set's prior taken from the other data sets only: with
 # tie 0.5, 0.5 matched the measurement alone with LR and beat it by 0 to 1.5 macro-F1 points with trees
 SHRINK = 0.5
 
 
-def menu(modality: str, product: str) -> list[Option]:
-    """The options measured for this kind of data and the run's generator (`product`)."""
+def menu(modality: str, product: str, partial: bool = False) -> list[Option]:
+    """The options measured for this kind of data and the run's generator (`product`); with
+    `partial`, the half-way options (PARTIAL) beside their full ones."""
     options = [CHEAP[REAL_ONLY], CHEAP["class_weight"], CHEAP["oversample"]]
     options += [CHEAP["smote"]] if modality == "table" else [CHEAP["affine"], CHEAP[IMAGE_POLICY]]
+    if partial:
+        options += [o for o in PARTIAL.values() if modality == "table" or o.name != "smote_half"]
     if product not in {o.name for o in options}:
         options.append(GENERATED[product])
     if modality == "image" and product == "cvae":
         options.append(GENERATED["cvae_affine"])
     return options
+
+
+def partial_counts(counts: dict[str, int], fraction: float) -> dict[str, int]:
+    """`fraction` of each class's asked rows, rounded up (1: the counts as asked)."""
+    return dict(counts) if fraction == 1 else {c: int(np.ceil(n * fraction)) for c, n in counts.items()}
 
 
 def split_counts(counts: dict[str, int], parts: int) -> list[dict[str, int]]:
@@ -105,15 +135,22 @@ def tie_order(option: Option) -> tuple[int, int]:
 
 def expected_gains(gains: dict[str, float], prior: dict[str, float] | None, shrink: float = SHRINK) -> dict[str, float]:
     """Each option's expected gain over the real rows alone: this run's measured gain weighed
-    `shrink` against what the option gained across the benchmark's data sets with the same
-    judge (`prior`, PRIOR's entry). On tens of held-out rows a measured gain is mostly noise;
-    the average over many data sets is what a user would bet on without this run. No prior:
-    the measured gains; an option without one gets the mean of the others."""
+    `shrink` against the option's typical gain on similar data sets with the same judge (`prior`,
+    ADVICE's entry). On tens of held-out rows a measured gain is mostly noise; the typical gain
+    over many data sets is what a user would bet on without this run. No prior: the measured
+    gains; an option without one gets the mean of the others."""
     if not prior:
         return dict(gains)
+    return {m: shrink * g + (1 - shrink) * bet for (m, g), bet in zip(gains.items(), typical_of(gains, prior).values())}
+
+
+def typical_of(gains: dict[str, float], prior: dict[str, float] | None) -> dict[str, float]:
+    """The typical gain of every option in `gains` (0 for the real rows alone; an option the prior
+    lacks gets the mean of the others); {} without a prior."""
+    if not prior:
+        return {}
     fallback = float(np.mean([v for m, v in prior.items() if m != REAL_ONLY]))
-    bet = {m: 0.0 if m == REAL_ONLY else prior.get(m, fallback) for m in gains}
-    return {m: shrink * g + (1 - shrink) * bet[m] for m, g in gains.items()}
+    return {m: 0.0 if m == REAL_ONLY else float(prior.get(m, fallback)) for m in gains}
 
 
 def pick(expected: dict[str, float], tie: float = TIE) -> tuple[str, str]:
@@ -132,49 +169,81 @@ def recommend(
     same_as_real: frozenset[str] = frozenset(),
     modality: str = "table",
     judge: str = "logistic",
+    counts: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The option to train on and, in words, how sure the measurement is.
+    """The option to train on and, in words, how sure the measurement is and how it was chosen.
 
     `points` is each option's macro-F1 (points) on every held-out row, `draws` the same over
     bootstrap resamples of the rows (one draw per resample, shared across options);
-    `same_as_real` names the options whose held-out predictions are those of the real rows alone.
-    Options are ranked by their expected gain (expected_gains), ties within TIE as tie_order says."""
+    `same_as_real` names the options whose held-out predictions are those of the real rows alone;
+    `counts` the real rows per class (what the run sees: which typical gains, how much its own
+    measurement weighs). Options are ranked by their expected gain (expected_gains), ties within
+    TIE as tie_order says.
+
+    An option that changed no held-out prediction is named the real rows alone only where its
+    training set is theirs in effect on balanced classes; on imbalanced classes (a class below
+    RARE_SHARE of the largest) a handful of fold rows cannot show that, so the ranking's choice stays
+    and the words say the folds could not tell it apart."""
     by_name = {o.name: o for o in options if o.name in points}
-    prior = PRIOR.get((modality, judge))
-    expected = expected_gains({n: points[n] - points[REAL_ONLY] for n in by_name}, prior)
+    prior = ADVICE.typical_gains(modality, judge, counts)
+    shrunk = ADVICE.weight(counts) if prior else 1.0
+    measured = {n: points[n] - points[REAL_ONLY] for n in by_name}
+    typical = typical_of(measured, prior)
+    expected = expected_gains(measured, prior, shrunk)
     best, picked = pick(expected)
-    chosen = REAL_ONLY if picked in same_as_real else picked
-    prefix = f"{picked} changes no held-out prediction (your real rows alone in effect); " if picked != chosen else ""
-    others = [n for n in by_name if n != chosen and n not in same_as_real]
+    imbalanced = counts is not None and len(counts) > 0 and min(counts) < RARE_SHARE * max(counts)
+    chosen = REAL_ONLY if picked in same_as_real and not imbalanced else picked
     rounded = {n: round(v, 3) for n, v in expected.items()}
+    out = {"method": chosen, "runner_up": None, "expected_gains": rounded, "weight": round(shrunk, 3)}
+    out["typical_gains"] = {n: round(v, 3) for n, v in typical.items()}
+    others = [n for n in by_name if n not in (chosen, picked) and n not in same_as_real]
     if not others:
-        why = "no other option changed a held-out prediction"
-        return {"method": chosen, "runner_up": None, "why": why, "expected_gains": rounded}
+        return out | {"why": "no other option changed a held-out prediction"}
     runner = max(others, key=lambda n: expected[n])
-    gap = expected[chosen] - expected[runner]
-    shrunk = SHRINK if prior else 1.0
-    spread = shrunk * (draws[chosen] - draws[runner] - (points[chosen] - points[runner]))
+    gap = expected[picked] - expected[runner]
+    spread = shrunk * (draws[picked] - draws[runner] - (points[picked] - points[runner]))
     lower = gap + float(np.quantile(spread, 1 - confidence))
-    if expected[best] - expected[chosen] > 1e-9:
-        why = f"as good as {best} within noise ({expected[best] - expected[chosen]:.1f} points apart, under {TIE:g})"
-        why += " and simpler" if chosen != REAL_ONLY else ""
-    elif round(lower, 1) > 0:  # as printed: a bound that reads +0.0 is not clear
+    top = max((n for n in by_name if n not in same_as_real or n == picked), key=lambda n: measured[n])
+    leads = measured[picked] >= measured[top] - 1e-9  # leads on its own measured gain too
+    if expected[best] - expected[picked] > 1e-9:
+        why = f"as good as {best} within noise ({expected[best] - expected[picked]:.1f} expected points apart,"
+        why += f" under {TIE:g})" + (" and simpler" if picked != REAL_ONLY else "")
+    elif round(lower, 1) > 0 and leads:  # as printed: a bound that reads +0.0 is not clear
         why = f"clearly best: {gap:+.1f} points over the runner-up {runner} (one-sided lower bound {lower:+.1f})"
+    elif round(lower, 1) > 0:
+        why = f"best by expected gain: {gap:+.1f} points over the runner-up {runner} (lower bound {lower:+.1f})"
     else:
         why = f"best by a hair: {runner} is as good within noise ({gap:+.1f} points ahead, lower bound {lower:+.1f})"
     if shrunk < 1:
         why += (
-            f"; expected gain = {SHRINK:g} x this run's measured gain + {1 - SHRINK:g} x the option's average"
-            f" across the benchmark's data sets with this judge ({chosen} {expected[chosen]:+.1f},"
+            f"; expected gain = {shrunk:.2g} x the gain measured on your folds + {1 - shrunk:.2g} x the typical"
+            f" gain on similar data sets with this judge ({picked} {expected[picked]:+.1f},"
             f" {runner} {expected[runner]:+.1f})"
         )
-    return {"method": chosen, "runner_up": runner, "why": prefix + why, "expected_gains": rounded}
+        if not leads:
+            why += (
+                f"; this goes against your measurement: chosen from {ADVICE.words()}: on your folds it measured"
+                f" {measured[picked]:+.1f}, {top} {measured[top]:+.1f}"
+            )
+    if picked != chosen:
+        why = f"{picked} changes no held-out prediction (your real rows alone in effect on balanced classes); " + why
+    elif picked in same_as_real:
+        why += (
+            f"; on your folds {picked} changed no held-out prediction of your real rows alone: the folds could not"
+            f" tell it apart from them, and with imbalanced classes (smallest {int(min(counts))} rows beside"
+            f" {int(max(counts))}) it is kept"
+        )
+    return out | {"runner_up": runner, "why": why}
 
 
-def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """scikit-learn's 'balanced' class weights per row: n / (classes present * rows of the class)."""
+def balanced_weights(y: np.ndarray, n_classes: int, strength: float = 1.0) -> np.ndarray:
+    """Class weights per row. strength 1: scikit-learn's 'balanced' weights, n / (classes present *
+    rows of the class). Otherwise each class weighs as if it had its rows plus `strength` of its gap to
+    the largest class (0.5: half the imbalance closed), scaled so the weights sum to n, as balanced
+    ones do."""
     counts = np.bincount(y, minlength=n_classes).astype(float)
-    present = int((counts > 0).sum())
-    with np.errstate(divide="ignore"):
-        per_class = np.where(counts > 0, len(y) / (present * counts), 0.0)
-    return per_class[y]
+    target = counts + strength * (counts.max() - counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_class = np.where(counts > 0, target / counts, 0.0)
+    total = float((per_class * counts).sum())
+    return per_class[y] * (len(y) / total if total else 0.0)

@@ -210,14 +210,16 @@ def md(text: object) -> str:
 
 
 def _gate_lines(gate: dict[str, Any]) -> list[str]:
-    lines = [
-        f"**Decision: {gate['decision']}** ({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
+    """Which training set (every option in macro-F1, every class weighing the same), then the
+    promotion of the product's rows in its own section, with its own statistic."""
+    lines = [f"**{md(gate['verdict'])}**", ""]
+    lines += _menu_lines(gate)
+    lines += [
+        f"**Promotion of the {md(gate.get('product', 'synthetic'))} rows: {gate['decision']}** "
+        f"({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
         "",
         *([f"Promotion: {md(gate['promotion']['summary'])}.", ""] if gate.get("promotion") else []),
-        f"**{md(gate['verdict'])}**",
-        "",
     ]
-    lines += _menu_lines(gate)
     lines += [f"- {md(r)}" for r in gate["reasons"]]
     if gate.get("gain") is not None:
         lines.append(
@@ -226,8 +228,6 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
             f"scored ({gate['folds']} folds x {gate['repeats']} repeats); {gate.get('synthetic_rows', '?')} "
             "synthetic rows shipped"
         )
-    for name, b in gate.get("baselines", {}).items():
-        lines.append(f"- baseline {md(name)}: gain {b['gain']:+.2f} points (lower bound {b['lower_bound']:+.2f})")
     for name, r in gate.get("rare_class_recall", {}).items():
         lines.append(
             f"- rare class {md(name)}: recall {r['real_only']:.0%} on real rows alone, "
@@ -237,27 +237,37 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
 
 
 def _menu_lines(gate: dict[str, Any]) -> list[str]:
-    """The whole menu as a table, best first, the recommendation marked; and its plot."""
+    """The whole menu as a table, ranked by expected gain, the recommendation marked; and its plot."""
     options, advice = gate.get("options") or {}, gate.get("recommendation") or {}
     if not options:
         return []
     level = f"{2 * gate['confidence'] - 1:.0%}"
+    weight = advice.get("weight")
+    how = (
+        f"expected = {weight:.2g} x measured + {1 - weight:.2g} x typical"
+        if weight is not None and weight < 1
+        else "expected = measured"
+    )
     lines = [
-        f"Training sets measured with the judge `{gate['judge']}` on the same folds (macro-F1 points over the real "
-        f"rows alone, {level} interval from a paired bootstrap over the held-out rows; the expected gain, which "
-        "ranks them, weighs the measured gain against the option's average across the benchmark's data sets):",
+        f"Training sets measured with the judge `{gate['judge']}` on the same folds, in macro-F1 points over the "
+        "real rows alone with every class weighing the same: the gain measured on your folds (with its "
+        f"{level} interval from a paired bootstrap over the held-out rows), the typical gain of the option on "
+        f"similar data sets, and the expected gain that ranks them ({how}):",
         "",
-        "| option | gain | interval | expected gain | |",
-        "|---|---|---|---|---|",
+        "| option | measured on your folds | interval | typical on similar data | expected | |",
+        "|---|---|---|---|---|---|",
     ]
     expected = advice.get("expected_gains") or {}
-    for name in sorted(options, key=lambda m: -options[m]["gain"]):
+    for name in sorted(options, key=lambda m: -options[m].get("expected_gain", expected.get(m, options[m]["gain"]))):
         o = options[name]
         mark = "**recommended**" if name == advice.get("method") else ""
         mark += " shipped" if name == gate.get("shipped") else ""
-        bet = f"{expected[name]:+.2f}" if name in expected else ""
+        bet = o.get("expected_gain", expected.get(name))
+        typical = o.get("typical_gain")
         interval = f"{o['lower_bound']:+.2f} to {o['upper_bound']:+.2f}"
-        lines.append(f"| {name} | {o['gain']:+.2f} | {interval} | {bet} | {mark} |")
+        cells = [f"{o['gain']:+.2f}", interval, "" if typical is None else f"{typical:+.2f}"]
+        cells.append("" if bet is None else f"{bet:+.2f}")
+        lines.append(f"| {name} | {' | '.join(cells)} | {mark} |")
     lines += ["", gate.get("shipped_note", ""), ""] if gate.get("shipped_note") else []
     return lines + ["", "![options](plots/gate_options.png)", ""]
 
