@@ -10,7 +10,7 @@ called from a notebook or a test without a server.
     make_pipeline(CVAESampler(random_state=0), RandomForestClassifier())  # imbalanced-learn
 """
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 _GENERATORS = ("Synthesizer", "CVAESynthesizer", "SMOTESynthesizer", "AffineSynthesizer", "PseudoLabelSynthesizer")
 
