@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the textbook recipe, a plug-in beside the project (benchmarks/imbalance.py REFERENCE)
+TEXTBOOK = Path(os.environ.get("TEXTBOOK_CVAE") or ROOT.parent / "shared" / "reference" / "textbook_cvae.py")
+needs_textbook = pytest.mark.skipif(not TEXTBOOK.is_file(), reason=f"no textbook recipe at {TEXTBOOK}")
 
 
 def _run(args: list[str], out: Path) -> dict:
@@ -99,6 +102,7 @@ def test_generation_throughput_tiny(tmp_path):
     assert sum(run["parts_s"].values()) <= run["stream_s"] * 1.05  # the parts do not overlap
 
 
+@needs_textbook
 def test_imbalance_natural_table_with_boosting(tmp_path):
     """pbc keeps its own shape (6% transplants) and its holes (a third of the rows miss a value): the natural
     split, SMOTE-NC, the textbook CVAE and the product run on it, and all three classifiers score each method."""
@@ -128,6 +132,7 @@ def test_imbalance_natural_table_with_boosting(tmp_path):
     assert "### pbc: natural classes" in out.with_suffix(".md").read_text()
 
 
+@needs_textbook
 def test_ablation_tiny(tmp_path):
     """Every variant of the ablation runs on a rare split and on a natural table, and the JSON holds a
     finite score (LR, RF and HGB) and paired Δ for each."""
@@ -212,3 +217,14 @@ def test_meta_benchmark_writes_one_cell_per_run_and_skips_it_next_time(tmp_path)
     assert set(seen["gate"]["forest"]["options"]) == options and seen["gate"]["forest"]["eval_rows"] > 0
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert "1 done before, 0 to run" in again.stdout
+
+
+def test_the_textbook_recipe_is_skipped_and_said_so_where_it_is_not_there(monkeypatch, tmp_path):
+    """Where ../shared is not beside the project, the reference method reports why it did not run."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import imbalance
+
+    monkeypatch.setattr(imbalance, "REFERENCE", tmp_path / "missing.py")
+    data = imbalance.load_data("iris")
+    extra = imbalance.textbook_cvae(imbalance.make_split(data, 0, 5), {})
+    assert extra.skipped and "no reference recipe at" in extra.skipped and "TEXTBOOK_CVAE" in extra.skipped

@@ -74,7 +74,7 @@ def test_image_run_writes_scored_pngs_and_augmented(digits_run):
     assert gate["synthetic_rows"] == augmented["is_synthetic"].sum() and gate["metric"] == "macro_f1"
     assert gate["decision"] in ("promote", "keep", "not enough evidence") and gate["eval_rows"] == 50
     assert "affine" in gate["baselines"] and gate["verdict"].endswith(".")
-    assert gate == summary["gate"] and "Decision" in (out / "quality_report.md").read_text()
+    assert gate == summary["gate"] and "**Promotion of the" in (out / "quality_report.md").read_text()
     assert not list(out.parent.glob(f".{out.name}.*"))  # no staging folder left beside the outputs
     for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png", "accepted_rejected.png", "scores.png"):
         assert (out / "plots" / plot).stat().st_size > 1000

@@ -29,6 +29,8 @@ ARGS = [
     "--epochs",
     "200",
     "--no-gate",
+    "--generator",
+    "cvae",  # the CVAE's rows in augmented.parquet too: what a kill must not half-write
     "--accept",
     "all",
     "--seed",

@@ -44,7 +44,10 @@ def test_a_failure_at_any_stage_leaves_no_staging_folder(stage, tmp_path, monkey
         "tracker": ("Tracker", _Tracker),
         "train": ("train", lambda *a, **k: {}),
         "evaluate": ("evaluate", lambda *a, **k: {"promoted": False}),
-        "synthesize": ("synthesize", lambda *a, **k: {"accepted_rows": 0, "report": {}}),
+        "synthesize": (
+            "synthesize",
+            lambda *a, **k: {"accepted_rows": 0, "report": {}, "shipped_rows": 0, "shipped": None},
+        ),
         "write_report": ("write_report", lambda *a, **k: None),
         "make_plots": ("make_plots", lambda *a, **k: []),
         "commit": ("_commit", lambda *a, **k: {}),

@@ -161,8 +161,9 @@ def test_sweep_fans_out_three_datasets_across_workers(stack, tmp_path):
     } | TINY
     run = stack.wait(stack.trigger("augment-sweep/sweep", {"sweep": sweep}), timeout=800)
     assert run["state"]["type"] == "COMPLETED", run["state"]
-    for name in ("iris", "wine", "penguins"):
-        assert pd.read_parquet(tmp_path / name / "augmented.parquet")["is_synthetic"].any(), name
+    for name in ("iris", "wine", "penguins"):  # the CVAE's rows, and the recommended training set beside them
+        assert pd.read_parquet(tmp_path / name / "synthetic.parquet")["accepted"].any(), name
+        assert (~pd.read_parquet(tmp_path / name / "augmented.parquet")["is_synthetic"]).any(), name
     children = _runs_named(stack, "sweep-")
     assert len(children) == 3 and all(c["state"]["type"] == "COMPLETED" for c in children)
     # from a worker's pick-up (PENDING) to the end: a process's start-up counts as its work, since
