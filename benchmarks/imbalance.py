@@ -392,10 +392,6 @@ def _views(split: Split, counts: dict[int, int], seed: int, kind: str = "affine"
     return torch.cat(xs), torch.cat(ys)
 
 
-def _affine_views(split: Split, counts: dict[int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return _views(split, counts, seed)
-
-
 def policy(name: str) -> Method:
     """Images: views of the rare images in turn under torchvision's policy `name`."""
 
@@ -425,7 +421,7 @@ def policy_of_product(name: str) -> Method:
 def affine(split: Split, options: dict) -> Extra:
     if not split.data.is_image:
         return Extra(skipped="images only")
-    return Extra(*_affine_views(split, split.deficit(), split.seed))
+    return Extra(*_views(split, split.deficit(), split.seed))
 
 
 def affine_product(split: Split, options: dict) -> Extra:
