@@ -442,6 +442,18 @@ def run_cell(table: Table, shape: str, seed: int, args: dict) -> dict:
     }
 
 
+def spread(cells: list[tuple[Table, str, int]]) -> list[tuple[Table, str, int]]:
+    """The cells in an order that spreads the packages: each package's first table, then each one's
+    second, and so on (seed by seed), so that a run stopped part-way has learned from every package."""
+    order: dict[str, tuple[int, str]] = {}
+    seen_per_package: dict[str, int] = {}
+    for table in dict.fromkeys(t for t, _, _ in cells):
+        package = table.items[0].split("/")[0] if "/" in table.items[0] else table.name
+        order[table.name] = (seen_per_package.get(package, 0), package)
+        seen_per_package[package] = seen_per_package.get(package, 0) + 1
+    return sorted(cells, key=lambda c: (c[2], *order[c[0].name], c[0].name, c[1]))
+
+
 def counts_of(split: imbalance.Split) -> np.ndarray:
     return np.bincount(split.y.numpy(), minlength=len(split.data.classes))
 
@@ -495,7 +507,7 @@ def main(argv: list[str] | None = None) -> None:
         tables = [t for t in tables if t.name in args.tables]
     settings = {"cvae": not args.no_cvae, "steps": args.steps}
     out.mkdir(parents=True, exist_ok=True)
-    cells = [(t, s, seed) for t in tables for s in args.shapes for seed in range(args.seeds)]
+    cells = spread([(t, s, seed) for t in tables for s in args.shapes for seed in range(args.seeds)])
     todo = [(t, s, seed) for t, s, seed in cells if not cell_path(out, t.name, s, seed).exists()]
     print(
         f"{len(cells)} cells, {len(cells) - len(todo)} done before, {len(todo)} to run on {args.workers} worker(s)",
