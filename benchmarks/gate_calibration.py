@@ -40,10 +40,14 @@ and the same with "truly hurts" meaning a true gain below -0.5 points.
         --shapes balanced
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gate_calibration.py --report-only   # tables from the JSON
 
-Results merge into benchmarks/results/gate_calibration.{md,json} (--quick: gate_calibration_quick.*;
---out for another prefix): a later run replaces only the cells it ran, so batches (and two
-processes) can fill one file. --quality-arg / --train-arg KEY=VALUE change the run's settings
-(e.g. --quality-arg fold_steps=500); cells measured under other settings go to another --out.
+Results merge into the files --out names (a path prefix: PREFIX.md and PREFIX.json): a later
+run replaces only the cells it ran, so batches (and two processes) can fill one file.
+--quality-arg / --train-arg KEY=VALUE change the run's settings (e.g. --quality-arg
+fold_steps=500); cells measured under other settings go to another --out. Without --out a run
+writes to a new temporary folder (gate_calibration.* there, --quick: gate_calibration_quick.*),
+whose path it prints: the files committed in benchmarks/results were measured under earlier
+settings, so a run never merges into them unless --out names them. --report-only without --out
+rewrites benchmarks/results/gate_calibration.md (--quick: gate_calibration_quick.md) from its JSON.
 """
 
 from __future__ import annotations
@@ -757,13 +761,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="iris and penguins, k 5 and 10, 2 seeds, balanced")
     parser.add_argument("--only", nargs="*", default=None, help="run only these cell keys (e.g. iris/k5/seed0)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the JSON")
-    parser.add_argument("--out", default=None, help="path prefix (default benchmarks/results/gate_calibration)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="path prefix (default: a new temporary folder; with --report-only benchmarks/results/gate_calibration)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.k, args.seeds, args.shapes = ["iris", "penguins"], [5, 10], 2, ["balanced"]
-    args.out = args.out or str(
-        ROOT / "benchmarks/results" / ("gate_calibration_quick" if args.quick else "gate_calibration")
-    )
+    if args.out is None:
+        name = "gate_calibration_quick" if args.quick else "gate_calibration"
+        if args.report_only:
+            args.out = str(ROOT / "benchmarks/results" / name)
+        else:  # the committed results hold earlier settings: a new run starts its own files
+            args.out = str(Path(tempfile.mkdtemp(prefix="gate_calibration_run_")) / name)
     return args
 
 
@@ -771,6 +782,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     command = "benchmarks/gate_calibration.py " + " ".join(sys.argv[1:] if argv is None else argv)
     json_path, md_path = Path(args.out + ".json"), Path(args.out + ".md")
+    if not args.report_only:
+        print(f"results: {md_path} and {json_path}", flush=True)
     configure_threads(1)
     torch.set_num_threads(1)
     gate_source_hash()
