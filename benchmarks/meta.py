@@ -37,7 +37,7 @@ benchmarks/results/meta/cells): every option's held-out macro-F1 with each judge
 boosting; benchmarks/imbalance.py's methods and classifiers; OPTION_METHODS maps the menu's names to
 them), and what a run can see before it decides (`seen`: rows, classes, smallest class, imbalance
 ratio, columns by kind, missing share, and per judge the gate's fold measurements of every option
-of menu(partial=True): macro-F1 gains with every class weighing the same, their bounds, and the
+of the menu: macro-F1 gains with every class weighing the same, their bounds, and the
 rows scored, as benchmarks/imbalance.py's `follow` obtains them). A rerun skips finished cells.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/meta.py --list                # the tables the rule chose
@@ -329,7 +329,9 @@ def make_cell_split(data: imbalance.Data, shape: str, seed: int) -> imbalance.Sp
 
 def seen(split: imbalance.Split, judges: list[str], cvae: bool, steps: int | None) -> dict:
     """The description a run has before it decides, and per judge the gate's fold measurements of
-    menu(partial=True) (as imbalance.follow obtains them)."""
+    the menu (as imbalance.follow obtains them). The half-way options are measured on the test rows
+    only (`heldout_f1`): their fold measurements cost a third more judge fits per cell, and the test
+    rows say whether they pay as fixed rules."""
     import tempfile
     from dataclasses import replace
 
@@ -367,7 +369,7 @@ def seen(split: imbalance.Split, judges: list[str], cvae: bool, steps: int | Non
         task, factories, _ = job.gate_task(config, ref)
         if not cvae:  # the promotion needs a product among the options: SMOTE's rows stand in
             task = replace(task, product="smote")
-        options = menu("table", task.product, partial=True)
+        options = menu("table", task.product)
         t0 = time.perf_counter()
         plan = fold_rows(task, factories, options)
         out["fold_rows_seconds"] = round(time.perf_counter() - t0, 2)
@@ -400,6 +402,7 @@ def run_cell(table: Table, shape: str, seed: int, args: dict) -> dict:
     from pipeline.runtime import configure_threads
 
     configure_threads(1)
+    os.environ["AUGMENT_WORKERS"] = "1"  # the cells run side by side: the gate's own pool would only contend
     t0 = time.perf_counter()
     data = load_table(table)
     split = make_cell_split(data, shape, seed)
@@ -443,15 +446,16 @@ def run_cell(table: Table, shape: str, seed: int, args: dict) -> dict:
 
 
 def spread(cells: list[tuple[Table, str, int]]) -> list[tuple[Table, str, int]]:
-    """The cells in an order that spreads the packages: each package's first table, then each one's
-    second, and so on (seed by seed), so that a run stopped part-way has learned from every package."""
+    """The cells in an order that spreads the packages, seed by seed: the leave-out tables (the check)
+    first, then each package's first table, then each one's second, and so on, so that a run stopped
+    part-way has learned from every package."""
     order: dict[str, tuple[int, str]] = {}
     seen_per_package: dict[str, int] = {}
     for table in dict.fromkeys(t for t, _, _ in cells):
         package = table.items[0].split("/")[0] if "/" in table.items[0] else table.name
         order[table.name] = (seen_per_package.get(package, 0), package)
         seen_per_package[package] = seen_per_package.get(package, 0) + 1
-    return sorted(cells, key=lambda c: (c[2], *order[c[0].name], c[0].name, c[1]))
+    return sorted(cells, key=lambda c: (c[2], not c[0].held_out, *order[c[0].name], c[0].name, c[1]))
 
 
 def counts_of(split: imbalance.Split) -> np.ndarray:
