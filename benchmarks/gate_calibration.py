@@ -83,7 +83,8 @@ from pipeline.quality.gate import macro_f1  # noqa: E402
 from pipeline.quality.menu import balanced_weights  # noqa: E402
 from pipeline.quality.promotion import Interval, row_loss  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
-from pipeline.synthesizers import AffineSynthesizer, SMOTESynthesizer, Synthesizer  # noqa: E402
+from pipeline.synthesizers.base import Synthesizer  # noqa: E402
+from pipeline.synthesizers.baselines import AffineSynthesizer, SMOTESynthesizer  # noqa: E402
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
 IMAGES = ["digits", "mnist"]

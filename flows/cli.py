@@ -317,7 +317,7 @@ def generate(
     try:
         configure_environment()
         from flows.settings import artifacts_root, check_servers
-        from pipeline.checks import check_registered, check_seed, split_list, tracking_uri_for
+        from pipeline.checks import check_seed, split_list, tracking_uri_for
         from pipeline.config import SampleConfig, parse_model_uri
 
         check_seed(seed)
@@ -326,6 +326,8 @@ def generate(
         with _claimed(out, [], "generate"):
             check_servers()
             # the model, its version, files and classes: refused here, not from inside the flow
+            from pipeline.tracking import check_registered
+
             check_registered(model, tracking_uri_for(artifacts_root()), sample, seed)
             from flows.local_server import api_for_run
 

@@ -23,7 +23,7 @@ from pipeline.quality.gate import (
     rule,
 )
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, TIE, balanced_weights, menu, split_counts
-from pipeline.synthesizers import OversampleSynthesizer, SMOTESynthesizer
+from pipeline.synthesizers.baselines import OversampleSynthesizer, SMOTESynthesizer
 
 Q = QualityConfig()
 

@@ -37,7 +37,7 @@ from pipeline.quality.menu import REAL_ONLY, Option, balanced_weights, partial_c
 from pipeline.quality.parallel import Workers
 from pipeline.quality.promotion import WORDS, Interval, decide_promotion, interval, scoring_rule_interval
 from pipeline.runtime import configure_threads, seed_everything
-from pipeline.synthesizers import Synthesizer
+from pipeline.synthesizers.base import Synthesizer
 
 BOOTSTRAP = 1000
 RARE_SHARE = 0.5  # a class is rare when it has fewer than this share of the largest class's rows
