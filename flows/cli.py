@@ -395,13 +395,13 @@ app.add_typer(server_app, name="server")
 @server_app.command("status")
 def server_status() -> None:
     """Show the local Prefect server and the warm runner of this artifacts home, if they run."""
-    from flows import local_server, runner
+    from flows import local_server, runner_state
     from flows.settings import artifacts_root
 
     root = artifacts_root()
     server = local_server.status(root)
     _print_background("local Prefect server", server, root, server and server["url"])
-    _print_background("warm runner", runner.status(root), root)
+    _print_background("warm runner", runner_state.status(root), root)
 
 
 def _print_background(what: str, state: dict | None, root: object, where: str | None = None) -> None:
@@ -423,7 +423,7 @@ def server_stop(
 ) -> None:
     """Stop the local Prefect server and the warm runner of this artifacts home; refused while a
     run of the home is in progress, unless --force interrupts it first."""
-    from flows import activity, local_server, runner
+    from flows import activity, local_server, runner_state
     from flows.settings import artifacts_root
     from pipeline.errors import AugmentError
 
@@ -439,7 +439,7 @@ def server_stop(
         )
     if busy:
         _interrupt(root, busy)
-    stopped = runner.stop(root)  # first: a runner that is starting would start the server again
+    stopped = runner_state.stop(root)  # first: a runner that is starting would start the server again
     console.print(
         "stopped the local Prefect server" if local_server.stop(root) else "no local Prefect server was running"
     )
