@@ -36,8 +36,8 @@ from pipeline.io import update_provenance
 from pipeline.job import DataRef
 from pipeline.outputs import check_out, claim_out, publish, staging_folder
 from pipeline.processes import interruptions_kept, raise_if_interrupted, signals_deferred
-from pipeline.quality.gate import shipped_note
 from pipeline.quality.report import report_markdown, write_report
+from pipeline.quality.wording import shipped_note
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri

@@ -26,8 +26,9 @@ from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_frames, write_training_set
 from pipeline.progress import Bars
+from pipeline.quality.crossfit import Evidence, Task, cross_fit
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
-from pipeline.quality.gate import Evidence, Task, cross_fit, decide
+from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
