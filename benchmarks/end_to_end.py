@@ -37,10 +37,10 @@ STAGES = ["load_data", "train", "register", "gate", "synthesize", "plots"]
 
 def _wait_for_runner(home: Path, timeout: float = 120.0) -> None:
     """Until the warm runner a previous run left is ready (nothing to wait for before the first)."""
-    from flows import runner
+    from flows import runner_state
 
     deadline = time.monotonic() + timeout
-    while (state := runner.status(home)) is not None and not state["ready"] and time.monotonic() < deadline:
+    while (state := runner_state.status(home)) is not None and not state["ready"] and time.monotonic() < deadline:
         time.sleep(0.5)
 
 
@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> dict:
                 )
                 print(f"{dataset}: {median['wall_s']:.1f} s", file=sys.stderr)
         finally:
-            from flows import local_server, runner
+            from flows import local_server, runner_state
 
-            runner.stop(home)
+            runner_state.stop(home)
             local_server.stop(home)
     head = "| data set | wall | fixed overhead | " + " | ".join(STAGES) + " |"
     lines = [head, "|" + "---|" * (len(STAGES) + 3)]

@@ -83,11 +83,12 @@ from pipeline.data.sources import subsample_per_class  # noqa: E402
 from pipeline.io import write_frames  # noqa: E402
 from pipeline.job import DataRef, evaluate_gate, make_generator, stage_data, synthesize_rows  # noqa: E402
 from pipeline.quality.classifier import fit_judge  # noqa: E402
-from pipeline.quality.gate import macro_f1  # noqa: E402
+from pipeline.quality.gains import macro_f1  # noqa: E402
 from pipeline.quality.menu import balanced_weights  # noqa: E402
 from pipeline.quality.promotion import Interval, row_loss  # noqa: E402
 from pipeline.runtime import configure_threads  # noqa: E402
-from pipeline.synthesizers import AffineSynthesizer, SMOTESynthesizer, Synthesizer  # noqa: E402
+from pipeline.synthesizers.base import Synthesizer  # noqa: E402
+from pipeline.synthesizers.baselines import AffineSynthesizer, SMOTESynthesizer  # noqa: E402
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
 IMAGES = ["digits", "mnist"]
@@ -342,6 +343,9 @@ def gate_source_hash() -> str:
     (taken once, at the start: another process may edit them while cells run)."""
     files = [
         "pipeline/quality/gate.py",
+        "pipeline/quality/crossfit.py",
+        "pipeline/quality/gains.py",
+        "pipeline/quality/wording.py",
         "pipeline/job.py",
         "pipeline/deliver.py",
         "pipeline/config.py",

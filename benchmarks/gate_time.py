@@ -43,7 +43,7 @@ def run(case: str, workers: int, parts: bool, seed: int) -> dict:
 
     from pipeline import job
     from pipeline.config import RunConfig
-    from pipeline.quality import gate
+    from pipeline.quality import crossfit, gate
 
     torch.set_num_threads(1)
     spec = CASES[case]
@@ -61,7 +61,7 @@ def run(case: str, workers: int, parts: bool, seed: int) -> dict:
         ref = job.stage_data(config, Path(work))
         seconds, counts = defaultdict(float), defaultdict(int)
         if parts:
-            _time_parts(gate, seconds, counts)
+            _time_parts(crossfit, gate, seconds, counts)
         start = time.perf_counter()
         section = job.evaluate_gate(config, ref)
         wall = time.perf_counter() - start
@@ -82,7 +82,7 @@ def run(case: str, workers: int, parts: bool, seed: int) -> dict:
     return out
 
 
-def _time_parts(gate, seconds: dict, counts: dict) -> None:
+def _time_parts(crossfit, gate, seconds: dict, counts: dict) -> None:
     """Wrap the gate's parts (in-process, one worker) with timers and counters."""
 
     def timed(name, fn, key=None):
@@ -97,11 +97,11 @@ def _time_parts(gate, seconds: dict, counts: dict) -> None:
 
         return wrapper
 
-    gate._fit_fold_generator = timed(
-        "fold generators", gate._fit_fold_generator, key=lambda task, factory, *a, **k: factory().kind
+    crossfit._fit_fold_generator = timed(
+        "fold generators", crossfit._fit_fold_generator, key=lambda task, factory, *a, **k: factory().kind
     )
-    gate._fold_rows = timed("rows drawn", gate._fold_rows, key=lambda task, kind, *a, **k: kind)
-    gate.fit_judge = timed("judge fits", gate.fit_judge, key=lambda kind, *a, **k: kind)
+    crossfit._generated_rows = timed("rows drawn", crossfit._generated_rows, key=lambda task, kind, *a, **k: kind)
+    crossfit.fit_judge = timed("judge fits", crossfit.fit_judge, key=lambda kind, *a, **k: kind)
     gate.option_scores = timed("bootstrap (option_scores)", gate.option_scores)
 
 

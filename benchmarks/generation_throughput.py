@@ -78,10 +78,10 @@ def child(spec: dict) -> dict:
     import pipeline.quality.scores as scores_mod
     from pipeline.config import QualityConfig, SampleConfig
     from pipeline.runtime import configure_threads
-    from pipeline.synthesizers import Synthesizer
+    from pipeline.synthesizers.registry import load_synthesizer
 
     configure_threads(spec["threads"])
-    gen = Synthesizer.load(spec["generator"])
+    gen = load_synthesizer(spec["generator"])
     real = pd.read_parquet(spec["real"])
     names = gen.classes.names
     k, n = len(names), spec["rows"]
@@ -146,7 +146,7 @@ def prepare(data: str, real_per_class: int, epochs: int, seed: int, folder: Path
     """The real rows as Parquet and a briefly trained CVAE saved in the product's format."""
     from pipeline.config import DataSpec, TrainConfig
     from pipeline.data.sources import load_real
-    from pipeline.synthesizers import CVAESynthesizer
+    from pipeline.synthesizers.cvae import CVAESynthesizer
 
     real = load_real(DataSpec(source=data, real_per_class=real_per_class), seed=seed)
     real.frame.to_parquet(folder / "real.parquet")

@@ -626,7 +626,8 @@ def follow(split: Split, options: dict) -> Extra:
 
     from pipeline import job
     from pipeline.config import QualityConfig, RunConfig
-    from pipeline.quality.gate import decide, fold_rows, judge_folds
+    from pipeline.quality.crossfit import fold_rows, judge_folds
+    from pipeline.quality.gate import decide
 
     data = split.data
     per_kind, notes = {}, {}

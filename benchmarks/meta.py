@@ -337,7 +337,8 @@ def seen(split: imbalance.Split, judges: list[str], cvae: bool, steps: int | Non
 
     from pipeline import job
     from pipeline.config import DataSpec, QualityConfig, RunConfig
-    from pipeline.quality.gate import decide, fold_rows, judge_folds
+    from pipeline.quality.crossfit import fold_rows, judge_folds
+    from pipeline.quality.gate import decide
     from pipeline.quality.menu import menu
 
     data = split.data

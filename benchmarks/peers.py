@@ -74,7 +74,7 @@ from pipeline.data.codec import ClassIndex, Codec  # noqa: E402
 from pipeline.deliver import Delivery, accepted_rows, deliver  # noqa: E402
 from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads, seed_everything  # noqa: E402
-from pipeline.synthesizers import CVAESynthesizer  # noqa: E402
+from pipeline.synthesizers.cvae import CVAESynthesizer  # noqa: E402
 
 TABLES = ["iris", "wine", "breast_cancer", "penguins"]
 METHODS = ["real", "smote", "gaussian_copula", "ctgan", "tvae", "product"]

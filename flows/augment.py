@@ -16,12 +16,10 @@ import json
 import re
 import shutil
 import time
-import traceback
 import uuid
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -29,15 +27,15 @@ from prefect.runtime import flow_run
 
 from flows import run_log
 from flows.settings import artifacts_root
-from pipeline import __version__, job, plots
+from pipeline import job, plots, run_record
 from pipeline.config import RunConfig
 from pipeline.errors import cut
 from pipeline.io import update_provenance
 from pipeline.job import DataRef
 from pipeline.outputs import check_out, claim_out, publish, staging_folder
 from pipeline.processes import interruptions_kept, raise_if_interrupted, signals_deferred
-from pipeline.quality.gate import shipped_note
 from pipeline.quality.report import report_markdown, write_report
+from pipeline.quality.wording import shipped_note
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
 from pipeline.runtime import configure_threads
 from pipeline.tracking import Tracker, default_tracking_uri
@@ -99,7 +97,7 @@ def make_plots(data: DataRef, stage: Path, report: dict, history: list[dict] | N
 @flow(name="augment", log_prints=True)
 def augment_flow(config: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Train a generator on the real rows and write scored synthetic and augmented Parquet."""
-    started, timed = time.perf_counter(), Stopwatch()
+    started, timed = time.perf_counter(), run_record.Stopwatch()
     configure_threads(config.train.threads)
     root = artifacts_root()
     inputs = [config.data.source] if Path(config.data.source).expanduser().exists() else []
@@ -122,7 +120,7 @@ def _run(
     work: Path,
     progress: bool,
     started: float,
-    timed: Stopwatch,
+    timed: run_record.Stopwatch,
 ) -> dict[str, Any]:
     """Everything after loading: the outputs are staged, and registered, aliased and moved
     into place together only once all of them are written (`_commit`)."""
@@ -148,7 +146,8 @@ def _run(
         pending = {"name": name, "version": "", "uri": "", "alias_uri": f"models:/{name}@candidate"}
         option = job.shipped_option(config, data, gate)
         with timed("synthesize"):
-            provenance = _provenance(config, data, tracker, pending) | {"shipped_option": option}
+            flow_run_id = str(flow_run.id or "")
+            provenance = run_record.provenance(config, data, tracker, pending, flow_run_id) | {"shipped_option": option}
             synth = synthesize(config, data, stage / "model", stage, provenance, option)
         shipped = {"synthetic_rows": synth["shipped_rows"], "shipped": synth["shipped"]}
         note = shipped_note(gate, synth["shipped"], config.generator)
@@ -156,7 +155,7 @@ def _run(
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))
-        _log_outcome(tracker, stage, report)
+        run_record.log_outcome(tracker, stage, report)
         create_markdown_artifact(
             markdown=report_markdown(report, "augment quality report"),
             key="augment-quality-report",
@@ -164,7 +163,7 @@ def _run(
         )
 
         def summarise(model: dict[str, str]) -> dict[str, Any]:
-            summary = _summary(config, data, out, tracker, model, trained, synth, report, made, started)
+            summary = run_record.run_summary(config, data, out, tracker, model, trained, synth, report, made, started)
             return summary | {"timings": timed.seconds}
 
         with timed("commit"), signals_deferred():
@@ -177,7 +176,7 @@ def _run(
         shutil.rmtree(stage, ignore_errors=True)
         try:
             if tracker is not None and tracker.run_id is not None:
-                _record_failure(tracker, exc)
+                run_record.record_failure(tracker, exc)
                 _log_the_log(tracker)
                 tracker.finish("KILLED" if _interrupted(exc) else "FAILED")
         except Exception as lost:  # the tracking server may be what failed; keep the original error
@@ -232,85 +231,3 @@ def _log_the_log(tracker: Tracker) -> None:
     path = run_log.current()
     if path is not None and path.exists():
         tracker.log_artifact(path, "logs")
-
-
-def _record_failure(tracker: Tracker, exc: BaseException) -> None:
-    """The error on the MLflow run (tag) and its traceback as an artifact: the terminal shows the
-    product's own errors without one (flows/console.py), an operator finds it here."""
-    tracker.set_tags({"error": cut(f"{type(exc).__name__}: {exc}", 5000)})
-    tracker.client.log_text(tracker.run_id, traceback.format_exc(), "error/traceback.txt")
-
-
-class Stopwatch:
-    """Wall seconds per stage, for summary.json and benchmarks/end_to_end.py; a stage does not
-    start while a Ctrl-C or SIGTERM that a finalizer swallowed is pending (raised instead)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        raise_if_interrupted()
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = round(time.perf_counter() - start, 3)
-
-
-def _provenance(config: RunConfig, data: DataRef, tracker: Tracker, model: dict[str, str]) -> dict[str, Any]:
-    return {
-        "mlflow_run_id": tracker.run_id,
-        "mlflow_tracking_uri": tracker.tracking_uri,
-        "model_uri": model["uri"],
-        "model_name": model["name"],
-        "model_version": model["version"],
-        "prefect_flow_run_id": str(flow_run.id or ""),
-        "seed": config.seed,
-        "config": config.model_dump(mode="json"),
-        "source_data_hash": data.hash,
-        "class_names": list(data.counts),
-        "label": data.label,
-        "package_version": __version__,
-    }
-
-
-def _log_outcome(tracker: Tracker, stage: Path, report: dict[str, Any]) -> None:
-    """The run's report, plots and numbers, logged from the staging folder before the commit:
-    a run that fails after this is FAILED in MLflow with what it measured."""
-    gate = report["gate"]
-    tracker.log_artifacts(stage / "plots", "plots") if (stage / "plots").exists() else None
-    for file in ("quality_report.json", "quality_report.md"):
-        tracker.log_artifact(stage / file, "quality")
-    overall = {f"quality.{k}": v for k, v in report["overall"].items() if isinstance(v, (int, float))}
-    numbers = {f"gate.{k}": gate[k] for k in ("gain", "lower_bound") if gate.get(k) is not None}
-    promotion = gate.get("promotion") or {}
-    numbers |= {f"gate.promotion.{k}": promotion[k] for k in ("gain", "lower_bound") if promotion.get(k) is not None}
-    tracker.metrics(overall | numbers | {"gate.promoted": float(gate["promoted"])})
-    tracker.set_tags({"gate.decision": gate["decision"], "gate.verdict": gate["verdict"][:5000]})
-
-
-def _summary(config, data: DataRef, out: Path, tracker: Tracker, model, trained, synth, report, made, started) -> dict:
-    return {
-        "out_dir": str(out),
-        "synthetic": str(out / "synthetic.parquet"),
-        "augmented": str(out / "augmented.parquet"),
-        "quality_report": [str(out / "quality_report.json"), str(out / "quality_report.md")],
-        "plots": [str(out / "plots" / p.name) for p in made],
-        "mlflow": {"tracking_uri": tracker.tracking_uri, "run_id": tracker.run_id, "experiment": config.experiment},
-        "model": model,
-        "train": {k: v for k, v in trained.items() if k != "history"},
-        "real_counts": data.counts,
-        "unlabelled_rows": data.unlabelled_rows,
-        "generator": config.generator,
-        "synthetic_generator": report["generator"],
-        "strategy": config.sample.strategy,
-        "synthetic_rows": synth["rows"],
-        "accepted_rows": synth["accepted_rows"],
-        "per_class": report["per_class"],
-        "overall": report["overall"],
-        "thresholds": report["thresholds"],
-        "short": report["short"],
-        "gate": report["gate"],
-        "seconds": time.perf_counter() - started,
-    }

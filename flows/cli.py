@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Any, Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from flows import cli_config
+from pipeline.config import RunConfig
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Class-conditional synthetic data for small labelled data sets."
@@ -20,7 +23,7 @@ app = typer.Typer(
 console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     """A clear message and exit 2 for what the user can fix; anything else is a bug: re-raised."""
     from pydantic import ValidationError
     from rich.markup import escape
@@ -66,128 +69,86 @@ def _notes(notes: list[str]) -> None:
         console.print(f"[yellow]note:[/] {escape_text(note)}")
 
 
-def _default(dotted: str, words: str = "") -> str:
-    """'(default: VALUE)' of a RunConfig field as pipeline/config.py sets it, for --help."""
-    from pipeline.config import RunConfig
-
-    model, *parents, leaf = [RunConfig, *dotted.split(".")]
-    for name in parents:
-        model = model.model_fields[name].annotation
-    value = model.model_fields[leaf].default
-    shown = {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-    return f"(default: {shown}{words}; a --config file may set it)"
-
-
 @app.command()
 def run(
-    data: Optional[str] = typer.Option(
-        None,
-        "--data",
-        help="Parquet or CSV file/folder (.csv, .tsv, .csv.gz), image folder, or built-in: digits, mnist, iris, "
-        "wine, breast_cancer, penguins",
-    ),
-    label: Optional[str] = typer.Option(None, "--label", help="label column (built-ins know theirs)"),
-    per_class: Optional[int] = typer.Option(None, "--per-class", help="synthetic rows to deliver for each class"),
-    balance_to: Optional[int] = typer.Option(None, "--balance-to", help="bring each class below N up to N rows"),
-    classes: Optional[str] = typer.Option(None, "--classes", help="comma-separated classes to generate (default: all)"),
-    columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated feature columns (default: all)"),
-    real_per_class: Optional[int] = typer.Option(None, "--real-per-class", help="use only K real rows per class"),
-    unlabelled: Optional[str] = typer.Option(
-        None, "--unlabelled", help="rows without a label: error, drop, or use (--generator pseudo_label labels them)"
-    ),
-    image_paths: Optional[bool] = typer.Option(
-        None, "--image-paths", help="read images stored only as a path (files under the data's folder)"
-    ),
-    generator: Optional[str] = typer.Option(
-        None,
-        "--generator",
-        help="cvae, smote (tables), affine, rand_augment, trivial_augment, auto_augment, augmix (images: "
-        "torchvision's policies), oversample, pseudo_label (your unlabelled rows, labelled), "
-        "or auto (train the CVAE, ship the training set the gate recommends) " + _default("generator"),
-    ),
-    judge: Optional[str] = typer.Option(
-        None,
-        "--judge",
-        help="the classifier you will train, which the gate measures every option with: "
-        "logistic, forest, boosting or cnn (images) "
-        + _default("quality.judge", ": logistic for tables, cnn for images"),
-    ),
-    strategy: Optional[str] = typer.Option(
-        None, "--strategy", help="CVAE sampling: prior or transfer " + _default("sample.strategy")
-    ),
-    accept: Optional[str] = typer.Option(
-        None,
-        "--accept",
-        help="rows that ship: auto, quality, label or all "
-        + _default("quality.accept", ": all for tables, quality for images"),
-    ),
-    gate: Optional[bool] = typer.Option(
-        None, "--gate/--no-gate", help="measure the gain before promoting " + _default("quality.evaluate")
-    ),
-    out: Optional[str] = typer.Option(None, "--out", help="output folder (default: artifacts/runs/<data>-<time>/)"),
-    seed: Optional[int] = typer.Option(
-        None, "--seed", help="same seed, data and config: same rows on the CPU " + _default("seed")
-    ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs (default: sized to the data)"),
-    arch: Optional[str] = typer.Option(
-        None, "--arch", help="auto, mlp or conv " + _default("model.arch", ": conv for images of 16 px or more")
-    ),
-    latent_dim: Optional[int] = typer.Option(
-        None, "--latent-dim", help="latent units of the CVAE " + _default("model.latent_dim")
-    ),
-    beta: Optional[float] = typer.Option(None, "--beta", help="weight of the KL term " + _default("model.beta")),
-    prior: Optional[str] = typer.Option(
-        None, "--prior", help="standard or learned (per-class mean) " + _default("model.prior")
-    ),
-    temperature: Optional[float] = typer.Option(
-        None, "--temperature", help="latent noise scale when sampling " + _default("sample.temperature")
-    ),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda " + _default("train.device")),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default 1)"),
-    workers: Optional[int] = typer.Option(
-        None, "--workers", help="processes for the gate's fits (default: the cores this process may use)"
-    ),
-    model_name: Optional[str] = typer.Option(None, "--model-name", help="registry name (default augment-<data>)"),
-    config_file: Optional[str] = typer.Option(None, "--config", help="JSON RunConfig; flags given override it"),
-    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
+    data: cli_config.Data = None,
+    label: cli_config.Label = None,
+    per_class: cli_config.PerClass = None,
+    balance_to: cli_config.BalanceTo = None,
+    classes: cli_config.Classes = None,
+    columns: cli_config.Columns = None,
+    real_per_class: cli_config.RealPerClass = None,
+    unlabelled: cli_config.Unlabelled = None,
+    image_paths: cli_config.ImagePaths = None,
+    generator: cli_config.Generator = None,
+    judge: cli_config.Judge = None,
+    strategy: cli_config.Strategy = None,
+    accept: cli_config.Accept = None,
+    gate: cli_config.Gate = None,
+    out: cli_config.Out = None,
+    seed: cli_config.Seed = None,
+    epochs: cli_config.Epochs = None,
+    arch: cli_config.Arch = None,
+    latent_dim: cli_config.LatentDim = None,
+    beta: cli_config.Beta = None,
+    prior: cli_config.Prior = None,
+    temperature: cli_config.Temperature = None,
+    device: cli_config.Device = None,
+    threads: cli_config.Threads = None,
+    workers: cli_config.Workers = None,
+    model_name: cli_config.ModelName = None,
+    config_file: cli_config.ConfigFile = None,
+    as_json: cli_config.AsJson = False,
 ) -> None:
     """Train a generator on DATA, measure it, register it, and write synthetic + augmented Parquet."""
     flags = {k: v for k, v in locals().items() if k not in ("config_file", "as_json")}
+    summary = _run_job(config_file, flags)
+    if as_json:
+        print(json.dumps(summary, default=str))
+    _print_run_summary(summary)
+
+
+def _run_job(config_file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The run's summary. The environment, the flags and the data are checked first, so bad
+    input fails in seconds, before any server starts or file is written; every failure goes
+    to _fail (a clear message, or re-raised)."""
     from flows.settings import configure_environment
 
     try:
         configure_environment()  # the environment is checked first: a bad variable is one message
-        from flows.cli_config import run_config
-        from flows.settings import artifacts_root, check_servers
-        from pipeline.checks import check_tracking_store, tracking_uri_for
         from pipeline.job import validate
 
-        config = run_config(config_file, flags)
+        config = cli_config.run_config(config_file, flags)
         real, _, _ = validate(config)  # bad input fails here, in seconds, before any server starts or file is written
         with _claimed(config.out_dir, [config.data.source], "run"):  # a refused --out: before any work
-            check_tracking_store(tracking_uri_for(artifacts_root()))
-            check_servers()
-            _notes(real.notes)
-            source = escape_text(config.data.source)
-            console.print(f"[bold]augment[/] {source}: data ok; starting Prefect and MLflow ...")
-            from flows.local_server import api_for_run
-
-            with api_for_run(artifacts_root()) as server_ready:
-                from flows.augment import augment_flow
-                from flows.console import hide_product_tracebacks
-                from flows.run_log import run_log
-
-                server_ready()
-                hide_product_tracebacks()
-                with run_log(artifacts_root(), "run") as log:
-                    # bars live on a terminal; elsewhere each is printed once, where its step ended
-                    summary = augment_flow(config, progress=True) | {"log": str(log)}
+            return _run_flow(config, real.notes)
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
-        return
-    if as_json:
-        print(json.dumps(summary, default=str))
-    _print_run_summary(summary)
+
+
+def _run_flow(config: RunConfig, notes: list[str]) -> dict[str, Any]:
+    """The augment flow on the home's Prefect server, once the tracking store and the servers
+    pass their checks; its summary, with the command's log file."""
+    from flows.settings import artifacts_root, check_servers
+    from pipeline.checks import check_tracking_store, tracking_uri_for
+
+    check_tracking_store(tracking_uri_for(artifacts_root()))
+    check_servers()
+    _notes(notes)
+    source = escape_text(config.data.source)
+    console.print(f"[bold]augment[/] {source}: data ok; starting Prefect and MLflow ...")
+    from flows.local_server import api_for_run
+
+    with api_for_run(artifacts_root()) as server_ready:
+        from flows.augment import augment_flow
+        from flows.console import hide_product_tracebacks
+        from flows.run_log import run_log
+
+        server_ready()
+        hide_product_tracebacks()
+        with run_log(artifacts_root(), "run") as log:
+            # bars live on a terminal; elsewhere each is printed once, where its step ended
+            return augment_flow(config, progress=True) | {"log": str(log)}
 
 
 def escape_text(text: object) -> str:
@@ -317,7 +278,7 @@ def generate(
     try:
         configure_environment()
         from flows.settings import artifacts_root, check_servers
-        from pipeline.checks import check_registered, check_seed, split_list, tracking_uri_for
+        from pipeline.checks import check_seed, split_list, tracking_uri_for
         from pipeline.config import SampleConfig, parse_model_uri
 
         check_seed(seed)
@@ -326,6 +287,8 @@ def generate(
         with _claimed(out, [], "generate"):
             check_servers()
             # the model, its version, files and classes: refused here, not from inside the flow
+            from pipeline.tracking import check_registered
+
             check_registered(model, tracking_uri_for(artifacts_root()), sample, seed)
             from flows.local_server import api_for_run
 
@@ -393,13 +356,13 @@ app.add_typer(server_app, name="server")
 @server_app.command("status")
 def server_status() -> None:
     """Show the local Prefect server and the warm runner of this artifacts home, if they run."""
-    from flows import local_server, runner
+    from flows import local_server, runner_state
     from flows.settings import artifacts_root
 
     root = artifacts_root()
     server = local_server.status(root)
     _print_background("local Prefect server", server, root, server and server["url"])
-    _print_background("warm runner", runner.status(root), root)
+    _print_background("warm runner", runner_state.status(root), root)
 
 
 def _print_background(what: str, state: dict | None, root: object, where: str | None = None) -> None:
@@ -421,7 +384,7 @@ def server_stop(
 ) -> None:
     """Stop the local Prefect server and the warm runner of this artifacts home; refused while a
     run of the home is in progress, unless --force interrupts it first."""
-    from flows import activity, local_server, runner
+    from flows import activity, local_server, runner_state
     from flows.settings import artifacts_root
     from pipeline.errors import AugmentError
 
@@ -437,7 +400,7 @@ def server_stop(
         )
     if busy:
         _interrupt(root, busy)
-    stopped = runner.stop(root)  # first: a runner that is starting would start the server again
+    stopped = runner_state.stop(root)  # first: a runner that is starting would start the server again
     console.print(
         "stopped the local Prefect server" if local_server.stop(root) else "no local Prefect server was running"
     )

@@ -22,6 +22,7 @@ It is visible and bounded, like the local Prefect server (flows/local_server.py)
   runs in its own process, told in a `note:` line where its context differed. A runner whose code changed on
   disk, or whose home's local Prefect server was replaced (its Prefect points at the old
   one), stops at the next call.
+Its files, status and stop, which `augment server` uses too, are in flows/runner_state.py.
 
 This module is the `augment` entry point: it imports nothing heavy until it knows where the
 command will run.
@@ -38,12 +39,12 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from flows.settings import artifacts_root, check_environment, idle_seconds
-from pipeline.processes import context_differences, held_state, hold_locked, lock_held, record_own_pid, wait_unlocked
+from flows.runner_state import IDLE_SECONDS, runner_files, socket_path, status
+from flows.settings import artifacts_root, check_environment
+from pipeline.processes import context_differences, hold_locked, record_own_pid
 
 SERVED = ("run", "generate")  # the commands that import torch, Prefect and MLflow
 SETTING_PREFIXES = (
@@ -60,7 +61,6 @@ SETTING_PREFIXES = (
     "DO_NOT_TRACK",
     "GIT_PYTHON",
 )
-IDLE_SECONDS = idle_seconds()  # a bad $AUGMENT_SERVER_IDLE is refused by the command, not at import
 MAX_MESSAGE = 1 << 20
 
 
@@ -101,20 +101,6 @@ def enabled() -> bool:
 
 def _root() -> Path:
     return artifacts_root()
-
-
-def _files(root: Path) -> dict[str, Path]:
-    home = root / "runner"
-    return {"state": home / "runner.json", "lock": home / "runner.lock", "log": home / "runner.log", "home": home}
-
-
-def socket_path(root: Path) -> Path:
-    """A short path (Unix sockets allow ~100 bytes) in a per-user folder only its user opens."""
-    folder = Path(tempfile.gettempdir()) / f"augment-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-        raise PermissionError(f"{folder} is not private to this user")
-    return folder / (hashlib.sha256(str(root).encode()).hexdigest()[:24] + ".sock")
 
 
 def fingerprint(env: dict[str, str]) -> str:
@@ -193,7 +179,7 @@ def start_in_background(root: Path, env: dict[str, str]) -> None:
     if not enabled():
         return
     try:
-        files = _files(root)
+        files = runner_files(root)
         files["home"].mkdir(parents=True, exist_ok=True)
         with open(files["lock"], "w") as lock:
             try:
@@ -225,36 +211,6 @@ def start_in_background(root: Path, env: dict[str, str]) -> None:
         return
 
 
-def status(root: Path) -> dict | None:
-    """This home's runner (pid, ready, idle seconds), or None."""
-    state = held_state(_files(root)["state"])  # locked by the runner for as long as it lives
-    if not state or not state.get("pid"):
-        return None
-    used = state.get("used", state.get("started", time.time()))
-    try:
-        used = max(used, socket_path(root).stat().st_mtime)
-    except OSError:
-        pass
-    return state | {"idle_seconds": round(time.time() - used), "stops_after_idle_seconds": IDLE_SECONDS}
-
-
-def stop(root: Path, timeout: float = 10.0) -> bool:
-    """Stop this home's runner; True if one was running. Jobs it is serving run to their end."""
-    state = status(root)
-    if state is None:
-        return False
-    try:
-        os.kill(state["pid"], signal.SIGTERM)
-        if not wait_unlocked(_files(root)["state"], timeout):
-            os.kill(state["pid"], signal.SIGKILL)
-            wait_unlocked(_files(root)["state"], 5.0)
-    except ProcessLookupError:
-        pass
-    if not lock_held(_files(root)["state"]):  # removed only once nothing holds it: else a second runner could start
-        _files(root)["state"].unlink(missing_ok=True)
-    return True
-
-
 # --- the runner's side ---------------------------------------------------------------------
 
 
@@ -282,7 +238,7 @@ class Runner:
         listener.bind(str(self.path))
         os.chmod(self.path, 0o600)
         listener.listen(16)
-        state = _files(self.root)["state"]
+        state = runner_files(self.root)["state"]
         state.write_text(json.dumps({"pid": os.getpid(), "started": time.time(), "ready": True}))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: setattr(self, "stopping", True))

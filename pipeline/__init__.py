@@ -29,9 +29,9 @@ def __getattr__(name: str):
     import importlib
 
     if name in _GENERATORS:
-        from pipeline import synthesizers
+        from pipeline.synthesizers import registry
 
-        return getattr(synthesizers, name)
+        return getattr(registry, name)
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

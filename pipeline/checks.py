@@ -2,15 +2,14 @@
 
 Everything that can be known from the arguments, the config file and the registry is
 checked here, so a mistake ends in seconds as one `error:` / `fix:` instead of a traceback
-from inside a Prefect flow minutes later. Imports stay light: MLflow is imported only by
-the registry check, which needs it anyway.
+from inside a Prefect flow minutes later. Imports stay light: nothing here imports MLflow or
+torch (the registry check, which needs both, is pipeline.tracking.check_registered).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -235,18 +234,3 @@ def check_tracking_store(tracking_uri: str) -> None:
         raise TrackingError(f"the MLflow database's folder {cut(str(folder), 160)!r} is read-only", fix)
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise TrackingError(f"the MLflow database {cut(str(path), 160)!r} is read-only", fix)
-
-
-def check_registered(model_uri: str, tracking_uri: str, sample: Any, seed: int) -> dict[str, int]:
-    """Load `model_uri` from the registry as the flow will (name, alias or version, and the
-    files against their recorded digest) and plan the asked rows (classes, counts): every
-    refusal `augment generate` can meet, before its flow starts. Returns rows per class."""
-    from pipeline.config import parse_model_uri
-    from pipeline.tracking import load_registered
-
-    check_seed(seed)
-    parse_model_uri(model_uri)
-    check_tracking_store(tracking_uri)
-    with tempfile.TemporaryDirectory() as tmp:
-        gen, _ = load_registered(model_uri, tracking_uri, tmp)
-    return gen.plan(sample.per_class, sample.balance_to, sample.classes)

@@ -194,7 +194,7 @@ class QualityConfig(_Strict):
         0.5, ge=0, le=100.0
     )  # promotion = macro_f1: points of macro-F1 the rows may cost and still be promoted
     # a class of few rows gets more repeats of the folds: every class's rows are scored at least
-    # this often in all (repeats_for in pipeline/quality/gate.py; at most 10 repeats)
+    # this often in all (repeats_for in pipeline/quality/crossfit.py; at most 10 repeats)
     class_scores: int = Field(20, ge=0, le=10_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the gains' bounds (menu, intervals)
     # training steps of each fold's generator (at most train.target_steps). None (auto): tables

@@ -19,7 +19,7 @@ import torch
 from pipeline.data.codec import ClassIndex, Codec
 from pipeline.quality.fidelity import SampleScorer
 from pipeline.quality.report import QualityAccumulator
-from pipeline.synthesizers import Synthesizer
+from pipeline.synthesizers.base import Synthesizer
 
 MIN_RATE = 0.05  # a class that has accepted nothing yet is asked for at most 1/MIN_RATE times its need
 ROUND_SEED_STRIDE = 1_000_003

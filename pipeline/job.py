@@ -26,14 +26,16 @@ from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_frames, write_training_set
 from pipeline.progress import Bars
+from pipeline.quality.crossfit import Evidence, Task, cross_fit
 from pipeline.quality.fidelity import LabelJudge, SampleScorer
-from pipeline.quality.gate import Evidence, Task, cross_fit, decide
+from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
-from pipeline.synthesizers import CVAESynthesizer, Synthesizer
-from pipeline.synthesizers.base import plan_counts
+from pipeline.synthesizers.base import Synthesizer, plan_counts
 from pipeline.synthesizers.baselines import PseudoLabelSynthesizer
+from pipeline.synthesizers.cvae import CVAESynthesizer
+from pipeline.synthesizers.registry import KINDS, load_synthesizer
 from pipeline.train import TrainHooks
 
 PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size
@@ -93,8 +95,6 @@ def trained_kind(config: RunConfig) -> str:
 
 
 def generator_class(config: RunConfig) -> type[Synthesizer]:
-    from pipeline.synthesizers import KINDS
-
     return KINDS[trained_kind(config)]
 
 
@@ -116,8 +116,6 @@ def make_generator(config: RunConfig, hooks: TrainHooks | None = None, train: Tr
 
 def cheap_generator(config: RunConfig, kind: str) -> Synthesizer:
     """A generator that needs no training settings (every kind but the CVAE), unfitted."""
-    from pipeline.synthesizers import KINDS
-
     if kind == "pseudo_label":
         return PseudoLabelSynthesizer(seed=config.seed, confidence=config.sample.pseudo_label_confidence)
     return KINDS[kind](seed=config.seed)
@@ -208,7 +206,7 @@ def synthesize(
     ships; augmented.parquet: the training set of `option` (a name of the gate's menu, under
     --generator auto), or without one the trained generator's accepted rows. Returns
     synthesize_rows' record plus `shipped` (what augmented.parquet holds) and `shipped_rows`."""
-    trained, real = Synthesizer.load(generator_folder), data.real()
+    trained, real = load_synthesizer(generator_folder), data.real()
     rule = config.quality.accept_rule(trained.codec.modality)
     sources = [Source(trained, data.requested, rule)]
     result = synthesize_rows(sources, real, None, config.quality, config.sample, config.seed, out, provenance)

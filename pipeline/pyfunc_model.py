@@ -13,12 +13,12 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from pipeline.synthesizers import Synthesizer
+from pipeline.synthesizers.registry import load_synthesizer
 
 
 class SynthesizerPyfunc(PythonModel):
     def load_context(self, context) -> None:
-        self.gen = Synthesizer.load(context.artifacts["synthesizer"])
+        self.gen = load_synthesizer(context.artifacts["synthesizer"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         counts = {str(c): int(n) for c, n in zip(model_input["class"], model_input["count"])}

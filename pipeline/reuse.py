@@ -20,7 +20,8 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.job import DataRef, make_generator, trained_kind
-from pipeline.synthesizers import Synthesizer
+from pipeline.synthesizers.base import Synthesizer
+from pipeline.synthesizers.registry import load_synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 from pipeline.tracking import SYNTHESIZER_ARTIFACT, Tracker
 from pipeline.train import TrainHooks
@@ -112,7 +113,7 @@ def _reuse_finished(tracker: Tracker, key: str, folder: Path) -> dict[str, Any] 
         download = folder.parent / "reused"
         try:  # the download's folder goes in any case: no empty `reused/` among the run's outputs
             fetched = tracker.download(run.info.run_id, SYNTHESIZER_ARTIFACT, download)
-            Synthesizer.load(fetched, expected_digest=tags[DIGEST_TAG])  # refuses anything tampered with
+            load_synthesizer(fetched, expected_digest=tags[DIGEST_TAG])  # refuses anything tampered with
             os.replace(fetched, folder)
         finally:
             shutil.rmtree(download, ignore_errors=True)

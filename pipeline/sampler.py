@@ -70,7 +70,7 @@ class CVAESampler(BaseOverSampler):
         return X, y, binarize_y
 
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from pipeline.synthesizers import CVAESynthesizer
+        from pipeline.synthesizers.cvae import CVAESynthesizer
 
         wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
         if not wanted:

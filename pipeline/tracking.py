@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -23,10 +24,12 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from pipeline import __version__
+from pipeline.checks import check_seed, check_tracking_store
 from pipeline.config import parse_model_uri
 from pipeline.errors import AugmentError, ModelLoadError, TrackingError, cut, disk_full
 from pipeline.processes import signals_deferred
-from pipeline.synthesizers import Synthesizer
+from pipeline.synthesizers.base import Synthesizer
+from pipeline.synthesizers.registry import load_synthesizer
 from pipeline.synthesizers.storage import manifest_digest
 
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -171,7 +174,7 @@ class Tracker:
         The pyfunc is "models from code" (pipeline/pyfunc_model.py), never a pickle; the
         product itself loads the folder, verified against the manifest digest recorded on
         the model version, and never runs code from the store. Returns (version, URI)."""
-        gen = Synthesizer.load(folder)
+        gen = load_synthesizer(folder)
         digest = manifest_digest(folder)
         with mlflow.start_run(run_id=self.run_id), _quiet("mlflow.pyfunc", "mlflow.models.model"), _no_env_scan():
             info = mlflow.pyfunc.log_model(
@@ -349,5 +352,17 @@ def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synth
         if (full := _disk_full(exc, dst)) is None:
             raise
         raise full from exc
-    gen = Synthesizer.load(folder, expected_digest=digest)
+    gen = load_synthesizer(folder, expected_digest=digest)
     return gen, {"model_uri": uri, "run_id": version.run_id or "", "model_version": str(version.version)}
+
+
+def check_registered(model_uri: str, tracking_uri: str, sample: Any, seed: int) -> dict[str, int]:
+    """Load `model_uri` from the registry as the flow will (name, alias or version, and the
+    files against their recorded digest) and plan the asked rows (classes, counts): every
+    refusal `augment generate` can meet, before its flow starts. Returns rows per class."""
+    check_seed(seed)
+    parse_model_uri(model_uri)
+    check_tracking_store(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, _ = load_registered(model_uri, tracking_uri, tmp)
+    return gen.plan(sample.per_class, sample.balance_to, sample.classes)

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from pipeline.config import RunConfig
 from pipeline.job import Source, synthesize_rows
-from pipeline.synthesizers import CVAESynthesizer, OversampleSynthesizer
+from pipeline.synthesizers.baselines import OversampleSynthesizer
+from pipeline.synthesizers.cvae import CVAESynthesizer
 
 
 @pytest.mark.parametrize(

@@ -496,7 +496,7 @@ CASES: dict[str, tuple[Setup, str]] = {
 def registry(tmp_path_factory) -> Registry:
     """Two registered SMOTE models (a second or two: no training, no Prefect), one with its
     saved files changed after registration."""
-    from pipeline.synthesizers import SMOTESynthesizer
+    from pipeline.synthesizers.baselines import SMOTESynthesizer
     from pipeline.tracking import SYNTHESIZER_ARTIFACT, Tracker
 
     home = tmp_path_factory.mktemp("home")

@@ -11,19 +11,11 @@ import pytest
 
 from pipeline.config import QualityConfig
 from pipeline.data.codec import ClassIndex, fit_codec
-from pipeline.quality.gate import (
-    Evidence,
-    Task,
-    cross_fit,
-    decide,
-    fold_count,
-    fold_rows,
-    judge_folds,
-    macro_f1,
-    rule,
-)
+from pipeline.quality.crossfit import Evidence, Task, cross_fit, fold_count, fold_rows, judge_folds
+from pipeline.quality.gains import macro_f1
+from pipeline.quality.gate import decide, rule
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, TIE, balanced_weights, menu, split_counts
-from pipeline.synthesizers import OversampleSynthesizer, SMOTESynthesizer
+from pipeline.synthesizers.baselines import OversampleSynthesizer, SMOTESynthesizer
 
 Q = QualityConfig()
 
@@ -147,7 +139,7 @@ def test_partial_rebalancing_closes_half_the_gap_in_weights_or_rows(tmp_path):
     """class_weight_half: each class weighs as if it had half its gap to the largest class more rows;
     oversample_half / smote_half: half of each class's asked rows. Off the default menu."""
     from pipeline.io import write_training_set
-    from pipeline.quality.gate import _shares
+    from pipeline.quality.crossfit import _shares
     from pipeline.quality.menu import PARTIAL
 
     y = np.array([0] * 40 + [1] * 10 + [2] * 20)

@@ -197,7 +197,7 @@ def test_the_console_drops_the_products_errors_and_keeps_bugs():
 
 
 def test_a_failed_run_keeps_its_traceback_in_mlflow():
-    from flows.augment import _record_failure
+    from pipeline.run_record import record_failure
 
     class Client:
         def log_text(self, run_id, text, path):
@@ -213,7 +213,7 @@ def test_a_failed_run_keeps_its_traceback_in_mlflow():
     try:
         raise DataError("the rows are wrong", "fix them")
     except DataError as exc:
-        _record_failure(Tracker(), exc)
+        record_failure(Tracker(), exc)
     assert saved["error"].startswith("DataError: the rows are wrong")
     run_id, text = saved["error/traceback.txt"]
     assert run_id == "r1" and "Traceback" in text and "the rows are wrong" in text

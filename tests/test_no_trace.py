@@ -54,8 +54,10 @@ def test_a_failure_at_any_stage_leaves_no_staging_folder(stage, tmp_path, monkey
     }
     for name, (attr, stub) in stubs.items():
         monkeypatch.setattr(augment, attr, fail if name == stage else stub)
-    for attr in ("_log_outcome", "create_markdown_artifact", "_provenance", "report_markdown"):
+    for attr in ("create_markdown_artifact", "report_markdown"):
         monkeypatch.setattr(augment, attr, lambda *a, **k: {})
+    for attr in ("log_outcome", "provenance"):
+        monkeypatch.setattr(augment.run_record, attr, lambda *a, **k: {})
     monkeypatch.setattr(augment.job, "shipped_option", lambda *a, **k: None)
     monkeypatch.setattr(augment, "shipped_note", lambda *a, **k: "")
     config = RunConfig(data=DataSpec(source="iris"), sample=SampleConfig(per_class=2))
@@ -63,6 +65,7 @@ def test_a_failure_at_any_stage_leaves_no_staging_folder(stage, tmp_path, monkey
     parent = tmp_path / "parent"
     out = parent / "out"
     with pytest.raises(Injected):
-        augment._run(config, data, out, tmp_path / "home", tmp_path / "work", False, 0.0, augment.Stopwatch())
+        timed = augment.run_record.Stopwatch()
+        augment._run(config, data, out, tmp_path / "home", tmp_path / "work", False, 0.0, timed)
     assert sorted(p.name for p in parent.iterdir()) == [], f"left beside --out after a failure in {stage}"
     assert not Path(out).exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_runner import _fresh_env
 
-from flows import local_server, runner
+from flows import local_server, runner_state
 
 pytestmark = pytest.mark.flow
 
@@ -89,13 +89,13 @@ def test_a_killed_first_run_leaves_one_server_and_one_runner(tmp_path, moment, t
         rerun = _augment(ARGS + ["--out", str(tmp_path / "again")], env, tmp_path)
         assert rerun.wait(timeout=600) == 0, rerun.stdout.read().decode()[-3000:]
         if turned_on:
-            _settled(lambda: (runner.status(home) or {}).get("ready") is True)
+            _settled(lambda: (runner_state.status(home) or {}).get("ready") is True)
         time.sleep(1.0)  # a second server or runner started by the rerun would show by now
         assert len(_processes(home, "flows.local_server")) == 1, moment
         assert len(_processes(home, "flows.runner")) == (1 if turned_on else 0), moment
         assert local_server.status(home)["pid"] in _processes(home, "flows.local_server")
         if turned_on:
-            assert runner.status(home)["pid"] in _processes(home, "flows.runner")
+            assert runner_state.status(home)["pid"] in _processes(home, "flows.runner")
 
         stop = subprocess.run([*ENTRY, "server", "stop", "--force"], env=env, cwd=tmp_path, capture_output=True)
         assert stop.returncode == 0, stop.stderr

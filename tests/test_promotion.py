@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import QualityConfig
-from pipeline.quality.gate import Evidence, decide, repeats_for
+from pipeline.quality.crossfit import Evidence, repeats_for
+from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, balanced_weights
 from pipeline.quality.promotion import decide_promotion, interval, row_loss, scoring_rule_interval
 from pipeline.quality.report import report_markdown

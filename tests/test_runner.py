@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows import local_server, runner
+from flows import local_server, runner_state
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ["run", "--data", "iris", "--per-class", "5", "--classes", "nope"]
@@ -54,7 +54,7 @@ def test_warm_runner_serves_commands_like_a_fresh_process(tmp_path):
         first = _augment(args + ["--out", str(tmp_path / "first")], env, tmp_path)  # runs here, then starts one
         assert first.returncode == 0, first.stderr
         deadline = time.monotonic() + 240
-        while (runner.status(home) or {}).get("ready") is not True:
+        while (runner_state.status(home) or {}).get("ready") is not True:
             assert time.monotonic() < deadline, (home / "runner" / "runner.log").read_text()
             time.sleep(0.5)
         assert _served_lines(home) == []
@@ -76,21 +76,21 @@ def test_warm_runner_serves_commands_like_a_fresh_process(tmp_path):
 
         other = _augment(BAD, env | {"AUGMENT_THREADS": "2"}, tmp_path)  # other settings: not served
         assert other.returncode == 2 and other.stderr == bad.stderr and len(_served_lines(home)) == 2
-        assert runner.status(home) is not None  # and the runner stays for its own callers
+        assert runner_state.status(home) is not None  # and the runner stays for its own callers
 
         local_server.stop(home)  # its Prefect points at this server: it must not serve without it
         orphan = _augment(BAD, env, tmp_path)
         assert orphan.returncode == 2 and orphan.stderr == bad.stderr and len(_served_lines(home)) == 2
         assert "local Prefect server is not the one" in (home / "runner" / "runner.log").read_text()
         deadline = time.monotonic() + 240  # the command left a new runner (and server) behind
-        while (runner.status(home) or {}).get("ready") is not True:
+        while (runner_state.status(home) or {}).get("ready") is not True:
             assert time.monotonic() < deadline, (home / "runner" / "runner.log").read_text()
             time.sleep(0.5)
         assert local_server.status(home) is not None
 
         stop = _augment(["server", "stop"], env, tmp_path)
         assert "stopped the warm runner" in stop.stdout + stop.stderr
-        assert runner.status(home) is None and not runner.socket_path(home).exists()
+        assert runner_state.status(home) is None and not runner_state.socket_path(home).exists()
     finally:
-        runner.stop(home)
+        runner_state.stop(home)
         local_server.stop(home)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_runner import _fresh_env, _served_lines
 
-from flows import local_server, runner
+from flows import local_server, runner, runner_state
 from pipeline.processes import context_differences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ ENTRY = [sys.executable, "-c", "import sys; from flows.runner import main; sys.a
 
 def _ready(home: Path) -> None:
     deadline = time.monotonic() + 240
-    while (runner.status(home) or {}).get("ready") is not True:
+    while (runner_state.status(home) or {}).get("ready") is not True:
         log = home / "runner" / "runner.log"
         assert time.monotonic() < deadline, log.read_text() if log.exists() else "no runner log"
         time.sleep(0.5)
@@ -46,7 +46,7 @@ def warm(tmp_path_factory):
         _ready(home)
         yield home, env
     finally:
-        runner.stop(home)
+        runner_state.stop(home)
         local_server.stop(home)
 
 
@@ -92,7 +92,7 @@ def test_another_umask_runs_in_its_own_process_with_its_umask(warm, tmp_path):
     assert (out / "summary.json").exists()
     assert all(mode & 0o077 == 0 for mode in _modes(out)), _modes(out)  # the caller's umask, not the runner's
     assert any(mode & 0o055 for mode in _modes(tmp_path / "same"))  # where the runner's 022 gave others access
-    assert runner.status(home) is not None  # the runner stays for callers of its own context
+    assert runner_state.status(home) is not None  # the runner stays for callers of its own context
 
 
 def _can_bind_mount() -> str:

@@ -9,8 +9,8 @@ import pytest
 
 from pipeline import job
 from pipeline.config import RunConfig
-from pipeline.quality.gate import shipped_note
 from pipeline.quality.menu import OPTIONS
+from pipeline.quality.wording import shipped_note
 
 
 @pytest.fixture(scope="module")

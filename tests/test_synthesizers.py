@@ -183,7 +183,7 @@ def test_affine_views_bend_every_real_image_as_often():
 def test_torchvision_policies_are_generators_of_their_own(policy, image_frame, tmp_path):
     """Each of torchvision's policies makes views of the real images (one draw per image), the same
     views for the same seed, saved and loaded by its name; it leaves the global random state alone."""
-    from pipeline.synthesizers import KINDS
+    from pipeline.synthesizers.registry import KINDS
 
     gen = KINDS[policy](seed=0).fit(image_frame, label="label")
     torch.manual_seed(123)

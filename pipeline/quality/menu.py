@@ -1,7 +1,7 @@
 """The gate's menu: the training sets a user could train on, and which one to recommend.
 
 Every option is measured on the same cross-fitted folds with the user's classifier
-(pipeline/quality/gate.py), in macro-F1 with every class weighing the same. On tens of
+(pipeline/quality/crossfit.py), in macro-F1 with every class weighing the same. On tens of
 held-out rows those gains are noisy, so the recommendation ranks the options by an expected
 gain: half this run's measured gain, half what the option gained on average across the
 benchmark's data sets with the same judge (PRIOR). Among the options within TIE points of

@@ -52,7 +52,7 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.quality.gate"])  # imported once; each worker forks from it
+    context.set_forkserver_preload(["pipeline.quality.crossfit"])  # imported once; each worker forks from it
     return context
 
 

@@ -27,6 +27,7 @@ from pipeline.errors import ConfigError, ModelLoadError
 from pipeline.synthesizers import storage
 
 MAX_ROWS_PER_CALL = 10_000_000  # synthetic rows one run or sample() call may ask for
+_DEFINED: dict[str, type["Synthesizer"]] = {}  # kind -> the first class defined with it (load's choice)
 
 
 class Synthesizer(ABC):
@@ -36,6 +37,13 @@ class Synthesizer(ABC):
     modalities: ClassVar[tuple[str, ...]] = ("table", "image")
     keeps_real_rows: ClassVar[bool] = False  # saved folders hold (encodings of) the user's rows
     finite: ClassVar[bool] = False  # draws from a fixed pool: asking again yields the same rows
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each class that names its own kind is known to load() from then on: the base class
+        cannot import its subclasses (they import it), so they make themselves known."""
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _DEFINED.setdefault(cls.kind, cls)
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -181,11 +189,11 @@ class Synthesizer(ABC):
 
     @classmethod
     def load(cls, folder: str | Path, expected_digest: str | None = None) -> "Synthesizer":
-        """A verified saved generator; the kind in spec.json picks the class."""
-        from pipeline.synthesizers import KINDS
-
+        """A verified saved generator; the kind in spec.json picks the class among the kinds
+        defined so far (pipeline/synthesizers/registry.py imports every shipped one; its
+        load_synthesizer is this with all of them known)."""
         spec, tensors, tables = storage.load_folder(folder, expected_digest)
-        kind = KINDS.get(spec.get("kind"))
+        kind = _DEFINED.get(spec.get("kind"))
         if kind is None or (cls is not Synthesizer and not issubclass(kind, cls)):
             raise ModelLoadError(
                 f"{str(folder)!r} holds a {spec.get('kind')!r} model", f"load it with {kind or 'augment'}"
