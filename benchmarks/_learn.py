@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.quality.menu import PARTIAL  # measured on the test rows only (benchmarks/meta.py seen)
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = (0.25, 0.5, 0.75)
 EVIDENCE = (5, 10, 20, 40, 80)
@@ -59,7 +61,7 @@ def rows(cells: list[dict]) -> list[dict]:
             if "options" not in gate:
                 continue
             f1 = {o: v[judge] for o, v in cell["heldout_f1"].items() if judge in v}
-            options = [o for o in gate["options"] if o in f1]
+            options = [o for o in gate["options"] if o in f1 and o not in PARTIAL]
             if "real_only" not in f1 or len(options) < 2:
                 continue
             out.append(
@@ -71,8 +73,9 @@ def rows(cells: list[dict]) -> list[dict]:
                     "bucket": describe(counts),
                     "smallest": int(seen["smallest_class"]),
                     "fold": {o: gate["options"][o]["gain"] for o in options},
-                    "test": {o: f1[o] - f1["real_only"] for o in options},
-                    "f1": {o: f1[o] for o in options},
+                    "test": {o: f1[o] - f1["real_only"] for o in f1},
+                    "f1": dict(f1),
+                    "recorded": gate.get("recommended"),
                 }
             )
     return out
@@ -104,7 +107,9 @@ def choose(candidate: dict, r: dict, prior: dict) -> str:
     from pipeline.quality.menu import expected_gains, pick
 
     if candidate["kind"] == "always":
-        return candidate["option"] if candidate["option"] in r["fold"] else "real_only"
+        return candidate["option"] if candidate["option"] in r["test"] else "real_only"
+    if candidate["kind"] == "recorded":  # what the run recommended with the advice it shipped with
+        return r["recorded"] if r.get("recorded") in r["test"] else "real_only"
     buckets = prior.get(r["judge"], {})
     bet = buckets.get(r["bucket"] if candidate.get("described") else "all") or buckets.get("all") or {}
     w = 1.0 if candidate["kind"] == "measured" else weight_of(candidate, r["smallest"])
@@ -122,7 +127,7 @@ def candidates(options: list[str]) -> dict[str, dict]:
             out[f"evidence-{n}{tail}"] = {"kind": "evidence", "rows": n, "described": described}
     for o in options:
         out[f"always-{o}"] = {"kind": "always", "option": o}
-    return out
+    return out | {"recorded": {"kind": "recorded"}}
 
 
 def other_seeds(scored: list[dict]) -> dict[int, str]:
@@ -179,7 +184,7 @@ def learn(folder: Path, write: bool = True, artifact: Path | None = None, result
     tables = sorted({r["table"] for r in learning})
     if len(tables) < 2:
         raise SystemExit(f"{len(tables)} learning table(s) in {folder}: leave-one-out needs 2 or more")
-    options = sorted({o for r in everything for o in r["fold"]})
+    options = sorted({o for r in everything for o in r["test"]})
     rules = candidates(options)
     folds = {t: typical([r for r in learning if r["table"] != t], True) for t in tables}
     validation = {name: score(rule, learning, lambda r: folds[r["table"]]) for name, rule in rules.items()}
@@ -187,14 +192,16 @@ def learn(folder: Path, write: bool = True, artifact: Path | None = None, result
         j: {"gain": round(float(np.mean([max(r["test"].values()) for r in learning if r["judge"] == j])), 3)}
         for j in sorted({r["judge"] for r in learning})
     }
-    learnt = {n: v for n, v in validation.items() if n in rules and not n.startswith("always-")}
+    learnt = {n: v for n, v in validation.items() if rules.get(n, {}).get("kind") in ("measured", "fixed", "evidence")}
     chosen = max(learnt, key=lambda n: np.mean([s["gain"] for s in learnt[n].values()]))
     fixed = {n: v for n, v in validation.items() if n.startswith("always-")}
     best_fixed = max(fixed, key=lambda n: np.mean([s["gain"] for s in fixed[n].values()]))
+    judges = sorted({r["judge"] for r in learning})
+    best_fixed_per_judge = {j: max(fixed, key=lambda n: fixed[n].get(j, {"gain": -np.inf})["gain"]) for j in judges}
     prior = typical(learning, rules[chosen].get("described", False))
     check = {}
     if held_out:
-        check = {n: score(rules[n], held_out, lambda r: prior) for n in (chosen, best_fixed, "measured")}
+        check = {n: score(rules[n], held_out, lambda r: prior) for n in rules}
         check["hindsight"] = {
             j: round(float(np.mean([max(r["test"].values()) for r in held_out if r["judge"] == j])), 3)
             for j in sorted({r["judge"] for r in held_out})
@@ -222,20 +229,76 @@ def learn(folder: Path, write: bool = True, artifact: Path | None = None, result
             "leave_one_table_out": validation[chosen],
             "best_fixed_rule": best_fixed,
             "best_fixed_rule_scores": validation[best_fixed],
+            "best_fixed_rule_per_judge": best_fixed_per_judge,
             "held_out_tables": sorted({r["table"] for r in held_out}),
-            "held_out": check,
+            "held_out": {n: check[n] for n in (chosen, best_fixed, "measured", "recorded", "hindsight") if n in check},
         },
     }
-    report = {"validation": validation, "chosen": chosen, "best_fixed": best_fixed, "held_out": check, "artifact": out}
+    report = {
+        "validation": validation,
+        "chosen": chosen,
+        "best_fixed": best_fixed,
+        "best_fixed_per_judge": best_fixed_per_judge,
+        "held_out": check,
+        "artifact": out,
+    }
     print(f"{len(tables)} learning tables, {len(learning)} (cell, judge) rows; held out: {len(held_out)} rows")
     for name in [chosen, best_fixed, "measured"]:
         print(f"  leave-one-table-out {name:26s} {validation[name]}")
-    print(f"  chosen: {chosen}; held-out check: {check}")
+    print(f"  chosen: {chosen}")
     results = results or folder.parent
     results.mkdir(parents=True, exist_ok=True)
     (results / "learn.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {results / 'learn.json'}")
+    (results / "learn.md").write_text(markdown(report, len(tables), sorted({r["table"] for r in held_out})))
+    print(f"wrote {results / 'learn.json'} and learn.md")
     if write:
         Path(artifact).write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {artifact}")
     return report
+
+
+def _table(scores: dict[str, dict], names: list[str], judges: list[str], hindsight: dict[str, float]) -> list[str]:
+    """One Markdown table: per rule and judge, the mean test macro-F1 gain over the real rows alone,
+    and the share of cells within 1 point of them and of the option best on the other seeds."""
+    head = " | ".join(f"{j}: gain / within 1 of real / of other seeds' best" for j in judges)
+    lines = [f"| rule | {head} |", "|---|" + "---|" * len(judges)]
+    for name in names:
+        cells = []
+        for j in judges:
+            s = scores.get(name, {}).get(j)
+            if not s:
+                cells.append("")
+                continue
+            seeds = s.get("within_1_of_other_seeds_best")
+            cells.append(
+                f"{s['gain']:+.2f} / {100 * s['within_1_of_real']:.0f} %"
+                + (f" / {100 * seeds:.0f} %" if seeds is not None else " / -")
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    best = " | ".join(f"{hindsight.get(j, 0):+.2f}" for j in judges)
+    lines.append(f"| hindsight (best option per cell) | {best} |")
+    return lines
+
+
+def markdown(report: dict, tables: int, held_out: list[str]) -> str:
+    """learn.md: the held-out check and the leave-one-table-out validation, per judge."""
+    chosen, validation, check = report["chosen"], report["validation"], report["held_out"]
+    judges = sorted(validation[chosen])
+    fixed = sorted(n for n in validation if n.startswith("always-"))
+    names = [chosen, "measured", "recorded", *fixed]
+    out = [
+        "# The advice learned from the meta-benchmark (benchmarks/meta.py --learn)",
+        "",
+        f"Chosen by leave-one-table-out validation on {tables} learning tables: `{chosen}`. Best fixed rule on"
+        f" the learning tables, per judge: {report['best_fixed_per_judge']}. `measured`: the fold gains alone;"
+        " `recorded`: what the runs recommended with the advice they shipped with; gains are test macro-F1"
+        " points over the real rows alone, mean over (cell, judge).",
+        "",
+    ]
+    if check:
+        out += [f"## Held-out tables (never learned from): {', '.join(held_out)}", ""]
+        out += _table(check, names, judges, check.get("hindsight", {})) + [""]
+    out += ["## Leave one learning table out", ""]
+    hind = {j: v["gain"] for j, v in validation["hindsight"].items()}
+    out += _table(validation, names, judges, hind) + [""]
+    return "\n".join(out)
