@@ -159,6 +159,11 @@ def _policy_class(policy: str) -> type[PolicySynthesizer]:
 
 
 POLICY_SYNTHESIZERS: dict[str, type[PolicySynthesizer]] = {p: _policy_class(p) for p in POLICIES}
+# by name too, as pipeline/catalog.py names every generator class ("module:Class")
+TrivialAugmentSynthesizer = POLICY_SYNTHESIZERS["trivial_augment"]
+RandAugmentSynthesizer = POLICY_SYNTHESIZERS["rand_augment"]
+AutoAugmentSynthesizer = POLICY_SYNTHESIZERS["auto_augment"]
+AugmixSynthesizer = POLICY_SYNTHESIZERS["augmix"]
 
 
 class PseudoLabelSynthesizer(Synthesizer):
