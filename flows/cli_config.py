@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional
 
-import click
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperOption
 
 from pipeline import catalog
 from pipeline.checks import invalid_setting, read_config_file, split_list
@@ -31,10 +30,10 @@ class RunCommand(TyperCommand):
     """`augment run`, whose --generator help is read from the catalog as the help is printed: a
     generator registered after this module was imported is listed too."""
 
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+    def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         for param in params:
-            if param.name == "generator" and isinstance(param, click.Option):
+            if param.name == "generator" and isinstance(param, TyperOption):
                 param.help = generator_help()
         return params
 
