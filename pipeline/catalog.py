@@ -29,6 +29,16 @@ from pipeline.errors import ConfigError
 REAL_ONLY = "real_only"  # the option every menu holds: the real rows alone, the bar to beat
 AUTO = "auto"  # --generator auto: train the CVAE, ship the training set the gate recommends
 MODALITIES = ("table", "image", "both")
+# torchvision's policies (pipeline.transforms.POLICIES), as the verdict names them; of the four, the
+# one the image menu measures beside affine views: the best with the CNN on digits (rare 5 and 10,
+# tuning seeds 0-2; BENCHMARKS.md "Images: torchvision's policies")
+POLICY_WORDS = {
+    "rand_augment": "RandAugment",
+    "trivial_augment": "TrivialAugmentWide",
+    "auto_augment": "AutoAugment",
+    "augmix": "AugMix",
+}
+IMAGE_POLICY = "rand_augment"
 NAME = re.compile(r"[a-z][a-z0-9_]*")  # a name a flag, a JSON key and a saved spec.json can carry
 Modality = Literal["table", "image", "both"]
 T = TypeVar("T")
@@ -268,12 +278,10 @@ def _builtins() -> None:
         Option("oversample", 2, "your real rows plus random copies of them", ("oversample",), menus=both),
         Option("smote", 3, "your real rows plus SMOTE rows", ("smote",), menus=table),
         Option("affine", 3, "your real images plus random affine views of them", ("affine",), menus=image),
-        # of torchvision's four policies, the one the image menu measures beside affine views: the best
-        # with the CNN on digits (rare 5 and 10, tuning seeds 0-2; BENCHMARKS.md "Images: torchvision's policies")
-        Option("rand_augment", 3, "your real images plus RandAugment views of them", ("rand_augment",), menus=image),
-        Option("trivial_augment", 3, "your real images plus TrivialAugmentWide views of them", ("trivial_augment",)),
-        Option("auto_augment", 3, "your real images plus AutoAugment views of them", ("auto_augment",)),
-        Option("augmix", 3, "your real images plus AugMix views of them", ("augmix",)),
+        *(
+            Option(p, 3, f"your real images plus {words} views of them", (p,), menus=image if p == IMAGE_POLICY else ())
+            for p, words in POLICY_WORDS.items()
+        ),
         # partial rebalancing: half the gap to the largest class, in weights or in rows. Off the default
         # menu (menu(partial=True) measures them; benchmarks/meta.py decides whether they pay)
         Option(

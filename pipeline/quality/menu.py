@@ -28,7 +28,7 @@ from pipeline.quality.prior import RARE_SHARE, load_advice
 TIE = 0.5
 
 # the options (Option: one training set) and the menus they are on are registered in
-# pipeline/catalog.py; these are live views of that table
+# pipeline/catalog.py (IMAGE_POLICY: torchvision's policy on the image menu); these are live views of it
 OPTIONS = catalog.OPTIONS  # every option by name
 PARTIAL = OPTIONS.where(lambda o: o.partial)  # the half-way options, off the default menu
 # what `--generator auto` ships when no option can be measured (a class of one row): the cheap
