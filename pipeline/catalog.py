@@ -65,7 +65,13 @@ class Kind:
         if not isinstance(self.target, str):
             return self.target
         module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"generator {self.name!r}: {self.target} cannot be loaded ({exc})",
+                "register it with the module:Class that defines it, importable here",
+            ) from exc
 
     def note(self) -> str:
         """What the help puts in brackets after the name: the data it serves, then `words`."""

@@ -160,6 +160,13 @@ def test_every_shipped_generator_holds_together():
             assert name in _menu_names(modality, name)
 
 
+def test_a_class_that_cannot_be_loaded_is_named():
+    with catalog.registered(Kind("toy_missing", "pipeline.synthesizers.baselines:NoSuchSynthesizer", "table")):
+        with pytest.raises(ConfigError, match="toy_missing.*cannot be loaded") as err:
+            catalog.generator_class("toy_missing")
+    assert "module:Class" in err.value.fix
+
+
 def test_an_unknown_name_is_refused_with_the_choices():
     with pytest.raises(ConfigError, match="no generator is registered as 'nope'") as err:
         catalog.generator_class("nope")
