@@ -69,7 +69,7 @@ def _notes(notes: list[str]) -> None:
         console.print(f"[yellow]note:[/] {escape_text(note)}")
 
 
-@app.command()
+@app.command(cls=cli_config.RunCommand)
 def run(
     data: cli_config.Data = None,
     label: cli_config.Label = None,

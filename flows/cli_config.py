@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
+from pipeline import catalog
 from pipeline.checks import invalid_setting, read_config_file, split_list
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
@@ -22,6 +24,18 @@ def _default(dotted: str, words: str = "") -> str:
     value = model.model_fields[leaf].default
     shown = {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
     return f"(default: {shown}{words}; a --config file may set it)"
+
+
+class RunCommand(TyperCommand):
+    """`augment run`, whose --generator help is read from the catalog as the help is printed: a
+    generator registered after this module was imported is listed too."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if param.name == "generator" and isinstance(param, TyperOption):
+                param.help = generator_help()
+        return params
 
 
 # the flags of `augment run`, in the order of its parameters (flows/cli.py)
@@ -49,15 +63,15 @@ ImagePaths = Annotated[
     Optional[bool],
     typer.Option("--image-paths", help="read images stored only as a path (files under the data's folder)"),
 ]
-Generator = Annotated[
-    Optional[str],
-    typer.Option(
-        "--generator",
-        help="cvae, smote (tables), affine, rand_augment, trivial_augment, auto_augment, augmix (images: "
-        "torchvision's policies), oversample, pseudo_label (your unlabelled rows, labelled), "
-        "or auto (train the CVAE, ship the training set the gate recommends) " + _default("generator"),
-    ),
-]
+
+
+def generator_help() -> str:
+    """--generator's help: the generators registered in pipeline/catalog.py, then auto."""
+    auto = "or auto (train the CVAE, ship the training set the gate recommends) " + _default("generator")
+    return f"{catalog.generator_help()}, {auto}"
+
+
+Generator = Annotated[Optional[str], typer.Option("--generator", help=generator_help())]
 Judge = Annotated[
     Optional[str],
     typer.Option(

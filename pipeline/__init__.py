@@ -12,9 +12,6 @@ called from a notebook or a test without a server.
 
 __version__ = "0.9.0"
 
-_GENERATORS = ("Synthesizer", "CVAESynthesizer", "SMOTESynthesizer", "AffineSynthesizer", "PseudoLabelSynthesizer")
-
-
 _LAZY = {
     "advise": "pipeline.advice",
     "Advice": "pipeline.advice",
@@ -25,13 +22,14 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    """The generators import torch: loaded on first use, so `import pipeline` stays cheap."""
+    """The generators import torch: loaded on first use, so `import pipeline` stays cheap. Every
+    generator class pipeline/catalog.py registers is exported by its class name. (import_module,
+    not `from pipeline import ...`: that asks this very function for a submodule not yet loaded.)"""
     import importlib
 
-    if name in _GENERATORS:
-        from pipeline.synthesizers import registry
-
-        return getattr(registry, name)
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    catalog = importlib.import_module("pipeline.catalog")
+    if name == "Synthesizer" or name in catalog.class_names():
+        return getattr(importlib.import_module("pipeline.synthesizers.registry"), name)
     raise AttributeError(name)

@@ -11,7 +11,9 @@ import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from pipeline import catalog
 from pipeline.errors import ConfigError
 
 MAX_STEPS = 10_000_000  # bounds that keep a typo (1e12) from meaning "train for ever"
@@ -241,23 +243,24 @@ class RunConfig(_Strict):
     # what makes the rows; auto: train the CVAE as always (synthetic.parquet holds its rows), then
     # ship the training set the gate recommends in augmented.parquet (the CVAE's rows, a cheap
     # baseline's, class weights, or the real rows alone); without the gate (quality.evaluate
-    # false) the option of menu.UNMEASURED: class weights for tables, affine views for images
-    generator: Literal[
-        "cvae",
-        "smote",
-        "affine",
-        "trivial_augment",
-        "rand_augment",
-        "auto_augment",
-        "augmix",
-        "oversample",
-        "pseudo_label",
-        "auto",
-    ] = "auto"
+    # false) the option of menu.UNMEASURED: class weights for tables, affine views for images. The
+    # choices are the generators registered in pipeline/catalog.py, and auto
+    generator: str = Field("auto", json_schema_extra=lambda schema: schema.update(enum=catalog.generator_choices()))
     seed: int = Field(0, ge=0, lt=2**32)
     out_dir: str | None = None
     model_name: str | None = None  # registry name; default: augment-<dataset>
     experiment: str = "augment"
+
+    @field_validator("generator", mode="before")
+    @classmethod
+    def _registered_generator(cls, value: Any) -> Any:
+        """One of the registered generators or auto, refused as a Literal field would be (the CLI's
+        error names the flag and lists the choices: pipeline/checks.py invalid_setting)."""
+        choices = catalog.generator_choices()
+        if not isinstance(value, str) or value not in choices:
+            expected = ", ".join(map(repr, choices[:-1])) + f" or {choices[-1]!r}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
 
     @model_validator(mode="after")
     def _names(self) -> "RunConfig":

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 from pydantic import BaseModel
 
-from pipeline import plots
+from pipeline import catalog, plots
 from pipeline.config import QualityConfig, RunConfig, SampleConfig, TrainConfig
 from pipeline.data.codec import ClassIndex, fit_codec
 from pipeline.data.sources import RealData, frame_hash, load_real
@@ -33,9 +33,7 @@ from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, 
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.runtime import pick_device
 from pipeline.synthesizers.base import Synthesizer, plan_counts
-from pipeline.synthesizers.baselines import PseudoLabelSynthesizer
-from pipeline.synthesizers.cvae import CVAESynthesizer
-from pipeline.synthesizers.registry import KINDS, load_synthesizer
+from pipeline.synthesizers.registry import load_synthesizer
 from pipeline.train import TrainHooks
 
 PLOT_ROWS_PER_CLASS = 2000  # plenty for a histogram; keeps plotting flat in the output size
@@ -95,30 +93,18 @@ def trained_kind(config: RunConfig) -> str:
 
 
 def generator_class(config: RunConfig) -> type[Synthesizer]:
-    return KINDS[trained_kind(config)]
+    """The class of the run's generator, from the catalog (pipeline/catalog.py)."""
+    return catalog.generator_class(trained_kind(config))
 
 
 def make_generator(config: RunConfig, hooks: TrainHooks | None = None, train: TrainConfig | None = None) -> Synthesizer:
-    """The run's generator, unfitted, as its config says."""
-    if trained_kind(config) == "cvae":
-        s = config.sample
-        return CVAESynthesizer(
-            seed=config.seed,
-            strategy=s.strategy,
-            temperature=s.temperature,
-            output_noise=s.output_noise,
-            model=config.model,
-            train=train or config.train,
-            hooks=hooks,
-        )
-    return cheap_generator(config, trained_kind(config))
+    """The run's generator, unfitted, as its config says (`train`: other training settings)."""
+    return generator_class(config).from_config(config, train=train, hooks=hooks)
 
 
 def cheap_generator(config: RunConfig, kind: str) -> Synthesizer:
-    """A generator that needs no training settings (every kind but the CVAE), unfitted."""
-    if kind == "pseudo_label":
-        return PseudoLabelSynthesizer(seed=config.seed, confidence=config.sample.pseudo_label_confidence)
-    return KINDS[kind](seed=config.seed)
+    """A generator of the menu beside the run's own, unfitted, with the run's settings."""
+    return catalog.generator_class(kind).from_config(config)
 
 
 def evaluate_gate(config: RunConfig, data: DataRef, progress: bool = False) -> dict[str, Any]:

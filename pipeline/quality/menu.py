@@ -13,80 +13,24 @@ that changes no held-out prediction of the real rows alone is the real rows alon
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pipeline import catalog
+from pipeline.catalog import REAL_ONLY, Option
 from pipeline.quality.prior import RARE_SHARE, load_advice
 
-REAL_ONLY = "real_only"
 # points of expected gain within which the order below decides, not the point estimate. Replayed
 # on the gate's own gains in benchmarks/imbalance.py (BENCHMARKS.md "Which training set"): ties
 # of 0, 0.5 and 1 point with SHRINK 1 to 0; 0.5 with SHRINK 0.5 was closest to the best option
 # chosen with hindsight on toy and on natural tables
 TIE = 0.5
 
-
-@dataclass(frozen=True)
-class Option:
-    """One training set: the real rows, maybe weighted, maybe plus rows from generators."""
-
-    name: str
-    cost: int  # ties go to the lower: cheaper to make and simpler to explain
-    words: str  # what a user trains on, for the verdict
-    sources: tuple[str, ...] = ()  # generator kinds whose rows are added; a class's count split evenly
-    balanced: bool = False  # class weights on every row (sample_weight), closing `strength` of the imbalance
-    strength: float = 1.0  # 1: balanced weights; 0.5: weights that close half the gap to the largest class
-    fraction: float = 1.0  # the share of each class's asked rows the sources add (0.5: half the deficit)
-
-
-CHEAP = {
-    REAL_ONLY: Option(REAL_ONLY, 0, "your real rows alone"),
-    "class_weight": Option("class_weight", 1, "your real rows with balanced class weights", balanced=True),
-    "oversample": Option("oversample", 2, "your real rows plus random copies of them", ("oversample",)),
-    "smote": Option("smote", 3, "your real rows plus SMOTE rows", ("smote",)),
-    "affine": Option("affine", 3, "your real images plus random affine views of them", ("affine",)),
-    # torchvision's policies (pipeline.transforms.POLICIES); one of them, IMAGE_POLICY, is on the menu
-    "rand_augment": Option("rand_augment", 3, "your real images plus RandAugment views of them", ("rand_augment",)),
-    "trivial_augment": Option(
-        "trivial_augment", 3, "your real images plus TrivialAugmentWide views of them", ("trivial_augment",)
-    ),
-    "auto_augment": Option("auto_augment", 3, "your real images plus AutoAugment views of them", ("auto_augment",)),
-    "augmix": Option("augmix", 3, "your real images plus AugMix views of them", ("augmix",)),
-}
-# the policy the image menu measures beside affine views: of torchvision's four, the best with the CNN
-# on digits (rare 5 and 10, tuning seeds 0-2; BENCHMARKS.md "Images: torchvision's policies")
-IMAGE_POLICY = "rand_augment"
-# partial rebalancing: half the gap to the largest class, in weights or in rows. Off the default menu
-# (menu(partial=True) measures them; benchmarks/meta.py decides whether they pay)
-PARTIAL = {
-    "class_weight_half": Option(
-        "class_weight_half",
-        1,
-        "your real rows with class weights that close half the imbalance",
-        balanced=True,
-        strength=0.5,
-    ),
-    "oversample_half": Option(
-        "oversample_half",
-        2,
-        "your real rows plus random copies for half of each class's deficit",
-        ("oversample",),
-        fraction=0.5,
-    ),
-    "smote_half": Option(
-        "smote_half", 3, "your real rows plus SMOTE rows for half of each class's deficit", ("smote",), fraction=0.5
-    ),
-}
-GENERATED = {
-    "cvae": Option("cvae", 4, "your real rows plus the CVAE's rows", ("cvae",)),
-    "pseudo_label": Option("pseudo_label", 4, "your real rows plus your unlabelled rows, labelled", ("pseudo_label",)),
-    "cvae_affine": Option(
-        "cvae_affine", 5, "your real images plus half CVAE rows, half affine views", ("cvae", "affine")
-    ),
-}
-OPTIONS = CHEAP | PARTIAL | GENERATED  # every option by name
+# the options (Option: one training set) and the menus they are on are registered in
+# pipeline/catalog.py (IMAGE_POLICY: torchvision's policy on the image menu); these are live views of it
+OPTIONS = catalog.OPTIONS  # every option by name
+PARTIAL = OPTIONS.where(lambda o: o.partial)  # the half-way options, off the default menu
 # what `--generator auto` ships when no option can be measured (a class of one row): the cheap
 # option that measured best on average in benchmarks/imbalance.py (BENCHMARKS.md "Which training set")
 UNMEASURED = {"table": "class_weight", "image": "affine"}
@@ -105,17 +49,16 @@ SHRINK = 0.5
 
 
 def menu(modality: str, product: str, partial: bool = False) -> list[Option]:
-    """The options measured for this kind of data and the run's generator (`product`); with
-    `partial`, the half-way options (PARTIAL) beside their full ones."""
-    options = [CHEAP[REAL_ONLY], CHEAP["class_weight"], CHEAP["oversample"]]
-    options += [CHEAP["smote"]] if modality == "table" else [CHEAP["affine"], CHEAP[IMAGE_POLICY]]
+    """The options measured for this kind of data and the run's generator (`product`), in the
+    catalog's order: those on this kind's menu, with `partial` the half-way ones too, then the
+    product's own option (where the menu lacks it), then those measured beside the product."""
+    on = [o for o in OPTIONS.values() if modality in o.menus]
+    options = [o for o in on if not o.partial and o.beside is None]
     if partial:
-        options += [o for o in PARTIAL.values() if modality == "table" or o.name != "smote_half"]
+        options += [o for o in on if o.partial and o.beside is None]
     if product not in {o.name for o in options}:
-        options.append(GENERATED[product])
-    if modality == "image" and product == "cvae":
-        options.append(GENERATED["cvae_affine"])
-    return options
+        options.append(catalog.option(product))
+    return options + [o for o in on if o.beside == product and o not in options and (partial or not o.partial)]
 
 
 def partial_counts(counts: dict[str, int], fraction: float) -> dict[str, int]:

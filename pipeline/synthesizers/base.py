@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Self
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Self
 
 import pandas as pd
 import torch
@@ -25,6 +25,9 @@ from pipeline.data.codec import ClassIndex, Codec, Encoded, Written, codec_from_
 from pipeline.data.sources import RealData, prepare_rows
 from pipeline.errors import ConfigError, ModelLoadError
 from pipeline.synthesizers import storage
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig, TrainConfig
 
 MAX_ROWS_PER_CALL = 10_000_000  # synthetic rows one run or sample() call may ask for
 _DEFINED: dict[str, type["Synthesizer"]] = {}  # kind -> the first class defined with it (load's choice)
@@ -53,6 +56,14 @@ class Synthesizer(ABC):
         self.codec: Codec | None = None
         self.classes: ClassIndex | None = None
         self.real_counts: dict[str, int] = {}
+
+    @classmethod
+    def from_config(cls, config: RunConfig, train: TrainConfig | None = None, hooks: Any = None) -> Self:
+        """Unfitted, as a run's config sets it (the run, the gate's fold generators, the advice):
+        the run's seed here; a generator with settings of its own reads them in its override, so
+        the run needs no code per kind. `train` replaces config.train (the gate's shorter folds);
+        `hooks` are the training loop's (pipeline/train.py TrainHooks), for those that train."""
+        return cls(seed=config.seed)
 
     # --- fitting --------------------------------------------------------------------------
     def fit(

@@ -17,7 +17,7 @@ All of them keep the user's rows (or their encodings) in the saved folder, and s
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Self
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError
 from pipeline.synthesizers.base import Synthesizer
 from pipeline.transforms import POLICIES, policy_views, random_affine
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig, TrainConfig
 
 NEIGHBOURS = 5  # SMOTE's usual k, fewer when a class has fewer rows
 
@@ -159,6 +162,11 @@ def _policy_class(policy: str) -> type[PolicySynthesizer]:
 
 
 POLICY_SYNTHESIZERS: dict[str, type[PolicySynthesizer]] = {p: _policy_class(p) for p in POLICIES}
+# by name too, as pipeline/catalog.py names every generator class ("module:Class")
+TrivialAugmentSynthesizer = POLICY_SYNTHESIZERS["trivial_augment"]
+RandAugmentSynthesizer = POLICY_SYNTHESIZERS["rand_augment"]
+AutoAugmentSynthesizer = POLICY_SYNTHESIZERS["auto_augment"]
+AugmixSynthesizer = POLICY_SYNTHESIZERS["augmix"]
 
 
 class PseudoLabelSynthesizer(Synthesizer):
@@ -172,6 +180,11 @@ class PseudoLabelSynthesizer(Synthesizer):
     def __init__(self, seed: int = 0, confidence: float = 0.9) -> None:
         super().__init__(seed)
         self.confidence = confidence
+
+    @classmethod
+    def from_config(cls, config: RunConfig, train: TrainConfig | None = None, hooks: Any = None) -> Self:
+        """With the run's confidence (sample.pseudo_label_confidence)."""
+        return cls(seed=config.seed, confidence=config.sample.pseudo_label_confidence)
 
     @classmethod
     def check(cls, modality: str, unlabelled: pd.DataFrame | None) -> None:

@@ -10,12 +10,12 @@ Two sampling strategies (SampleConfig.strategy):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 import torch
 
-from pipeline.config import ModelConfig, TrainConfig
+from pipeline.config import ModelConfig, RunConfig, TrainConfig
 from pipeline.data.codec import Encoded, Written
 from pipeline.errors import ConfigError, ModelLoadError
 from pipeline.gaps import GapModel, gap_columns, level_columns
@@ -54,6 +54,20 @@ class CVAESynthesizer(Synthesizer):
         self.model: CVAE | None = None
         self.gaps: GapModel | None = None
         self.result: TrainResult | None = None
+
+    @classmethod
+    def from_config(cls, config: RunConfig, train: TrainConfig | None = None, hooks: Any = None) -> Self:
+        """The CVAE as the run trains it: its shape, training and sampling settings from the config."""
+        s = config.sample
+        return cls(
+            seed=config.seed,
+            strategy=s.strategy,
+            temperature=s.temperature,
+            output_noise=s.output_noise,
+            model=config.model,
+            train=train or config.train,
+            hooks=hooks,
+        )
 
     @property
     def keeps_real_rows(self) -> bool:  # type: ignore[override]
