@@ -35,6 +35,7 @@ from pipeline.job import DataRef
 from pipeline.outputs import check_out, claim_out, publish, staging_folder
 from pipeline.processes import interruptions_kept, raise_if_interrupted, signals_deferred
 from pipeline.quality.report import report_markdown, write_report
+from pipeline.quality.result import GateResult
 from pipeline.quality.wording import shipped_note
 from pipeline.reuse import TRAIN_KEY_TAG, train_key, train_or_reuse
 from pipeline.runtime import configure_threads
@@ -77,7 +78,7 @@ def register(tracker: Tracker, folder: Path, name: str) -> dict[str, str]:
 
 
 @task(name="gate")
-def evaluate(config: RunConfig, data: DataRef, progress: bool) -> dict[str, Any]:
+def evaluate(config: RunConfig, data: DataRef, progress: bool) -> GateResult:
     return job.evaluate_gate(config, data, progress)
 
 
@@ -149,9 +150,8 @@ def _run(
             flow_run_id = str(flow_run.id or "")
             provenance = run_record.provenance(config, data, tracker, pending, flow_run_id) | {"shipped_option": option}
             synth = synthesize(config, data, stage / "model", stage, provenance, option)
-        shipped = {"synthetic_rows": synth["shipped_rows"], "shipped": synth["shipped"]}
         note = shipped_note(gate, synth["shipped"], config.generator)
-        report = synth["report"] | {"gate": gate | shipped | {"shipped_note": note}}
+        report = synth["report"] | {"gate": gate.shipping(synth["shipped"], synth["shipped_rows"], note)}
         write_report(report, stage)
         with timed("plots"):
             made = make_plots(data, stage, report, trained.get("history"))
@@ -167,7 +167,7 @@ def _run(
             return summary | {"timings": timed.seconds}
 
         with timed("commit"), signals_deferred():
-            summary = _commit(tracker, stage, out, name, report["gate"]["promoted"], summarise)
+            summary = _commit(tracker, stage, out, name, report["gate"].promoted, summarise)
             _log_the_log(tracker)
             tracker.finish("FINISHED")
         shutil.rmtree(work, ignore_errors=True)
@@ -211,7 +211,7 @@ def _commit(
         for file in ("synthetic.parquet", "augmented.parquet"):
             update_provenance(stage / file, {"model_uri": model["uri"], "model_version": model["version"]})
         summary = summarise(model)
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (stage / "summary.json").write_text(json.dumps(run_record.summary_json(summary), indent=2, default=str))
         tracker.set_alias(name, "candidate", model["version"])
         if promoted:
             tracker.set_alias(name, "champion", model["version"])

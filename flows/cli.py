@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Any, Iterator, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.table import Table
 
 from flows import cli_config
 from pipeline.config import RunConfig
+
+if TYPE_CHECKING:
+    from pipeline.quality.result import GateResult, OptionGain
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Class-conditional synthetic data for small labelled data sets."
@@ -104,7 +107,9 @@ def run(
     flags = {k: v for k, v in locals().items() if k not in ("config_file", "as_json")}
     summary = _run_job(config_file, flags)
     if as_json:
-        print(json.dumps(summary, default=str))
+        from pipeline.run_record import summary_json
+
+        print(json.dumps(summary_json(summary), default=str))
     _print_run_summary(summary)
 
 
@@ -160,11 +165,11 @@ def escape_text(text: object) -> str:
 def _print_run_summary(s: dict) -> None:
     """What a user reads after a run: rows per class as asked and delivered, the gate's
     verdict in one sentence, and where everything went. User text is escaped."""
-    e = escape_text
+    e, g = escape_text, s["gate"]
     if s["per_class"]:
         console.print(class_table(s))
     else:
-        console.print(f"no synthetic rows: the shipped training set ({e(s['gate'].get('shipped'))}) adds none")
+        console.print(f"no synthetic rows: the shipped training set ({e(g.shipped)}) adds none")
     for cls, missing in s["short"].items():
         st = s["per_class"][cls]
         console.print(
@@ -176,17 +181,16 @@ def _print_run_summary(s: dict) -> None:
         f"shipped rows: {s['accepted_rows']} of {s['synthetic_rows']} generated (accept = {th['accept']}; "
         f"realism >= {th['realism']:.2f}, authenticity > {th['authenticity']:.2f}, from real-vs-real)"
     )
-    shipped = s["gate"].get("shipped", s["generator"])
+    shipped = s["generator"] if g.shipped is None else g.shipped
     console.print(
         f"outputs:   {e(s['out_dir'])}\n  {e(s['synthetic'])}\n  {e(s['augmented'])} "
-        f"(train on this: {sum(s['real_counts'].values())} real rows + {s['gate'].get('synthetic_rows', 0)} "
+        f"(train on this: {sum(s['real_counts'].values())} real rows + {g.synthetic_rows or 0} "
         f"rows of {e(shipped)})\n  {e(s['quality_report'][1])}"
     )
     console.print(f"MLflow:    run {s['mlflow']['run_id']} at {e(s['mlflow']['tracking_uri'])}")
     if s.get("log"):
         console.print(f"log:       {e(s['log'])} (Prefect's and MLflow's own messages)")
-    g = s["gate"]
-    champion = f", also models:/{s['model']['name']}@champion" if g["promoted"] else ""
+    champion = f", also models:/{s['model']['name']}@champion" if g.promoted else ""
     console.print(f"model:     {e(s['model']['alias_uri'])} (version {s['model']['version']}){e(champion)}")
     t = s["train"]
     trained = (
@@ -222,43 +226,42 @@ def class_table(s: dict) -> Table:
     return table
 
 
-def _print_gate(g: dict) -> None:
+def _print_gate(g: GateResult) -> None:
     """The gate last, where the eye lands: the promotion (its own statistic, on its own line), rare
     classes, then which training set to use, every option in one metric (macro-F1, every class
     weighing the same): measured on the user's folds, typical on similar data sets, expected."""
     e = escape_text
-    colour = "green" if g["promoted"] else "yellow"
-    summary = (g.get("promotion") or {}).get("summary") or "; ".join(g["reasons"])
-    whose = e(g.get("product", ""))
-    console.print(f"[bold {colour}]gate: {g['decision']}[/] (promotion of the {whose} rows): " + e(summary))
-    for cls, r in g.get("rare_class_recall", {}).items():
+    colour = "green" if g.promoted else "yellow"
+    summary = g.promotion.summary or "; ".join(g.reasons)
+    whose = e(g.product or "")
+    console.print(f"[bold {colour}]gate: {g.decision}[/] (promotion of the {whose} rows): " + e(summary))
+    for cls, r in g.rare_class_recall.items():
         console.print(
-            f"  rare class {e(cls)}: recall {r['real_only']:.0%} on real rows alone, "
-            f"{r['augmented']:.0%} with the {e(g.get('product', 'synthetic'))} rows"
+            f"  rare class {e(cls)}: recall {r.real_only:.0%} on real rows alone, "
+            f"{r.augmented:.0%} with the {e(g.product or 'synthetic')} rows"
         )
-    advice, options = g.get("recommendation"), g.get("options", {})
-    if advice:
+    advice, options = g.recommendation, g.options
+    if advice is not None:
         console.print(
-            f"options (macro-F1 points over real rows alone, every class weighing the same, judge {g['judge']}):"
+            f"options (macro-F1 points over real rows alone, every class weighing the same, judge {g.judge}):"
             " measured on your folds / typical on similar data sets / expected (ranks them)"
         )
-        for m in sorted(options, key=lambda n: -options[n].get("expected_gain", options[n]["gain"])):
-            o, mark = options[m], "  <- recommended" if m == advice["method"] else ""
-            console.print("  " + e(f"{m:18s} {option_cells(o)}{mark}"))
-        line = f"recommended: {advice['method']} measured {advice['gain']:+.1f} [{advice['lower_bound']:+.1f}, "
-        line += f"{advice['upper_bound']:+.1f}]"
-        runner = advice.get("runner_up")
-        if runner:
-            line += f"; runner-up: {runner} measured {options[runner]['gain']:+.1f}"
+        for m in sorted(options, key=lambda n: -options[n].expected_gain):
+            mark = "  <- recommended" if m == advice.method else ""
+            console.print("  " + e(f"{m:18s} {option_cells(options[m])}{mark}"))
+        line = f"recommended: {advice.method} measured {advice.gain:+.1f} [{advice.lower_bound:+.1f}, "
+        line += f"{advice.upper_bound:+.1f}]"
+        if advice.runner_up:
+            line += f"; runner-up: {advice.runner_up} measured {options[advice.runner_up].gain:+.1f}"
         console.print(f"[bold]{e(line)}[/]")
-        if g.get("shipped_note"):
-            console.print(e(g["shipped_note"]))
-    console.print(f"[bold]{e(g['verdict'])}[/]")
+        if g.shipped_note:
+            console.print(e(g.shipped_note))
+    console.print(f"[bold]{e(g.verdict)}[/]")
 
 
-def option_cells(o: dict) -> str:
+def option_cells(o: OptionGain) -> str:
     """'+x.y / +x.y / +x.y': an option's measured, typical and expected gain ('-' where absent)."""
-    cells = [o.get(k) for k in ("gain", "typical_gain", "expected_gain")]
+    cells = [o.gain, o.typical_gain, o.expected_gain]
     return " / ".join("-" if v is None else f"{v:+.1f}" for v in cells)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -22,6 +22,9 @@ from pydantic import ValidationError
 from pipeline.checks import invalid_setting
 from pipeline.config import DataSpec, ModelConfig, QualityConfig, RunConfig, SampleConfig, TrainConfig
 from pipeline.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from pipeline.quality.result import GateResult
 
 
 @dataclass(frozen=True)
@@ -144,37 +147,28 @@ def _counts(frame: pd.DataFrame, label: str, per_class: int | None, balance_to: 
     return None, int(found.max())
 
 
-def _advice(gate: dict, synth: dict, training_set: pd.DataFrame, synthetic: pd.DataFrame) -> Advice:
+def _advice(gate: GateResult, synth: dict, training_set: pd.DataFrame, synthetic: pd.DataFrame) -> Advice:
     from pipeline.quality.menu import OPTIONS
 
-    advice = gate.get("recommendation")
-    expected = (advice or {}).get("expected_gains") or {}
     options = {
         name: OptionResult(
-            name,
-            OPTIONS[name].words,
-            v["gain"],
-            v["lower_bound"],
-            v["upper_bound"],
-            v.get("expected_gain", expected.get(name)),
-            v.get("typical_gain"),
+            name, OPTIONS[name].words, o.gain, o.lower_bound, o.upper_bound, o.expected_gain, o.typical_gain
         )
-        for name, v in (gate.get("options") or {}).items()
+        for name, o in gate.options.items()
     }
     recommendation = None
-    if advice:
-        m = advice["method"]
-        bounds = (advice["gain"], advice["lower_bound"], advice["upper_bound"])
-        recommendation = Recommendation(m, OPTIONS[m].words, advice["why"], advice.get("runner_up"), *bounds)
-    report = synth["report"] | {"gate": gate | {"shipped": synth["shipped"], "synthetic_rows": synth["shipped_rows"]}}
+    if (advice := gate.recommendation) is not None:
+        m, bounds = advice.method, (advice.gain, advice.lower_bound, advice.upper_bound)
+        recommendation = Recommendation(m, OPTIONS[m].words, advice.why, advice.runner_up, *bounds)
+    section = gate.shipping(synth["shipped"], synth["shipped_rows"]).to_json()
     return Advice(
         options=options,
         recommendation=recommendation,
-        verdict=gate["verdict"],
-        judge=gate["judge"],
+        verdict=gate.verdict,
+        judge=gate.judge,
         shipped=synth["shipped"],
         training_set=training_set,
         synthetic=synthetic,
-        gate=report["gate"],
-        report=report,
+        gate=section,
+        report=synth["report"] | {"gate": section},
     )

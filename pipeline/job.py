@@ -31,6 +31,7 @@ from pipeline.quality.fidelity import LabelJudge, SampleScorer
 from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
+from pipeline.quality.result import GateResult
 from pipeline.runtime import pick_device
 from pipeline.synthesizers.base import Synthesizer, plan_counts
 from pipeline.synthesizers.registry import load_synthesizer
@@ -107,7 +108,7 @@ def cheap_generator(config: RunConfig, kind: str) -> Synthesizer:
     return catalog.generator_class(kind).from_config(config)
 
 
-def evaluate_gate(config: RunConfig, data: DataRef, progress: bool = False) -> dict[str, Any]:
+def evaluate_gate(config: RunConfig, data: DataRef, progress: bool = False) -> GateResult:
     """The gate section of the report: every option of the menu, cross-fitted with the judge
     (with `progress`, bars on the terminal: the gate is often the run's longest step)."""
     judge = config.quality.judge_for(data.modality)
@@ -160,14 +161,14 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
     return task, factories, options
 
 
-def shipped_option(config: RunConfig, data: DataRef, gate: dict[str, Any]) -> str | None:
+def shipped_option(config: RunConfig, data: DataRef, gate: GateResult) -> str | None:
     """Under --generator auto, the menu option whose training set ships: the gate's
     recommendation, or where nothing could be measured (a class of one row) the option that
     measured best across the project's benchmarks (menu.UNMEASURED). None: the run's generator."""
     if config.generator != "auto":
         return None
-    advice = gate.get("recommendation")
-    return advice["method"] if advice else UNMEASURED[data.modality]
+    advice = gate.recommendation
+    return advice.method if advice is not None else UNMEASURED[data.modality]
 
 
 @dataclass
@@ -327,12 +328,10 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     score histograms and per-class bars."""
     real, label, folder = data.real(), data.label, out / "plots"
     made: list[Path] = []
-    gate = report.get("gate") or {}
-    if gate.get("options"):
-        advice = gate.get("recommendation") or {}
-        expected = advice.get("expected_gains")
-        path = folder / "gate_options.png"
-        made.append(plots.gate_options(gate["options"], advice.get("method"), gate["judge"], path, expected))
+    gate: GateResult | None = report.get("gate")
+    if gate is not None and gate.options:
+        chosen = gate.recommendation.method if gate.recommendation is not None else None
+        made.append(plots.gate_options(gate.options, chosen, gate.judge, folder / "gate_options.png"))
     synthetic = head_per_class(out / "synthetic.parquet", label, PLOT_ROWS_PER_CLASS)
     if synthetic.empty:
         return made

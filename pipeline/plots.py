@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -14,6 +15,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator, SymmetricalLogLocator  # noqa: E402
 
 from pipeline.data.images import decode_image  # noqa: E402
+
+if TYPE_CHECKING:
+    from pipeline.quality.result import OptionGain
 
 
 def _plain(text: object, limit: int = 40) -> str:
@@ -319,24 +323,18 @@ def columns_figure(
     return fig
 
 
-def gate_options(
-    options: dict[str, dict[str, float]],
-    recommended: str | None,
-    judge: str,
-    path: Path,
-    expected: dict[str, float] | None = None,
-) -> Path:
+def gate_options(options: dict[str, OptionGain], recommended: str | None, judge: str, path: Path) -> Path:
     """Each training set's gain measured on the user's folds (bar, with its interval), its typical
     gain on similar data sets (a cross) and the expected gain that ranked it (a diamond), ranked by
     the expected gain (the recommended one on top of the ranking, in colour), so a recommended bar
     that is not the longest is explained by the marks beside it. All in macro-F1 points, every class
     weighing the same."""
-    expected = {m: o["expected_gain"] for m, o in options.items() if "expected_gain" in o} or (expected or {})
-    typical = {m: o["typical_gain"] for m, o in options.items() if "typical_gain" in o}
-    names = sorted(options, key=lambda m: (expected.get(m, options[m]["gain"]), options[m]["gain"]))
-    gain = np.array([options[m]["gain"] for m in names])
-    lower = np.array([options[m]["lower_bound"] for m in names])
-    upper = np.array([options[m]["upper_bound"] for m in names])
+    expected = {m: o.expected_gain for m, o in options.items()}
+    typical = {m: o.typical_gain for m, o in options.items() if o.typical_gain is not None}
+    names = sorted(options, key=lambda m: (expected[m], options[m].gain))
+    gain = np.array([options[m].gain for m in names])
+    lower = np.array([options[m].lower_bound for m in names])
+    upper = np.array([options[m].upper_bound for m in names])
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.6))
     colours = ["tab:green" if m == recommended else "tab:gray" for m in names]
     ax.barh(names, gain, color=colours, alpha=0.6)

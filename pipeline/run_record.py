@@ -19,6 +19,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import cut
 from pipeline.job import DataRef
 from pipeline.processes import raise_if_interrupted
+from pipeline.quality.result import GateResult
 from pipeline.tracking import Tracker
 
 
@@ -101,16 +102,23 @@ def run_summary(
 def log_outcome(tracker: Tracker, stage: Path, report: dict[str, Any]) -> None:
     """The run's report, plots and numbers, logged from the staging folder before the commit:
     a run that fails after this is FAILED in MLflow with what it measured."""
-    gate = report["gate"]
+    gate: GateResult = report["gate"]
     tracker.log_artifacts(stage / "plots", "plots") if (stage / "plots").exists() else None
     for file in ("quality_report.json", "quality_report.md"):
         tracker.log_artifact(stage / file, "quality")
     overall = {f"quality.{k}": v for k, v in report["overall"].items() if isinstance(v, (int, float))}
-    numbers = {f"gate.{k}": gate[k] for k in ("gain", "lower_bound") if gate.get(k) is not None}
-    promotion = gate.get("promotion") or {}
-    numbers |= {f"gate.promotion.{k}": promotion[k] for k in ("gain", "lower_bound") if promotion.get(k) is not None}
-    tracker.metrics(overall | numbers | {"gate.promoted": float(gate["promoted"])})
-    tracker.set_tags({"gate.decision": gate["decision"], "gate.verdict": gate["verdict"][:5000]})
+    bounds = {"gain": gate.gain, "lower_bound": gate.lower_bound}
+    numbers = {f"gate.{k}": v for k, v in bounds.items() if v is not None}
+    promotion = {"gain": gate.promotion.gain, "lower_bound": gate.promotion.lower_bound}
+    numbers |= {f"gate.promotion.{k}": v for k, v in promotion.items() if v is not None}
+    tracker.metrics(overall | numbers | {"gate.promoted": float(gate.promoted)})
+    tracker.set_tags({"gate.decision": gate.decision, "gate.verdict": gate.verdict[:5000]})
+
+
+def summary_json(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary as JSON (summary.json, `augment run --json`): the gate through its to_json."""
+    gate: GateResult | None = summary.get("gate")
+    return summary if gate is None else summary | {"gate": gate.to_json()}
 
 
 def record_failure(tracker: Tracker, exc: BaseException) -> None:

@@ -66,7 +66,7 @@ def _gate_section() -> dict:
 
     truth = np.repeat(np.arange(3), [60, 60, 20])
     gate = decide(_evidence(truth, 0.70, 0.76, seed=5, class_weight=0.79), Q, judge="boosting")
-    assert gate["promotion"]["metric"] == "brier"
+    assert gate.promotion.metric == "brier"
     return gate
 
 
@@ -81,9 +81,9 @@ def test_console_shows_every_option_in_one_metric_and_the_promotion_apart():
     lines = captured.get().splitlines()
     promotion = [i for i, line in enumerate(lines) if "Brier" in line]
     assert promotion == [0] and "promotion of the cvae rows" in lines[0]
-    options = gate["options"]
+    options = gate.options
     for name, o in options.items():
-        cells = f"{o['gain']:+.1f} / {o['typical_gain']:+.1f} / {o['expected_gain']:+.1f}"
+        cells = f"{o.gain:+.1f} / {o.typical_gain:+.1f} / {o.expected_gain:+.1f}"
         assert any(line.strip().startswith(name) and cells in line for line in lines)
     assert "goes against your measurement" in lines[-1] and "every row weighing the same" not in captured.get()
 
@@ -99,14 +99,12 @@ def test_report_puts_the_options_in_one_metric_and_the_promotion_in_its_section(
     header = next(line for line in lines if line.startswith("| option"))
     assert "measured on your folds" in header and "typical on similar data" in header and "expected" in header
     rows = [line for line in lines[:section] if line.startswith("| ") and not line.startswith("| option")]
-    assert [r.split(" | ")[0][2:] for r in rows] == sorted(
-        gate["options"], key=lambda m: -gate["options"][m]["expected_gain"]
-    )
+    assert [r.split(" | ")[0][2:] for r in rows] == sorted(gate.options, key=lambda m: -gate.options[m].expected_gain)
 
 
 def test_options_plot_marks_measured_typical_and_expected(tmp_path):
     from pipeline.plots import gate_options
 
     gate = _gate_section()
-    path = gate_options(gate["options"], gate["recommendation"]["method"], "boosting", tmp_path / "o.png")
+    path = gate_options(gate.options, gate.recommendation.method, "boosting", tmp_path / "o.png")
     assert path.stat().st_size > 0

@@ -74,7 +74,7 @@ def test_image_run_writes_scored_pngs_and_augmented(digits_run):
     assert gate["synthetic_rows"] == augmented["is_synthetic"].sum() and gate["metric"] == "macro_f1"
     assert gate["decision"] in ("promote", "keep", "not enough evidence") and gate["eval_rows"] == 50
     assert "affine" in gate["baselines"] and gate["verdict"].endswith(".")
-    assert gate == summary["gate"] and "**Promotion of the" in (out / "quality_report.md").read_text()
+    assert gate == summary["gate"].to_json() and "**Promotion of the" in (out / "quality_report.md").read_text()
     assert not list(out.parent.glob(f".{out.name}.*"))  # no staging folder left beside the outputs
     for plot in ("loss_curves.png", "samples_grid.png", "samples_class_3.png", "accepted_rejected.png", "scores.png"):
         assert (out / "plots" / plot).stat().st_size > 1000
@@ -97,13 +97,13 @@ def test_provenance_and_registry(digits_run, artifacts_root):
     assert steps and steps[-1] == 3 and steps == sorted(set(steps))  # one per validation, the last at epoch 4
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/samples_grid.png" in artifacts
-    assert run.data.tags["gate.decision"] == summary["gate"]["decision"] and "gate.gain" in run.data.metrics
+    assert run.data.tags["gate.decision"] == summary["gate"].decision and "gate.gain" in run.data.metrics
     saved = {a.path for a in client.list_artifacts(run.info.run_id, "synthesizer")}
     assert saved == {"synthesizer/spec.json", "synthesizer/weights.safetensors", "synthesizer/manifest.json"}
     model_files = [a.path for a in client.list_artifacts(run.info.run_id)]
     assert not any(p.endswith(".pkl") for p in model_files)
     aliases = client.get_registered_model("augment-digits").aliases
-    assert ("champion" in aliases) == summary["gate"]["promoted"]
+    assert ("champion" in aliases) == summary["gate"].promoted
 
 
 def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
@@ -158,9 +158,7 @@ def test_pseudo_label_mode_writes_the_unlabelled_rows_with_the_judges_labels(flo
     assert found.isin(truth).all() and not found.isin(labelled).any()  # real rows, none of the 24 labelled ones
     assert (found.map(truth) == rows["species"]).mean() >= 0.9  # and mostly labelled right
     gate = summary["gate"]  # the pseudo-labeller is cross-fitted like any generator
-    assert (
-        gate["eval_rows"] == 24 and gate["gain"] is not None and gate["synthetic_rows"] == len(rows[rows["accepted"]])
-    )
+    assert gate.eval_rows == 24 and gate.gain is not None and gate.synthetic_rows == len(rows[rows["accepted"]])
 
 
 def test_bad_input_fails_before_anything_is_written(flow, tmp_path, mixed_table):
@@ -233,26 +231,26 @@ def test_auto_ships_the_recommended_training_set(flow, tmp_path):
     config = base.model_copy(update={"generator": "auto", "sample": SampleConfig(balance_to=12)})
     summary = flow(config)
     gate = summary["gate"]
-    advice, options = gate["recommendation"], gate["options"]
-    assert gate["judge"] == "logistic" and gate["metric"] == "macro_f1" and gate["product"] == "cvae"
+    advice, options = gate.recommendation, gate.options
+    assert gate.judge == "logistic" and gate.metric == "macro_f1" and gate.product == "cvae"
     assert set(options) == {"real_only", "class_weight", "oversample", "smote", "cvae"}
-    measured = {k: options[advice["method"]][k] for k in ("gain", "lower_bound", "upper_bound")}
-    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == measured
-    assert gate["shipped"] == advice["method"] and summary["model"]["version"]
+    chosen, bounds = options[advice.method], ("gain", "lower_bound", "upper_bound")
+    assert [getattr(advice, k) for k in bounds] == [getattr(chosen, k) for k in bounds]
+    assert gate.shipped == advice.method and summary["model"]["version"]
     shipped = pd.read_parquet(summary["augmented"])
-    option = OPTIONS[advice["method"]]
+    option = OPTIONS[advice.method]
     assert set(shipped.loc[shipped["is_synthetic"], "source"]) == set(option.sources)
     assert (shipped["sample_weight"] != 1.0).any() == option.balanced
     report = (tmp_path / "auto" / "quality_report.md").read_text()
     assert "| option | measured on your folds | interval | typical on similar data | expected |" in report
     assert (tmp_path / "auto" / "plots" / "gate_options.png").exists()
-    assert read_provenance(summary["augmented"])["shipped_option"] == advice["method"]
+    assert read_provenance(summary["augmented"])["shipped_option"] == advice.method
     synthetic = pd.read_parquet(summary["synthetic"])  # the CVAE's rows as asked, whatever ships
     assert set(synthetic["source"]) == {"cvae"} and {"quality_score", "accepted"} <= set(synthetic.columns)
     asked = {c: 12 - n for c, n in summary["real_counts"].items() if n < 12}
     assert synthetic.loc[synthetic["accepted"], "cultivar"].astype(str).value_counts().to_dict() == asked
-    assert gate["synthetic_rows"] == int(shipped["is_synthetic"].sum())
-    assert "rerun" not in gate["shipped_note"] and "recommended" in gate["shipped_note"]
+    assert gate.synthetic_rows == int(shipped["is_synthetic"].sum())
+    assert "rerun" not in gate.shipped_note and "recommended" in gate.shipped_note
 
 
 def test_a_csv_table_runs_exactly_as_its_parquet_twin(flow, tmp_path):

@@ -51,17 +51,17 @@ def test_macro_f1_matches_scikit_learn():
 def test_rows_that_hurt_are_refused():
     truth = np.repeat(np.arange(3), 100)
     gate = decide(_evidence(truth, 0.9, 0.75), Q)
-    assert gate["decision"] == "keep" and not gate["promoted"] and gate["gain"] < -10
-    assert gate["upper_bound"] < 0 and gate["verdict"].startswith("Train on your real rows alone")
-    assert gate["recommendation"]["method"] == REAL_ONLY
+    assert gate.decision == "keep" and not gate.promoted and gate.gain < -10
+    assert gate.upper_bound < 0 and gate.verdict.startswith("Train on your real rows alone")
+    assert gate.recommendation.method == REAL_ONLY
 
 
 def test_rows_that_help_are_promoted():
     truth = np.repeat(np.arange(3), 100)
     gate = decide(_evidence(truth, 0.75, 0.9), Q)
-    assert gate["decision"] == "promote" and gate["promoted"] and gate["lower_bound"] > -Q.margin
-    assert gate["eval_rows"] == 600 and gate["recommendation"]["method"] == "cvae"
-    assert gate["verdict"].startswith("Train on your real rows plus the CVAE's rows (cvae, +")
+    assert gate.decision == "promote" and gate.promoted and gate.lower_bound > -Q.margin
+    assert gate.eval_rows == 600 and gate.recommendation.method == "cvae"
+    assert gate.verdict.startswith("Train on your real rows plus the CVAE's rows (cvae, +")
 
 
 def test_too_little_data_is_not_enough_evidence():
@@ -70,9 +70,9 @@ def test_too_little_data_is_not_enough_evidence():
     ev = Evidence(truth, ["0", "1", "2"], "cvae", {REAL_ONLY: [wrong([0, 4, 8])], "cvae": [wrong([1, 2])]}, {}, 3)
     ev.options = [OPTIONS[REAL_ONLY], OPTIONS["cvae"]]
     gate = decide(ev, Q)
-    assert gate["decision"] == "not enough evidence" and not gate["promoted"]
-    assert gate["lower_bound"] < -Q.margin < 0 < gate["gain"]
-    assert decide("a class has fewer than 2 real rows", Q)["decision"] == "not enough evidence"
+    assert gate.decision == "not enough evidence" and not gate.promoted
+    assert gate.lower_bound < -Q.margin < 0 < gate.gain
+    assert decide("a class has fewer than 2 real rows", Q).decision == "not enough evidence"
     assert fold_count(np.array([0, 0, 0, 1]), 5) == 0 and fold_count(np.array([0, 0, 0, 1, 1]), 5) == 2
 
 
@@ -90,23 +90,23 @@ def test_not_proven_never_turns_into_do_nothing():
     better than the real rows alone, so they are the advice, not the real rows."""
     truth = np.repeat(np.arange(3), [20, 20, 6])
     gate = decide(_evidence(truth, 0.70, 0.72, class_weight=0.80, oversample=0.78), Q)
-    assert gate["decision"] != "promote"
-    assert gate["recommendation"]["method"] in ("class_weight", "oversample")
-    assert not gate["verdict"].startswith("Train on your real rows alone")
+    assert gate.decision != "promote"
+    assert gate.recommendation.method in ("class_weight", "oversample")
+    assert not gate.verdict.startswith("Train on your real rows alone")
 
 
 def test_recommendation_carries_its_options_numbers_and_says_how_sure():
     truth = np.repeat(np.arange(3), 100)
     gate = decide(_evidence(truth, 0.6, 0.7, class_weight=0.6, smote=0.9), Q)
-    advice, options = gate["recommendation"], gate["options"]
-    assert set(options) == {REAL_ONLY, "cvae", "class_weight", "smote"} and options[REAL_ONLY]["gain"] == 0
-    assert advice["method"] == "smote" and advice["runner_up"] == "cvae"
-    measured = {k: options["smote"][k] for k in ("gain", "lower_bound", "upper_bound")}
-    assert {k: advice[k] for k in ("gain", "lower_bound", "upper_bound")} == measured
-    assert options["smote"]["expected_gain"] == advice["expected_gains"]["smote"]
-    assert options["smote"]["typical_gain"] == advice["typical_gains"]["smote"]
-    assert advice["why"].startswith("clearly best") and options["smote"]["lower_bound"] > 0
-    assert gate["judge"] == "logistic" and gate["metric"] == "macro_f1" and "baselines" in gate
+    advice, options = gate.recommendation, gate.options
+    assert set(options) == {REAL_ONLY, "cvae", "class_weight", "smote"} and options[REAL_ONLY].gain == 0
+    assert advice.method == "smote" and advice.runner_up == "cvae"
+    smote = options["smote"]
+    assert (advice.gain, advice.lower_bound, advice.upper_bound) == (smote.gain, smote.lower_bound, smote.upper_bound)
+    assert options["smote"].expected_gain == advice.expected_gains["smote"]
+    assert options["smote"].typical_gain == advice.typical_gains["smote"]
+    assert advice.why.startswith("clearly best") and options["smote"].lower_bound > 0
+    assert gate.judge == "logistic" and gate.metric == "macro_f1" and set(gate.baselines) == {"class_weight", "smote"}
 
 
 def test_a_tie_goes_to_the_cheaper_option():
@@ -117,10 +117,10 @@ def test_a_tie_goes_to_the_cheaper_option():
     same.predictions["cvae"][0][np.flatnonzero(same.predictions["cvae"][0] != truth)[:1]] = truth[0]  # one row better
     same.options += [OPTIONS["oversample"]]
     gate = decide(same, Q)
-    assert gate["options"]["cvae"]["gain"] > gate["options"]["class_weight"]["gain"]
-    assert gate["options"]["cvae"]["gain"] - gate["options"]["class_weight"]["gain"] < TIE
-    assert gate["recommendation"]["method"] == "class_weight"
-    assert gate["recommendation"]["why"].startswith("as good as cvae within noise")
+    assert gate.options["cvae"].gain > gate.options["class_weight"].gain
+    assert gate.options["cvae"].gain - gate.options["class_weight"].gain < TIE
+    assert gate.recommendation.method == "class_weight"
+    assert gate.recommendation.why.startswith("as good as cvae within noise")
 
 
 def test_menu_split_and_weights():
@@ -186,7 +186,7 @@ def test_cross_fit_scores_every_row_once_per_repeat(mixed_table):
     rows = evidence.synthetic_rows["smote"]  # the product: the shipped counts, or fewer where near-copies were refused
     assert len(rows) == 6 and max(rows) == 8 and min(rows) > 0
     assert evidence.synthetic_rows["oversample"] == [8] * 6  # a cheap baseline: every row, copies included
-    assert isinstance(decide(evidence, task.quality)["gain"], float)
+    assert isinstance(decide(evidence, task.quality).gain, float)
 
 
 def _overlapping(judge: str) -> tuple[Task, dict]:
@@ -222,10 +222,10 @@ def test_cross_fit_measures_the_menu_with_the_users_classifier(judge):
     gain, within the tie width (rebalancing need not win macro-F1 where classes overlap)."""
     task, factories = _overlapping(judge)
     gate = decide(cross_fit(task, factories, menu("table", "smote")), task.quality, judge=judge)
-    assert gate["judge"] == judge and set(gate["options"]) == {REAL_ONLY, "class_weight", "oversample", "smote"}
-    advice, expected = gate["recommendation"], gate["recommendation"]["expected_gains"]
-    assert set(expected) == set(gate["options"]) and max(expected.values()) - TIE <= expected[advice["method"]]
-    assert len({v["gain"] for v in gate["options"].values()}) > 1  # the options train different classifiers
+    assert gate.judge == judge and set(gate.options) == {REAL_ONLY, "class_weight", "oversample", "smote"}
+    advice, expected = gate.recommendation, gate.recommendation.expected_gains
+    assert set(expected) == set(gate.options) and max(expected.values()) - TIE <= expected[advice.method]
+    assert len({v.gain for v in gate.options.values()}) > 1  # the options train different classifiers
 
 
 def test_fold_rows_made_once_serve_every_judge():
@@ -262,10 +262,10 @@ def test_the_real_rows_alone_break_no_tie():
     first = np.flatnonzero(ev.predictions["oversample"][0] == truth)[:1]
     ev.predictions["oversample"][0][first] = 1 - truth[first]  # one row worse than the real rows alone
     gate = decide(ev, Q)
-    assert gate["options"][REAL_ONLY]["gain"] - gate["options"]["oversample"]["gain"] < TIE
-    assert gate["recommendation"]["method"] == "oversample"
+    assert gate.options[REAL_ONLY].gain - gate.options["oversample"].gain < TIE
+    assert gate.recommendation.method == "oversample"
     alone = decide(_evidence(truth, 0.9, 0.6, seed=2, oversample=0.6), Q)
-    assert alone["recommendation"]["method"] == REAL_ONLY
+    assert alone.recommendation.method == REAL_ONLY
 
 
 def test_an_option_that_changes_no_prediction_is_named_as_the_real_rows_alone():
@@ -274,10 +274,10 @@ def test_an_option_that_changes_no_prediction_is_named_as_the_real_rows_alone():
     ev.predictions["class_weight"] = [p.copy() for p in ev.predictions[REAL_ONLY]]
     ev.options.append(OPTIONS["class_weight"])
     gate = decide(ev, Q)
-    assert gate["recommendation"]["method"] == REAL_ONLY and gate["recommendation"]["runner_up"] == "cvae"
-    why = gate["recommendation"]["why"]
+    assert gate.recommendation.method == REAL_ONLY and gate.recommendation.runner_up == "cvae"
+    why = gate.recommendation.why
     assert why.startswith("class_weight changes no held-out prediction") and "as good as class_weight" not in why
-    assert gate["options_weighting"] == "classes"
+    assert gate.options_weighting == "classes"
 
 
 def test_on_imbalanced_data_an_option_that_changes_no_fold_prediction_is_kept():
@@ -288,10 +288,10 @@ def test_on_imbalanced_data_an_option_that_changes_no_fold_prediction_is_kept():
     ev.predictions["class_weight"] = [p.copy() for p in ev.predictions[REAL_ONLY]]
     ev.options.append(OPTIONS["class_weight"])
     gate = decide(ev, Q)
-    advice = gate["recommendation"]
-    assert advice["method"] == "class_weight" and gate["options"]["class_weight"]["gain"] == 0
-    assert "could not tell it apart" in advice["why"] and "smallest 12 rows beside 60" in advice["why"]
-    assert "real rows alone in effect" not in advice["why"]
+    advice = gate.recommendation
+    assert advice.method == "class_weight" and gate.options["class_weight"].gain == 0
+    assert "could not tell it apart" in advice.why and "smallest 12 rows beside 60" in advice.why
+    assert "real rows alone in effect" not in advice.why
 
 
 def test_clearly_best_only_when_the_option_also_leads_on_its_own_measurement():
@@ -299,14 +299,14 @@ def test_clearly_best_only_when_the_option_also_leads_on_its_own_measurement():
     weights on the user's folds: the sentence says it goes against the measurement and quotes it."""
     truth = np.repeat(np.arange(3), [60, 60, 20])
     gate = decide(_evidence(truth, 0.70, 0.76, seed=5, class_weight=0.79), Q, judge="boosting")
-    advice, options = gate["recommendation"], gate["options"]
-    assert advice["method"] == "cvae" and options["cvae"]["gain"] < options["class_weight"]["gain"]
-    assert not advice["why"].startswith("clearly best")
-    assert "this goes against your measurement" in advice["why"]
-    assert f"on your folds it measured {options['cvae']['gain']:+.1f}" in advice["why"]
-    assert f"class_weight {options['class_weight']['gain']:+.1f}" in advice["why"]
+    advice, options = gate.recommendation, gate.options
+    assert advice.method == "cvae" and options["cvae"].gain < options["class_weight"].gain
+    assert not advice.why.startswith("clearly best")
+    assert "this goes against your measurement" in advice.why
+    assert f"on your folds it measured {options['cvae'].gain:+.1f}" in advice.why
+    assert f"class_weight {options['class_weight'].gain:+.1f}" in advice.why
     agrees = decide(_evidence(truth, 0.70, 0.95, seed=5, class_weight=0.75), Q, judge="boosting")
-    assert agrees["recommendation"]["method"] == "cvae" and "goes against" not in agrees["recommendation"]["why"]
+    assert agrees.recommendation.method == "cvae" and "goes against" not in agrees.recommendation.why
 
 
 def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
@@ -319,20 +319,20 @@ def test_the_benchmark_prior_weighs_against_a_noisy_measurement():
     truth = np.repeat(np.arange(3), [60, 60, 20])
     near = _evidence(truth, 0.70, 0.76, seed=5, class_weight=0.79)
     boosting = decide(near, Q, judge="boosting")
-    measured = {m: v["gain"] for m, v in boosting["options"].items()}
+    measured = {m: v.gain for m, v in boosting.options.items()}
     assert (
         0
         < measured["class_weight"] - measured["cvae"]
         < 2 * SHRINK * (PRIOR["table", "boosting"]["cvae"] - PRIOR["table", "boosting"]["class_weight"])
     )
-    assert boosting["recommendation"]["method"] == "cvae"
-    expected = boosting["recommendation"]["expected_gains"]  # what ranked them, beside the measured gains
+    assert boosting.recommendation.method == "cvae"
+    expected = boosting.recommendation.expected_gains  # what ranked them, beside the measured gains
     assert expected["cvae"] > expected["class_weight"] and expected[REAL_ONLY] == 0
-    assert "typical gain on similar data sets" in boosting["recommendation"]["why"]
+    assert "typical gain on similar data sets" in boosting.recommendation.why
     far = decide(_evidence(truth, 0.70, 0.72, seed=5, class_weight=0.95), Q, judge="boosting")
-    assert far["recommendation"]["method"] == "class_weight"
+    assert far.recommendation.method == "class_weight"
     logistic = decide(near, Q, judge="logistic")
-    assert logistic["recommendation"]["method"] == "class_weight"
+    assert logistic.recommendation.method == "class_weight"
     assert expected_gains({"cvae": 1.0}, PRIOR.get(("table", "no such judge"))) == {"cvae": 1.0}  # the measurement
 
 

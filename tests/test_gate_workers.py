@@ -29,8 +29,9 @@ def _gate(tmp_path, workers: int) -> dict:
 
 def test_one_and_two_workers_give_the_same_gate(tmp_path):
     one, two = _gate(tmp_path, 1), _gate(tmp_path, 2)
-    assert one["options"] and set(one["options"]) == {"real_only", "class_weight", "oversample", "smote", "cvae"}
-    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)  # every number, bit for bit
+    assert one.options and set(one.options) == {"real_only", "class_weight", "oversample", "smote", "cvae"}
+    same = json.dumps(one.to_json(), sort_keys=True) == json.dumps(two.to_json(), sort_keys=True)
+    assert same  # every number, bit for bit
 
 
 def _square(state, job):

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 import flows.augment as augment
-from pipeline.config import DataSpec, RunConfig, SampleConfig
+from pipeline.config import DataSpec, QualityConfig, RunConfig, SampleConfig
+from pipeline.quality.gate import unmeasured
 
 STAGES = ["tracker", "train", "evaluate", "synthesize", "write_report", "make_plots", "commit"]
 
@@ -43,7 +44,7 @@ def test_a_failure_at_any_stage_leaves_no_staging_folder(stage, tmp_path, monkey
     stubs = {
         "tracker": ("Tracker", _Tracker),
         "train": ("train", lambda *a, **k: {}),
-        "evaluate": ("evaluate", lambda *a, **k: {"promoted": False}),
+        "evaluate": ("evaluate", lambda *a, **k: unmeasured("stubbed", QualityConfig(), "logistic")),
         "synthesize": (
             "synthesize",
             lambda *a, **k: {"accepted_rows": 0, "report": {}, "shipped_rows": 0, "shipped": None},

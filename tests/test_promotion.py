@@ -4,6 +4,8 @@ the noise between repeats, and the report says what promotion means."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -49,27 +51,27 @@ def _evidence(real_right: list[float], product_right: list[float], seed: int = 0
 def test_rows_that_clearly_help_a_rare_class_are_promoted():
     ev = _evidence([0.8, 0.8, 0.3], [0.8, 0.8, 0.7])  # the rare class goes from mostly wrong to mostly right
     gate = decide(ev, Q)
-    assert gate["gain"] >= 3  # several points of held-out macro-F1
-    promotion = gate["promotion"]
-    assert gate["decision"] == promotion["decision"] == "promote" and gate["promoted"]
-    assert promotion["metric"] == "brier" and promotion["lower_bound"] > promotion["margin"] == 0
-    assert promotion["confidence"] == Q.promotion_confidence and "one-sided 87.5 % lower bound" in promotion["means"]
-    assert promotion["why"].endswith("the rows help") and "champion means" in promotion["summary"]
+    assert gate.gain >= 3  # several points of held-out macro-F1
+    promotion = gate.promotion
+    assert gate.decision == promotion.decision == "promote" and gate.promoted
+    assert promotion.metric == "brier" and promotion.lower_bound > promotion.margin == 0
+    assert promotion.confidence == Q.promotion_confidence and "one-sided 87.5 % lower bound" in promotion.means
+    assert promotion.why.endswith("the rows help") and "champion means" in promotion.summary
 
 
 def test_rows_that_hurt_are_kept_out_under_every_statistic():
     ev = _evidence([0.8, 0.8, 0.7], [0.8, 0.75, 0.3])
     for metric in ("brier", "log_loss", "macro_f1"):
         gate = decide(ev, QualityConfig(promotion=metric))
-        assert gate["decision"] == "keep" and not gate["promoted"], metric
-        assert gate["promotion"]["gain"] < 0 and gate["promotion"]["metric"] == metric
+        assert gate.decision == "keep" and not gate.promoted, metric
+        assert gate.promotion.gain < 0 and gate.promotion.metric == metric
 
 
 def test_rows_that_change_nothing_or_only_noise_are_rarely_promoted():
     ev = _evidence([0.8, 0.8, 0.5], [0.8, 0.8, 0.5])
     ev.probabilities["cvae"] = [p.copy() for p in ev.probabilities[REAL_ONLY]]
     ev.predictions["cvae"] = [p.copy() for p in ev.predictions[REAL_ONLY]]
-    assert decide(ev, Q)["promotion"]["why"] == "the rows changed no held-out probability"
+    assert decide(ev, Q).promotion.why == "the rows changed no held-out probability"
     # same quality, fresh noise: promoted at most about as often as the bound's one-sided level
     # allows (12.5 %; an interval of the rows' noise alone promoted 15 of 200 such cases at 5 %)
     promoted = 0
@@ -110,16 +112,17 @@ def test_a_small_class_gets_more_repeats_not_more_held_out_rows():
 
 def test_the_report_says_what_promotion_means_and_why():
     gate = decide(_evidence([0.8, 0.8, 0.3], [0.8, 0.8, 0.7]), Q)
-    assert gate["metric"] == "macro_f1" and {"gain", "lower_bound", "upper_bound", "margin"} <= set(gate)
-    assert {"metric", "gain", "lower_bound", "margin", "decision"} <= set(gate["promotion"])
-    assert set(gate["promotion"]["by_metric"]) == {"brier", "log_loss", "macro_f1"}
-    overall = {"rows": 0}
-    text = report_markdown({"overall": overall, "per_class": {}, "thresholds": {}, "gate": gate | {"shipped": "cvae"}})
+    written = gate.to_json()
+    assert gate.metric == "macro_f1" and {"gain", "lower_bound", "upper_bound", "margin"} <= set(written)
+    assert {"metric", "gain", "lower_bound", "margin", "decision"} <= set(written["promotion"])
+    assert set(gate.promotion.by_metric) == {"brier", "log_loss", "macro_f1"}
+    shipped = replace(gate, shipped="cvae")
+    text = report_markdown({"overall": {"rows": 0}, "per_class": {}, "thresholds": {}, "gate": shipped})
     line = next(t for t in text.splitlines() if t.startswith("Promotion:"))
     assert "champion means the cvae rows help" in line and "this run: its lower bound" in line
     unmeasured = decide("a class has fewer than 2 real rows, so no row of it can be held out", Q)
-    assert unmeasured["promotion"]["decision"] == "not enough evidence" and unmeasured["promotion"]["metric"] == "brier"
-    assert "fewer than 2 real rows" in unmeasured["promotion"]["summary"]
+    assert unmeasured.promotion.decision == "not enough evidence" and unmeasured.promotion.metric == "brier"
+    assert "fewer than 2 real rows" in unmeasured.promotion.summary
 
 
 def test_promotion_is_decided_at_its_own_level_not_the_intervals():

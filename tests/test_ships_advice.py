@@ -4,12 +4,16 @@ option. Plain Python, no Prefect or MLflow."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
 from pipeline import job
-from pipeline.config import RunConfig
+from pipeline.config import QualityConfig, RunConfig
+from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS
+from pipeline.quality.result import Recommendation
 from pipeline.quality.wording import shipped_note
 
 
@@ -35,9 +39,8 @@ def test_auto_is_the_default_generator_and_runs_without_the_gate():
     assert config.generator == "auto"
     off = config.model_copy(update={"quality": config.quality.model_copy(update={"evaluate": False})})
     job.validate(off)  # no error: without the gate, auto ships menu.UNMEASURED's option
-    assert job.shipped_option(off, job.DataRef.model_construct(modality="table"), {"recommendation": None}) == (
-        "class_weight"
-    )
+    unmeasured = decide("the gate is turned off (quality.evaluate = false)", off.quality)
+    assert job.shipped_option(off, job.DataRef.model_construct(modality="table"), unmeasured) == "class_weight"
 
 
 @pytest.mark.parametrize("option", ["class_weight", "smote", "oversample", "real_only", "cvae", None])
@@ -79,11 +82,13 @@ def test_class_weights_ship_balanced_weights_on_imbalanced_rows(tmp_path):
 
 
 def test_the_note_never_asks_to_rerun_when_the_advice_shipped():
-    gate = {"recommendation": {"method": "smote"}}
+    unmeasured = decide("a class has fewer than 2 real rows", QualityConfig())
+    advice = Recommendation("smote", 1.0, -0.5, 2.5, "clearly best", "cvae", {}, {}, 0.5)
+    gate = replace(unmeasured, recommendation=advice)
     assert "rerun" not in shipped_note(gate, "smote") and "recommended" in shipped_note(gate, "smote")
     asked = shipped_note(gate, "cvae", "cvae")
     assert "as asked" in asked and "smote" in asked and "--generator auto" in asked
-    assert "benchmarks" in shipped_note({"recommendation": None}, "class_weight")
+    assert "benchmarks" in shipped_note(unmeasured, "class_weight")
 
 
 def test_half_way_options_ship_half_the_rows_or_half_the_weights(staged, tmp_path):

@@ -11,8 +11,6 @@ sentences a user reads are pipeline/quality/wording.py's.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from pipeline.config import QualityConfig
@@ -27,87 +25,74 @@ from pipeline.quality.gains import (
 )
 from pipeline.quality.menu import REAL_ONLY, recommend
 from pipeline.quality.promotion import decide_promotion
+from pipeline.quality.result import ClassRecall, GateResult, OptionGain, Promotion, Recommendation
 from pipeline.quality.wording import meaning, verdict
 
 
 def decide(
     evidence: Evidence | str, quality: QualityConfig, seed: int = 0, judge: str = "logistic", balanced: bool = True
-) -> dict[str, Any]:
+) -> GateResult:
     """The report's `gate` section: the menu and the recommendation (macro-F1 with every class
     weighing the same, `balanced`), the product's macro-F1 gain over the rows (`gain`, bounds),
     its promotion (`promotion`: quality.promotion's statistic, calibrated in
     benchmarks/gate_calibration.py), and the one-sentence verdict."""
-    base = {"metric": "macro_f1", "margin": quality.margin, "confidence": quality.confidence, "judge": judge}
-    base["options_weighting"] = "classes" if balanced else "rows"
+    weighting = "classes" if balanced else "rows"
     if isinstance(evidence, str):
-        out = base | unmeasured(evidence)
-        bar = quality.promotion_margin if quality.promotion != "macro_f1" else -quality.margin
-        means = meaning("run's", quality.promotion, bar, promotion_level(quality))
-        out["promotion"] |= {"metric": quality.promotion, "margin": bar, "means": means}
-        out["promotion"]["summary"] = f"{means}; this run: {evidence}"
-        return out
+        return unmeasured(evidence, quality, judge, weighting)
     promoted_by = option_scores(evidence, seed, balanced=False, methods=[REAL_ONLY, evidence.product])
-    promotion = gains(*promoted_by, quality.confidence)
+    gain, lower, upper = gains(*promoted_by, quality.confidence)[evidence.product]
     points, draws = option_scores(evidence, seed, balanced)
-    measured = gains(points, draws, quality.confidence)
-    product = evidence.product
-    gain, lower, upper = promotion[product]
-    promoted = promotion_section(evidence, quality, promoted_by, (gain, lower, upper))
-    decision = promoted["decision"]
     real = evidence.predictions[REAL_ONLY]
     same = frozenset(m for m, p in evidence.predictions.items() if m != REAL_ONLY and all(map(np.array_equal, p, real)))
     counts = np.bincount(evidence.truth, minlength=len(evidence.class_names))
     advice = recommend(evidence.options, draws, points, quality.confidence, same, evidence.modality, judge, counts)
-    rare = rare_classes(evidence.truth, evidence.class_names)
+    expected, typical = advice["expected_gains"], advice["typical_gains"]
+    options = {
+        m: OptionGain(round(g, 3), round(lo, 3), round(hi, 3), expected[m], typical.get(m))
+        for m, (g, lo, hi) in gains(points, draws, quality.confidence).items()
+    }
+    chosen, keys = options[advice["method"]], ("runner_up", "expected_gains", "typical_gains", "weight")
+    bounds = (chosen.gain, chosen.lower_bound, chosen.upper_bound)
+    recommendation = Recommendation(advice["method"], *bounds, advice["why"], *(advice[k] for k in keys))
+    return GateResult(
+        margin=quality.margin,
+        confidence=quality.confidence,
+        judge=judge,
+        options_weighting=weighting,
+        promotion=promotion_section(evidence, quality, promoted_by, (gain, lower, upper)),
+        reasons=(
+            f"{evidence.product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows, every row "
+            f"weighing the same (bounds {lower:+.1f} to {upper:+.1f}; the options weigh every class the same)",
+        ),
+        verdict=verdict(evidence.options, options, recommendation),
+        gain=round(gain, 3),
+        lower_bound=round(lower, 3),
+        upper_bound=round(upper, 3),
+        eval_rows=int(len(evidence.truth) * len(real)),
+        folds=evidence.folds,
+        repeats=len(real),
+        synthetic_rows_per_fold=float(np.mean(evidence.synthetic_rows.get(evidence.product, [0]))),
+        product=evidence.product,
+        options=options,
+        recommendation=recommendation,
+        rare_class_recall=rare_class_recall(evidence),
+    )
+
+
+def rare_class_recall(evidence: Evidence) -> dict[str, ClassRecall]:
+    """Each rare class's held-out recall with the real rows alone, the product's rows and every other option."""
     recall = {m: recall_by_class(evidence, m) for m in evidence.predictions}
-    rounded = {
-        m: {"gain": round(g, 3), "lower_bound": round(lo, 3), "upper_bound": round(hi, 3)}
-        | ({"typical_gain": advice["typical_gains"][m]} if m in advice["typical_gains"] else {})
-        | {"expected_gain": advice["expected_gains"][m]}
-        for m, (g, lo, hi) in measured.items()
+    product = evidence.product
+    others = [m for m in recall if m not in (REAL_ONLY, product)]
+    return {
+        c: ClassRecall(recall[REAL_ONLY][c], recall[product][c], {m: recall[m][c] for m in others})
+        for c in rare_classes(evidence.truth, evidence.class_names)
     }
-    chosen = advice["method"]
-    return base | {
-        "decision": decision,
-        "promoted": decision == "promote",
-        "promotion": promoted,
-        "gain": round(gain, 3),
-        "lower_bound": round(lower, 3),
-        "upper_bound": round(upper, 3),
-        "eval_rows": int(len(evidence.truth) * len(evidence.predictions[REAL_ONLY])),
-        "folds": evidence.folds,
-        "repeats": len(evidence.predictions[REAL_ONLY]),
-        "synthetic_rows_per_fold": float(np.mean(evidence.synthetic_rows.get(product, [0]))),
-        "product": product,
-        "options": rounded,
-        "recommendation": {"method": chosen, **measured_of(rounded[chosen]), "why": advice["why"]}
-        | {k: advice[k] for k in ("runner_up", "expected_gains", "typical_gains", "weight")},
-        "baselines": {
-            m: {"gain": v["gain"], "lower_bound": v["lower_bound"]}
-            for m, v in rounded.items()
-            if m not in (product, REAL_ONLY)
-        },
-        "rare_class_recall": {
-            c: {"real_only": recall[REAL_ONLY][c], "augmented": recall[product][c]}
-            | {m: recall[m][c] for m in recall if m not in (REAL_ONLY, product)}
-            for c in rare
-        },
-        "reasons": [
-            f"{product}: macro-F1 {gain:+.1f} points over real rows alone on held-out real rows, every row "
-            f"weighing the same (bounds {lower:+.1f} to {upper:+.1f}; the options weigh every class the same)"
-        ],
-        "verdict": verdict(evidence.options, rounded, advice),
-    }
-
-
-def measured_of(option: dict[str, float]) -> dict[str, float]:
-    """An option's measured gain and bounds (macro-F1 on the user's folds), without the advice's keys."""
-    return {k: option[k] for k in ("gain", "lower_bound", "upper_bound")}
 
 
 def promotion_section(
     evidence: Evidence, quality: QualityConfig, f1: tuple[dict[str, float], dict[str, np.ndarray]], f1_bounds: tuple
-) -> dict[str, Any]:
+) -> Promotion:
     """gate.promotion: what `champion` means, the statistic, its gain and bounds, and the decision
     with its reason. Under quality.promotion = macro_f1 the 0.5 rule decides (rule, on the row
     bootstrap's bounds `f1_bounds`), for comparison with the earlier releases."""
@@ -123,19 +108,19 @@ def promotion_section(
         changed = not all(map(np.array_equal, base, mine))
         decision, why = decide_promotion(found, bar, changed, quality.promotion_confidence)
     means = meaning(evidence.product, metric, bar, promotion_level(quality))
-    return {
-        "metric": metric,
-        "gain": round(gain, 3),
-        "lower_bound": round(lower, 3),
-        "upper_bound": round(upper, 3),
-        "margin": bar,
-        "confidence": promotion_level(quality),
-        "decision": decision,
-        "why": why,
-        "means": means,
-        "summary": f"{means}; this run: {why}",
-        "by_metric": {m: iv.as_dict() for m, iv in by_metric.items()},
-    }
+    return Promotion(
+        metric=metric,
+        gain=round(gain, 3),
+        lower_bound=round(lower, 3),
+        upper_bound=round(upper, 3),
+        margin=bar,
+        decision=decision,
+        why=why,
+        means=means,
+        summary=f"{means}; this run: {why}",
+        confidence=promotion_level(quality),
+        by_metric=by_metric,
+    )
 
 
 def promotion_level(quality: QualityConfig) -> float | None:
@@ -143,22 +128,20 @@ def promotion_level(quality: QualityConfig) -> float | None:
     return None if quality.promotion == "macro_f1" else quality.promotion_confidence
 
 
-def unmeasured(why: str) -> dict[str, Any]:
+def unmeasured(why: str, quality: QualityConfig, judge: str, weighting: str = "classes") -> GateResult:
     """The gate section of a run whose options could not be measured: why, and what to do."""
-    return {
-        "decision": "not enough evidence",
-        "promoted": False,
-        "gain": None,
-        "lower_bound": None,
-        "eval_rows": 0,
-        "options": {},
-        "recommendation": None,
-        "promotion": dict.fromkeys(("metric", "gain", "lower_bound", "upper_bound", "margin"))
-        | {"decision": "not enough evidence", "why": why, "summary": why},
-        "baselines": {},
-        "reasons": [why],
-        "verdict": f"No measured advice: {why}. Check the rows yourself before training on them.",
-    }
+    bar = quality.promotion_margin if quality.promotion != "macro_f1" else -quality.margin
+    means = meaning("run's", quality.promotion, bar, promotion_level(quality))
+    decision, summary = "not enough evidence", f"{means}; this run: {why}"
+    return GateResult(
+        margin=quality.margin,
+        confidence=quality.confidence,
+        judge=judge,
+        options_weighting=weighting,
+        promotion=Promotion(quality.promotion, None, None, None, bar, decision, why, means, summary),
+        reasons=(why,),
+        verdict=f"No measured advice: {why}. Check the rows yourself before training on them.",
+    )
 
 
 def floor(rows: int, margin: float) -> float:

@@ -13,13 +13,16 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from pipeline.quality.scores import EXACT, FAST, ClassReference
+
+if TYPE_CHECKING:
+    from pipeline.quality.result import GateResult
 
 MAX_ROWS_PER_CLASS = 2000  # set metrics use the first rows of each class: memory stays flat
 MAX_DCR_SAMPLE = 50_000  # DCR quantiles of a class come from a uniform sample of this many rows
@@ -209,47 +212,48 @@ def md(text: object) -> str:
     return html.escape(str(text), quote=False).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
 
 
-def _gate_lines(gate: dict[str, Any]) -> list[str]:
+def _gate_lines(gate: GateResult) -> list[str]:
     """Which training set (every option in macro-F1, every class weighing the same), then the
     promotion of the product's rows in its own section, with its own statistic."""
-    lines = [f"**{md(gate['verdict'])}**", ""]
+    product = md(gate.product or "synthetic")
+    lines = [f"**{md(gate.verdict)}**", ""]
     lines += _menu_lines(gate)
     lines += [
-        f"**Promotion of the {md(gate.get('product', 'synthetic'))} rows: {gate['decision']}** "
-        f"({'promoted to `champion`' if gate['promoted'] else 'not promoted'}).",
+        f"**Promotion of the {product} rows: {gate.decision}** "
+        f"({'promoted to `champion`' if gate.promoted else 'not promoted'}).",
         "",
-        *([f"Promotion: {md(gate['promotion']['summary'])}.", ""] if gate.get("promotion") else []),
+        f"Promotion: {md(gate.promotion.summary)}.",
+        "",
     ]
-    lines += [f"- {md(r)}" for r in gate["reasons"]]
-    if gate.get("gain") is not None:
+    lines += [f"- {md(r)}" for r in gate.reasons]
+    if gate.gain is not None:
+        rows = "?" if gate.synthetic_rows is None else gate.synthetic_rows
         lines.append(
-            f"- macro-F1 gain {gate['gain']:+.2f} points, one-sided {gate['confidence']:.0%} lower bound "
-            f"{gate['lower_bound']:+.2f}; {gate['eval_rows']} real rows "
-            f"scored ({gate['folds']} folds x {gate['repeats']} repeats); {gate.get('synthetic_rows', '?')} "
-            "synthetic rows shipped"
+            f"- macro-F1 gain {gate.gain:+.2f} points, one-sided {gate.confidence:.0%} lower bound "
+            f"{gate.lower_bound:+.2f}; {gate.eval_rows} real rows "
+            f"scored ({gate.folds} folds x {gate.repeats} repeats); {rows} synthetic rows shipped"
         )
-    for name, r in gate.get("rare_class_recall", {}).items():
+    for name, r in gate.rare_class_recall.items():
         lines.append(
-            f"- rare class {md(name)}: recall {r['real_only']:.0%} on real rows alone, "
-            f"{r['augmented']:.0%} with the {md(gate.get('product', 'synthetic'))} rows"
+            f"- rare class {md(name)}: recall {r.real_only:.0%} on real rows alone, "
+            f"{r.augmented:.0%} with the {product} rows"
         )
     return lines + [""]
 
 
-def _menu_lines(gate: dict[str, Any]) -> list[str]:
+def _menu_lines(gate: GateResult) -> list[str]:
     """The whole menu as a table, ranked by expected gain, the recommendation marked; and its plot."""
-    options, advice = gate.get("options") or {}, gate.get("recommendation") or {}
-    if not options:
+    options, advice = gate.options, gate.recommendation
+    if not options or advice is None:
         return []
-    level = f"{2 * gate['confidence'] - 1:.0%}"
-    weight = advice.get("weight")
+    level = f"{2 * gate.confidence - 1:.0%}"
     how = (
-        f"expected = {weight:.2g} x measured + {1 - weight:.2g} x typical"
-        if weight is not None and weight < 1
+        f"expected = {advice.weight:.2g} x measured + {1 - advice.weight:.2g} x typical"
+        if advice.weight < 1
         else "expected = measured"
     )
     lines = [
-        f"Training sets measured with the judge `{gate['judge']}` on the same folds, in macro-F1 points over the "
+        f"Training sets measured with the judge `{gate.judge}` on the same folds, in macro-F1 points over the "
         "real rows alone with every class weighing the same: the gain measured on your folds (with its "
         f"{level} interval from a paired bootstrap over the held-out rows), the typical gain of the option on "
         f"similar data sets, and the expected gain that ranks them ({how}):",
@@ -257,28 +261,25 @@ def _menu_lines(gate: dict[str, Any]) -> list[str]:
         "| option | measured on your folds | interval | typical on similar data | expected | |",
         "|---|---|---|---|---|---|",
     ]
-    expected = advice.get("expected_gains") or {}
-    for name in sorted(options, key=lambda m: -options[m].get("expected_gain", expected.get(m, options[m]["gain"]))):
+    for name in sorted(options, key=lambda m: -options[m].expected_gain):
         o = options[name]
-        mark = "**recommended**" if name == advice.get("method") else ""
-        mark += " shipped" if name == gate.get("shipped") else ""
-        bet = o.get("expected_gain", expected.get(name))
-        typical = o.get("typical_gain")
-        interval = f"{o['lower_bound']:+.2f} to {o['upper_bound']:+.2f}"
-        cells = [f"{o['gain']:+.2f}", interval, "" if typical is None else f"{typical:+.2f}"]
-        cells.append("" if bet is None else f"{bet:+.2f}")
+        mark = "**recommended**" if name == advice.method else ""
+        mark += " shipped" if name == gate.shipped else ""
+        typical = "" if o.typical_gain is None else f"{o.typical_gain:+.2f}"
+        cells = [f"{o.gain:+.2f}", f"{o.lower_bound:+.2f} to {o.upper_bound:+.2f}", typical, f"{o.expected_gain:+.2f}"]
         lines.append(f"| {name} | {' | '.join(cells)} | {mark} |")
-    lines += ["", gate.get("shipped_note", ""), ""] if gate.get("shipped_note") else []
+    lines += ["", gate.shipped_note, ""] if gate.shipped_note else []
     return lines + ["", "![options](plots/gate_options.png)", ""]
 
 
 def report_markdown(report: dict[str, Any], title: str = "Quality report") -> str:
     o, th = report["overall"], report["thresholds"]
     lines = [f"# {md(title)}", ""]
-    if report.get("gate"):
-        lines += _gate_lines(report["gate"])
+    gate: GateResult | None = report.get("gate")
+    if gate is not None:
+        lines += _gate_lines(gate)
     if not o["rows"]:
-        shipped = (report.get("gate") or {}).get("shipped") or report.get("generator")
+        shipped = (gate.shipped if gate is not None else None) or report.get("generator")
         return "\n".join(lines + [f"No synthetic rows: the shipped training set ({md(shipped)}) adds none.", ""])
     lines += [
         f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
@@ -310,8 +311,12 @@ def report_markdown(report: dict[str, Any], title: str = "Quality report") -> st
 
 
 def write_report(report: dict[str, Any], folder: Path, title: str = "Quality report") -> tuple[Path, Path]:
+    """quality_report.json and .md; the gate section (a GateResult, where the run has one) is
+    written through its to_json, the JSON contract."""
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = folder / "quality_report.json", folder / "quality_report.md"
-    json_path.write_text(json.dumps(report, indent=2, default=float))
+    gate: GateResult | None = report.get("gate")
+    plain = report if gate is None else report | {"gate": gate.to_json()}
+    json_path.write_text(json.dumps(plain, indent=2, default=float))
     md_path.write_text(report_markdown(report, title))
     return json_path, md_path

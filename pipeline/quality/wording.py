@@ -6,10 +6,13 @@ The report and the console print them as they are; the numbers in them are the d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pipeline.quality.menu import REAL_ONLY, Option
 from pipeline.quality.promotion import WORDS
+
+if TYPE_CHECKING:
+    from pipeline.quality.result import GateResult, OptionGain, Recommendation
 
 
 def meaning(product: str, metric: str, bar: float, confidence: float | None) -> str:
@@ -21,29 +24,29 @@ def meaning(product: str, metric: str, bar: float, confidence: float | None) -> 
     )
 
 
-def verdict(options: list[Option], measured: dict[str, dict], advice: dict[str, Any]) -> str:
+def verdict(options: list[Option], measured: dict[str, OptionGain], advice: Recommendation) -> str:
     """One sentence a user can follow: which training set, how sure, and the others' gains."""
     words = {o.name: o.words for o in options}
-    chosen = advice["method"]
-    others = ", ".join(f"{m} {v['gain']:+.1f}" for m, v in measured.items() if m not in (chosen, REAL_ONLY))
-    gain = measured[chosen]["gain"]
+    chosen = advice.method
+    others = ", ".join(f"{m} {v.gain:+.1f}" for m, v in measured.items() if m not in (chosen, REAL_ONLY))
+    gain = measured[chosen].gain
     head = f"Train on {words.get(chosen, chosen)} ({chosen}"
     head += ")" if chosen == REAL_ONLY else f", {gain:+.1f} macro-F1 points over your real rows alone)"
-    return f"{head}: {advice['why']}." + (f" Others: {others}." if others else "")
+    return f"{head}: {advice.why}." + (f" Others: {others}." if others else "")
 
 
-def shipped_note(gate: dict[str, Any], shipped: str, asked: str = "auto") -> str:
+def shipped_note(gate: GateResult, shipped: str, asked: str = "auto") -> str:
     """What augmented.parquet holds, next to the advice. `asked` is the run's --generator: under
     `auto` the file is the advice (or, where nothing was measured, menu.UNMEASURED's option)."""
-    advice = gate.get("recommendation")
-    if asked == "auto" and not advice:
+    advice = gate.recommendation
+    if asked == "auto" and advice is None:
         return (
             f"augmented.parquet holds {shipped}: nothing was measured here, so it is the option that "
             "measured best across the project's benchmarks."
         )
-    if not advice or advice["method"] == shipped:
-        return f"augmented.parquet holds {shipped}" + (", the recommended training set." if advice else ".")
+    if advice is None or advice.method == shipped:
+        return f"augmented.parquet holds {shipped}" + (", the recommended training set." if advice is not None else ".")
     return (
         f"augmented.parquet holds {shipped}, as asked (--generator {asked}); the recommended training set "
-        f"is {advice['method']}, which --generator auto (the default) ships."
+        f"is {advice.method}, which --generator auto (the default) ships."
     )
