@@ -257,7 +257,7 @@ def run_cell(cell: Cell, options: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gate_calibration_") as tmp:
         work = Path(tmp)
         config, data = stage(rows, cell, work, quality, train)
-        gate = evaluate_gate(config, data)
+        gate = evaluate_gate(config, data).to_json()  # stored as quality_report.json writes it
         t_gate = time.perf_counter() - t0
         product = make_generator(config).fit(data.real(), label=data.label)
         augmented, per_class = shipped(product, config, data, work / "product")

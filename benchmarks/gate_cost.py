@@ -32,7 +32,7 @@ def main(source: str, real_per_class: int, per_class: int = 200) -> dict:
         start = time.perf_counter()
         gate = job.evaluate_gate(config, data)
         seconds = time.perf_counter() - start
-    measured = len(gate.get("options") or {}) or len(gate.get("baselines", {})) + 2
+    measured = len(gate.options) or len(gate.baselines) + 2
     return {
         "version": __version__,
         "data": source,

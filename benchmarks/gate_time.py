@@ -70,11 +70,11 @@ def run(case: str, workers: int, parts: bool, seed: int) -> dict:
         "workers": workers,
         "seed": seed,
         "gate_s": round(wall, 2),
-        "repeats": section.get("repeats"),
-        "folds": section.get("folds"),
-        "recommendation": (section.get("recommendation") or {}).get("method"),
-        "gains": {m: v["gain"] for m, v in (section.get("options") or {}).items()},
-        "promotion": section.get("decision"),
+        "repeats": section.repeats,
+        "folds": section.folds,
+        "recommendation": section.recommendation.method if section.recommendation is not None else None,
+        "gains": {m: v.gain for m, v in section.options.items()},
+        "promotion": section.decision,
     }
     if parts:
         out["parts_s"] = {k: round(v, 2) for k, v in seconds.items()}

@@ -664,9 +664,9 @@ def follow(split: Split, options: dict) -> Extra:
             notes[kind] = {
                 "judge": judge,
                 "recommended": option,
-                "why": (gate.get("recommendation") or {}).get("why"),
-                "gate_gains": {m: v["gain"] for m, v in rows["options"].items()},
-                "gate_gains_balanced": {m: v["gain"] for m, v in balanced["options"].items()},
+                "why": gate.recommendation.why if gate.recommendation is not None else None,
+                "gate_gains": {m: v.gain for m, v in rows.options.items()},
+                "gate_gains_balanced": {m: v.gain for m, v in balanced.options.items()},
                 "rows_added": int(shipped["is_synthetic"].sum()),
             }
     return Extra(per_kind=per_kind, notes=notes)

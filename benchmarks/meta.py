@@ -383,17 +383,18 @@ def seen(split: imbalance.Split, judges: list[str], cvae: bool, steps: int | Non
                 continue
             out["gate"][judge] = {
                 "options": {
-                    m: {k: v[k] for k in ("gain", "lower_bound", "upper_bound")} for m, v in gate["options"].items()
+                    m: {"gain": v.gain, "lower_bound": v.lower_bound, "upper_bound": v.upper_bound}
+                    for m, v in gate.options.items()
                 },
                 "same_as_real": sorted(
                     m
                     for m, p in evidence.predictions.items()
                     if m != "real_only" and all(map(np.array_equal, p, evidence.predictions["real_only"]))
                 ),
-                "eval_rows": gate["eval_rows"],
-                "folds": gate["folds"],
-                "repeats": gate["repeats"],
-                "recommended": gate["recommendation"]["method"],
+                "eval_rows": gate.eval_rows,
+                "folds": gate.folds,
+                "repeats": gate.repeats,
+                "recommended": gate.recommendation.method,
             }
     return out
 
