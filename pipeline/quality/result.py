@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from pipeline.quality.menu import REAL_ONLY
+from pipeline.catalog import REAL_ONLY
 
 if TYPE_CHECKING:
     from pipeline.quality.promotion import Interval
