@@ -2,10 +2,10 @@
 adds once it has shipped a training set.
 
 Every reader (the report, the console, the MLflow record, the plots, the Python API) reads the
-attributes. quality_report.json's `gate` section is a pinned contract: GateResult.to_json() is
-the one place it is written, with the keys, their order and their values of the dicts the gate
-returned before it was typed. A gate that measured nothing (a class too small to hold out, the
-gate turned off) writes fewer keys, in its own order: `measured` tells the two apart.
+attributes. quality_report.json's `gate` section is a pinned contract (its keys and their order:
+tests/test_gate_result.py), and GateResult.to_json() is the one place it is written. A gate that
+measured nothing (a class too small to hold out, the gate turned off) writes fewer keys, in an
+order of its own: `measured` tells the two apart.
 """
 
 from __future__ import annotations
