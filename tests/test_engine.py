@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import operator
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from pipeline.errors import ConfigError
 from pipeline.quality.parallel import Workers, check_engine, dask_address
 
 ADDRESS = "AUGMENT_DASK_ADDRESS"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +110,13 @@ def test_the_same_seed_gives_the_same_gate_locally_and_on_the_engine(engine, tmp
 @pytest.mark.timeout(900)
 def test_a_sweep_spreads_its_data_sets_over_the_engine(engine, artifacts_root, tmp_path, monkeypatch, capfd):
     """Two tiny data sets, one subflow each on a worker of the cluster; the Dask workers report to
-    this session's Prefect server (its address travels in the task's settings)."""
+    this session's Prefect server (its address travels in the task's settings). The flow is
+    loaded as a deployment loads it, from its file under a module name no worker can import."""
     from mlflow import MlflowClient
+    from prefect.flows import load_flow_from_entrypoint
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.sweep import sweep_flow
     from pipeline.config import SweepConfig
     from pipeline.tracking import default_tracking_uri
 
@@ -134,6 +137,7 @@ def test_a_sweep_spreads_its_data_sets_over_the_engine(engine, artifacts_root, t
         }
     )
     monkeypatch.setenv(ADDRESS, engine)
+    sweep_flow = load_flow_from_entrypoint(f"{ROOT / 'flows' / 'sweep.py'}:sweep_flow")
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         results = sweep_flow(sweep)
     assert [r["state"] for r in results] == ["COMPLETED", "COMPLETED"], results
