@@ -67,6 +67,7 @@ def check_environment() -> None:
     _check_home()
     _check_tracking_uri()
     _check_api_url()
+    _check_engine()
 
 
 def _check_home() -> None:
@@ -155,6 +156,14 @@ def _check_api_url() -> None:
         raise ConfigError(f"PREFECT_API_URL={cut(url, 160)!r} lacks the API path (/api)", fix)
 
 
+def _check_engine() -> None:
+    """AUGMENT_DASK_ADDRESS: a Dask scheduler's address that something answers at, refused by
+    name otherwise (pipeline/quality/parallel.py, which sends the gate's fits there)."""
+    from pipeline.quality.parallel import check_engine
+
+    check_engine()
+
+
 def configure_environment(root: Path | None = None) -> Path:
     """The defaults below set where not given, and the home created; the environment is
     checked first (check_environment), so a bad variable fails here as one message."""
@@ -171,6 +180,8 @@ def configure_environment(root: Path | None = None) -> Path:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "GIT_PYTHON_REFRESH": "quiet",
         "OMP_NUM_THREADS": "1",
+        # Dask logs every connection at INFO on stderr; warnings and errors still show
+        "DASK_LOGGING__DISTRIBUTED": "warning",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

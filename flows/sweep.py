@@ -2,6 +2,9 @@
 
 Scale-out is more flow runs on more workers (threads inside a run, processes across runs):
 the sweep itself only submits runs of the augment deployment and waits for them.
+
+With a Dask engine configured ($AUGMENT_DASK_ADDRESS) the data sets go to that cluster instead,
+through prefect-dask's DaskTaskRunner (flows/engine.py); otherwise the sweep is as above.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 
+from flows.engine import run_name, sweep_on_engine
 from pipeline.config import SweepConfig
+from pipeline.quality.parallel import dask_address
 
 AUGMENT_DEPLOYMENT = "augment/on-demand"
 
@@ -26,6 +31,15 @@ def sweep_flow(
     timeout_seconds: float = 6 * 3600,
 ) -> list[dict[str, Any]]:
     """Submit every job at once, then wait until each has finished; fail if any failed."""
+    address = dask_address()
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=address)
+        ordered = sweep_on_engine.with_options(task_runner=runner)(sweep, timeout_seconds)
+        for r in ordered:
+            get_run_logger().info("%s ran on Dask worker %s: %s", r["data"], r.get("worker") or "?", r["state"])
+        return _all_completed(ordered)
     logger = get_run_logger()
     submitted = []
     for job in sweep.jobs():
@@ -33,7 +47,7 @@ def sweep_flow(
             deployment,
             parameters={"config": job.model_dump(mode="json")},
             timeout=0,
-            flow_run_name=f"sweep-{job.data.source.rsplit('/', 1)[-1]}-seed{job.seed}",
+            flow_run_name=run_name(job),
         )
         logger.info("submitted %s as flow run %s", job.data.source, run.id)
         submitted.append((job, run.id))
@@ -69,6 +83,11 @@ def sweep_flow(
         )
         for job, run_id in submitted
     ]
+    return _all_completed(ordered)
+
+
+def _all_completed(ordered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The jobs' results, or one error naming every job that did not complete."""
     failed = [r for r in ordered if r["state"] != "COMPLETED"]
     if failed:
         raise RuntimeError(

@@ -211,7 +211,9 @@ class QualityConfig(_Strict):
     judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
     classifier_steps: int = Field(300, ge=1, le=1_000_000)  # CNN steps of the downstream image classifier
     # processes the gate's independent fits (fold generators, judges) spread over; None: the
-    # cores this process may use. The numbers do not depend on it (pipeline/quality/parallel.py)
+    # cores this process may use. The numbers do not depend on it (pipeline/quality/parallel.py).
+    # With $AUGMENT_DASK_ADDRESS set the fits go to that Dask cluster, whose workers decide
+    # how many run at once
     workers: int | None = Field(None, ge=1, le=1024)
 
     def fold_steps_for(self, modality: str, target_steps: int) -> int:

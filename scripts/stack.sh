@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The real stack as local processes on loopback, for machines without Docker:
 # a private PostgreSQL cluster, the Prefect server and the MLflow tracking server on it,
-# work pools `gpu` and `cpu`, and process workers. docker-compose.yml has the same topology.
+# work pools `gpu` and `cpu`, process workers, and a Dask scheduler with its workers (the
+# engine: the Prefect workers get AUGMENT_DASK_ADDRESS, so the gate's fits and a sweep's data
+# sets run there). docker-compose.yml has the same topology.
 #
 #   scripts/stack.sh up       start what is not running (idempotent), wait for health
 #   scripts/stack.sh down     stop everything this script started, by PID
 #   scripts/stack.sh status   what runs, where, and its health
 #   scripts/stack.sh env      the exports a shell needs to talk to the stack
-#   scripts/stack.sh stop S   stop one service (e.g. mlflow, worker-gpu-1); `up` restarts it
+#   scripts/stack.sh stop S   stop one service (e.g. mlflow, worker-gpu-1, dask-worker-1); `up` restarts it
 #
 # Settings (environment): STACK_DIR, STACK_HOST, STACK_PG_PORT (55432), STACK_PREFECT_PORT
 # (4200), STACK_MLFLOW_PORT (5000), STACK_GPU_WORKERS (2), STACK_CPU_WORKERS (1),
 # STACK_GPU_SLOTS (gpu pool concurrency: the number of GPUs, else STACK_GPU_WORKERS),
+# STACK_DASK_PORT (8786), STACK_DASK_DASHBOARD_PORT (8787: the scheduler's /health),
+# STACK_DASK_WORKERS (2; 0: no engine, the gate's fits stay on each run's own processes),
 # STACK_BIN (the venv's bin), STACK_PG_BINDIR (where initdb and pg_ctl are).
 #
 # Everything lives under $STACK_DIR (default .stack/): data, logs, PID files, the MLflow
@@ -26,11 +30,16 @@ PREFECT_PORT="${STACK_PREFECT_PORT:-4200}"
 MLFLOW_PORT="${STACK_MLFLOW_PORT:-5000}"
 GPU_WORKERS="${STACK_GPU_WORKERS:-2}"
 CPU_WORKERS="${STACK_CPU_WORKERS:-1}"
+DASK_PORT="${STACK_DASK_PORT:-8786}"
+DASK_DASHBOARD_PORT="${STACK_DASK_DASHBOARD_PORT:-8787}"
+DASK_WORKERS="${STACK_DASK_WORKERS:-2}"
 BIN="${STACK_BIN:-$ROOT/.venv/bin}"
 PG_USER=postgres
 
 PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api"
 MLFLOW_URL="http://$HOST:$MLFLOW_PORT"
+DASK_ADDRESS="tcp://$HOST:$DASK_PORT"
+DASK_HTTP="http://$HOST:$DASK_DASHBOARD_PORT"
 # PostgreSQL asks for a password (scram-sha-256): a random one, made on first use and kept in
 # $STACK_DIR/pg-password, readable by its owner only
 PG_PASSWORD_FILE="$STACK_DIR/pg-password"
@@ -62,6 +71,7 @@ common_env() {
     export MLFLOW_HTTP_REQUEST_MAX_RETRIES="${MLFLOW_HTTP_REQUEST_MAX_RETRIES:-2}"
     export MLFLOW_HTTP_REQUEST_TIMEOUT="${MLFLOW_HTTP_REQUEST_TIMEOUT:-20}"
     export GIT_PYTHON_REFRESH=quiet OMP_NUM_THREADS=1
+    export DASK_LOGGING__DISTRIBUTED=warning  # Dask logs every connection at INFO otherwise
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -141,6 +151,10 @@ stop_pid() {  # INT first (Prefect workers ignore TERM for a while), then TERM, 
     local name="$1" pid sig i
     [ -s "$PIDS/$name.pid" ] || return 0
     pid="$(cat "$PIDS/$name.pid")"
+    if [[ "$name" == dask-* ]]; then  # a Dask nanny closes its worker in ~2 s; INT to the whole group took 20 s
+        kill -INT "$pid" 2>/dev/null || true
+        for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
     for sig in INT TERM KILL; do
         kill -0 "$pid" 2>/dev/null || break
         kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null || true
@@ -195,9 +209,57 @@ start_worker() {  # start_worker POOL N: a process worker with a home of its own
     (
         common_env
         export AUGMENT_HOME="$STACK_DIR/workers/$name" PREFECT_HOME="$STACK_DIR/workers/$name/prefect"
+        if [ "$DASK_WORKERS" -gt 0 ]; then export AUGMENT_DASK_ADDRESS="$DASK_ADDRESS"; fi
         [ "$pool" = gpu ] && limit=1 || limit="${STACK_CPU_WORKER_LIMIT:-4}"
         spawn "$name" "$BIN/prefect" worker start --pool "$pool" --type process --name "$name" --limit "$limit"
     )
+}
+
+# ---------------------------------------------------------------- the engine (Dask)
+engine_env() {  # this checkout's code, as the Prefect workers run it (prefect.yaml's working
+    # directory): the workers run the tasks, and the scheduler unpickles them too
+    common_env
+    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+    cd "$ROOT"
+}
+
+start_dask() {  # the scheduler, healthy, then its workers: one process and one thread each
+    [ "$DASK_WORKERS" -gt 0 ] || return 0
+    (
+        engine_env
+        spawn dask-scheduler "$BIN/dask" scheduler --host "$HOST" --port "$DASK_PORT" \
+            --dashboard-address "$HOST:$DASK_DASHBOARD_PORT"
+    )
+    wait_http dask-scheduler "$DASK_HTTP/health" 120
+    local i
+    for i in $(seq 1 "$DASK_WORKERS"); do start_dask_worker "$i"; done
+}
+
+start_dask_worker() {  # start_dask_worker N: a Dask worker with a home of its own
+    local name="dask-worker-$1"
+    mkdir -p "$STACK_DIR/workers/$name"
+    (
+        engine_env
+        export AUGMENT_HOME="$STACK_DIR/workers/$name" PREFECT_HOME="$STACK_DIR/workers/$name/prefect"
+        spawn "$name" "$BIN/dask" worker "$DASK_ADDRESS" --name "$name" --nworkers 1 --nthreads 1 \
+            --host "$HOST" --no-dashboard --local-directory "$STACK_DIR/workers/$name/dask"
+    )
+}
+
+dask_workers_online() {  # how many workers the scheduler knows (0 when it does not answer)
+    curl -fsS "$DASK_HTTP/json/counts.json" 2>/dev/null \
+        | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["workers"])' 2>/dev/null || echo 0
+}
+
+wait_dask_workers() {
+    [ "$DASK_WORKERS" -gt 0 ] || return 0
+    local i online
+    for i in $(seq 1 120); do
+        online="$(dask_workers_online)"
+        [ "${online:-0}" -ge "$DASK_WORKERS" ] && { log "$online Dask workers online at $DASK_ADDRESS"; return 0; }
+        sleep 1
+    done
+    die "Dask workers did not join the scheduler, see $LOGS/dask-worker-*.log"
 }
 
 wait_workers() {
@@ -226,18 +288,21 @@ up() {
     start_postgres
     start_prefect
     start_mlflow
+    start_dask
     create_pools
     local i
     for i in $(seq 1 "$GPU_WORKERS"); do start_worker gpu "$i"; done
     for i in $(seq 1 "$CPU_WORKERS"); do start_worker cpu "$i"; done
-    common_env; wait_workers
+    common_env; wait_workers; wait_dask_workers
     log "stack up: Prefect UI http://$HOST:$PREFECT_PORT  MLflow UI $MLFLOW_URL"
+    if [ "$DASK_WORKERS" -gt 0 ]; then log "engine: Dask scheduler $DASK_ADDRESS with $DASK_WORKERS workers"; fi
     log "talk to it with: eval \"\$(scripts/stack.sh env)\""
 }
 
 down() {
     local f
-    for f in "$PIDS"/worker-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
+    for f in "$PIDS"/worker-*.pid "$PIDS"/dask-worker-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
+    stop_pid dask-scheduler
     stop_pid mlflow
     stop_pid prefect-server
     stop_postgres
@@ -252,7 +317,14 @@ status() {
     done
     curl -fsS -o /dev/null "$PREFECT_API_URL/health" 2>/dev/null && echo "prefect api     healthy  $PREFECT_API_URL" || { echo "prefect api     down"; rc=1; }
     curl -fsS -o /dev/null "$MLFLOW_URL/health" 2>/dev/null && echo "mlflow api      healthy  $MLFLOW_URL" || { echo "mlflow api      down"; rc=1; }
-    for f in "$PIDS"/worker-*.pid; do
+    if [ "$DASK_WORKERS" -gt 0 ]; then
+        if curl -fsS -o /dev/null "$DASK_HTTP/health" 2>/dev/null; then
+            echo "dask scheduler  healthy  $DASK_ADDRESS ($(dask_workers_online) workers)"
+        else
+            echo "dask scheduler  down"; rc=1
+        fi
+    fi
+    for f in "$PIDS"/worker-*.pid "$PIDS"/dask-worker-*.pid; do
         [ -e "$f" ] || continue; name="$(basename "$f" .pid)"
         if alive "$name"; then printf '%-15s running  pid %s\n' "$name" "$(cat "$f")"; else printf '%-15s dead\n' "$name"; rc=1; fi
     done
@@ -262,6 +334,7 @@ status() {
 env_exports() {
     echo "export PREFECT_API_URL=$PREFECT_API_URL"
     echo "export MLFLOW_TRACKING_URI=$MLFLOW_URL"
+    if [ "$DASK_WORKERS" -gt 0 ]; then echo "export AUGMENT_DASK_ADDRESS=$DASK_ADDRESS"; fi
 }
 
 case "${1:-}" in
@@ -269,7 +342,7 @@ case "${1:-}" in
     down) down ;;
     status) status ;;
     env) env_exports ;;
-    stop) [ -n "${2:-}" ] || die "name a service: postgres, prefect-server, mlflow or worker-<pool>-<n>"
+    stop) [ -n "${2:-}" ] || die "name a service: postgres, prefect-server, mlflow, dask-scheduler, worker-<pool>-<n> or dask-worker-<n>"
           if [ "$2" = postgres ]; then stop_postgres; else stop_pid "$2"; fi ;;
     *) echo "usage: $0 up|down|status|env|stop SERVICE" >&2; exit 2 ;;
 esac

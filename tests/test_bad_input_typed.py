@@ -241,7 +241,25 @@ ENVIRONMENT: dict[str, tuple[Callable[[Path], dict[str, str]], str]] = {
     "PREFECT_API_URL host:port": (lambda t: {"PREFECT_API_URL": "localhost:4200"}, "is not an http(s) URL"),
     "PREFECT_API_URL without /api": (lambda t: {"PREFECT_API_URL": "http://127.0.0.1:4200"}, "lacks the API path"),
     "PREFECT_API_URL empty": (lambda t: {"PREFECT_API_URL": ""}, "is not an http(s) URL"),
+    "AUGMENT_DASK_ADDRESS an http URL": (
+        lambda t: {"AUGMENT_DASK_ADDRESS": "http://127.0.0.1:8786"},
+        "AUGMENT_DASK_ADDRESS='http://127.0.0.1:8786' is not a Dask scheduler address",
+    ),
+    "AUGMENT_DASK_ADDRESS without a port": (lambda t: {"AUGMENT_DASK_ADDRESS": "tcp://h"}, "is not a Dask scheduler"),
+    "AUGMENT_DASK_ADDRESS nothing answers": (
+        lambda t: {"AUGMENT_DASK_ADDRESS": f"127.0.0.1:{_closed_port()}"},
+        "no Dask scheduler answers at AUGMENT_DASK_ADDRESS=",
+    ),
 }
+
+
+def _closed_port() -> int:
+    """A loopback port that was free a moment ago: nothing listens there."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("command", ["run", "generate", "score"])

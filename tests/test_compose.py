@@ -26,8 +26,26 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 GPU_JOB_VARIABLES = ROOT / "docker" / "gpu-pool-job-variables.json"
 
 ONE_SHOT = {"minio-init", "pools", "check-secrets"}
-LONG_RUNNING = {"postgres", "prefect-server", "mlflow", "minio", "worker-cpu", "worker-gpu"}
-APP_IMAGE_SERVICES = {"prefect-server", "mlflow", "minio-init", "pools", "worker-cpu", "worker-gpu"}
+LONG_RUNNING = {
+    "postgres",
+    "prefect-server",
+    "mlflow",
+    "minio",
+    "worker-cpu",
+    "worker-gpu",
+    "dask-scheduler",
+    "dask-worker",
+}
+APP_IMAGE_SERVICES = {
+    "prefect-server",
+    "mlflow",
+    "minio-init",
+    "pools",
+    "worker-cpu",
+    "worker-gpu",
+    "dask-scheduler",
+    "dask-worker",
+}
 WORKERS = {"worker-cpu": "cpu", "worker-gpu": "gpu"}
 
 EXPECTED_DEPENDS = {
@@ -45,11 +63,18 @@ EXPECTED_DEPENDS = {
         "prefect-server": "service_healthy",
         "mlflow": "service_healthy",
         "pools": "service_completed_successfully",
+        "dask-scheduler": "service_healthy",
     },
     "worker-gpu": {
         "prefect-server": "service_healthy",
         "mlflow": "service_healthy",
         "pools": "service_completed_successfully",
+        "dask-scheduler": "service_healthy",
+    },
+    "dask-worker": {
+        "dask-scheduler": "service_healthy",
+        "prefect-server": "service_healthy",
+        "mlflow": "service_healthy",
     },
 }
 
@@ -62,6 +87,7 @@ WORKER_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "AUGMENT_DASK_ADDRESS": "tcp://dask-scheduler:8786",  # the engine (scripts/stack.sh exports it too)
 }
 
 # Options compose may add to a stack.sh command, and why.
@@ -93,6 +119,7 @@ FLAGS = {
     "--with-healthcheck",
     "--no-with-healthcheck",
     "--run-once",
+    "--no-dashboard",
 }
 
 SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|ACCESS_KEY)", re.I)
@@ -366,6 +393,28 @@ def test_workers_environment_and_volume(services):
         )
     a, b = (services[n].get("volumes") for n in WORKERS)
     assert a == b, f"the workers should share one output volume, got {a} and {b}"
+
+
+def test_dask_engine_as_in_the_local_stack(services):
+    """A scheduler and its workers as scripts/stack.sh starts them: one process and one thread
+    per worker, the Prefect workers pointed at the scheduler, the Dask workers with what runs
+    a flow (the tracking and Prefect servers, the data volume) but no address of their own."""
+    text = re.sub(r"\\\n\s*", " ", STACK_SH.read_text())
+    stack_worker = parse(shlex.split(re.search(r'"\$BIN/dask" (worker [^\n]*)', text).group(1)))[1]
+    words, opts = parse(argv(services["dask-scheduler"]["command"]))
+    assert words[:2] == ["dask", "scheduler"] and opts.get("--port") == "8786", words
+    assert "localhost:8787/health" in " ".join(services["dask-scheduler"]["healthcheck"]["test"])
+    words, opts = parse(argv(services["dask-worker"]["command"]))
+    assert words == ["dask", "worker", "tcp://dask-scheduler:8786"], words
+    for option in ("--nworkers", "--nthreads", "--no-dashboard"):
+        assert opts.get(option, "absent") == stack_worker.get(option), (option, opts, stack_worker)
+    port = opts["--dashboard-address"].rsplit(":", 1)[1]
+    assert f"localhost:{port}/health" in " ".join(services["dask-worker"]["healthcheck"]["test"])
+    env = env_of(services["dask-worker"])
+    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "AUGMENT_HOME"):
+        assert env.get(key) == WORKER_ENV[key], f"dask-worker: {key}={env.get(key)!r}"
+    assert "AUGMENT_DASK_ADDRESS" not in env, "a Dask worker runs its data set's gate itself"
+    assert services["dask-worker"].get("volumes") == services["worker-gpu"].get("volumes")
 
 
 def test_mlflow_server_setup(services):

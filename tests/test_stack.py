@@ -1,5 +1,6 @@
-"""The real stack: PostgreSQL, Prefect server, MLflow server and process workers, started by
-scripts/stack.sh on private loopback ports, with the deployments of prefect.yaml.
+"""The real stack: PostgreSQL, Prefect server, MLflow server, process workers and the Dask
+engine (a scheduler and two workers), started by scripts/stack.sh on private loopback ports,
+with the deployments of prefect.yaml.
 
 Run alone with `make test-stack` (or `pytest -m stack`). The stack is stopped at the end of
 the session, also when a test fails. The tests talk to the servers over HTTP only, so they
@@ -25,7 +26,13 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
-PORTS = {"STACK_PG_PORT": "55491", "STACK_PREFECT_PORT": "4291", "STACK_MLFLOW_PORT": "5091"}
+PORTS = {
+    "STACK_PG_PORT": "55491",
+    "STACK_PREFECT_PORT": "4291",
+    "STACK_MLFLOW_PORT": "5091",
+    "STACK_DASK_PORT": "8891",
+    "STACK_DASK_DASHBOARD_PORT": "8892",
+}
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 TINY = {
     "train": {"epochs": 20, "batch_size": 32},
@@ -90,6 +97,7 @@ def stack():
     folder = Path(tempfile.mkdtemp(prefix="augment-stack-"))
     folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
     env = os.environ | PORTS | {"STACK_DIR": str(folder), "STACK_GPU_WORKERS": "2", "STACK_CPU_WORKERS": "1"}
+    env |= {"STACK_DASK_WORKERS": "2"}
     prefect_api = f"http://127.0.0.1:{PORTS['STACK_PREFECT_PORT']}/api"
     mlflow_uri = f"http://127.0.0.1:{PORTS['STACK_MLFLOW_PORT']}"
     client_env = env | {
@@ -154,6 +162,8 @@ def test_cron_schedule_creates_scheduled_runs(stack):
 
 
 def test_sweep_fans_out_three_datasets_across_workers(stack, tmp_path):
+    """The stack's Prefect workers have AUGMENT_DASK_ADDRESS: the sweep sends its data sets to the
+    two Dask workers (flows/sweep.py), each an augment subflow named sweep-<data>-seed<seed>."""
     sweep = {
         "datasets": [{"source": s, "real_per_class": 8} for s in ("iris", "wine", "penguins")],
         "seed": 2,
@@ -166,11 +176,14 @@ def test_sweep_fans_out_three_datasets_across_workers(stack, tmp_path):
         assert (~pd.read_parquet(tmp_path / name / "augmented.parquet")["is_synthetic"]).any(), name
     children = _runs_named(stack, "sweep-")
     assert len(children) == 3 and all(c["state"]["type"] == "COMPLETED" for c in children)
+    body = {"logs": {"flow_run_id": {"any_": [run["id"]]}}}
+    lines = [log["message"] for log in stack.api.post("/logs/filter", json=body).raise_for_status().json()]
+    assert sum("ran on Dask worker tcp://127.0.0.1:" in line for line in lines) == 3, lines
     # from a worker's pick-up (PENDING) to the end: a process's start-up counts as its work, since
     # under load the flow itself begins many seconds after its worker took it
     spans = sorted((_picked_up_at(stack, c["id"]), datetime.fromisoformat(c["end_time"])) for c in children)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), (
-        f"the three jobs should overlap on the two gpu workers: {spans}"
+        f"the three jobs should overlap on the two Dask workers: {spans}"
     )
 
 
