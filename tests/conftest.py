@@ -94,3 +94,27 @@ def image_frame() -> pd.DataFrame:
             img[r : r + 5, c : c + 5] = 220 + rng.integers(0, 30)
             rows.append({"image": {"bytes": png(img), "path": None}, "label": label})
     return pd.DataFrame(rows)
+
+
+# A fixed advice for the tests of the gate's arithmetic and words: the packaged artifact
+# (pipeline/quality/advice_prior.json) is rebuilt by `benchmarks/meta.py --learn` whenever the
+# meta-benchmark grows, so these tests pin their own numbers (0.8's averages, a weight of one half).
+FIXED_TYPICAL = {
+    "table/logistic": {"all": {"class_weight": 6.8, "oversample": 6.7, "smote": 6.2, "cvae": 7.0}},
+    "table/forest": {"all": {"class_weight": 3.7, "oversample": 2.2, "smote": 3.3, "cvae": 6.5}},
+    "table/boosting": {"all": {"class_weight": 2.6, "oversample": 4.8, "smote": 5.2, "cvae": 8.9}},
+    "image/logistic": {"all": {"class_weight": 5.2, "oversample": 5.4, "affine": 6.2, "cvae": 4.7, "cvae_affine": 6.1}},
+    "image/cnn": {"all": {"class_weight": 0.9, "oversample": 0.4, "affine": 1.9, "cvae": 0.0, "cvae_affine": 1.7}},
+}
+
+
+@pytest.fixture
+def fixed_advice(monkeypatch):
+    """menu.ADVICE and menu.PRIOR as FIXED_TYPICAL with a fixed weight of 0.5."""
+    from pipeline.quality import menu
+    from pipeline.quality.prior import Advice
+
+    advice = Advice(0, FIXED_TYPICAL, {"kind": "fixed", "weight": 0.5})
+    monkeypatch.setattr(menu, "ADVICE", advice)
+    monkeypatch.setattr(menu, "PRIOR", advice.overall())
+    return advice

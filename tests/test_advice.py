@@ -14,6 +14,8 @@ from pipeline.job import Source, synthesize_rows
 from pipeline.synthesizers.baselines import OversampleSynthesizer
 from pipeline.synthesizers.cvae import CVAESynthesizer
 
+pytestmark = pytest.mark.usefixtures("fixed_advice")  # the gate's words on pinned typical gains (conftest.py)
+
 
 @pytest.mark.parametrize(
     "args, says",

@@ -17,6 +17,8 @@ from pipeline.quality.gate import decide, rule
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, TIE, balanced_weights, menu, split_counts
 from pipeline.synthesizers.baselines import OversampleSynthesizer, SMOTESynthesizer
 
+pytestmark = pytest.mark.usefixtures("fixed_advice")  # the gate's arithmetic on pinned typical gains (conftest.py)
+
 Q = QualityConfig()
 
 
