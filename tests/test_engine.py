@@ -91,7 +91,7 @@ def _gate(tmp_path, name: str) -> dict:
     )
     work = tmp_path / name
     work.mkdir()
-    return job.evaluate_gate(config, job.stage_data(config, work))
+    return job.evaluate_gate(config, job.stage_data(config, work)).to_json()
 
 
 def test_the_same_seed_gives_the_same_gate_locally_and_on_the_engine(engine, tmp_path, monkeypatch):
