@@ -3,12 +3,12 @@
 Every option is measured on the same cross-fitted folds with the user's classifier
 (pipeline/quality/crossfit.py), in macro-F1 with every class weighing the same. On tens of
 held-out rows those gains are noisy, so the recommendation ranks the options by an expected
-gain: half this run's measured gain, half what the option gained on average across the
-benchmark's data sets with the same judge (PRIOR). Among the options within TIE points of
-the best the cheapest, simplest one wins, except that the real rows alone come last: "not
-proven" must not turn into "do nothing", which measured worst on imbalanced data. An option
-that changes no held-out prediction of the real rows alone is the real rows alone in effect
-(class weights on balanced data), and is named so.
+gain: this run's measured gain weighed against what the option typically gained on the
+meta-benchmark's tables with the same judge (ADVICE, learned by benchmarks/meta.py --learn).
+Among the options within TIE points of the best the cheapest, simplest one wins, except that
+the real rows alone come last: "not proven" must not turn into "do nothing", which measured
+worst on imbalanced data. An option that changes no held-out prediction of the real rows alone
+is the real rows alone in effect (class weights on balanced data), and is named so.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ UNMEASURED = {"table": "class_weight", "image": "affine"}
 # the advice learned across many data sets (benchmarks/meta.py --learn writes it; prior.py reads it):
 # per kind of data and judge, the typical gain of every option over the real rows alone (macro-F1
 # points on held-out test rows), maybe per description of the data (DESCRIBE), and how much this
-# run's own measured gain weighs against it. Until the meta-benchmark has run it holds 0.8's
-# hand-kept averages (benchmarks/imbalance.py --priors) and a fixed weight of 0.5
+# run's own measured gain weighs against it. Version 1: learned from 19 tables, a weight of m / (m + 20)
+# for a smallest class of m rows (BENCHMARKS.md "The advice, learned from many tables"); images keep
+# 0.8's averages (benchmarks/imbalance.py --priors) until an image meta-benchmark exists
 ADVICE = load_advice()
 # the typical gains over every description, per (kind, judge): the replays of benchmarks/imbalance.py
 PRIOR: dict[tuple[str, str], dict[str, float]] = ADVICE.overall()
