@@ -176,8 +176,14 @@ def test_sweep_fans_out_three_datasets_across_workers(stack, tmp_path):
         assert (~pd.read_parquet(tmp_path / name / "augmented.parquet")["is_synthetic"]).any(), name
     children = _runs_named(stack, "sweep-")
     assert len(children) == 3 and all(c["state"]["type"] == "COMPLETED" for c in children)
-    body = {"logs": {"flow_run_id": {"any_": [run["id"]]}}}
-    lines = [log["message"] for log in stack.api.post("/logs/filter", json=body).raise_for_status().json()]
+    # the newest lines first (the API returns at most its default limit), and a few seconds for the
+    # last batch of the run's logs to arrive after its final state
+    body = {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "sort": "TIMESTAMP_DESC", "limit": 200}
+    for _ in range(15):
+        lines = [log["message"] for log in stack.api.post("/logs/filter", json=body).raise_for_status().json()]
+        if sum("ran on Dask worker tcp://127.0.0.1:" in line for line in lines) == 3:
+            break
+        time.sleep(2)
     assert sum("ran on Dask worker tcp://127.0.0.1:" in line for line in lines) == 3, lines
     # from a worker's pick-up (PENDING) to the end: a process's start-up counts as its work, since
     # under load the flow itself begins many seconds after its worker took it
