@@ -21,6 +21,20 @@ import torch
 
 EXACT = "donot_use_mm_for_euclid_dist"  # exact zeros for exact copies; the matmul form is off by ~1e-3
 FAST = "use_mm_for_euclid_dist"  # set metrics over thousands of rows, no copy to detect (BENCHMARKS.md)
+BLOCK_CELLS = 1 << 24  # distances held at once (64 MB of float32): memory grows with the rows, not their square
+
+
+def _distance_blocks(x: torch.Tensor, ref: torch.Tensor, compute_mode: str, exclude_self: bool = False):
+    """Distances of x to ref, a block of rows at a time (at most BLOCK_CELLS distances held).
+    A row's distances do not depend on the other rows of its block, so blocks change no number.
+    With exclude_self, row i's distance to ref[i] is inf (x is ref)."""
+    step = max(1, BLOCK_CELLS // max(len(ref), 1))
+    for start in range(0, len(x), step):
+        d = torch.cdist(x[start : start + step], ref, compute_mode=compute_mode)
+        if exclude_self:
+            rows = torch.arange(len(d))
+            d[rows, rows + start] = float("inf")
+        yield d
 
 
 @dataclass
@@ -38,23 +52,25 @@ class ClassReference:
         features = features.flatten(1).float()
         n = len(features)
         k = max(1, min(k, n - 1))
-        d = torch.cdist(features, features, compute_mode=compute_mode)
-        d.fill_diagonal_(float("inf"))
-        nearest = d.topk(min(k, n), dim=1, largest=False).values  # sorted ascending
+        blocks = _distance_blocks(features, features, compute_mode, exclude_self=True)
+        nearest = torch.cat([d.topk(min(k, n), dim=1, largest=False).values for d in blocks])  # sorted ascending
         nn = nearest[:, 0]
         scale = float(nn[torch.isfinite(nn)].median()) if n > 1 else 1.0
         return cls(features, nearest[:, k - 1], scale or 1.0, k)
 
     def score(self, x: torch.Tensor, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(realism, authenticity, in_manifold) per row of x."""
-        d = torch.cdist(x.flatten(1).float(), self.features, compute_mode=EXACT)
-        if exclude_self:
-            d = d.clone()
-            d.fill_diagonal_(float("inf"))
-        inside = d <= self.radii[None, :]
-        realism = inside.sum(1).float() / self.k
-        dcr = d.min(1).values
-        return realism.numpy(), (dcr / self.nn_scale).numpy(), inside.any(1).numpy()
+        x = x.flatten(1).float()
+        realism, dcr, any_inside = [], [], []
+        for d in _distance_blocks(x, self.features, EXACT, exclude_self):
+            inside = d <= self.radii[None, :]
+            realism.append(inside.sum(1).float() / self.k)
+            dcr.append(d.min(1).values if d.shape[1] else torch.full((len(d),), float("inf")))
+            any_inside.append(inside.any(1))
+        if not realism:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32), np.zeros(0, dtype=bool)
+        dcr_all = torch.cat(dcr)
+        return torch.cat(realism).numpy(), (dcr_all / self.nn_scale).numpy(), torch.cat(any_inside).numpy()
 
 
 @dataclass
