@@ -130,7 +130,9 @@ def fold_rows(
     jobs = [(kind, fold) for kind in kinds for fold in folds]
     with _pool(pool, task, factories) as workers:
         made = workers.map(_generator_job, jobs, done=fitting.advance, check=raise_if_interrupted)
-    fitting.close(f"{', '.join(kinds)} per fold", "gate: fitted")
+    fitting.close(
+        f"{', '.join(kinds)} per fold" + (f" ({workers.memory_note})" if workers.memory_note else ""), "gate: fitted"
+    )
     rows = [{kind: made[i * len(folds) + f] for i, kind in enumerate(kinds)} for f in range(len(folds))]
     return FoldRows(x, y, k, repeats, folds, rows)
 

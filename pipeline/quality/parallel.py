@@ -30,11 +30,13 @@ import os
 import pickle
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 from pipeline.errors import ConfigError, cut
+from pipeline.quality.memory import workers_that_fit
 
 ADDRESS_VARIABLE = "AUGMENT_DASK_ADDRESS"
 ENGINE_SCHEMES = ("tcp", "tls", "ws", "wss")  # Dask's comms that listen on a TCP port
@@ -126,12 +128,26 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _start_worker(state: Any) -> None:
+def _start_worker(state: Any, owner: int) -> None:
     import torch
 
     global _STATE
     torch.set_num_threads(1)
     _STATE = state
+    threading.Thread(target=_end_with_owner, args=(owner,), daemon=True).start()
+
+
+def _end_with_owner(owner: int, every: float = 1.0) -> None:
+    """End this worker once the run that started it is gone (killed, even by SIGKILL): a
+    worker's parent is the fork server, so nothing else stops a job it is in the middle of."""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by another user's process: the owner is gone
+            os._exit(1)
 
 
 def _call(fn: Callable[[Any, Any], Any], job: Any) -> Any:
@@ -159,12 +175,16 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _picklable(state: Any, dumps: Callable[[Any], bytes] = pickle.dumps) -> bool:
+def _pickled_size(state: Any, dumps: Callable[[Any], bytes] = pickle.dumps) -> int | None:
+    """Bytes of the state as sent to a worker; None when it cannot be sent."""
     try:
-        dumps(state)
+        return len(dumps(state))
     except (pickle.PicklingError, AttributeError, TypeError):
-        return False
-    return True
+        return None
+
+
+def _picklable(state: Any, dumps: Callable[[Any], bytes] = pickle.dumps) -> bool:
+    return _pickled_size(state, dumps) is not None
 
 
 class Workers:
@@ -184,6 +204,7 @@ class Workers:
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None  # distributed.Client, connected on first use
         self._shared: Any = None  # the state's future on the cluster
+        self.memory_note: str | None = None  # why fewer processes run than asked (memory.workers_that_fit)
 
     def __enter__(self) -> "Workers":
         return self
@@ -223,12 +244,14 @@ class Workers:
                 if done:
                     done()
             return out
-        if self._pool is None and not _picklable(self.state):
-            self.workers = 1  # e.g. a caller's lambda factories: the same numbers, in this process
-            return self.map(fn, jobs, done, check)
         if self._pool is None:
+            size = _pickled_size(self.state)
+            # unpicklable (e.g. a caller's lambda factories), or no memory for two: the same numbers, here
+            self.workers, self.memory_note = (1, None) if size is None else workers_that_fit(self.workers, size)
+            if self.workers == 1:
+                return self.map(fn, jobs, done, check)
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=_context(), initializer=_start_worker, initargs=(self.state,)
+                self.workers, mp_context=_context(), initializer=_start_worker, initargs=(self.state, os.getpid())
             )
         results: list[Any] = [None] * len(jobs)
         pending: dict[Future, int] = {}

@@ -1,0 +1,63 @@
+"""How many gate workers the machine's free memory holds, so that more workers never end in an
+out-of-memory kill: each worker process holds its own torch and scikit-learn, a copy of the
+run's shared state, and one job's working memory.
+
+The figures are measured (benchmarks/cost_curves.py, proportional set size, so pages a worker
+shares with the process it was forked from count once): a gate worker holds about 400 MB
+before its job; its job's working memory grows with the rows it fits on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WORKER_BASE_BYTES = 450 * 2**20  # one idle gate worker (300-420 MB PSS measured), rounded up
+JOB_FACTOR = 12  # a job's working memory, as multiples of the shared state's pickled size
+HEADROOM = 0.8  # of the memory available now: the rest for the run's own process and the system
+CGROUP_FILES = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+CGROUP_USAGE = (Path("/sys/fs/cgroup/memory.current"), Path("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def available_bytes() -> int | None:
+    """Memory this process may still take: the system's available memory, or the container's
+    (cgroup) limit less its usage where that is smaller; None where neither can be read."""
+    found = []
+    try:
+        import psutil
+
+        found.append(int(psutil.virtual_memory().available))
+    except (ImportError, OSError):
+        pass
+    for limit_file, usage_file in zip(CGROUP_FILES, CGROUP_USAGE):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None and limit < 2**60:  # "max" or a huge number: no limit
+            found.append(max(0, limit - usage))
+    return min(found) if found else None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def per_worker_bytes(state_bytes: int) -> int:
+    return WORKER_BASE_BYTES + JOB_FACTOR * state_bytes
+
+
+def workers_that_fit(wanted: int, state_bytes: int, available: int | None = None) -> tuple[int, str | None]:
+    """(workers, why fewer than wanted or None). At least one: a run on one worker is the
+    product's own process, which holds the data already."""
+    free = available_bytes() if available is None else available
+    if wanted <= 1 or free is None:
+        return max(1, wanted), None
+    need = per_worker_bytes(state_bytes)
+    fits = max(1, int(free * HEADROOM) // need)
+    if fits >= wanted:
+        return wanted, None
+    return fits, (
+        f"{fits} of {wanted} workers: each needs about {need / 2**20:,.0f} MB "
+        f"and {free / 2**20:,.0f} MB is free{' (AUGMENT_WORKERS)' if os.environ.get('AUGMENT_WORKERS') else ''}"
+    )
