@@ -87,9 +87,8 @@ class Synthesizer(ABC):
         unlabelled: pd.DataFrame | None = None,
         done: Callable[[int], None] | None = None,
     ) -> list[Self]:
-        """Fit generators[i] on frames[i], as fit() would; a generator that can train several
-        models at once (the gate's fold generators) overrides this. `done(n)` is told as each
-        n more are fit, for the gate's progress."""
+        """Fit generators[i] on frames[i], one after another, each exactly as fit() would.
+        `done(n)` is told as each n more are fit."""
         fitted = []
         for g, f in zip(generators, frames):
             fitted.append(g.fit(f, label=label, unlabelled=unlabelled))
