@@ -149,7 +149,7 @@ class SampleConfig(_Strict):
     # CVAE, tables: draw numbers from p(x|z,y) (mean + learned sigma * noise), not the mean
     output_noise: bool = True
     temperature: float = Field(1.0, gt=0, le=100.0)  # scale of the latent noise
-    # generator pseudo_label: a row is eligible for a class when the judge gives it that label
+    # generator pseudo_label: a row is eligible for a class when the label scorer gives it that label
     # with at least this probability; rows are then drawn at random among the eligible ones
     pseudo_label_confidence: float = Field(0.9, gt=0, le=1)
     # rows are generated, scored and kept until each class has its count of accepted rows, in

@@ -165,7 +165,7 @@ def test_ablation_tiny(tmp_path):
 
 def test_advice_priors_leave_the_scored_data_set_out():
     """The replayed rules weigh the gate's gains against each option's average gain on the
-    other data sets only (menu.PRIOR is the same average over all of them), and only where
+    other data sets only (menu.TYPICAL_GAINS is the same average over all of them), and only where
     every option of the menu was measured."""
     from benchmarks._imbalance_report import MENU_METHODS, option_priors
 
