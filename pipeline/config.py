@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from pipeline import catalog
+from pipeline.checks import one_count
 from pipeline.errors import ConfigError
 
 MAX_STEPS = 10_000_000  # bounds that keep a typo (1e12) from meaning "train for ever"
@@ -159,11 +160,7 @@ class SampleConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_count(self) -> "SampleConfig":
-        if (self.per_class is None) == (self.balance_to is None):
-            raise ConfigError(
-                "say how many synthetic rows to make",
-                "pass exactly one of --per-class N or --balance-to N",
-            )
+        one_count(self.per_class, self.balance_to)
         return self
 
 

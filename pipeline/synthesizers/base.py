@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from pipeline import __version__
-from pipeline.checks import choose_classes
+from pipeline.checks import choose_classes, one_count
 from pipeline.data.codec import ClassIndex, Codec, Encoded, Written, codec_from_dict, fit_codec
 from pipeline.data.sources import RealData, prepare_rows
 from pipeline.errors import ConfigError, ModelLoadError
@@ -251,8 +251,7 @@ def plan_counts(
 ) -> dict[str, int]:
     """Rows to make per class: N each, or up to N (only the classes below N). Checked before
     any training, so a request that cannot be met fails in a second."""
-    if (per_class is None) == (balance_to is None):
-        raise ConfigError("say how many rows to make", "pass exactly one of --per-class N or --balance-to N")
+    one_count(per_class, balance_to)
     chosen = choose_classes(classes, names)
     if per_class is not None:
         counts = {c: int(per_class) for c in chosen}
