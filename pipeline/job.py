@@ -62,10 +62,14 @@ class DataRef(BaseModel):
         return pd.read_parquet(self.unlabelled_path) if self.unlabelled_path else None
 
 
-def stage_data(config: RunConfig, work: Path) -> DataRef:
+Validated = tuple[RealData, dict[str, int], dict[str, int]]  # validate's answer: rows, counts, rows asked
+
+
+def stage_data(config: RunConfig, work: Path, validated: Validated | None = None) -> DataRef:
     """Load and validate everything a run needs before any side effect elsewhere, and stage
-    the rows as Parquet for the later stages."""
-    real, counts, requested = validate(config)
+    the rows as Parquet for the later stages. `validated`: what validate(config) returned just
+    before (the CLI's check), so the data is not loaded and checked twice."""
+    real, counts, requested = validated or validate(config)
     image_columns = [real.image_column] if real.image_column else []
     path, pool_path, data_hash = work / "real.parquet", None, frame_hash(real.frame)
     write_frames(path, [real.frame], {"stage": "real"}, image_columns)
@@ -353,7 +357,7 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     return made
 
 
-def validate(config: RunConfig) -> tuple[RealData, dict[str, int], dict[str, int]]:
+def validate(config: RunConfig) -> Validated:
     """Every check a run makes before its first side effect, without writing anything: the CLI
     calls it before Prefect and MLflow start, so bad input fails in seconds. Returns the real
     rows, their count per class and the synthetic rows asked for per class."""
