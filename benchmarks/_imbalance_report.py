@@ -1,7 +1,7 @@
 """benchmarks/imbalance.py's results: the data sets and classifiers its entries hold, the
 per-setting tables and overviews, the advice analysis (following the gate's recommendation
 against fixed rules and the best option with hindsight; rules replayed on the gate's stored
-gains; menu.PRIOR), and the merge into the stored JSON. Reads results only: nothing here
+gains; menu.TYPICAL_GAINS), and the merge into the stored JSON. Reads results only: nothing here
 trains or measures."""
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def _mean(entry: dict, method: str, key: str) -> float | None:
 
 
 GROUP_DATASETS = {"tables": TABLES + NATURALS, "images": IMAGES}
-MODALITY = {"tables": "table", "images": "image"}  # menu.PRIOR's names
+MODALITY = {"tables": "table", "images": "image"}  # menu.TYPICAL_GAINS's names
 
 
 def _judge(kind: str, modality: str) -> str:
@@ -238,7 +238,7 @@ def _judge(kind: str, modality: str) -> str:
 def option_priors(entries: list[dict], modality: str, exclude: str | None = None) -> dict[str, dict[str, float]]:
     """Per judge, each menu option's test macro-F1 gain over the real rows alone, averaged over the
     settings of this kind of data where every option was measured (leaving out the data set
-    `exclude`): menu.PRIOR, and the replay's prior for a data set made from the others only."""
+    `exclude`): menu.TYPICAL_GAINS, and the replay's prior for a data set made from the others only."""
     menu = MENU_METHODS[modality]
     out: dict[str, dict[str, float]] = {}
     for kind, key in F1_KEYS.items():
@@ -404,9 +404,9 @@ def write(results: dict, out: str) -> None:
 
 
 def print_priors(out: str) -> None:
-    """menu.PRIOR as Python, from every setting of the stored results."""
+    """menu.TYPICAL_GAINS as Python, from every setting of the stored results."""
     entries = list(json.loads(Path(out + ".json").read_text())["entries"].values())
-    print("PRIOR: dict[tuple[str, str], dict[str, float]] = {")
+    print("TYPICAL_GAINS: dict[tuple[str, str], dict[str, float]] = {")
     for modality in GROUP_DATASETS:
         for judge, gains in option_priors(entries, modality).items():
             print(f"    ({MODALITY[modality]!r}, {judge!r}): {gains},")

@@ -1,14 +1,14 @@
 """Generation + scoring + writing throughput of images (or table rows), and memory against size.
 
 What is timed is the product's own path, `pipeline.job.synthesize_rows`: a fitted generator
-makes N rows, the judge and the per-class k-NN score every row, and synthetic.parquet and
+makes N rows, the label scorer and the per-class k-NN score every row, and synthetic.parquet and
 augmented.parquet are written in row groups, then the quality report. The generator is a
 CVAE trained briefly on the real rows (throughput of the plumbing, not of a good model).
 
 Each row count runs in its own child process, so its peak memory is its own
-(ru_maxrss): the high-water mark before streaming (imports, model, judge) and at the end.
+(ru_maxrss): the high-water mark before streaming (imports, model, label scorer) and at the end.
 Rates are rows / streaming seconds (first generated batch to the last row written); the
-judge's fit before and the report after are reported apart. In-process timers around the
+label scorer's fit before and the report after are reported apart. In-process timers around the
 parts (two perf_counter calls per batch) split the streaming time.
 
     .venv/bin/python benchmarks/generation_throughput.py --data mnist --rows 50000 200000
@@ -35,7 +35,7 @@ PARTS = {
     "model": "model sampling (decoder forward)",
     "png_encode": "PNG encoding",
     "reencode": "re-encoding the rows as written (PNG decoding)",
-    "judge": "judge (CNN forward, probabilities)",
+    "judge": "label scorer (CNN forward, probabilities)",  # the key as in earlier results
     "knn": "per-class k-NN (realism, authenticity)",
     "accumulate": "report accumulator",
     "write": "Parquet writing",
@@ -89,7 +89,7 @@ def child(spec: dict) -> dict:
     timers, marks = Timers(), {}
     timers.wrap(codec_mod, "encode_pngs", "png_encode")
     timers.wrap(type(gen.codec), "encode", "reencode")
-    timers.wrap(fidelity.LabelJudge, "score_with_features", "judge")
+    timers.wrap(fidelity.LabelScorer, "score_with_features", "judge")
     timers.wrap(scores_mod.ClassReference, "score", "knn")
     timers.wrap(report_mod.QualityAccumulator, "add", "accumulate")
     timers.wrap(io_mod.ParquetStreamWriter, "write", "write")
@@ -99,7 +99,7 @@ def child(spec: dict) -> dict:
     original = type(gen).sample_written
 
     def sample_written(self, *args, **kwargs):
-        timers.seconds.clear()  # the judge's fit and the real-vs-real baseline come before
+        timers.seconds.clear()  # the label scorer's fit and the real-vs-real baseline come before
         marks["rss_before"], marks["start"] = _max_rss_mib(), time.perf_counter()
         yield from original(self, *args, **kwargs)
         marks["rss_streamed"] = _max_rss_mib()
@@ -177,7 +177,7 @@ def markdown(results: dict) -> str:
         f"{s['data']}: {results['prepared']['real_rows']} real {unit}, {s['threads']} thread(s), "
         f"batches of {s['batch_rows']}",
         "",
-        f"| {unit} | {unit}/s | streaming s | judge fit and baseline s | report s | peak RSS MiB | "
+        f"| {unit} | {unit}/s | streaming s | label scorer fit and baseline s | report s | peak RSS MiB | "
         f"RSS growth while streaming MiB | synthetic.parquet MiB |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -471,7 +471,7 @@ def textbook_cvae(split: Split, options: dict) -> Extra:
 
 _PRODUCT_FITS: dict[tuple, object] = {}  # (data, seed, rare rows, options) -> fitted CVAESynthesizer
 _PRODUCT_ROWS: dict[tuple, pd.DataFrame] = {}  # the same key -> sampled frame
-_JUDGES: dict[tuple, object] = {}  # (data, seed, rare rows, {}, codec) -> LabelJudge on the training rows
+_LABEL_SCORERS: dict[tuple, object] = {}  # (data, seed, rare rows, {}, codec) -> LabelScorer on the training rows
 
 
 def _product_key(split: Split, options: dict) -> tuple:
@@ -575,7 +575,7 @@ def product_on_affine(mix: bool, kind: str = "affine") -> Method:
 
 def shipped(strategy: str, rule: str) -> Method:
     """What `augment run` ships (pipeline/job.py synthesize_rows): the same fit as product-<strategy>, rows
-    generated, scored by SampleScorer(LabelJudge on the training rows, accept=rule) and kept by
+    generated, scored by SampleScorer(LabelScorer on the training rows, accept=rule) and kept by
     pipeline.deliver.deliver until each rare class has its count (the counts product-<strategy> uses),
     max_rounds=5; only the accepted rows are used. Round 1 draws the very rows product-<strategy> uses
     (same counts, same seed), so the two differ only by the filter and the extra rounds."""
@@ -592,15 +592,15 @@ def shipped(strategy: str, rule: str) -> Method:
 def shipped_extra(split: Split, gen, rule: str) -> Extra:
     """The rows a fitted generator ships under the accept rule (see shipped), scored in the generator's codec."""
     from pipeline.deliver import Delivery, accepted_rows, deliver
-    from pipeline.quality.fidelity import LabelJudge, SampleScorer
+    from pipeline.quality.fidelity import LabelScorer, SampleScorer
 
     data, real = split.data, split.frame
     real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
-    # the judge depends on the training rows and the codec that encodes them only
+    # the label scorer depends on the training rows and the codec that encodes them only
     key = (*_product_key(split, {}), json.dumps(gen.codec.to_dict(), sort_keys=True, default=str))
-    if key not in _JUDGES:
-        _JUDGES[key] = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=split.seed)
-    scorer = SampleScorer(_JUDGES[key], real_x, real_y, realism_quantile=0.05, copy_quantile=0.01, accept=rule)
+    if key not in _LABEL_SCORERS:
+        _LABEL_SCORERS[key] = LabelScorer.fit(real_x, real_y, gen.classes.names, seed=split.seed)
+    scorer = SampleScorer(_LABEL_SCORERS[key], real_x, real_y, realism_quantile=0.05, copy_quantile=0.01, accept=rule)
     counts = gen.plan(balance_to=split.target)
     delivery = Delivery(dict(counts))
     frames = deliver(gen, counts, scorer, split.seed, max_rounds=5, delivery=delivery)
@@ -866,7 +866,7 @@ def main(argv: list[str] | None = None) -> None:
         "--out", default=None, help="path prefix for .md and .json (default benchmarks/results/imbalance)"
     )
     parser.add_argument("--rewrite", action="store_true", help="only render the markdown again from the JSON")
-    parser.add_argument("--priors", action="store_true", help="print pipeline/quality/menu.py's PRIOR from the JSON")
+    parser.add_argument("--priors", action="store_true", help="print menu.py's TYPICAL_GAINS from the JSON")
     args = parser.parse_args(argv)
     if args.priors:
         return print_priors(args.out or str(ROOT / "benchmarks/results/imbalance"))

@@ -25,7 +25,7 @@ accuracy and macro-F1, mean ± std over data seeds and the mean of the per-seed 
 to real-only. Timing: fit and sample seconds of each generating method, and its
 (fit + sample) over the product's in the same split. The product's fit is
 CVAESynthesizer.fit and its sample the generation of the asked rows, as SDV's fit and
-sample; fitting the quality judge and delivering (the same rows drawn again, scored, short
+sample; fitting the label scorer and delivering (the same rows drawn again, scored, short
 classes topped up) is `score_s` in the JSON, outside fit + sample. A per-table table gives
 the median product and TVAE fit + sample over the table's splits and TVAE / product.
 
@@ -72,7 +72,7 @@ from benchmarks._splits import LowResourceSplit  # noqa: E402
 from pipeline.config import QualityConfig  # noqa: E402
 from pipeline.data.codec import ClassIndex, Codec  # noqa: E402
 from pipeline.deliver import Delivery, accepted_rows, deliver  # noqa: E402
-from pipeline.quality.fidelity import LabelJudge, SampleScorer  # noqa: E402
+from pipeline.quality.fidelity import LabelScorer, SampleScorer  # noqa: E402
 from pipeline.runtime import configure_threads, seed_everything  # noqa: E402
 from pipeline.synthesizers.cvae import CVAESynthesizer  # noqa: E402
 
@@ -287,13 +287,13 @@ def run_product(split: Split, seed: int, options: dict[str, Any], quality: Quali
     t0 = time.perf_counter()
     drawn = sum(len(f) for f in gen.sample_frames(split.want, seed + 1))
     sample_s = time.perf_counter() - t0
-    # as pipeline/job.py's synthesize_rows: the judge on the generator's encoding of the real
+    # as pipeline/job.py's synthesize_rows: the label scorer on the generator's encoding of the real
     # rows; deliver draws the same rows (same seed), scores them and tops up short classes
     t0 = time.perf_counter()
     real_x, real_y = gen.codec.encode(split.train[split.features]).x, gen.classes.encode(split.train[split.label])
-    judge = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=seed)
+    label_scorer = LabelScorer.fit(real_x, real_y, gen.classes.names, seed=seed)
     accept = quality.accept_rule(gen.codec.modality)
-    scorer = SampleScorer(judge, real_x, real_y, quality.realism_quantile, quality.copy_quantile, accept)
+    scorer = SampleScorer(label_scorer, real_x, real_y, quality.realism_quantile, quality.copy_quantile, accept)
     delivery = Delivery(dict(split.want))
     frames = deliver(gen, split.want, scorer, seed + 1, delivery=delivery)
     sx, sy = accepted_rows(frames, split.codec, split.classes, split.features, split.label)

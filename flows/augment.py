@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows import run_log
+from flows import handoff, run_log
 from flows.settings import artifacts_root
 from pipeline import job, plots, run_record
 from pipeline.config import RunConfig
@@ -52,7 +52,8 @@ def model_name_for(data_name: str) -> str:
 
 @task(name="load-data")
 def load_data(config: RunConfig, work: Path) -> DataRef:
-    return job.stage_data(config, work)
+    # the data as `augment run` validated it before the flow (flows/handoff.py), else validated here
+    return job.stage_data(config, work, handoff.take("validated", config.model_dump_json()))
 
 
 @task(name="train", retries=2, retry_delay_seconds=5)

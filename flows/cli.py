@@ -121,12 +121,14 @@ def _run_job(config_file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
 
     try:
         configure_environment()  # the environment is checked first: a bad variable is one message
+        from flows.handoff import handed
         from pipeline.job import validate
 
         config = cli_config.run_config(config_file, flags)
-        real, _, _ = validate(config)  # bad input fails here, in seconds, before any server starts or file is written
+        validated = validate(config)  # bad input fails here, in seconds, before any server starts or file is written
         with _claimed(config.out_dir, [config.data.source], "run"):  # a refused --out: before any work
-            return _run_flow(config, real.notes)
+            with handed("validated", config.model_dump_json(), validated):  # the flow's load-data takes it
+                return _run_flow(config, validated[0].notes)
     except Exception as exc:  # noqa: BLE001 - turned into a clear message or re-raised
         _fail(exc)
 
@@ -289,10 +291,13 @@ def generate(
         parse_model_uri(model)
         with _claimed(out, [], "generate"):
             check_servers()
-            # the model, its version, files and classes: refused here, not from inside the flow
+            # the model, its version, files and classes: refused here, not from inside the flow,
+            # which takes the model loaded here (flows/handoff.py) instead of loading it again
+            from flows.handoff import handed
             from pipeline.tracking import check_registered
 
-            check_registered(model, tracking_uri_for(artifacts_root()), sample, seed)
+            tracking_uri = tracking_uri_for(artifacts_root())
+            loaded = check_registered(model, tracking_uri, sample, seed)
             from flows.local_server import api_for_run
 
             with api_for_run(artifacts_root()) as server_ready:
@@ -302,7 +307,7 @@ def generate(
 
                 server_ready()
                 hide_product_tracebacks()
-                with run_log(artifacts_root(), "generate"):
+                with run_log(artifacts_root(), "generate"), handed("registered", f"{model} {tracking_uri}", loaded):
                     result = generate_flow(model, sample, seed=seed, out_dir=out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

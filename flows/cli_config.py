@@ -157,30 +157,24 @@ FIELDS = {
     "model_name": "model_name",
 }
 LISTS = {"columns", "classes"}
-COUNTS = ("sample.per_class", "sample.balance_to")  # one of the two: a flag for one clears the other
+COUNTS = ("sample.per_class", "sample.balance_to")  # a flag for either replaces the config file's count
 
 
 def run_config(config_file: str | None, flags: dict[str, Any]) -> RunConfig:
     """The file's config (if any) with every flag that was given laid over it, validated."""
     base = read_config_file(config_file) if config_file else {}
-    if flags.get("per_class") is not None and flags.get("balance_to") is not None:
-        raise ConfigError(
-            "both --per-class and --balance-to given", "pass exactly one of --per-class N or --balance-to N"
-        )
+    if flags.get("per_class") is not None or flags.get("balance_to") is not None:
+        for field in COUNTS:
+            _set(base, field, None)
     for flag, value in flags.items():
         if value is None:
             continue
         if flag in LISTS:
             value = split_list(value, "--" + flag)
-        field = FIELDS[flag]
-        if field in COUNTS:
-            for other in COUNTS:
-                _set(base, other, None)
-        _set(base, field, value)
+        _set(base, FIELDS[flag], value)
     if "data" not in base or "source" not in base.get("data", {}):
         raise ConfigError("no data given", "pass --data (a Parquet file or folder, an image folder or a built-in set)")
-    if "sample" not in base:
-        raise ConfigError("say how many synthetic rows to make", "pass --per-class N or --balance-to N")
+    base.setdefault("sample", {})  # no count at all: SampleConfig says how to give one (checks.one_count)
     from pydantic import ValidationError
 
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.runtime import flow_run
 
+from flows import handoff
 from flows.settings import artifacts_root
 from pipeline import __version__
 from pipeline.config import DataSpec, QualityConfig, SampleConfig
@@ -39,8 +40,11 @@ def generate_from_registry(
     data: DataSpec | None,
     quality: QualityConfig,
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        gen, info = load_registered(model_uri, tracking_uri, tmp)
+    loaded = handoff.take("registered", f"{model_uri} {tracking_uri}")  # as `augment generate` checked it
+    if loaded is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded = load_registered(model_uri, tracking_uri, tmp)
+    gen, info = loaded
     counts = gen.plan(sample.per_class, sample.balance_to, sample.classes)
     provenance = info | {
         "mlflow_tracking_uri": tracking_uri,

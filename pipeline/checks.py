@@ -28,6 +28,17 @@ def check_seed(seed: int, flag: str = "--seed") -> None:
         )
 
 
+def one_count(per_class: int | None, balance_to: int | None) -> None:
+    """How many synthetic rows to make, said in exactly one way: the one check of it, with one
+    message, for a run's config (SampleConfig: the CLI's flags and config file, `augment
+    generate`) and for Synthesizer.sample / plan in Python."""
+    if (per_class is None) == (balance_to is None):
+        raise ConfigError(
+            "say how many synthetic rows to make with exactly one of --per-class and --balance-to",
+            "pass --per-class N (N rows for each class) or --balance-to N (each class below N brought up to N)",
+        )
+
+
 def split_list(text: str | None, flag: str) -> list[str] | None:
     """A comma-separated flag as a list of stripped names; a list naming nothing is an error
     (`--classes " , ,"` would otherwise mean an empty choice and fail later)."""

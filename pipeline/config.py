@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from pipeline import catalog
+from pipeline.checks import one_count
 from pipeline.errors import ConfigError
 
 MAX_STEPS = 10_000_000  # bounds that keep a typo (1e12) from meaning "train for ever"
@@ -149,7 +150,7 @@ class SampleConfig(_Strict):
     # CVAE, tables: draw numbers from p(x|z,y) (mean + learned sigma * noise), not the mean
     output_noise: bool = True
     temperature: float = Field(1.0, gt=0, le=100.0)  # scale of the latent noise
-    # generator pseudo_label: a row is eligible for a class when the judge gives it that label
+    # generator pseudo_label: a row is eligible for a class when the label scorer gives it that label
     # with at least this probability; rows are then drawn at random among the eligible ones
     pseudo_label_confidence: float = Field(0.9, gt=0, le=1)
     # rows are generated, scored and kept until each class has its count of accepted rows, in
@@ -159,11 +160,7 @@ class SampleConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_count(self) -> "SampleConfig":
-        if (self.per_class is None) == (self.balance_to is None):
-            raise ConfigError(
-                "say how many synthetic rows to make",
-                "pass exactly one of --per-class N or --balance-to N",
-            )
+        one_count(self.per_class, self.balance_to)
         return self
 
 

@@ -27,7 +27,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_frames, write_training_set
 from pipeline.progress import Bars
 from pipeline.quality.crossfit import Evidence, Task, cross_fit
-from pipeline.quality.fidelity import LabelJudge, SampleScorer
+from pipeline.quality.fidelity import LabelScorer, SampleScorer
 from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
@@ -62,10 +62,14 @@ class DataRef(BaseModel):
         return pd.read_parquet(self.unlabelled_path) if self.unlabelled_path else None
 
 
-def stage_data(config: RunConfig, work: Path) -> DataRef:
+Validated = tuple[RealData, dict[str, int], dict[str, int]]  # validate's answer: rows, counts, rows asked
+
+
+def stage_data(config: RunConfig, work: Path, validated: Validated | None = None) -> DataRef:
     """Load and validate everything a run needs before any side effect elsewhere, and stage
-    the rows as Parquet for the later stages."""
-    real, counts, requested = validate(config)
+    the rows as Parquet for the later stages. `validated`: what validate(config) returned just
+    before (the CLI's check), so the data is not loaded and checked twice."""
+    real, counts, requested = validated or validate(config)
     image_columns = [real.image_column] if real.image_column else []
     path, pool_path, data_hash = work / "real.parquet", None, frame_hash(real.frame)
     write_frames(path, [real.frame], {"stage": "real"}, image_columns)
@@ -268,9 +272,9 @@ def synthesize_rows(
         sources = [Source(sources, dict(requested or {}), quality.accept_rule(sources.codec.modality))]
     gen = sources[0].gen  # every source is fit on the same rows: one codec, one class index
     real_x, real_y = gen.codec.encode(real[gen.features]).x, gen.classes.encode(real[gen.label])
-    judge = LabelJudge.fit(real_x, real_y, gen.classes.names, seed=seed)
+    label_scorer = LabelScorer.fit(real_x, real_y, gen.classes.names, seed=seed)
     q = quality
-    scorer = SampleScorer(judge, real_x, real_y, q.realism_quantile, q.copy_quantile, sources[0].accept)
+    scorer = SampleScorer(label_scorer, real_x, real_y, q.realism_quantile, q.copy_quantile, sources[0].accept)
     thresholds = {
         "realism": scorer.thresholds.realism,
         "authenticity": scorer.thresholds.authenticity,
@@ -302,7 +306,7 @@ def synthesize_rows(
         None if image_columns or not rows else head_per_class(out / "synthetic.parquet", gen.label, PLOT_ROWS_PER_CLASS)
     )
     report = build_report(
-        accumulator, scorer.refs, thresholds, judge.real_accuracy, bool(image_columns), real, head, gen.features
+        accumulator, scorer.refs, thresholds, label_scorer.real_accuracy, bool(image_columns), real, head, gen.features
     )
     for name, counts in delivery.per_class().items():
         report["per_class"].setdefault(name, {"rows": 0}).update(counts)
@@ -353,7 +357,7 @@ def make_plots(data: DataRef, out: Path, report: dict[str, Any]) -> list[Path]:
     return made
 
 
-def validate(config: RunConfig) -> tuple[RealData, dict[str, int], dict[str, int]]:
+def validate(config: RunConfig) -> Validated:
     """Every check a run makes before its first side effect, without writing anything: the CLI
     calls it before Prefect and MLflow start, so bad input fails in seconds. Returns the real
     rows, their count per class and the synthetic rows asked for per class."""

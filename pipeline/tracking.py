@@ -356,13 +356,14 @@ def load_registered(uri: str, tracking_uri: str, dst: str | Path) -> tuple[Synth
     return gen, {"model_uri": uri, "run_id": version.run_id or "", "model_version": str(version.version)}
 
 
-def check_registered(model_uri: str, tracking_uri: str, sample: Any, seed: int) -> dict[str, int]:
-    """Load `model_uri` from the registry as the flow will (name, alias or version, and the
-    files against their recorded digest) and plan the asked rows (classes, counts): every
-    refusal `augment generate` can meet, before its flow starts. Returns rows per class."""
+def check_registered(model_uri: str, tracking_uri: str, sample: Any, seed: int) -> tuple[Synthesizer, dict[str, str]]:
+    """Load `model_uri` from the registry (name, alias or version, and the files against their
+    recorded digest) and plan the asked rows (classes, counts): every refusal `augment generate`
+    can meet, before its flow starts. Returns what load_registered does, for the flow to use."""
     check_seed(seed)
     parse_model_uri(model_uri)
     check_tracking_store(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        gen, _ = load_registered(model_uri, tracking_uri, tmp)
-    return gen.plan(sample.per_class, sample.balance_to, sample.classes)
+        gen, info = load_registered(model_uri, tracking_uri, tmp)
+    gen.plan(sample.per_class, sample.balance_to, sample.classes)
+    return gen, info

@@ -110,11 +110,11 @@ FIXED_TYPICAL = {
 
 @pytest.fixture
 def fixed_advice(monkeypatch):
-    """menu.ADVICE and menu.PRIOR as FIXED_TYPICAL with a fixed weight of 0.5."""
+    """menu.ADVICE and menu.TYPICAL_GAINS as FIXED_TYPICAL with a fixed weight of 0.5."""
     from pipeline.quality import menu
     from pipeline.quality.prior import Advice
 
     advice = Advice(0, FIXED_TYPICAL, {"kind": "fixed", "weight": 0.5})
     monkeypatch.setattr(menu, "ADVICE", advice)
-    monkeypatch.setattr(menu, "PRIOR", advice.overall())
+    monkeypatch.setattr(menu, "TYPICAL_GAINS", advice.overall())
     return advice

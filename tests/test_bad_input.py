@@ -183,10 +183,10 @@ CASES: dict[str, tuple[Setup, str]] = {
     ),
     "affine on a table": (lambda t: RUN + ["--data", "iris", "--generator", "affine"], "makes image rows"),
     # counts and classes
-    "no count": (lambda t: ["run", "--data", "iris"], "--per-class N or --balance-to N"),
+    "no count": (lambda t: ["run", "--data", "iris"], "exactly one of --per-class and --balance-to"),
     "both counts": (
         lambda t: ["run", "--data", "iris", "--per-class", "3", "--balance-to", "60"],
-        "both --per-class and --balance-to",
+        "exactly one of --per-class and --balance-to",
     ),
     "zero per class": (lambda t: ["run", "--data", "iris", "--per-class", "0"], "greater than or equal to 1"),
     "negative balance": (lambda t: ["run", "--data", "iris", "--balance-to", "-4"], "greater than or equal to 1"),

@@ -165,7 +165,7 @@ def test_ablation_tiny(tmp_path):
 
 def test_advice_priors_leave_the_scored_data_set_out():
     """The replayed rules weigh the gate's gains against each option's average gain on the
-    other data sets only (menu.PRIOR is the same average over all of them), and only where
+    other data sets only (menu.TYPICAL_GAINS is the same average over all of them), and only where
     every option of the menu was measured."""
     from benchmarks._imbalance_report import MENU_METHODS, option_priors
 
@@ -180,6 +180,27 @@ def test_advice_priors_leave_the_scored_data_set_out():
     assert both == {"class_weight": 2.0, "oversample": 4.0, "smote": 6.0, "cvae": 8.0}  # hdma: no cvae, left out
     assert option_priors(entries, "tables", exclude="wine")["logistic"]["cvae"] == 4.0
     assert option_priors(entries, "images") == {}
+
+
+def test_compare_reports_names_every_difference_past_the_tolerance(tmp_path, capsys):
+    """benchmarks/compare_reports.py: keys, words and booleans must match, numbers within the tolerance."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.compare_reports import main
+
+    report = {"gate": {"decision": "promote", "promoted": True, "gain": 1.5, "options": {"cvae": {"gain": 2.0}}}}
+    changed = json.loads(json.dumps(report))
+    changed["gate"]["gain"] += 5e-7
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(report))
+    second.write_text(json.dumps(changed))
+    assert main([str(first), str(second)]) == 0
+    changed["gate"] |= {"decision": "keep", "options": {"cvae": {"gain": 2.1}}, "extra": 1}
+    second.write_text(json.dumps(changed))
+    assert main([str(first), str(second)]) == 1
+    said = capsys.readouterr().out
+    assert "gate.decision: 'promote' then 'keep'" in said and "gate.options.cvae.gain: 2.0 then 2.1" in said
+    assert "gate.extra: only in the second" in said
+    assert main([str(first), str(second), "--tolerance", "0.2"]) == 1  # words differ at any tolerance
 
 
 def test_calibration_replays_the_promotion_level_on_the_stored_parts():

@@ -43,7 +43,38 @@ def test_pseudo_label_without_unlabelled_rows_is_refused(tmp_path):
 
 def test_counts_are_required():
     result = CliRunner().invoke(app, ["run", "--data", "iris"])
-    assert result.exit_code == 2 and "--per-class N or --balance-to N" in result.output
+    assert result.exit_code == 2 and "--per-class N" in result.output and "--balance-to N" in result.output
+
+
+def test_one_count_is_one_check_with_one_message(tmp_path):
+    """No count, or both, is refused by one check (pipeline/checks.py one_count) wherever it is
+    met: the run's flags, its config file, augment generate, and sample() in Python."""
+    from pipeline.checks import one_count
+    from pipeline.config import SampleConfig
+    from pipeline.synthesizers.base import plan_counts
+
+    with pytest.raises(ConfigError) as said:
+        one_count(None, None)
+    problem, fix = said.value.problem, said.value.fix
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"data": {"source": "iris"}, "sample": {"per_class": 3, "balance_to": 60}}))
+    commands = [
+        ["run", "--data", "iris"],
+        ["run", "--data", "iris", "--per-class", "3", "--balance-to", "60"],
+        ["run", "--config", str(path)],
+        ["run", "--config", str(path), "--per-class", "3", "--balance-to", "60"],
+        ["generate", "--model", "models:/m@candidate"],
+        ["generate", "--model", "models:/m@candidate", "--per-class", "3", "--balance-to", "60"],
+    ]
+    for args in commands:
+        result = CliRunner().invoke(app, args + ["--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and problem in result.output and fix in result.output, (args, result.output)
+    assert not (tmp_path / "out").exists()  # refused before any side effect
+    for per_class, balance_to in ((None, None), (3, 60)):  # the config model, and Synthesizer.plan's counts
+        for refused in (SampleConfig, lambda **counts: plan_counts(["a"], {"a": 2}, **counts)):
+            with pytest.raises(ConfigError) as again:
+                refused(per_class=per_class, balance_to=balance_to)
+            assert (again.value.problem, again.value.fix) == (problem, fix)
 
 
 def test_datasets_lists_the_builtins():

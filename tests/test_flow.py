@@ -138,7 +138,7 @@ def test_table_run_keeps_schema_and_is_deterministic(flow, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(again_cached["synthetic"]), a)
 
 
-def test_pseudo_label_mode_writes_the_unlabelled_rows_with_the_judges_labels(flow, tmp_path):
+def test_pseudo_label_mode_writes_the_unlabelled_rows_with_the_label_scorers_labels(flow, tmp_path):
     from palmerpenguins import load_penguins
 
     source = load_penguins().dropna().reset_index(drop=True)

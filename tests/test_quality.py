@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.quality.fidelity import LabelJudge, SampleScorer
+from pipeline.quality.fidelity import LabelScorer, SampleScorer
 from pipeline.quality.scores import ClassReference
 
 
@@ -21,8 +21,8 @@ def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def scorer() -> SampleScorer:
     x, y = _blobs(40, seed=0)
-    judge = LabelJudge.fit(x, y, ["a", "b", "c"], seed=0)
-    return SampleScorer(judge, x, y)
+    label_scorer = LabelScorer.fit(x, y, ["a", "b", "c"], seed=0)
+    return SampleScorer(label_scorer, x, y)
 
 
 def test_exact_copies_of_real_rows_are_rejected(scorer):

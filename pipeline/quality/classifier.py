@@ -1,4 +1,5 @@
-"""Classifiers fit on real rows: the judge of label fidelity and the downstream yardstick.
+"""Classifiers fit on real rows: the label scorer's (label fidelity, pipeline/quality/fidelity.py)
+and the judges (the user's classifier, which the gate trains on every training set).
 
 Images get a small CNN trained with classic augmentation; tables get a scikit-learn
 logistic regression on the codec's encoding (standardised numbers, one-hot categories).

@@ -26,7 +26,7 @@ from pipeline.deliver import accepted_rows, deliver
 from pipeline.processes import raise_if_interrupted
 from pipeline.progress import OFF, Bars
 from pipeline.quality.classifier import fit_judge
-from pipeline.quality.fidelity import LabelJudge, SampleScorer
+from pipeline.quality.fidelity import LabelScorer, SampleScorer
 from pipeline.quality.menu import Option, balanced_weights, partial_counts, split_counts
 from pipeline.quality.parallel import Workers
 from pipeline.runtime import configure_threads, seed_everything
@@ -48,7 +48,7 @@ class Evidence:
     options: list[Option] = field(default_factory=list)
     # (rows, classes) held-out probabilities per repeat; absent: one-hot of the predictions
     probabilities: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    modality: str = "table"  # the data's kind: which benchmark prior the recommendation weighs (menu.PRIOR)
+    modality: str = "table"  # the data's kind: which typical gains the recommendation weighs (menu.TYPICAL_GAINS)
 
 
 @dataclass
@@ -248,9 +248,9 @@ def _generated_rows(task: Task, kind: str, gen: Synthesizer, train_x, train_y, s
     as the run ships them; a cheap baseline's as a practitioner uses them, every row."""
     q = task.quality
     if kind == task.product:
-        judge = LabelJudge.fit(train_x, train_y, task.classes.names, seed=seed, measure=False)
+        label_scorer = LabelScorer.fit(train_x, train_y, task.classes.names, seed=seed, measure=False)
         accept = q.accept_rule(task.codec.modality)
-        scorer = SampleScorer(judge, train_x, train_y, q.realism_quantile, q.copy_quantile, accept)
+        scorer = SampleScorer(label_scorer, train_x, train_y, q.realism_quantile, q.copy_quantile, accept)
         frames = deliver(gen, task.counts, scorer, seed, task.max_rounds, codec=task.codec)
         return accepted_rows(frames, task.codec, task.classes, task.features, task.label)
     xs, ys = [torch.zeros(0, *task.codec.input_shape)], [torch.zeros(0, dtype=torch.long)]

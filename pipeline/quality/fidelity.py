@@ -1,9 +1,10 @@
 """Does each synthetic row look like the class it was generated for?
 
-A judge classifier is fit on the real rows; its probability for the intended label is the
-row's `label_fidelity`, and `follows_label` says whether the intended label is its top
-guess. The judge's own accuracy on held-out real rows is reported beside the share, so a
-reader can tell a weak judge from a generator that ignores its label.
+The label scorer, a classifier fit on the real rows, gives each row its `label_fidelity`
+(its probability for the intended label) and `follows_label` (whether the intended label is
+its top guess). Its own accuracy on held-out real rows is reported beside the share, so a
+reader can tell a weak scorer from a generator that ignores its label. It is not the judge
+(`--judge`, the user's classifier that the gate measures every training set with).
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ HOLDOUT_FRACTION = 0.25
 
 
 @dataclass
-class LabelJudge:
+class LabelScorer:
+    """The scorer of each synthetic row's label: a classifier fit on the real rows."""
+
     classifier: Classifier
-    real_accuracy: float  # on a held-out real split, from a judge fit without it
+    real_accuracy: float  # on a held-out real split, from a scorer fit without it
     class_names: list[str]
 
     @classmethod
     def fit(
         cls, x: torch.Tensor, y: torch.Tensor, class_names: list[str], seed: int = 0, measure: bool = True
-    ) -> "LabelJudge":
-        """The judge, and (measure=True) its accuracy on held-out real rows from a probe fit
+    ) -> "LabelScorer":
+        """The scorer, and (measure=True) its accuracy on held-out real rows from a probe fit
         without them; the gate skips the probe, whose number it never reads."""
         k = len(class_names)
         gen = torch.Generator().manual_seed(seed)
@@ -47,12 +50,12 @@ class LabelJudge:
         return _fidelity(self.classifier.predict_proba(x), y)
 
     def score_with_features(self, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """score() plus judge_features(), running the CNN's convolutions once instead of twice
+        """score() plus scorer_features(), running the CNN's convolutions once instead of twice
         (they were 58 % of image scoring time)."""
         net = getattr(self.classifier, "net", None)
         if net is None:
-            return *self.score(x, y), judge_features(self, x)
-        feats = judge_features(self, x)
+            return *self.score(x, y), scorer_features(self, x)
+        feats = scorer_features(self, x)
         with torch.no_grad():
             net.eval()
             proba = torch.softmax(net.head(feats), 1).numpy() if len(feats) else np.zeros((0, len(self.class_names)))
@@ -64,10 +67,10 @@ def _fidelity(proba: np.ndarray, y: torch.Tensor) -> tuple[np.ndarray, np.ndarra
     return proba[np.arange(len(idx)), idx], proba.argmax(1) == idx
 
 
-def judge_features(judge: LabelJudge, x: torch.Tensor) -> torch.Tensor:
+def scorer_features(label_scorer: LabelScorer, x: torch.Tensor) -> torch.Tensor:
     """The space realism and authenticity are measured in: the CNN's embedding for images,
     the encoded columns (standardised numbers, one-hot categories) for tables."""
-    net = getattr(judge.classifier, "net", None)
+    net = getattr(label_scorer.classifier, "net", None)
     if net is None:
         return x.flatten(1)
     with torch.no_grad():
@@ -78,20 +81,20 @@ def judge_features(judge: LabelJudge, x: torch.Tensor) -> torch.Tensor:
 
 
 class SampleScorer:
-    """Scores generated rows: label fidelity (judge), realism and authenticity (k-NN in the
-    judge's feature space, per class), combined into quality_score and accepted."""
+    """Scores generated rows: label fidelity (the label scorer), realism and authenticity (k-NN
+    in the label scorer's feature space, per class), combined into quality_score and accepted."""
 
     def __init__(
         self,
-        judge: LabelJudge,
+        label_scorer: LabelScorer,
         real_x: torch.Tensor,
         real_y: torch.Tensor,
         realism_quantile: float = 0.05,
         copy_quantile: float = 0.01,
         accept: str = "quality",
     ) -> None:
-        self.judge, self.accept = judge, accept
-        feats = judge_features(judge, real_x)
+        self.label_scorer, self.accept = label_scorer, accept
+        feats = scorer_features(label_scorer, real_x)
         self.refs = {int(c): ClassReference.fit(feats[real_y == c]) for c in torch.unique(real_y)}
         self.thresholds = baseline_thresholds(self.refs, realism_quantile, copy_quantile)
         self.quantiles = {"realism": realism_quantile, "copy": copy_quantile}
@@ -100,7 +103,7 @@ class SampleScorer:
         return self.score_with_features(x, y)[0]
 
     def score_with_features(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
-        fidelity, follows, feats = self.judge.score_with_features(x, y)
+        fidelity, follows, feats = self.label_scorer.score_with_features(x, y)
         realism = np.zeros(len(x))
         authenticity = np.zeros(len(x))
         for c, ref in self.refs.items():

@@ -42,9 +42,10 @@ UNMEASURED = {"table": "class_weight", "image": "affine"}
 # 0.8's averages (benchmarks/imbalance.py --priors) until an image meta-benchmark exists
 ADVICE = load_advice()
 # the typical gains over every description, per (kind, judge): the replays of benchmarks/imbalance.py
-PRIOR: dict[tuple[str, str], dict[str, float]] = ADVICE.overall()
+# (not the CVAE's latent prior p(z|y), pipeline/model.py)
+TYPICAL_GAINS: dict[tuple[str, str], dict[str, float]] = ADVICE.overall()
 # the weight of this run's own measured gain when the artifact fixes one (the fallback's 0.5): replayed in
-# benchmarks/imbalance.py with each data set's prior taken from the other data sets only: with
+# benchmarks/imbalance.py with each data set's typical gains taken from the other data sets only: with
 # tie 0.5, 0.5 matched the measurement alone with LR and beat it by 0 to 1.5 macro-F1 points with trees
 SHRINK = 0.5
 
@@ -77,24 +78,27 @@ def tie_order(option: Option) -> tuple[int, int]:
     return (option.name == REAL_ONLY, option.cost)
 
 
-def expected_gains(gains: dict[str, float], prior: dict[str, float] | None, shrink: float = SHRINK) -> dict[str, float]:
+def expected_gains(
+    gains: dict[str, float], typical: dict[str, float] | None, shrink: float = SHRINK
+) -> dict[str, float]:
     """Each option's expected gain over the real rows alone: this run's measured gain weighed
-    `shrink` against the option's typical gain on similar data sets with the same judge (`prior`,
-    ADVICE's entry). On tens of held-out rows a measured gain is mostly noise; the typical gain
-    over many data sets is what a user would bet on without this run. No prior: the measured
-    gains; an option without one gets the mean of the others."""
-    if not prior:
+    `shrink` against the option's typical gain on similar data sets with the same judge
+    (`typical`, ADVICE's entry). On tens of held-out rows a measured gain is mostly noise; the
+    typical gain over many data sets is what a user would bet on without this run. No typical
+    gains: the measured gains; an option without one gets the mean of the others."""
+    if not typical:
         return dict(gains)
-    return {m: shrink * g + (1 - shrink) * bet for (m, g), bet in zip(gains.items(), typical_of(gains, prior).values())}
+    bets = typical_of(gains, typical).values()
+    return {m: shrink * g + (1 - shrink) * bet for (m, g), bet in zip(gains.items(), bets)}
 
 
-def typical_of(gains: dict[str, float], prior: dict[str, float] | None) -> dict[str, float]:
-    """The typical gain of every option in `gains` (0 for the real rows alone; an option the prior
-    lacks gets the mean of the others); {} without a prior."""
-    if not prior:
+def typical_of(gains: dict[str, float], typical: dict[str, float] | None) -> dict[str, float]:
+    """The typical gain of every option in `gains` (0 for the real rows alone; an option without
+    one gets the mean of the others); {} without typical gains."""
+    if not typical:
         return {}
-    fallback = float(np.mean([v for m, v in prior.items() if m != REAL_ONLY]))
-    return {m: 0.0 if m == REAL_ONLY else float(prior.get(m, fallback)) for m in gains}
+    fallback = float(np.mean([v for m, v in typical.items() if m != REAL_ONLY]))
+    return {m: 0.0 if m == REAL_ONLY else float(typical.get(m, fallback)) for m in gains}
 
 
 def pick(expected: dict[str, float], tie: float = TIE) -> tuple[str, str]:
@@ -129,11 +133,11 @@ def recommend(
     RARE_SHARE of the largest) a handful of fold rows cannot show that, so the ranking's choice stays
     and the words say the folds could not tell it apart."""
     by_name = {o.name: o for o in options if o.name in points}
-    prior = ADVICE.typical_gains(modality, judge, counts)
-    shrunk = ADVICE.weight(counts) if prior else 1.0
+    usual = ADVICE.typical_gains(modality, judge, counts)
+    shrunk = ADVICE.weight(counts) if usual else 1.0
     measured = {n: points[n] - points[REAL_ONLY] for n in by_name}
-    typical = typical_of(measured, prior)
-    expected = expected_gains(measured, prior, shrunk)
+    typical = typical_of(measured, usual)
+    expected = expected_gains(measured, usual, shrunk)
     best, picked = pick(expected)
     imbalanced = counts is not None and len(counts) > 0 and min(counts) < RARE_SHARE * max(counts)
     chosen = REAL_ONLY if picked in same_as_real and not imbalanced else picked

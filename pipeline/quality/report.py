@@ -1,10 +1,10 @@
 """Set-level quality: per class and overall, written as quality_report.json and .md.
 
 Precision / recall / density / coverage follow Kynkäänniemi et al. 2019 and Naeem et al.
-2020 in the scorer's feature space; images add a Fréchet distance in the judge CNN's
-embedding; tables add column-shape and column-pair similarity in the spirit of SDMetrics'
-quality report (1 - KS statistic or total variation distance per column; 1 - half the
-absolute correlation difference per numeric pair).
+2020 in the label scorer's feature space; images add a Fréchet distance in the label
+scorer's CNN embedding; tables add column-shape and column-pair similarity in the spirit of
+SDMetrics' quality report (1 - KS statistic or total variation distance per column; 1 - half
+the absolute correlation difference per numeric pair).
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def build_report(
     acc: QualityAccumulator,
     refs: dict[int, ClassReference],
     thresholds: dict[str, float],
-    judge_accuracy: float,
+    label_scorer_accuracy: float,
     image: bool,
     real: pd.DataFrame | None = None,
     synth_head: pd.DataFrame | None = None,
@@ -183,7 +183,7 @@ def build_report(
         known = [e for e in per_class.values() if not np.isnan(e.get(key, np.nan))]
         return float(sum(e[key] * e["rows"] for e in known) / max(rows, 1))
 
-    overall = {"rows": rows, "judge_real_accuracy": judge_accuracy}
+    overall = {"rows": rows, "judge_real_accuracy": label_scorer_accuracy}  # the key as before
     for key in (
         "accepted_share",
         "label_fidelity",
@@ -284,13 +284,13 @@ def report_markdown(report: dict[str, Any], title: str = "Quality report") -> st
     lines += [
         f"- rows scored: {o['rows']}, accepted: {o['accepted_share']:.1%}",
         f"- label fidelity {o['label_fidelity']:.2f}, follows label {o['follows_label']:.1%} "
-        f"(judge accuracy on held-out real rows {o['judge_real_accuracy']:.1%})",
+        f"(label scorer's accuracy on held-out real rows {o['judge_real_accuracy']:.1%})",
         f"- precision {o['precision']:.2f}, recall {o['recall']:.2f}, density {o['density']:.2f}, "
         f"coverage {o['coverage']:.2f}",
         f"- distance to closest real record, relative to real-to-real: median {o['dcr_relative_median']:.2f}",
     ]
     if "frechet_distance" in o:
-        lines.append(f"- Fréchet distance in the judge's feature space: {o['frechet_distance']:.2f}")
+        lines.append(f"- Fréchet distance in the label scorer's feature space: {o['frechet_distance']:.2f}")
     if "column_shapes" in o:
         lines.append(f"- column shapes {o['column_shapes']:.2f}, column pair trends {o['column_pair_trends']:.2f}")
     lines += [

@@ -25,7 +25,7 @@ from pipeline.data.text_numbers import numbers_in_text
 from pipeline.errors import DataError, cut
 from pipeline.io import head_per_class, iter_row_groups, write_frames
 from pipeline.outputs import claim_out, publish, staging_folder
-from pipeline.quality.fidelity import LabelJudge, SampleScorer, score_frames
+from pipeline.quality.fidelity import LabelScorer, SampleScorer, score_frames
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 
 SCORE_COLUMNS = ("label_fidelity", "follows_label", "realism", "authenticity", "quality_score", "accepted")
@@ -70,15 +70,15 @@ def score_rows(
 
 
 class _Scoring:
-    """The judge, scorer and tallies fit on the real rows: what scoring a file and scoring a
-    frame share."""
+    """The label scorer, the row scorer and the tallies fit on the real rows: what scoring a
+    file and scoring a frame share."""
 
     def __init__(self, real: RealData, seed: int) -> None:
         self.codec = fit_codec(real.frame[real.features], real.image_column)
         self.classes = ClassIndex.fit(real.frame[real.label])
         real_x = self.codec.encode(real.frame[real.features]).x
         real_y = self.classes.encode(real.frame[real.label])
-        self.scorer = SampleScorer(LabelJudge.fit(real_x, real_y, self.classes.names, seed=seed), real_x, real_y)
+        self.scorer = SampleScorer(LabelScorer.fit(real_x, real_y, self.classes.names, seed=seed), real_x, real_y)
         self.accumulator = QualityAccumulator(self.classes.names)
         self.thresholds = {
             "realism": self.scorer.thresholds.realism,
@@ -89,9 +89,8 @@ class _Scoring:
     def report(self, real: RealData, head: pd.DataFrame | None) -> dict[str, Any]:
         s = self.scorer
         image = bool(real.image_column)
-        return build_report(
-            self.accumulator, s.refs, self.thresholds, s.judge.real_accuracy, image, real.frame, head, real.features
-        )
+        accuracy = s.label_scorer.real_accuracy
+        return build_report(self.accumulator, s.refs, self.thresholds, accuracy, image, real.frame, head, real.features)
 
 
 def _score_into(real_path: str, synthetic_path: str, label: str, out: Path, seed: int) -> dict[str, Any]:

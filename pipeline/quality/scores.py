@@ -1,6 +1,6 @@
 """Per-row realism and authenticity against the real rows of the same class.
 
-Both live in a feature space that suits the data (the judge's CNN embedding for images,
+Both live in a feature space that suits the data (the label scorer's CNN embedding for images,
 the codec's encoding for tables) and are calibrated on real rows, not magic numbers:
 
 - realism: k-NN density (Naeem et al. 2020): how many real rows' k-NN balls contain the

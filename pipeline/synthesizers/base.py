@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from pipeline import __version__
-from pipeline.checks import choose_classes
+from pipeline.checks import choose_classes, one_count
 from pipeline.data.codec import ClassIndex, Codec, Encoded, Written, codec_from_dict, fit_codec
 from pipeline.data.sources import RealData, prepare_rows
 from pipeline.errors import ConfigError, ModelLoadError
@@ -87,9 +87,8 @@ class Synthesizer(ABC):
         unlabelled: pd.DataFrame | None = None,
         done: Callable[[int], None] | None = None,
     ) -> list[Self]:
-        """Fit generators[i] on frames[i], as fit() would; a generator that can train several
-        models at once (the gate's fold generators) overrides this. `done(n)` is told as each
-        n more are fit, for the gate's progress."""
+        """Fit generators[i] on frames[i], one after another, each exactly as fit() would.
+        `done(n)` is told as each n more are fit."""
         fitted = []
         for g, f in zip(generators, frames):
             fitted.append(g.fit(f, label=label, unlabelled=unlabelled))
@@ -252,8 +251,7 @@ def plan_counts(
 ) -> dict[str, int]:
     """Rows to make per class: N each, or up to N (only the classes below N). Checked before
     any training, so a request that cannot be met fails in a second."""
-    if (per_class is None) == (balance_to is None):
-        raise ConfigError("say how many rows to make", "pass exactly one of --per-class N or --balance-to N")
+    one_count(per_class, balance_to)
     chosen = choose_classes(classes, names)
     if per_class is not None:
         counts = {c: int(per_class) for c in chosen}

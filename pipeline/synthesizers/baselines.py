@@ -170,8 +170,9 @@ AugmixSynthesizer = POLICY_SYNTHESIZERS["augmix"]
 
 
 class PseudoLabelSynthesizer(Synthesizer):
-    """Unlabelled rows labelled by a judge; a class gets fewer rows than asked when fewer rows
-    are sure to be of it (the run reports the shortfall)."""
+    """Unlabelled rows labelled by the label scorer (pipeline/quality/fidelity.py) fit on the
+    labelled rows; a class gets fewer rows than asked when fewer rows are sure to be of it
+    (the run reports the shortfall)."""
 
     kind = "pseudo_label"
     keeps_real_rows = True
@@ -196,10 +197,10 @@ class PseudoLabelSynthesizer(Synthesizer):
             )
 
     def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
-        from pipeline.quality.fidelity import LabelJudge
+        from pipeline.quality.fidelity import LabelScorer
 
-        judge = LabelJudge.fit(x.x, y, self.classes.names, seed=self.seed)
-        proba = judge.classifier.predict_proba(unlabelled.x)
+        label_scorer = LabelScorer.fit(x.x, y, self.classes.names, seed=self.seed)
+        proba = label_scorer.classifier.predict_proba(unlabelled.x)
         self.pool = self.unlabelled_rows.reset_index(drop=True).assign(
             _label=proba.argmax(1), _confidence=proba.max(1).astype("float64")
         )

@@ -73,32 +73,6 @@ class CVAESynthesizer(Synthesizer):
     def keeps_real_rows(self) -> bool:  # type: ignore[override]
         return self.strategy == "transfer"
 
-    @classmethod
-    def fit_many(cls, generators, frames, label, unlabelled=None, done=None):
-        """Fit several CVAEs of one configuration at once where their data allow it
-        (pipeline/ensemble.py); otherwise one after another. `done(n)`: n more are fit."""
-        from pipeline.ensemble import Member, can_stack, train_many
-
-        prepared = [g._prepare(f, label, None, unlabelled) for g, f in zip(generators, frames)]
-        members = [Member(x, y, g.seed) for g, (x, y, _) in zip(generators, prepared)]
-        first = generators[0]
-        same = all(g.model_cfg == first.model_cfg and g.train_cfg == first.train_cfg for g in generators)
-        n_classes = {len(g.classes) for g in generators}
-        codecs = [g.codec for g in generators]
-        if not same or len(n_classes) > 1 or unlabelled is not None or not can_stack(members, codecs, first.model_cfg):
-            for g, args in zip(generators, prepared):
-                g._fit(*args)
-                if done:
-                    done(1)
-            return generators
-        models = train_many(members, codecs, n_classes.pop(), first.model_cfg, first.train_cfg)
-        for g, model, member in zip(generators, models, members):
-            g.model = model
-            g._fit_gaps(member.x, member.y)
-        if done:
-            done(len(generators))
-        return generators
-
     def _fit(self, x: Encoded, y: torch.Tensor, unlabelled: Encoded | None) -> None:
         self.result = train_cvae(
             x, y, self.codec, len(self.classes), self.model_cfg, self.train_cfg, seed=self.seed, hooks=self.hooks
