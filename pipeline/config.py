@@ -207,6 +207,11 @@ class QualityConfig(_Strict):
     # forest, boosting (scikit-learn) or cnn (images); auto: logistic for tables, cnn for images
     judge: Literal["auto", "logistic", "forest", "boosting", "cnn"] = "auto"
     classifier_steps: int = Field(300, ge=1, le=1_000_000)  # CNN steps of the downstream image classifier
+    # real rows the gate cross-fits on at most: past it, a stratified sample (a class below its
+    # fair share keeps every row), said in the report. Past about 20,000 rows a table's fold
+    # generators train for more steps than the shipped one's 3,000 (ten epochs at least), and
+    # the gate's time grows with the rows (benchmarks/results/cost_curves.md); None: every row
+    gate_rows: int | None = Field(20_000, ge=100, le=100_000_000)
     # processes the gate's independent fits (fold generators, judges) spread over; None: the
     # cores this process may use. The numbers do not depend on it (pipeline/quality/parallel.py).
     # With $AUGMENT_DASK_ADDRESS set the fits go to that Dask cluster, whose workers decide

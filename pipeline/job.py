@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,7 +26,7 @@ from pipeline.deliver import Delivery, deliver
 from pipeline.errors import ConfigError
 from pipeline.io import head_per_class, iter_row_groups, write_augmented, write_frames, write_training_set
 from pipeline.progress import Bars
-from pipeline.quality.crossfit import Evidence, Task, cross_fit
+from pipeline.quality.crossfit import Evidence, Task, cross_fit, gate_sample
 from pipeline.quality.fidelity import LabelScorer, SampleScorer
 from pipeline.quality.gate import decide
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
@@ -116,7 +116,12 @@ def evaluate_gate(config: RunConfig, data: DataRef, progress: bool = False) -> G
     """The gate section of the report: every option of the menu, cross-fitted with the judge
     (with `progress`, bars on the terminal: the gate is often the run's longest step)."""
     judge = config.quality.judge_for(data.modality)
-    return decide(gate_evidence(config, data, progress), config.quality, config.seed, judge)
+    gate = decide(gate_evidence(config, data, progress), config.quality, config.seed, judge)
+    rows, cap = len(data.real()), config.quality.gate_rows
+    if gate.folds is None or cap is None or rows <= cap:
+        return gate
+    said = f"measured on a stratified sample of {cap:,} of your {rows:,} real rows (quality.gate_rows)"
+    return replace(gate, reasons=(*gate.reasons, said))
 
 
 def gate_evidence(config: RunConfig, data: DataRef, progress: bool = False) -> Evidence | str:
@@ -130,7 +135,8 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
     """What the gate cross-fits: the run as its folds reproduce it, a factory for each
     generator the menu names, and the menu."""
     judge = config.quality.judge_for(data.modality)
-    real = data.real()
+    everything = data.real()
+    real = gate_sample(everything, data.label, config.quality.gate_rows, config.seed)
     fold_steps = config.quality.fold_steps_for(data.modality, config.train.target_steps)
     fold_train = config.train.model_copy(update={"target_steps": fold_steps})
     product = trained_kind(config)
@@ -145,7 +151,7 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
         for kind in kinds
     }
     pool = data.unlabelled()  # the classifiers' codec sees every value a generator may write
-    features = real[data.features] if pool is None else pd.concat([real[data.features], pool])
+    features = everything[data.features] if pool is None else pd.concat([everything[data.features], pool])
     codec = fit_codec(features, data.image_column)
     task = Task(
         real,
@@ -153,7 +159,7 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
         data.features,
         codec,
         ClassIndex.fit(real[data.label]),
-        data.requested,
+        sampled_counts(data.requested, everything[data.label], real[data.label]),
         config.quality,
         config.seed,
         config.sample.max_rounds,
@@ -163,6 +169,15 @@ def gate_task(config: RunConfig, data: DataRef) -> tuple[Task, dict[str, Callabl
         threads=config.train.threads,
     )
     return task, factories, options
+
+
+def sampled_counts(requested: dict[str, int], labels: pd.Series, sampled: pd.Series) -> dict[str, int]:
+    """Synthetic rows per class for the gate's folds: as shipped, scaled by the share of the
+    class's real rows the gate's sample holds, so that each fold adds rows in the run's ratio."""
+    if len(sampled) == len(labels):
+        return requested
+    have, kept = labels.astype(str).value_counts(), sampled.astype(str).value_counts()
+    return {c: -(-n * int(kept.get(c, 0)) // int(have.get(c, 1))) for c, n in requested.items()}
 
 
 def shipped_option(config: RunConfig, data: DataRef, gate: GateResult) -> str | None:

@@ -71,6 +71,29 @@ class Task:
     encoded: tuple | None = field(default=None, repr=False)  # (x, y) of the real rows, made on first use
 
 
+def class_shares(counts: dict[str, int], cap: int) -> dict[str, int]:
+    """Rows of each class in a sample of at most `cap` rows: the budget shared equally, a class
+    smaller than its share keeping every row and leaving the rest to the others."""
+    shares, budget = {}, cap
+    ordered = sorted(counts, key=lambda c: (counts[c], c))
+    for i, name in enumerate(ordered):
+        shares[name] = min(counts[name], budget // (len(ordered) - i))
+        budget -= shares[name]
+    return {name: shares[name] for name in counts}
+
+
+def gate_sample(real: pd.DataFrame, label: str, cap: int | None, seed: int) -> pd.DataFrame:
+    """The real rows the gate measures on: all of them up to `cap`, else a stratified sample
+    (class_shares), drawn by the run's seed, in the data's own order."""
+    if cap is None or len(real) <= cap:
+        return real
+    labels = real[label].astype(str)
+    shares = class_shares(labels.value_counts().to_dict(), cap)
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in shares.items()])
+    return real.iloc[np.sort(keep)].reset_index(drop=True)
+
+
 def fold_count(y: np.ndarray, wanted: int) -> int:
     """K for stratified folds: at most the smallest class's rows (0: cannot cross-fit)."""
     smallest = int(np.bincount(y).min()) if len(y) else 0
