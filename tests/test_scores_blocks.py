@@ -33,3 +33,22 @@ def test_a_single_row_class_and_no_rows_to_score():
     realism, authenticity, inside = ref.score(torch.zeros(0, 3))
     assert len(realism) == len(authenticity) == len(inside) == 0
     assert not np.isfinite(ref.radii.numpy()).any()  # no other real row: an infinite radius
+
+
+def test_a_large_class_is_referenced_by_a_sample_and_its_copies_still_found():
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.randn(300, 4, generator=gen)
+    full, sampled = scores.ClassReference.fit(rows), scores.ClassReference.fit(rows, most=100)
+    assert len(sampled.features) == 100 and len(sampled.everything) == 300
+    assert torch.equal(sampled.features, rows[sampled.positions])
+    outside = sorted(set(range(300)) - set(sampled.positions.tolist()))[:5]
+    copies = rows[outside]  # exact copies of rows outside the sample: still near-copies
+    assert (sampled.score(copies)[1] == 0).all() and (full.score(copies)[1] == 0).all()
+    realism, authenticity, _ = sampled.score(sampled.features, exclude_self=True)
+    assert len(realism) == 100 and (authenticity > 0).all()  # no reference row is its own copy
+    # the nearest-neighbour scale is each sampled row's nearest other row among all 300
+    nn = torch.cdist(sampled.features, rows, compute_mode=scores.EXACT)
+    nn[torch.arange(100), sampled.positions] = float("inf")
+    assert sampled.nn_scale == float(nn.min(1).values.median())
+    same = scores.ClassReference.fit(rows, most=300)  # at or under the cap: every row, as before
+    assert same.everything is None and torch.equal(same.radii, full.radii)

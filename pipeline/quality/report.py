@@ -80,7 +80,7 @@ def _knn_manifold_share(a: torch.Tensor, b: torch.Tensor, k: int) -> float:
     """Share of rows of a inside the k-NN manifold of b (union of b's k-NN balls)."""
     if len(b) < 2 or len(a) == 0:
         return float("nan")
-    ref = ClassReference.fit(b, k, compute_mode=FAST)  # b: up to MAX_ROWS_PER_CLASS synthetic rows
+    ref = ClassReference.fit(b, k, compute_mode=FAST, most=None)  # b: up to MAX_ROWS_PER_CLASS synthetic rows
     _, _, inside = ref.score(a)
     return float(inside.mean())
 
