@@ -37,8 +37,7 @@ AXES: dict[str, list[dict]] = {
     "rows": [{"rows": n, "columns": 10, "classes": 3} for n in (100, 1_000, 5_000, 20_000, 50_000)],
     "columns": [{"rows": 1_000, "columns": d, "classes": 3} for d in (5, 20, 50, 200)],
     "classes": [{"rows": 40 * k, "columns": 10, "classes": k} for k in (2, 10, 30, 50)],
-    "images": [{"images": "digits", "per_class": n} for n in (10, 50, 170)]
-    + [{"images": "mnist", "per_class": n} for n in (10, 50)],
+    "images": [{"images": "digits", "per_class": n} for n in (10, 50, 170)] + [{"images": "mnist", "per_class": 10}],
 }
 
 
@@ -118,14 +117,14 @@ def done_keys() -> set[str]:
     return {point_key(r["axis"], r["point"], r["workers"]) for r in map(json.loads, OUT.read_text().splitlines())}
 
 
-def run_points(axes: list[str], workers: list[int]) -> None:
+def run_points(axes: list[str], workers: list[int], first: int | None = None) -> None:
     done = done_keys()
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
         env = os.environ | {"AUGMENT_HOME": str(folder / "home"), "AUGMENT_RUNNER": "0", "AUGMENT_THREADS": "1"}
         warm_home(env, folder)
         for axis in axes:
-            for point in AXES[axis]:
+            for point in AXES[axis][:first]:
                 for w in workers:
                     if point_key(axis, point, w) in done:
                         continue
@@ -181,13 +180,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--axis", choices=list(AXES), action="append", help="default: every axis")
     parser.add_argument("--workers", type=int, action="append", help="default: 1 and 2")
+    parser.add_argument("--first", type=int, help="only the first N points of each axis")
     parser.add_argument("--report", action="store_true", help="write results/cost_curves.md from the measurements")
     args = parser.parse_args()
     if args.report:
         (RESULTS / "cost_curves.md").write_text(report())
         print(report())
         return
-    run_points(args.axis or list(AXES), args.workers or [1, 2])
+    run_points(args.axis or list(AXES), args.workers or [1, 2], args.first)
 
 
 if __name__ == "__main__":
