@@ -29,6 +29,7 @@ from pipeline.progress import Bars
 from pipeline.quality.crossfit import Evidence, Task, cross_fit, gate_sample
 from pipeline.quality.fidelity import LabelScorer, SampleScorer
 from pipeline.quality.gate import decide
+from pipeline.quality.memory import check_table_fits
 from pipeline.quality.menu import OPTIONS, REAL_ONLY, UNMEASURED, Option, menu, partial_counts, split_counts
 from pipeline.quality.report import QualityAccumulator, build_report, write_report
 from pipeline.quality.result import GateResult
@@ -381,6 +382,8 @@ def validate(config: RunConfig) -> Validated:
     generator_class(config).check(real.modality, real.unlabelled)
     _check_judge(config, real.modality)
     names = ClassIndex.fit(real.frame[real.label]).names  # the model's class order
+    if real.modality == "table":
+        check_table_fits(len(real.frame), len(real.features), len(names))
     found = real.frame[real.label].astype(str).value_counts()
     counts = {name: int(found[name]) for name in names}
     s = config.sample

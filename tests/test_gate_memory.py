@@ -80,3 +80,27 @@ def test_workers_end_when_their_run_is_killed(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers), "a worker outlived its run by 15 s"
+
+
+def test_a_table_too_large_for_the_free_memory_is_refused_before_anything_starts(monkeypatch, tmp_path):
+    import pandas as pd
+    import pytest
+
+    from pipeline import job
+    from pipeline.config import RunConfig
+    from pipeline.errors import ConfigError
+
+    frame = pd.DataFrame({"a": range(300), "b": range(300), "y": ["p", "q", "r"] * 100})
+    frame.to_parquet(tmp_path / "t.parquet")
+    config = RunConfig.model_validate(
+        {"data": {"source": str(tmp_path / "t.parquet"), "label": "y"}, "sample": {"per_class": 5}}
+    )
+    room = memory.BYTES_PER_CELL * 2 * 150  # room for 150 rows x 2 columns
+    monkeypatch.setattr(memory, "available_bytes", lambda: room)
+    with pytest.raises(ConfigError) as refused:
+        job.validate(config)
+    assert "300 rows x 2 columns need about" in str(refused.value)
+    assert "--real-per-class 50 (about 150 rows)" in refused.value.fix
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10 * room)
+    assert len(job.validate(config)[0].frame) == 300
+    assert list(tmp_path.iterdir()) == [tmp_path / "t.parquet"]  # nothing written

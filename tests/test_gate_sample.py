@@ -30,7 +30,14 @@ def test_a_gate_past_its_rows_measures_a_sample_and_says_so(tmp_path):
             "data": {"source": "iris"},  # 150 rows
             "sample": {"per_class": 10},
             "train": {"target_steps": 30, "min_epochs": 1, "max_epochs": 30},
-            "quality": {"gate_rows": 100, "folds": 2, "repeats": 1, "class_scores": 0, "baselines": False, "workers": 1},
+            "quality": {
+                "gate_rows": 100,
+                "folds": 2,
+                "repeats": 1,
+                "class_scores": 0,
+                "baselines": False,
+                "workers": 1,
+            },
             "seed": 0,
         }
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.errors import ConfigError
+
 WORKER_BASE_BYTES = 450 * 2**20  # one idle gate worker (300-420 MB PSS measured), rounded up
 JOB_FACTOR = 12  # a job's working memory, as multiples of the shared state's pickled size
 HEADROOM = 0.8  # of the memory available now: the rest for the run's own process and the system
@@ -60,4 +62,28 @@ def workers_that_fit(wanted: int, state_bytes: int, available: int | None = None
     return fits, (
         f"{fits} of {wanted} workers: each needs about {need / 2**20:,.0f} MB "
         f"and {free / 2**20:,.0f} MB is free{' (AUGMENT_WORKERS)' if os.environ.get('AUGMENT_WORKERS') else ''}"
+    )
+
+
+# the run's own process on a table, the gate's workers aside (a probe of benchmarks/cost_curves.py's
+# tables with `--no-gate --epochs 1`): 1,229 MB for 10,000 rows x 50 columns, 2,832 MB for 200,000
+# x 50, so about 180 bytes a cell past the process's own ~1.1 GB (torch, Prefect, MLflow), which
+# it holds already, or nearly, when the data is checked
+BYTES_PER_CELL = 180
+
+
+def check_table_fits(rows: int, columns: int, classes: int, available: int | None = None) -> None:
+    """A clear error, before anything starts, for a table whose run would not fit in the memory
+    free now, instead of an out-of-memory kill half-way; with a sample size that fits."""
+    free = available_bytes() if available is None else available
+    need = BYTES_PER_CELL * rows * columns
+    if free is None or need <= free:
+        return
+    fits = int(free // (BYTES_PER_CELL * max(columns, 1)))
+    per_class = max(1, fits // max(classes, 1))
+    raise ConfigError(
+        f"{rows:,} rows x {columns} columns need about {need / 2**30:.1f} GB of memory for this run "
+        f"and {free / 2**30:.1f} GB is free",
+        f"take a sample with --real-per-class {per_class:,} (about {fits:,} rows), "
+        "use fewer --columns, or run where more memory is free",
     )
