@@ -3,8 +3,8 @@ out-of-memory kill: each worker process holds its own torch and scikit-learn, a 
 run's shared state, and one job's working memory.
 
 The figures are measured (benchmarks/cost_curves.py, proportional set size, so pages a worker
-shares with the process it was forked from count once): a gate worker holds about 400 MB
-before its job; its job's working memory grows with the rows it fits on.
+shares with the process it was forked from count once): a gate worker holds 300-470 MB on a
+small job; its job's working memory grows with the rows it fits on.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError
 
-WORKER_BASE_BYTES = 450 * 2**20  # one idle gate worker (300-420 MB PSS measured), rounded up
-JOB_FACTOR = 12  # a job's working memory, as multiples of the shared state's pickled size
+WORKER_BASE_BYTES = 450 * 2**20  # a gate worker on a small job (300-470 MB PSS measured), rounded up
+# a job's working memory, as multiples of the shared state's pickled size: a 50,000-row table's gate
+# (a 20,000-row sample, 1.7 MB of shared state) had workers of 486-548 MB, 450 + 64 x 1.7 = 560
+JOB_FACTOR = 64
 HEADROOM = 0.8  # of the memory available now: the rest for the run's own process and the system
 CGROUP_FILES = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 CGROUP_USAGE = (Path("/sys/fs/cgroup/memory.current"), Path("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
