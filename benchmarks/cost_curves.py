@@ -154,10 +154,11 @@ def report() -> str:
         "",
     ]
     for axis in AXES:
-        cells: dict[str, dict[int, dict]] = {}
+        cells: dict[str, dict[int, dict]] = {describe(point): {} for point in AXES[axis]}  # the axis's order
         for r in rows:
-            if r["axis"] == axis:
-                cells.setdefault(describe(r["point"]), {})[r["workers"]] = r
+            if r["axis"] == axis and describe(r["point"]) in cells:
+                cells[describe(r["point"])][r["workers"]] = r
+        cells = {name: by for name, by in cells.items() if by}
         if not cells:
             continue
         lines += [f"## {axis}", "", "| data | 1 worker: s | 1 worker: peak MB | 2 workers: s | 2 workers: peak MB |"]
