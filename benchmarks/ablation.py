@@ -220,7 +220,7 @@ def run_setting(data: bench.Data, rare_rows: int | None, seeds: list[int], names
             per_seed[name][str(seed)] = result
             shown = result.get("skipped") or " ".join(f"{k}={result[k]:.1f}" for k in KEYS if k in result)
             print(f"  {_setting(data.name, rare_rows)} seed={seed} {name:15s} {shown}", flush=True)
-        for cache in (bench._PRODUCT_FITS, bench._PRODUCT_ROWS, bench._JUDGES, _DATA_CODEC_FITS):
+        for cache in (bench._PRODUCT_FITS, bench._PRODUCT_ROWS, bench._LABEL_SCORERS, _DATA_CODEC_FITS):
             cache.clear()  # fits are per split
     return {"dataset": data.name, "rare_rows": rare_rows, "seeds": seeds, "methods": per_seed}
 
