@@ -4,6 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cost_curves.py                 # every point, both worker counts
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cost_curves.py --axis rows --workers 2
     .venv/bin/python benchmarks/cost_curves.py --report                          # the table from what was measured
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cost_curves.py --probe 200000 50   # the run's own process
 
 Each point is one `augment run` command in a fresh process (AUGMENT_RUNNER=0), on one artifacts
 home whose local Prefect server a first small run has started, so a point pays what a second
@@ -12,6 +13,8 @@ run of a home pays: the imports and its own work. Tables are scikit-learn's make
 the peak of the summed proportional set size (PSS) of the command and its child processes
 (the gate's workers), sampled every 0.5 s. Results append to benchmarks/results/cost_curves.jsonl (a point
 already there is skipped: a stopped run resumes); --report writes cost_curves.md beside it.
+--probe ROWS COLUMNS measures the run's own process on a large table (3 classes, `--no-gate
+--epochs 1`: loading, one epoch, scoring, writing) and appends to cost_curves_probe.jsonl.
 """
 
 from __future__ import annotations
@@ -117,6 +120,21 @@ def done_keys() -> set[str]:
     return {point_key(r["axis"], r["point"], r["workers"]) for r in map(json.loads, OUT.read_text().splitlines())}
 
 
+def probe(rows: int, columns: int) -> None:
+    """The run's own process on a large table, the gate and most training aside."""
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work)
+        env = os.environ | {"AUGMENT_HOME": str(folder / "home"), "AUGMENT_RUNNER": "0", "AUGMENT_THREADS": "1"}
+        path = make_table({"rows": rows, "columns": columns, "classes": 3}, folder)
+        cmd = [AUGMENT, "run", "--data", str(path), "--label", "y", "--per-class", "20", "--seed", "0"]
+        cmd += ["--no-gate", "--epochs", "1", "--out", str(folder / "out")]
+        record = {"rows": rows, "columns": columns, "file_mb": round(path.stat().st_size / 2**20)}
+        record |= measure(cmd, env, folder / "log.txt")
+    with open(RESULTS / "cost_curves_probe.jsonl", "a") as sink:
+        sink.write(json.dumps(record) + "\n")
+    print(json.dumps(record))
+
+
 def run_points(axes: list[str], workers: list[int], first: int | None = None) -> None:
     done = done_keys()
     with tempfile.TemporaryDirectory() as work:
@@ -182,8 +200,12 @@ def main() -> None:
     parser.add_argument("--axis", choices=list(AXES), action="append", help="default: every axis")
     parser.add_argument("--workers", type=int, action="append", help="default: 1 and 2")
     parser.add_argument("--first", type=int, help="only the first N points of each axis")
+    parser.add_argument("--probe", type=int, nargs=2, metavar=("ROWS", "COLUMNS"), help="a large table, no gate")
     parser.add_argument("--report", action="store_true", help="write results/cost_curves.md from the measurements")
     args = parser.parse_args()
+    if args.probe:
+        probe(*args.probe)
+        return
     if args.report:
         (RESULTS / "cost_curves.md").write_text(report())
         print(report())

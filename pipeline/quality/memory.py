@@ -67,8 +67,8 @@ def workers_that_fit(wanted: int, state_bytes: int, available: int | None = None
     )
 
 
-# the run's own process on a table, the gate's workers aside (a probe of benchmarks/cost_curves.py's
-# tables with `--no-gate --epochs 1`): 1,229 MB for 10,000 rows x 50 columns, 2,832 MB for 200,000
+# the run's own process on a table, the gate's workers aside (benchmarks/cost_curves.py --probe,
+# `--no-gate --epochs 1`): 1,229 MB for 10,000 rows x 50 columns, 2,832 MB for 200,000
 # x 50, so about 180 bytes a cell past the process's own ~1.1 GB (torch, Prefect, MLflow), which
 # it holds already, or nearly, when the data is checked
 BYTES_PER_CELL = 180
