@@ -118,7 +118,7 @@ def evaluate_gate(config: RunConfig, data: DataRef, progress: bool = False) -> G
     (with `progress`, bars on the terminal: the gate is often the run's longest step)."""
     judge = config.quality.judge_for(data.modality)
     gate = decide(gate_evidence(config, data, progress), config.quality, config.seed, judge)
-    rows, cap = len(data.real()), config.quality.gate_rows
+    rows, cap = sum(data.counts.values()), config.quality.gate_rows  # the staged rows, not read again
     if gate.folds is None or cap is None or rows <= cap:
         return gate
     said = f"measured on a stratified sample of {cap:,} of your {rows:,} real rows (quality.gate_rows)"
